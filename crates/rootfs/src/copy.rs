@@ -1,0 +1,289 @@
+//! Copying regular files from the host into a root.
+//!
+//! The destination is created with `O_CREAT | O_EXCL | O_NOFOLLOW` in a
+//! parent resolved inside the root (or, for a placeholder, opened with
+//! `O_NOFOLLOW` and checked to be a regular file), so a copy never writes
+//! through a planted symlink and never replaces anything. Holes are kept:
+//! only the data ranges `SEEK_DATA`/`SEEK_HOLE` report are written and a
+//! final `ftruncate` sets the size. The SHA-256 of the full content (holes
+//! hashed as the zeros they read as) is computed while copying. A host file
+//! with several links whose inode was already copied into this root becomes
+//! a hard link to that copy, provided the copy is still the same inode.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fstat, Mode};
+use nix::unistd::{ftruncate, linkat, lseek, Whence};
+use sha2::{Digest, Sha256};
+
+use crate::resolve;
+use crate::root::{set_fd_attrs, CopyRecord};
+use crate::{Attrs, Error, Host, Kind, Meta, Root};
+
+/// What a file copy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+    /// Set when the file was made a hard link to this earlier copy (a jail
+    /// path) instead of being copied again.
+    pub hardlink_to: Option<PathBuf>,
+}
+
+/// Which side of a copy failed.
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+const CHUNK: usize = 128 * 1024;
+
+impl Root {
+    /// Copies the host's regular file at jail path `p` to `p` in the root
+    /// (which must not exist yet), then sets `attrs`. The host path must be
+    /// resolved already: a symlink at its last component is an error.
+    pub fn copy_file(&mut self, p: &Path, host: &Host, attrs: &Attrs) -> Result<Copied, Error> {
+        let (src, hmeta) = host.open_file(p)?;
+        let (dir, name) = self.parent("copy", p)?;
+        if hmeta.nlink > 1 {
+            if let Some(rec) = self.try_hardlink(p, (hmeta.dev, hmeta.ino), &dir, name)? {
+                self.restore_dir_time(p, &dir)?;
+                return Ok(Copied {
+                    bytes: rec.bytes,
+                    sha256: rec.sha256,
+                    hardlink_to: Some(rec.jail),
+                });
+            }
+        }
+        let dst = self.create_excl(p, &dir, name)?;
+        let copied = self.fill(p, host, &src, &hmeta, dst, attrs)?;
+        self.restore_dir_time(p, &dir)?;
+        Ok(copied)
+    }
+
+    /// Overwrites the existing empty regular file `p` in the root (a
+    /// placeholder made by [`Root::create_empty`]) with the host's file at
+    /// `p`, then sets `attrs`. The entry is opened with `O_NOFOLLOW` (and
+    /// `O_NONBLOCK`, without `O_TRUNC`) and checked to be a regular file
+    /// before it is truncated and written; content the program may have
+    /// put there is replaced.
+    pub fn fill_placeholder(
+        &mut self,
+        p: &Path,
+        host: &Host,
+        attrs: &Attrs,
+    ) -> Result<Copied, Error> {
+        let (src, hmeta) = host.open_file(p)?;
+        let (dir, name) = self.parent("fill", p)?;
+        // O_NONBLOCK|O_NOCTTY: a fifo or tty planted here must neither block
+        // us nor become our terminal before the type check below.
+        let dst = openat(
+            &dir,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err("open placeholder", p, e))?;
+        let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::NotRegular {
+                path: p.to_path_buf(),
+                kind: Kind::from_mode(st.st_mode),
+            });
+        }
+        ftruncate(&dst, 0).map_err(|e| self.err("truncate", p, e))?;
+        self.fill(p, host, &src, &hmeta, dst, attrs)
+    }
+
+    /// Copies `src` into the fresh or truncated `dst`, sets attributes and
+    /// remembers the copy for hard links.
+    fn fill(
+        &mut self,
+        p: &Path,
+        host: &Host,
+        src: &File,
+        hmeta: &Meta,
+        dst: OwnedFd,
+        attrs: &Attrs,
+    ) -> Result<Copied, Error> {
+        let dst = File::from(dst);
+        let (bytes, sha256) = sparse_copy(src, &dst, hmeta.size).map_err(|e| match e {
+            CopyError::Read(e) => Error::Host {
+                op: "read",
+                path: host.path_of(p),
+                source: e,
+            },
+            CopyError::Write(e) => self.err("write", p, e),
+        })?;
+        let dst = OwnedFd::from(dst);
+        set_fd_attrs(&dst, attrs).map_err(|e| self.err("set attributes of", p, e))?;
+        if hmeta.nlink > 1 {
+            let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
+            let jail = resolve::jail_path(&resolve::components(p));
+            self.copies.insert(
+                (hmeta.dev, hmeta.ino),
+                CopyRecord {
+                    jail,
+                    root_id: inode_id(&st),
+                    bytes,
+                    sha256: sha256.clone(),
+                },
+            );
+        }
+        Ok(Copied {
+            bytes,
+            sha256,
+            hardlink_to: None,
+        })
+    }
+
+    /// Links `name` in `dir` to the earlier copy of host inode `host_id`, if
+    /// there is one and it is still the inode we wrote, unchanged.
+    /// `Ok(None)`: no link made, copy instead.
+    fn try_hardlink(
+        &mut self,
+        p: &Path,
+        host_id: (u64, u64),
+        dir: &OwnedFd,
+        name: &OsStr,
+    ) -> Result<Option<CopyRecord>, Error> {
+        let Some(rec) = self.copies.get(&host_id).cloned() else {
+            return Ok(None);
+        };
+        let Some((qparent, qname)) = resolve::split_last(&rec.jail) else {
+            return Ok(None);
+        };
+        let Ok(qdir) = resolve::resolve_dir(self.fd.as_fd(), &qparent, self.strategy) else {
+            return Ok(None);
+        };
+        let Ok(old) = openat(
+            &qdir,
+            qname,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return Ok(None);
+        };
+        match fstat(&old) {
+            Ok(st) if inode_id(&st) == rec.root_id => {}
+            _ => return Ok(None),
+        }
+        // Link the inode held by `old` itself, not whatever the path names
+        // now: AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH), else the
+        // descriptor's /proc link with AT_SYMLINK_FOLLOW (open(2), O_PATH).
+        let linked = match linkat(&old, "", dir, name, AtFlags::AT_EMPTY_PATH) {
+            Err(Errno::ENOENT | Errno::EPERM | Errno::EINVAL) => linkat(
+                AT_FDCWD,
+                format!("/proc/self/fd/{}", old.as_raw_fd()).as_str(),
+                dir,
+                name,
+                AtFlags::AT_SYMLINK_FOLLOW,
+            ),
+            other => other,
+        };
+        match linked {
+            Ok(()) => {
+                // The new link changed the inode's ctime; remember the new one.
+                if let (Ok(st), Some(r)) = (fstat(&old), self.copies.get_mut(&host_id)) {
+                    r.root_id = inode_id(&st);
+                }
+                Ok(Some(rec))
+            }
+            Err(Errno::EEXIST) => Err(Error::Exists {
+                path: p.to_path_buf(),
+                kind: nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .map(|st| Kind::from_mode(st.st_mode))
+                    .map_err(|e| self.err("lstat", p, e))?,
+            }),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// What identifies an unchanged copy: (dev, ino, ctime).
+fn inode_id(st: &nix::sys::stat::FileStat) -> (u64, u64, (i64, i64)) {
+    (st.st_dev, st.st_ino, (st.st_ctime, st.st_ctime_nsec))
+}
+
+/// Copies the data ranges of `src` (up to `size`) into `dst` at the same
+/// offsets, sets `dst`'s size, and returns the size copied and the SHA-256.
+/// Should `src` shrink meanwhile, the copy ends where its data ended.
+fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let zeros = vec![0u8; CHUNK];
+    let mut size = size;
+    let mut pos = 0u64;
+    while pos < size {
+        let data = seek(src, pos, Whence::SeekData)?.map_or(size, |d| d.min(size));
+        hash_zeros(&mut hasher, &zeros, data - pos);
+        pos = data;
+        if pos >= size {
+            break;
+        }
+        let hole = seek(src, pos, Whence::SeekHole)?.map_or(size, |h| h.min(size));
+        // A hole reported at or before `pos` would not move us; copy to the
+        // end instead.
+        let end = if hole > pos { hole } else { size };
+        while pos < end {
+            let want = usize::try_from(end - pos).map_or(CHUNK, |n| n.min(CHUNK));
+            let n = src
+                .read_at(&mut buf[..want], pos)
+                .map_err(CopyError::Read)?;
+            if n == 0 {
+                size = pos;
+                break;
+            }
+            let chunk = &buf[..n];
+            dst.write_all_at(chunk, pos).map_err(CopyError::Write)?;
+            hasher.update(chunk);
+            pos += n as u64;
+        }
+    }
+    let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
+    ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
+    let mut hex = String::with_capacity(64);
+    for b in hasher.finalize() {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{b:02x}");
+    }
+    Ok((size, hex))
+}
+
+/// `lseek` for `SEEK_DATA`/`SEEK_HOLE`: `Ok(None)` means "no more data" (or
+/// no hole support, where the rest counts as data for `SEEK_HOLE` and as
+/// data at `pos` for `SEEK_DATA`).
+fn seek(f: &File, pos: u64, whence: Whence) -> Result<Option<u64>, CopyError> {
+    let off = i64::try_from(pos).map_err(|_| CopyError::Read(Errno::EFBIG.into()))?;
+    match lseek(f.as_fd(), off, whence) {
+        Ok(o) => Ok(Some(u64::try_from(o).unwrap_or(pos))),
+        Err(Errno::ENXIO) => Ok(None),
+        Err(Errno::EINVAL | Errno::EOPNOTSUPP) if matches!(whence, Whence::SeekData) => {
+            Ok(Some(pos))
+        }
+        Err(Errno::EINVAL | Errno::EOPNOTSUPP) => Ok(None),
+        Err(e) => Err(CopyError::Read(e.into())),
+    }
+}
+
+fn hash_zeros(hasher: &mut Sha256, zeros: &[u8], mut n: u64) {
+    while n > 0 {
+        let k = usize::try_from(n).map_or(zeros.len(), |n| n.min(zeros.len()));
+        hasher.update(&zeros[..k]);
+        n -= k as u64;
+    }
+}

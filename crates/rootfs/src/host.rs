@@ -1,0 +1,134 @@
+//! The host: the tree files are copied from.
+//!
+//! [`Host::system`] is `/`; [`Host::at`] is a fake host tree (tests). A jail
+//! path `/a/b` names `base/a/b` on the host, and every lookup is confined to
+//! `base` exactly as lookups in a root are (see `resolve`): a host symlink
+//! never leads out of `base`. For `Host::system()` this is just the normal
+//! lookup. The host is only read, never written.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
+use nix::sys::stat::{fstat, fstatat, Mode};
+
+use crate::resolve::{self, Strategy};
+use crate::{Error, Kind, Meta};
+
+/// Where files are copied from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    base: PathBuf,
+}
+
+impl Host {
+    /// The real system: jail path `/x` is host path `/x`.
+    pub fn system() -> Host {
+        Host {
+            base: PathBuf::from("/"),
+        }
+    }
+
+    /// A host tree rooted at `dir`: jail path `/x` is `dir/x`.
+    pub fn at(dir: impl Into<PathBuf>) -> Host {
+        Host { base: dir.into() }
+    }
+
+    /// The directory jail paths are taken from.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The host path of a jail path, for messages (`base` joined with its
+    /// components; no symlink resolved).
+    pub fn path_of(&self, jail: &Path) -> PathBuf {
+        let mut out = self.base.clone();
+        for c in resolve::components(jail) {
+            out.push(c);
+        }
+        out
+    }
+
+    fn err(&self, op: &'static str, jail: &Path, e: Errno) -> Error {
+        Error::Host {
+            op,
+            path: self.path_of(jail),
+            source: e.into(),
+        }
+    }
+
+    fn base_fd(&self, op: &'static str, jail: &Path) -> Result<OwnedFd, Error> {
+        open(
+            &self.base,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err(op, jail, e))
+    }
+
+    /// Metadata of `jail` on the host, last component not followed;
+    /// `Ok(None)` when it does not exist (`ENOENT`, `ENOTDIR`).
+    pub fn lstat(&self, jail: &Path) -> Result<Option<Meta>, Error> {
+        let base = self.base_fd("lstat", jail)?;
+        let found = resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+            .and_then(|fd| fstat(&fd));
+        match found {
+            Ok(st) => Ok(Some(Meta::from_stat(&st))),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+            Err(e) => Err(self.err("lstat", jail, e)),
+        }
+    }
+
+    /// The target of the symlink at `jail` on the host.
+    pub fn readlink(&self, jail: &Path) -> Result<PathBuf, Error> {
+        let base = self.base_fd("readlink", jail)?;
+        resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+            .and_then(|fd| readlinkat(&fd, ""))
+            .map(PathBuf::from)
+            .map_err(|e| self.err("readlink", jail, e))
+    }
+
+    /// Opens the regular file at `jail` for reading. The last component must
+    /// not be a symlink (the planner resolved it already); anything but a
+    /// regular file is [`Error::NotRegular`], checked before it is opened for
+    /// reading so a fifo or device is never opened.
+    pub fn open_file(&self, jail: &Path) -> Result<(File, Meta), Error> {
+        let base = self.base_fd("open", jail)?;
+        let Some((parent, name)) = resolve::split_last(jail) else {
+            return Err(Error::NoName {
+                path: jail.to_path_buf(),
+            });
+        };
+        let dir = resolve::resolve_dir(base.as_fd(), &parent, Strategy::detect())
+            .map_err(|e| self.err("open", jail, e))?;
+        let st = fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err("lstat", jail, e))?;
+        let not_regular = |st: &nix::sys::stat::FileStat| Error::NotRegular {
+            path: self.path_of(jail),
+            kind: Kind::from_mode(st.st_mode),
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(not_regular(&st));
+        }
+        // O_NONBLOCK|O_NOCTTY: should the entry be swapped for a fifo or a
+        // tty after the check, opening it neither blocks nor adopts it.
+        let fd = openat(
+            &dir,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err("open", jail, e))?;
+        let st = fstat(&fd).map_err(|e| self.err("fstat", jail, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(not_regular(&st));
+        }
+        Ok((File::from(fd), Meta::from_stat(&st)))
+    }
+}

@@ -1,0 +1,397 @@
+//! [`Root`]: a jail root and the confined operations on it.
+//!
+//! Every operation resolves the *parent* of its jail path inside the root
+//! (see `resolve`) and acts on the last component with an `*at` call that
+//! does not follow it (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, `O_EXCL`), so a
+//! symlink planted in the root is at worst followed to somewhere else inside
+//! the root. Attributes are set through a descriptor of the new file where
+//! one exists (`fchown`, `fchmod`, `futimens`), else with non-following
+//! `*at` calls. Nothing existing is replaced: creating over an entry of
+//! another kind is [`Error::Exists`].
+//!
+//! Directory mtimes: adding an entry to a directory changes its mtime, so
+//! the root remembers the mtime it gave each directory it created and puts
+//! it back after every later change inside that directory.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
+use nix::sys::stat::{
+    fchmod, fchmodat, fstat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode,
+    SFlag, UtimensatFlags,
+};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchown, fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+
+use crate::resolve::{self, Strategy};
+use crate::{Attrs, Error, Kind, Meta};
+
+/// A file copied into this root whose host inode has other links.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyRecord {
+    /// Where it was placed.
+    pub(crate) jail: PathBuf,
+    /// Its (dev, ino, ctime) in the root after our last change to it, to
+    /// check it is still the same, unchanged file: an inode number alone
+    /// can be reused once the program deletes the copy, while the ctime
+    /// moves on every change to the inode and cannot be set back.
+    pub(crate) root_id: (u64, u64, (i64, i64)),
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+}
+
+/// A jail root directory, opened once; all operations are confined to it.
+#[derive(Debug)]
+pub struct Root {
+    /// `O_PATH | O_DIRECTORY` descriptor of the root.
+    pub(crate) fd: OwnedFd,
+    path: PathBuf,
+    pub(crate) strategy: Strategy,
+    /// Host (dev, ino) -> the copy made of it, for hard links.
+    pub(crate) copies: HashMap<(u64, u64), CopyRecord>,
+    /// Root (dev, ino) of directories created here -> the mtime they got.
+    dir_times: HashMap<(u64, u64), (i64, i64)>,
+}
+
+impl Root {
+    /// Opens an existing directory as a jail root. A symlink is refused
+    /// (`O_NOFOLLOW`), so the root is the directory named, not where a link
+    /// points.
+    pub fn open(path: &Path) -> Result<Root, Error> {
+        let open_err = |e: Errno| Error::OpenRoot {
+            path: path.to_path_buf(),
+            source: e.into(),
+        };
+        let fd = open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(open_err)?;
+        // The canonical path of the directory actually opened, from the
+        // descriptor rather than by resolving `path` a second time.
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .or_else(|_| std::fs::canonicalize(path))
+            .map_err(|e| Error::OpenRoot {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        Ok(Root {
+            fd,
+            path,
+            strategy: Strategy::detect(),
+            copies: HashMap::new(),
+            dir_times: HashMap::new(),
+        })
+    }
+
+    /// Resolve with the component walk instead of `openat2`, as on kernels
+    /// before 5.6. For tests of the fallback.
+    #[doc(hidden)]
+    pub fn force_fallback(&mut self) {
+        self.strategy = Strategy::Walk;
+    }
+
+    /// The root's canonical host path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(&self, op: &'static str, p: &Path, e: impl Into<std::io::Error>) -> Error {
+        Error::Root {
+            op,
+            path: p.to_path_buf(),
+            root: self.path.clone(),
+            source: e.into(),
+        }
+    }
+
+    /// Opens the parent directory of `p` inside the root and returns it with
+    /// the last component.
+    pub(crate) fn parent<'p>(
+        &self,
+        op: &'static str,
+        p: &'p Path,
+    ) -> Result<(OwnedFd, &'p OsStr), Error> {
+        let (parent, name) = resolve::split_last(p).ok_or_else(|| Error::NoName {
+            path: p.to_path_buf(),
+        })?;
+        let dir = resolve::resolve_dir(self.fd.as_fd(), &parent, self.strategy)
+            .map_err(|e| self.err(op, p, e))?;
+        Ok((dir, name))
+    }
+
+    fn stat_impl(&self, op: &'static str, p: &Path, follow: bool) -> Result<Option<Meta>, Error> {
+        match resolve::resolve(self.fd.as_fd(), p, follow, self.strategy).and_then(|fd| fstat(&fd))
+        {
+            Ok(st) => Ok(Some(Meta::from_stat(&st))),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+            Err(e) => Err(self.err(op, p, e)),
+        }
+    }
+
+    /// Metadata of `p`; intermediate symlinks are resolved inside the root,
+    /// the last component is not followed. `Ok(None)` when it does not exist.
+    pub fn lstat(&self, p: &Path) -> Result<Option<Meta>, Error> {
+        self.stat_impl("lstat", p, false)
+    }
+
+    /// Like [`Root::lstat`] but a symlink at the last component is followed
+    /// (inside the root); a dangling one gives `Ok(None)`.
+    pub fn stat(&self, p: &Path) -> Result<Option<Meta>, Error> {
+        self.stat_impl("stat", p, true)
+    }
+
+    /// The existing entry `name` in `dir`, for the `EEXIST` cases.
+    fn existing(
+        &self,
+        op: &'static str,
+        p: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
+    ) -> Result<Meta, Error> {
+        fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map(|st| Meta::from_stat(&st))
+            .map_err(|e| self.err(op, p, e))
+    }
+
+    /// Creates directory `p` (its parent must exist) with `attrs`. An
+    /// existing directory is left as it is; anything else there is
+    /// [`Error::Exists`].
+    pub fn mkdir(&mut self, p: &Path, attrs: &Attrs) -> Result<(), Error> {
+        let (dir, name) = self.parent("mkdir", p)?;
+        match mkdirat(&dir, name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                let m = self.existing("mkdir", p, &dir, name)?;
+                return match m.kind {
+                    Kind::Dir => Ok(()),
+                    kind => Err(Error::Exists {
+                        path: p.to_path_buf(),
+                        kind,
+                    }),
+                };
+            }
+            Err(e) => return Err(self.err("mkdir", p, e)),
+        }
+        let new = openat(
+            &dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err("open new directory", p, e))?;
+        set_fd_attrs(&new, attrs).map_err(|e| self.err("set attributes of", p, e))?;
+        if let Some(mtime) = attrs.mtime {
+            let st = fstat(&new).map_err(|e| self.err("fstat", p, e))?;
+            self.dir_times.insert((st.st_dev, st.st_ino), mtime);
+        }
+        self.restore_dir_time(p, &dir)
+    }
+
+    /// Creates symlink `p -> target`, owned by `attrs`' owner (and with its
+    /// mtime). An identical symlink already there is fine.
+    pub fn symlink(&mut self, p: &Path, target: &Path, attrs: &Attrs) -> Result<(), Error> {
+        let (dir, name) = self.parent("symlink", p)?;
+        match symlinkat(target, &dir, name) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                let m = self.existing("symlink", p, &dir, name)?;
+                if m.kind == Kind::Symlink
+                    && readlinkat(&dir, name).is_ok_and(|t| t == target.as_os_str())
+                {
+                    return Ok(());
+                }
+                return Err(Error::Exists {
+                    path: p.to_path_buf(),
+                    kind: m.kind,
+                });
+            }
+            Err(e) => return Err(self.err("symlink", p, e)),
+        }
+        self.set_attrs_at(p, &dir, name, attrs, false)?;
+        self.restore_dir_time(p, &dir)
+    }
+
+    /// Creates an empty regular file at `p` (a placeholder), with `attrs`.
+    pub fn create_empty(&mut self, p: &Path, attrs: &Attrs) -> Result<(), Error> {
+        let (dir, name) = self.parent("create", p)?;
+        let fd = self.create_excl(p, &dir, name)?;
+        set_fd_attrs(&fd, attrs).map_err(|e| self.err("set attributes of", p, e))?;
+        self.restore_dir_time(p, &dir)
+    }
+
+    /// `openat(O_CREAT|O_EXCL|O_NOFOLLOW)` of `name` in `dir`, with an
+    /// existing entry reported as [`Error::Exists`].
+    pub(crate) fn create_excl(
+        &self,
+        p: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
+    ) -> Result<OwnedFd, Error> {
+        match openat(
+            dir,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => Ok(fd),
+            Err(Errno::EEXIST) => Err(Error::Exists {
+                path: p.to_path_buf(),
+                kind: self.existing("create", p, dir, name)?.kind,
+            }),
+            Err(e) => Err(self.err("create", p, e)),
+        }
+    }
+
+    /// Creates character device `p` with device number `rdev` and `attrs`.
+    /// Block devices are refused with [`Error::BlockDevice`] (an `S_IFBLK`
+    /// in `attrs.mode` asks for one); a character device with the same
+    /// number already there is fine.
+    pub fn mknod(&mut self, p: &Path, attrs: &Attrs, rdev: u64) -> Result<(), Error> {
+        match attrs.mode & libc::S_IFMT {
+            0 | libc::S_IFCHR => {}
+            libc::S_IFBLK => {
+                return Err(Error::BlockDevice {
+                    path: p.to_path_buf(),
+                })
+            }
+            _ => return Err(self.err("mknod", p, Errno::EINVAL)),
+        }
+        let (dir, name) = self.parent("mknod", p)?;
+        let perm = Mode::from_bits_truncate(attrs.mode & 0o777);
+        match mknodat(&dir, name, SFlag::S_IFCHR, perm, rdev) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                let m = self.existing("mknod", p, &dir, name)?;
+                return match m.kind {
+                    Kind::CharDevice if m.rdev == rdev => Ok(()),
+                    kind => Err(Error::Exists {
+                        path: p.to_path_buf(),
+                        kind,
+                    }),
+                };
+            }
+            Err(e) => return Err(self.err("mknod", p, e)),
+        }
+        self.set_attrs_at(p, &dir, name, attrs, true)?;
+        self.restore_dir_time(p, &dir)
+    }
+
+    /// Removes `p`: unlinks a file, symlink or device, or removes an empty
+    /// directory. The last component is never followed.
+    pub fn remove(&mut self, p: &Path) -> Result<(), Error> {
+        let (dir, name) = self.parent("remove", p)?;
+        match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => {}
+            Err(Errno::EISDIR) => unlinkat(&dir, name, UnlinkatFlags::RemoveDir)
+                .map_err(|e| self.err("rmdir", p, e))?,
+            Err(e) => return Err(self.err("unlink", p, e)),
+        }
+        self.restore_dir_time(p, &dir)
+    }
+
+    /// Changes the owner of `p` (a symlink itself, not its target).
+    pub fn chown(&mut self, p: &Path, uid: u32, gid: u32) -> Result<(), Error> {
+        let (dir, name) = self.parent("chown", p)?;
+        fchownat(
+            &dir,
+            name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.err("chown", p, e))
+    }
+
+    /// Changes the permission bits of `p`; a symlink at `p` is an error
+    /// (Linux symlinks have no mode), never followed.
+    pub fn chmod(&mut self, p: &Path, mode: u32) -> Result<(), Error> {
+        let (dir, name) = self.parent("chmod", p)?;
+        fchmodat(
+            &dir,
+            name,
+            Mode::from_bits_truncate(mode & 0o7777),
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| self.err("chmod", p, e))
+    }
+
+    /// Owner, (unless `with_mode` is false) mode, and mtime of the entry
+    /// `name` in `dir`, none of them following a symlink there.
+    fn set_attrs_at(
+        &self,
+        p: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
+        attrs: &Attrs,
+        with_mode: bool,
+    ) -> Result<(), Error> {
+        fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(attrs.uid)),
+            Some(Gid::from_raw(attrs.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.err("chown", p, e))?;
+        if with_mode {
+            // With AT_SYMLINK_NOFOLLOW glibc changes the mode through an
+            // O_PATH descriptor of the entry (or fchmodat2), never a target.
+            fchmodat(
+                dir,
+                name,
+                Mode::from_bits_truncate(attrs.mode & 0o7777),
+                FchmodatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| self.err("chmod", p, e))?;
+        }
+        if let Some((s, ns)) = attrs.mtime {
+            utimensat(
+                dir,
+                name,
+                &TimeSpec::UTIME_OMIT,
+                &TimeSpec::new(s, ns),
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| self.err("set mtime of", p, e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts back the mtime of `dir` (the parent of `p`) if this root created
+    /// it with one; called after every change inside `dir`.
+    pub(crate) fn restore_dir_time(&self, p: &Path, dir: &OwnedFd) -> Result<(), Error> {
+        let st = fstat(dir).map_err(|e| self.err("fstat parent of", p, e))?;
+        let Some(&(s, ns)) = self.dir_times.get(&(st.st_dev, st.st_ino)) else {
+            return Ok(());
+        };
+        let fd = openat(
+            dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .and_then(|fd| futimens(&fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns)));
+        fd.map_err(|e| self.err("restore mtime of parent of", p, e))
+    }
+}
+
+/// Owner, then mode (chown may clear setuid/setgid), then mtime, all through
+/// `fd`.
+pub(crate) fn set_fd_attrs(fd: &OwnedFd, attrs: &Attrs) -> Result<(), Errno> {
+    fchown(
+        fd,
+        Some(Uid::from_raw(attrs.uid)),
+        Some(Gid::from_raw(attrs.gid)),
+    )?;
+    fchmod(fd, Mode::from_bits_truncate(attrs.mode & 0o7777))?;
+    if let Some((s, ns)) = attrs.mtime {
+        futimens(fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The single operations of `Root`, under both resolvers.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::util::{attrs, link, need_root, open_root};
+use crate::{Attrs, Error, Kind, Root};
+
+fn with_roots(test: impl Fn(&mut Root, &Path)) {
+    for fallback in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let rp = tmp.path().join("root");
+        fs::create_dir(&rp).unwrap();
+        let mut root = open_root(&rp, fallback);
+        test(&mut root, &rp);
+    }
+}
+
+#[test]
+fn open_refuses_symlinks_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("real")).unwrap();
+    link("real", &tmp.path().join("link"));
+    fs::write(tmp.path().join("file"), b"").unwrap();
+    for bad in ["link", "file", "missing"] {
+        let err = Root::open(&tmp.path().join(bad)).unwrap_err();
+        assert!(matches!(err, Error::OpenRoot { .. }), "{bad}: {err:?}");
+    }
+    let root = Root::open(&tmp.path().join("real")).unwrap();
+    assert_eq!(
+        root.path(),
+        fs::canonicalize(tmp.path().join("real")).unwrap()
+    );
+}
+
+#[test]
+fn mkdir_symlink_and_remove() {
+    with_roots(|root, rp| {
+        let a = Attrs {
+            mode: 0o1777,
+            uid: 0,
+            gid: 0,
+            mtime: Some((86_400, 5)),
+        };
+        root.mkdir(Path::new("/tmp"), &a).unwrap();
+        let m = root.lstat(Path::new("/tmp")).unwrap().unwrap();
+        assert_eq!((m.kind, m.mode, m.mtime), (Kind::Dir, 0o1777, (86_400, 5)));
+        // Again: fine, and untouched.
+        root.mkdir(Path::new("/tmp"), &attrs(0o700)).unwrap();
+        assert_eq!(root.lstat(Path::new("/tmp")).unwrap().unwrap().mode, 0o1777);
+        // Parent missing.
+        assert!(matches!(
+            root.mkdir(Path::new("/no/such"), &attrs(0o755)),
+            Err(Error::Root { op: "mkdir", .. })
+        ));
+        // No name to act on.
+        assert!(matches!(
+            root.mkdir(Path::new("/tmp/.."), &attrs(0o755)),
+            Err(Error::NoName { .. })
+        ));
+
+        root.symlink(Path::new("/t"), Path::new("tmp"), &attrs(0))
+            .unwrap();
+        root.symlink(Path::new("/t"), Path::new("tmp"), &attrs(0))
+            .unwrap();
+        assert!(matches!(
+            root.symlink(Path::new("/t"), Path::new("other"), &attrs(0)),
+            Err(Error::Exists {
+                kind: Kind::Symlink,
+                ..
+            })
+        ));
+        assert!(matches!(
+            root.mkdir(Path::new("/t"), &attrs(0o755)),
+            Err(Error::Exists {
+                kind: Kind::Symlink,
+                ..
+            })
+        ));
+        // Intermediate symlinks are followed (inside the root), the last not.
+        root.create_empty(Path::new("/t/f"), &attrs(0o644)).unwrap();
+        assert!(rp.join("tmp/f").is_file());
+        assert_eq!(
+            root.lstat(Path::new("/t")).unwrap().unwrap().kind,
+            Kind::Symlink
+        );
+        assert_eq!(root.stat(Path::new("/t")).unwrap().unwrap().kind, Kind::Dir);
+        root.symlink(Path::new("/dangling"), Path::new("/nowhere"), &attrs(0))
+            .unwrap();
+        assert_eq!(root.stat(Path::new("/dangling")).unwrap(), None);
+        assert_eq!(root.lstat(Path::new("/tmp/f/x")).unwrap(), None);
+
+        // remove: a symlink to a directory goes, the directory stays.
+        root.remove(Path::new("/t")).unwrap();
+        assert!(rp.join("tmp").is_dir());
+        assert!(root.remove(Path::new("/tmp")).is_err(), "not empty");
+        root.remove(Path::new("/tmp/f")).unwrap();
+        root.remove(Path::new("/tmp")).unwrap();
+        assert_eq!(fs::read_dir(rp).unwrap().count(), 1, "only /dangling left");
+    });
+}
+
+#[test]
+fn owners_modes_and_devices() {
+    if !need_root("owners_modes_and_devices") {
+        return;
+    }
+    with_roots(|root, rp| {
+        root.mkdir(Path::new("/dev"), &attrs(0o755)).unwrap();
+        let null = fs::metadata("/dev/null").unwrap().rdev();
+        let a = Attrs {
+            mode: 0o666,
+            uid: 0,
+            gid: 5,
+            mtime: Some((1_000, 0)),
+        };
+        root.mknod(Path::new("/dev/null"), &a, null).unwrap();
+        let m = fs::symlink_metadata(rp.join("dev/null")).unwrap();
+        assert!(m.file_type().is_char_device());
+        assert_eq!(
+            (m.rdev(), m.mode() & 0o7777, m.gid(), m.mtime()),
+            (null, 0o666, 5, 1_000)
+        );
+        // The same node again is fine; a different one is not.
+        root.mknod(Path::new("/dev/null"), &a, null).unwrap();
+        assert!(matches!(
+            root.mknod(Path::new("/dev/null"), &a, null + 1),
+            Err(Error::Exists { .. })
+        ));
+
+        let blk = Attrs {
+            mode: libc::S_IFBLK | 0o660,
+            ..a
+        };
+        assert!(matches!(
+            root.mknod(Path::new("/dev/sda"), &blk, 0x800),
+            Err(Error::BlockDevice { .. })
+        ));
+        assert!(fs::symlink_metadata(rp.join("dev/sda")).is_err());
+
+        root.create_empty(Path::new("/dev/f"), &attrs(0o644))
+            .unwrap();
+        root.chown(Path::new("/dev/f"), 1234, 4321).unwrap();
+        root.chmod(Path::new("/dev/f"), 0o2750).unwrap();
+        let m = fs::metadata(rp.join("dev/f")).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 4321, 0o2750));
+
+        root.symlink(
+            Path::new("/dev/l"),
+            Path::new("f"),
+            &Attrs {
+                uid: 99,
+                gid: 98,
+                ..a
+            },
+        )
+        .unwrap();
+        let l = fs::symlink_metadata(rp.join("dev/l")).unwrap();
+        assert_eq!((l.uid(), l.gid(), l.mtime()), (99, 98, 1_000));
+        // chmod never goes through a symlink; chown changes the link only.
+        assert!(root.chmod(Path::new("/dev/l"), 0o777).is_err());
+        root.chown(Path::new("/dev/l"), 7, 7).unwrap();
+        assert_eq!(fs::metadata(rp.join("dev/f")).unwrap().uid(), 1234);
+        assert_eq!(
+            fs::metadata(rp.join("dev/f")).unwrap().mode() & 0o7777,
+            0o2750
+        );
+    });
+}

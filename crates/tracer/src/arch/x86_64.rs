@@ -1,0 +1,37 @@
+//! x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
+
+use super::Sysno;
+
+pub(super) const TABLE: &[(Sysno, u64)] = &[
+    (Sysno::Open, 2),
+    (Sysno::Stat, 4),
+    (Sysno::Lstat, 6),
+    (Sysno::Access, 21),
+    (Sysno::Connect, 42),
+    (Sysno::Bind, 49),
+    (Sysno::Execve, 59),
+    (Sysno::Truncate, 76),
+    (Sysno::Getdents, 78),
+    (Sysno::Chdir, 80),
+    (Sysno::Mkdir, 83),
+    (Sysno::Creat, 85),
+    (Sysno::Readlink, 89),
+    (Sysno::Uselib, 134),
+    (Sysno::Statfs, 137),
+    (Sysno::Getxattr, 191),
+    (Sysno::Lgetxattr, 192),
+    (Sysno::Listxattr, 194),
+    (Sysno::Llistxattr, 195),
+    (Sysno::Getdents64, 217),
+    (Sysno::InotifyAddWatch, 254),
+    (Sysno::Openat, 257),
+    (Sysno::Mkdirat, 258),
+    (Sysno::Newfstatat, 262),
+    (Sysno::Readlinkat, 267),
+    (Sysno::Faccessat, 269),
+    (Sysno::Execveat, 322),
+    (Sysno::Statx, 332),
+    (Sysno::IoUringSetup, 425),
+    (Sysno::Openat2, 437),
+    (Sysno::Faccessat2, 439),
+];

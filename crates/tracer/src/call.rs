@@ -1,0 +1,300 @@
+//! Path syscalls as typed values.
+//!
+//! [`decode`] turns a syscall number and its six raw arguments into a
+//! [`PathCall`]: which file the call names (a path relative to a directory
+//! descriptor, a descriptor alone, or a unix socket address) and what the
+//! call does with it. Flags that change which file is meant (`O_NOFOLLOW`,
+//! `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`) are folded into the target here,
+//! so callers never look at raw flags again.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use nix::unistd::Pid;
+
+use crate::arch::Sysno;
+use crate::memory::{self, MemoryError, PATH_MAX};
+
+/// Which file system object a call names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A path, relative paths taken from `dirfd` (`None`: the working
+    /// directory). `follow` is false when a symlink in the last component is
+    /// not followed (`lstat`, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, `readlink`).
+    Path {
+        dirfd: Option<i32>,
+        path: OsString,
+        follow: bool,
+    },
+    /// The object an open descriptor refers to (`getdents64`, or an `*at`
+    /// call with `AT_EMPTY_PATH` and an empty path).
+    Fd(i32),
+    /// A unix socket's path (`sun_path` of a `connect` or `bind`), relative
+    /// paths taken from the working directory.
+    Socket { path: OsString },
+}
+
+/// What the call does with its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `open`-family; `flags` are the `O_*` flags (from `open_how` for
+    /// `openat2`).
+    Open {
+        flags: u64,
+    },
+    Exec,
+    Access,
+    Stat,
+    Readlink,
+    Chdir,
+    Uselib,
+    Statfs,
+    Truncate,
+    /// Creates the target directory: only its parent must exist.
+    Mkdir,
+    Watch,
+    Xattr,
+    Connect,
+    Bind,
+    /// Reads the entries of the directory open on the descriptor.
+    List,
+}
+
+impl Op {
+    /// True when the call creates its target rather than needing it: a
+    /// directory made with `mkdir`, or a file opened to be written from
+    /// scratch (`O_TRUNC`, or `O_CREAT` for writing only). Only the parent
+    /// directory of such a target is needed.
+    pub fn creates(self) -> bool {
+        match self {
+            Op::Mkdir | Op::Bind => true,
+            Op::Open { flags } => {
+                let accmode = flags & libc::O_ACCMODE as u64;
+                let creat = flags & libc::O_CREAT as u64 != 0;
+                let trunc = flags & libc::O_TRUNC as u64 != 0;
+                accmode != libc::O_RDONLY as u64
+                    && (trunc || (creat && accmode == libc::O_WRONLY as u64))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One path syscall of a tracee, decoded at its entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathCall {
+    pub sysno: Sysno,
+    pub op: Op,
+    pub target: Target,
+}
+
+const AT_FDCWD: i32 = libc::AT_FDCWD;
+
+fn dirfd(raw: u64) -> Option<i32> {
+    let fd = raw as i32;
+    (fd != AT_FDCWD).then_some(fd)
+}
+
+/// Decodes the call `sysno` made by `pid` with `args`, reading its path from
+/// the tracee's memory. `Ok(None)` for calls that name no file (a `connect`
+/// to an IP address, `io_uring_setup`).
+pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall>, MemoryError> {
+    let path = |addr: u64| memory::read_cstring(pid, addr, PATH_MAX);
+    let at = |dfd: u64, addr: u64, flags: u64, follow_flag: bool| -> Result<Target, MemoryError> {
+        let p = path(addr)?;
+        if p.is_empty() && flags & libc::AT_EMPTY_PATH as u64 != 0 {
+            return Ok(Target::Fd(dfd as i32));
+        }
+        Ok(Target::Path {
+            dirfd: dirfd(dfd),
+            path: p,
+            follow: follow_flag,
+        })
+    };
+    let plain = |addr: u64, follow: bool| -> Result<Target, MemoryError> {
+        Ok(Target::Path {
+            dirfd: None,
+            path: path(addr)?,
+            follow,
+        })
+    };
+    let nofollow = |flags: u64| flags & libc::AT_SYMLINK_NOFOLLOW as u64 == 0;
+    let open_follow = |flags: u64| flags & libc::O_NOFOLLOW as u64 == 0;
+
+    let call = |op, target| Ok(Some(PathCall { sysno, op, target }));
+    match sysno {
+        Sysno::Open => call(
+            Op::Open { flags: args[1] },
+            plain(args[0], open_follow(args[1]))?,
+        ),
+        Sysno::Creat => {
+            let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
+            call(Op::Open { flags }, plain(args[0], true)?)
+        }
+        Sysno::Openat => call(
+            Op::Open { flags: args[2] },
+            at(args[0], args[1], 0, open_follow(args[2]))?,
+        ),
+        Sysno::Openat2 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let mut how = [0u8; 8];
+            let flags = u64::from_ne_bytes(
+                memory::read_bytes(pid, args[2], &mut how)?
+                    .try_into()
+                    .expect("read_bytes fills the 8-byte buffer"),
+            );
+            call(
+                Op::Open { flags },
+                at(args[0], args[1], 0, open_follow(flags))?,
+            )
+        }
+        Sysno::Execve => call(Op::Exec, plain(args[0], true)?),
+        Sysno::Execveat => call(Op::Exec, at(args[0], args[1], args[4], nofollow(args[4]))?),
+        Sysno::Access => call(Op::Access, plain(args[0], true)?),
+        Sysno::Faccessat => call(Op::Access, at(args[0], args[1], 0, true)?),
+        Sysno::Faccessat2 => call(
+            Op::Access,
+            at(args[0], args[1], args[3], nofollow(args[3]))?,
+        ),
+        Sysno::Stat => call(Op::Stat, plain(args[0], true)?),
+        Sysno::Lstat => call(Op::Stat, plain(args[0], false)?),
+        Sysno::Newfstatat => call(Op::Stat, at(args[0], args[1], args[3], nofollow(args[3]))?),
+        Sysno::Statx => call(Op::Stat, at(args[0], args[1], args[2], nofollow(args[2]))?),
+        Sysno::Readlink => call(Op::Readlink, plain(args[0], false)?),
+        Sysno::Readlinkat => call(Op::Readlink, at(args[0], args[1], 0, false)?),
+        Sysno::Chdir => call(Op::Chdir, plain(args[0], true)?),
+        Sysno::Uselib => call(Op::Uselib, plain(args[0], true)?),
+        Sysno::Statfs => call(Op::Statfs, plain(args[0], true)?),
+        Sysno::Truncate => call(Op::Truncate, plain(args[0], true)?),
+        Sysno::Mkdir => call(Op::Mkdir, plain(args[0], false)?),
+        Sysno::Mkdirat => call(Op::Mkdir, at(args[0], args[1], 0, false)?),
+        Sysno::InotifyAddWatch => {
+            let follow = args[2] & libc::IN_DONT_FOLLOW as u64 == 0;
+            call(Op::Watch, plain(args[1], follow)?)
+        }
+        Sysno::Getxattr | Sysno::Listxattr => call(Op::Xattr, plain(args[0], true)?),
+        Sysno::Lgetxattr | Sysno::Llistxattr => call(Op::Xattr, plain(args[0], false)?),
+        Sysno::Connect | Sysno::Bind => {
+            let op = if sysno == Sysno::Connect {
+                Op::Connect
+            } else {
+                Op::Bind
+            };
+            Ok(
+                unix_socket_path(pid, args[1], args[2])?.map(|path| PathCall {
+                    sysno,
+                    op,
+                    target: Target::Socket { path },
+                }),
+            )
+        }
+        Sysno::Getdents | Sysno::Getdents64 => call(Op::List, Target::Fd(args[0] as i32)),
+        Sysno::IoUringSetup => Ok(None),
+    }
+}
+
+/// The path in a `sockaddr_un` at `addr` of `len` bytes; `None` for other
+/// families, unnamed sockets and the abstract namespace (a leading NUL).
+fn unix_socket_path(pid: Pid, addr: u64, len: u64) -> Result<Option<OsString>, MemoryError> {
+    const FAMILY: usize = std::mem::size_of::<libc::sa_family_t>();
+    let size = std::mem::size_of::<libc::sockaddr_un>();
+    let len = (len as usize).min(size);
+    if addr == 0 || len <= FAMILY {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
+    let bytes = memory::read_bytes(pid, addr, &mut buf)?;
+    let family = u16::from_ne_bytes([bytes[0], bytes[1]]);
+    if family != libc::AF_UNIX as u16 || bytes[FAMILY] == 0 {
+        return Ok(None);
+    }
+    let raw = &bytes[FAMILY..];
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    Ok(Some(OsString::from_vec(raw[..end].to_vec())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    fn me() -> Pid {
+        nix::unistd::getpid()
+    }
+
+    #[test]
+    fn decodes_openat_with_nofollow() {
+        let p = CString::new("etc/passwd").unwrap();
+        let flags = (libc::O_RDONLY | libc::O_NOFOLLOW) as u64;
+        let args = [7, p.as_ptr() as u64, flags, 0, 0, 0];
+        let call = decode(me(), Sysno::Openat, &args).unwrap().unwrap();
+        assert_eq!(call.op, Op::Open { flags });
+        assert_eq!(
+            call.target,
+            Target::Path {
+                dirfd: Some(7),
+                path: "etc/passwd".into(),
+                follow: false
+            }
+        );
+        assert!(!call.op.creates());
+    }
+
+    #[test]
+    fn at_fdcwd_means_working_directory() {
+        let p = CString::new("x").unwrap();
+        let args = [libc::AT_FDCWD as i64 as u64, p.as_ptr() as u64, 0, 0, 0, 0];
+        let call = decode(me(), Sysno::Openat, &args).unwrap().unwrap();
+        assert!(matches!(call.target, Target::Path { dirfd: None, .. }));
+    }
+
+    #[test]
+    fn empty_path_names_the_descriptor() {
+        let p = CString::new("").unwrap();
+        let args = [3, p.as_ptr() as u64, 0, libc::AT_EMPTY_PATH as u64, 0, 0];
+        let call = decode(me(), Sysno::Newfstatat, &args).unwrap().unwrap();
+        assert_eq!(call.target, Target::Fd(3));
+    }
+
+    #[test]
+    fn creating_opens_need_only_their_parent() {
+        let o = |f: i32| Op::Open { flags: f as u64 };
+        assert!(o(libc::O_WRONLY | libc::O_CREAT).creates());
+        assert!(o(libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND).creates());
+        assert!(o(libc::O_RDWR | libc::O_TRUNC).creates());
+        assert!(
+            !o(libc::O_RDWR | libc::O_CREAT).creates(),
+            "a database opened read-write is needed"
+        );
+        assert!(!o(libc::O_RDONLY).creates());
+        assert!(!o(libc::O_RDONLY | libc::O_CREAT).creates());
+        assert!(Op::Mkdir.creates());
+    }
+
+    #[test]
+    fn unix_socket_paths() {
+        let mut addr: libc::sockaddr_un = unsafe_zeroed();
+        addr.sun_family = libc::AF_UNIX as u16;
+        for (i, b) in b"/dev/log".iter().enumerate() {
+            addr.sun_path[i] = *b as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as u64;
+        let args = [3, &addr as *const _ as u64, len, 0, 0, 0];
+        let call = decode(me(), Sysno::Connect, &args).unwrap().unwrap();
+        assert_eq!(
+            call.target,
+            Target::Socket {
+                path: "/dev/log".into()
+            }
+        );
+        // Abstract namespace: no file.
+        addr.sun_path[0] = 0;
+        let args = [3, &addr as *const _ as u64, len, 0, 0, 0];
+        assert_eq!(decode(me(), Sysno::Connect, &args).unwrap(), None);
+    }
+
+    fn unsafe_zeroed() -> libc::sockaddr_un {
+        // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
+        unsafe { std::mem::zeroed() }
+    }
+}

@@ -1,0 +1,31 @@
+//! Follow a process tree under ptrace and report its path syscalls.
+//!
+//! This crate knows nothing about jails. It spawns one program (optionally
+//! chrooted, with another working directory, user and environment), follows
+//! every descendant through fork, vfork, clone and exec, and hands each path
+//! syscall to a [`Handler`] while the calling thread is stopped, so the
+//! handler can act before the call runs (copy a missing file into place) and,
+//! when it asks to, see the call's result.
+//!
+//! With a seccomp-bpf filter (the default) the program stops only at the
+//! path syscalls; without one (`Seccomp::Off`) it stops at every syscall and
+//! the tracer skips the others.
+//!
+//! All `unsafe` of the tracer lives in this crate's lowest layer: the forked
+//! child (`spawn`), the seccomp install and `PTRACE_GET_SYSCALL_INFO`.
+
+pub mod arch;
+pub mod call;
+pub mod memory;
+mod proc;
+pub mod seccomp;
+mod spawn;
+mod tracer;
+
+pub use arch::{Arch, Sysno};
+pub use call::{Op, PathCall, Target};
+pub use proc::Tracee;
+pub use spawn::{Spawn, SpawnError, Stdio};
+pub use tracer::{
+    run, Control, Error, ExitInterest, Handler, Options, ProcessEvent, RunOutcome, Seccomp, Status,
+};

@@ -1,0 +1,587 @@
+//! The event loop: one `waitpid(-1, __WALL)` loop over every traced task.
+//!
+//! Each stop is matched exhaustively (ptrace(2), "Stopped states"):
+//! syscall-stops, seccomp stops, fork/vfork/clone/exec event stops,
+//! group-stops (`PTRACE_EVENT_STOP` with a stopping signal, answered with
+//! `PTRACE_LISTEN` so a stopped job stays stopped), and signal-delivery stops
+//! (the signal is re-injected). Per-task state lives in a map keyed by tid;
+//! a task that vanishes while a stop is pending (`ESRCH`) is simply dropped.
+//!
+//! The loop never blocks in `waitpid`: it drains events with `WNOHANG` and
+//! then sleeps in `poll` on a signalfd for `SIGCHLD`, `SIGINT`, `SIGTERM`,
+//! `SIGHUP` and `SIGQUIT`, so the handler's tick (timeouts, readiness) runs on
+//! time and a Ctrl-C kills the traced tree instead of leaving it behind.
+//! Those signals are blocked in the calling thread while a run lasts.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::ptrace::{self, Event};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::arch::{Arch, Sysno};
+use crate::call::{self, PathCall};
+use crate::proc::Tracee;
+use crate::seccomp::{FilterError, Filters};
+use crate::spawn::{self, Spawn, SpawnError};
+
+/// How the tracer gets its stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seccomp {
+    /// A seccomp-bpf filter stops the program at path syscalls only.
+    On,
+    /// `PTRACE_SYSCALL`: a stop at every syscall's entry and exit.
+    Off,
+}
+
+/// Settings of one traced run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub seccomp: Seccomp,
+    /// How often [`Handler::on_tick`] runs while the program runs.
+    pub tick: Duration,
+    /// Kill the tree when it has more live tasks than this.
+    pub max_tasks: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seccomp: Seccomp::On,
+            tick: Duration::from_millis(100),
+            max_tasks: None,
+        }
+    }
+}
+
+/// Whether the handler wants to see a call's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitInterest {
+    No,
+    Yes,
+}
+
+/// What the handler wants after a tick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Kill the whole traced tree (SIGKILL) and end the run; the reason ends
+    /// up in [`RunOutcome::stopped`].
+    Kill(String),
+    /// Send SIGTERM to every traced task (a polite stop); the run goes on
+    /// until they exit, or the handler kills them on a later tick.
+    Terminate,
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled { signal: Signal, core_dumped: bool },
+}
+
+/// Process tree changes, reported to [`Handler::on_process`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessEvent {
+    /// `pid` was created by `parent` (fork, vfork or clone; threads too).
+    Spawned {
+        pid: Pid,
+        parent: Pid,
+    },
+    /// `pid` called exec; `former` is the tid that called it when a thread
+    /// other than the leader exec'd (that tid is gone now).
+    Exec {
+        pid: Pid,
+        former: Pid,
+    },
+    Exited {
+        pid: Pid,
+        status: Status,
+    },
+}
+
+/// Receives a traced run's events. Every call happens while the task
+/// concerned is stopped.
+pub trait Handler {
+    /// A path syscall is about to run. Whatever the handler does to the file
+    /// system now, the call sees.
+    fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest;
+    /// The call reported with [`ExitInterest::Yes`] returned: `Ok(value)` or
+    /// `Err(errno)`.
+    fn on_exit(&mut self, _tracee: &Tracee, _call: &PathCall, _result: Result<i64, Errno>) {}
+    fn on_process(&mut self, _event: &ProcessEvent) {}
+    /// Called about every [`Options::tick`], and after the first task exits.
+    fn on_tick(&mut self, _elapsed: Duration) -> Control {
+        Control::Continue
+    }
+}
+
+/// What a run came to.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    /// How the first process ended; `None` if it was still running when the
+    /// tree was killed.
+    pub status: Option<Status>,
+    /// Why the tracer killed the tree, if it did.
+    pub stopped: Option<String>,
+    /// A signal (SIGINT, SIGTERM, …) that interrupted jailtrace itself.
+    pub interrupted: Option<Signal>,
+    /// Tasks seen (processes and threads).
+    pub tasks: u32,
+    /// Syscall stops handled.
+    pub stops: u64,
+    pub elapsed: Duration,
+}
+
+/// Why a run could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("{what}: {errno}")]
+    Os { what: &'static str, errno: Errno },
+    #[error("cannot trace the program: {errno} (ptrace needs CAP_SYS_PTRACE or a permissive kernel.yama.ptrace_scope)")]
+    Seize { errno: Errno },
+}
+
+fn os(what: &'static str) -> impl FnOnce(Errno) -> Error {
+    move |errno| Error::Os { what, errno }
+}
+
+/// Per-task state.
+#[derive(Debug, Default)]
+struct Task {
+    /// The call whose exit the handler asked for.
+    pending: Option<PathCall>,
+    /// Set between a PTRACE_SYSCALL entry stop and its exit stop (no-seccomp
+    /// mode), so an exit is never mistaken for an entry.
+    in_syscall: bool,
+}
+
+const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+
+/// The syscall a stopped task is in, from `PTRACE_GET_SYSCALL_INFO`
+/// (Linux 5.3): architecture-neutral, so no register layout is needed.
+enum SyscallInfo {
+    Entry {
+        arch: Option<Arch>,
+        nr: u64,
+        args: [u64; 6],
+    },
+    Exit {
+        result: Result<i64, Errno>,
+    },
+    Other,
+}
+
+fn syscall_info(pid: Pid) -> Result<SyscallInfo, Errno> {
+    let info = ptrace::syscall_info(pid)?;
+    let arch = Arch::from_audit(info.arch);
+    // SAFETY: `op` says which member of the union the kernel filled.
+    Ok(unsafe {
+        match info.op {
+            PTRACE_SYSCALL_INFO_ENTRY => SyscallInfo::Entry {
+                arch,
+                nr: info.u.entry.nr,
+                args: info.u.entry.args,
+            },
+            PTRACE_SYSCALL_INFO_SECCOMP => SyscallInfo::Entry {
+                arch,
+                nr: info.u.seccomp.nr,
+                args: info.u.seccomp.args,
+            },
+            PTRACE_SYSCALL_INFO_EXIT => SyscallInfo::Exit {
+                result: if info.u.exit.is_error != 0 {
+                    Err(Errno::from_raw(-info.u.exit.sval as i32))
+                } else {
+                    Ok(info.u.exit.sval)
+                },
+            },
+            _ => SyscallInfo::Other,
+        }
+    })
+}
+
+/// `PTRACE_LISTEN`: leave a task in its group-stop but keep getting its
+/// events (ptrace(2), "Group-stop"). nix has no wrapper for it.
+fn listen(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: PTRACE_LISTEN takes no pointers; addr and data must be 0.
+    let rc = unsafe { libc::ptrace(libc::PTRACE_LISTEN, pid.as_raw(), 0, 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// Blocks the signals the loop waits for in this thread and restores the
+/// old mask when dropped.
+struct SignalGuard {
+    old: SigSet,
+    fd: SignalFd,
+}
+
+impl SignalGuard {
+    fn new() -> Result<SignalGuard, Error> {
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGCHLD,
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ] {
+            set.add(s);
+        }
+        let mut old = SigSet::empty();
+        signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+            .map_err(os("blocking signals"))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(os("signalfd"))?;
+        Ok(SignalGuard { old, fd })
+    }
+
+    /// Waits up to `timeout` for a signal; returns a terminating signal, if
+    /// one came.
+    fn wait(&self, timeout: Duration) -> Result<Option<Signal>, Error> {
+        let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Err(Error::Os {
+                    what: "poll",
+                    errno,
+                })
+            }
+        }
+        let mut terminating = None;
+        while let Ok(Some(info)) = self.fd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) | Err(_) => {}
+                Ok(sig) => terminating = Some(sig),
+            }
+        }
+        Ok(terminating)
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        // Signals that arrived meanwhile stay pending and are delivered now
+        // (a SIGINT then ends jailtrace by its default action unless the
+        // caller handles it; the run reports it in `interrupted` first).
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+/// Runs `spec` under ptrace until every task it started has exited, and
+/// reports each path syscall to `handler`.
+///
+/// One run at a time per process: the loop waits for any child
+/// (`waitpid(-1)`), and ptrace requests must come from the thread that
+/// seized the tracee, so concurrent runs in one process would steal each
+/// other's events.
+///
+/// Terminating signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) sent to the
+/// calling process kill the traced tree; they are consumed and reported in
+/// [`RunOutcome::interrupted`], so the caller decides how to exit.
+pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<RunOutcome, Error> {
+    let filters = match opts.seccomp {
+        Seccomp::On => Some(Filters::build(Arch::native())?),
+        Seccomp::Off => None,
+    };
+    let signals = SignalGuard::new()?;
+    let child = spawn::fork_child(spec, filters.as_ref())?;
+    let options = ptrace::Options::PTRACE_O_TRACESYSGOOD
+        | ptrace::Options::PTRACE_O_TRACEFORK
+        | ptrace::Options::PTRACE_O_TRACEVFORK
+        | ptrace::Options::PTRACE_O_TRACECLONE
+        | ptrace::Options::PTRACE_O_TRACEEXEC
+        | ptrace::Options::PTRACE_O_TRACESECCOMP
+        | ptrace::Options::PTRACE_O_EXITKILL;
+    if let Err(errno) = ptrace::seize(child.pid, options) {
+        let _ = signal::kill(child.pid, Signal::SIGKILL);
+        let _ = waitpid(child.pid, None);
+        return Err(Error::Seize { errno });
+    }
+    if opts.seccomp == Seccomp::Off {
+        // Stop the child before it execs, so that the loop resumes it with
+        // PTRACE_SYSCALL and sees the first execve (with a filter, the
+        // execve stops by itself).
+        ptrace::interrupt(child.pid).map_err(|errno| Error::Seize { errno })?;
+    }
+    child.release()?;
+
+    let mut lp = Loop {
+        opts,
+        handler,
+        tasks: HashMap::from([(child.pid, Task::default())]),
+        leader: child.pid,
+        out: RunOutcome {
+            tasks: 1,
+            ..Default::default()
+        },
+        killing: false,
+        started: false,
+    };
+    let start = Instant::now();
+    let mut next_tick = start + opts.tick;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                let now = Instant::now();
+                if now >= next_tick {
+                    next_tick = now + opts.tick;
+                    lp.tick(start.elapsed());
+                    continue;
+                }
+                if let Some(sig) = signals.wait(next_tick - now)? {
+                    lp.out.interrupted.get_or_insert(sig);
+                    lp.kill_all(format!("jailtrace received {sig}"));
+                }
+            }
+            Ok(status) => {
+                let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if p == lp.leader);
+                lp.handle(status);
+                if leader_exit {
+                    lp.tick(start.elapsed());
+                }
+            }
+            Err(Errno::ECHILD) => break,
+            Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Err(Error::Os {
+                    what: "waitpid",
+                    errno,
+                })
+            }
+        }
+    }
+    lp.out.elapsed = start.elapsed();
+    if let Some(Status::Exited(127)) = lp.out.status {
+        if let Some(err) = child.failure() {
+            return Err(err.into());
+        }
+    }
+    Ok(lp.out)
+}
+
+struct Loop<'a> {
+    opts: &'a Options,
+    handler: &'a mut dyn Handler,
+    tasks: HashMap<Pid, Task>,
+    leader: Pid,
+    out: RunOutcome,
+    killing: bool,
+    /// The program's first exec happened; before it, the stops are the
+    /// child's own set-up (chroot, chdir), not the program's.
+    started: bool,
+}
+
+const STOP_SIGNALS: [Signal; 4] = [
+    Signal::SIGSTOP,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+];
+
+impl Loop<'_> {
+    fn tick(&mut self, elapsed: Duration) {
+        match self.handler.on_tick(elapsed) {
+            Control::Continue => {}
+            Control::Kill(reason) => self.kill_all(reason),
+            Control::Terminate => {
+                for pid in self.tasks.keys() {
+                    let _ = signal::kill(*pid, Signal::SIGTERM);
+                }
+            }
+        }
+    }
+
+    fn kill_all(&mut self, reason: String) {
+        self.out.stopped.get_or_insert(reason);
+        self.killing = true;
+        for pid in self.tasks.keys() {
+            let _ = signal::kill(*pid, Signal::SIGKILL);
+        }
+    }
+
+    fn task(&mut self, pid: Pid) -> &mut Task {
+        if !self.tasks.contains_key(&pid) {
+            self.out.tasks += 1;
+            if self.killing {
+                let _ = signal::kill(pid, Signal::SIGKILL);
+            }
+        }
+        self.tasks.entry(pid).or_default()
+    }
+
+    /// Resumes `pid`: to its next syscall stop when we want one, else to
+    /// its next seccomp or event stop.
+    fn resume(&mut self, pid: Pid, sig: Option<Signal>) {
+        let off = self.opts.seccomp == Seccomp::Off;
+        let step = off || self.task(pid).pending.is_some();
+        let r = if step {
+            ptrace::syscall(pid, sig)
+        } else {
+            ptrace::cont(pid, sig)
+        };
+        if let Err(errno) = r {
+            // ESRCH: the task was killed meanwhile; its exit is reported by
+            // a later waitpid.
+            tracing::trace!(%pid, %errno, "resume failed");
+        }
+    }
+
+    fn handle(&mut self, status: WaitStatus) {
+        match status {
+            WaitStatus::Exited(pid, code) => self.exited(pid, Status::Exited(code)),
+            WaitStatus::Signaled(pid, signal, core_dumped) => self.exited(
+                pid,
+                Status::Signaled {
+                    signal,
+                    core_dumped,
+                },
+            ),
+            WaitStatus::PtraceSyscall(pid) => {
+                self.out.stops += 1;
+                self.syscall_stop(pid);
+                self.resume(pid, None);
+            }
+            WaitStatus::PtraceEvent(pid, sig, event) => self.event(pid, sig, event),
+            WaitStatus::Stopped(pid, sig) => {
+                // Signal-delivery-stop: give the signal back to the task.
+                self.task(pid);
+                self.resume(pid, Some(sig));
+            }
+            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+        }
+    }
+
+    fn exited(&mut self, pid: Pid, status: Status) {
+        self.tasks.remove(&pid);
+        if pid == self.leader {
+            self.out.status = Some(status);
+        }
+        self.handler
+            .on_process(&ProcessEvent::Exited { pid, status });
+    }
+
+    fn event(&mut self, pid: Pid, sig: Signal, event: i32) {
+        const FORK: i32 = Event::PTRACE_EVENT_FORK as i32;
+        const VFORK: i32 = Event::PTRACE_EVENT_VFORK as i32;
+        const CLONE: i32 = Event::PTRACE_EVENT_CLONE as i32;
+        const EXEC: i32 = Event::PTRACE_EVENT_EXEC as i32;
+        const SECCOMP: i32 = Event::PTRACE_EVENT_SECCOMP as i32;
+        const STOP: i32 = Event::PTRACE_EVENT_STOP as i32;
+        match event {
+            FORK | VFORK | CLONE => {
+                if let Ok(child) = ptrace::getevent(pid) {
+                    let child = Pid::from_raw(child as i32);
+                    self.task(child);
+                    if let Some(max) = self.opts.max_tasks {
+                        if self.tasks.len() > max {
+                            self.kill_all(format!(
+                                "more than {max} processes and threads (--max-procs)"
+                            ));
+                        }
+                    }
+                    self.handler.on_process(&ProcessEvent::Spawned {
+                        pid: child,
+                        parent: pid,
+                    });
+                }
+                self.resume(pid, None);
+            }
+            EXEC => {
+                // A non-leader thread that execs takes over the leader's tid;
+                // the old tid is gone without an exit report (ptrace(2),
+                // "execve(2) under ptrace").
+                let former = ptrace::getevent(pid)
+                    .map(|f| Pid::from_raw(f as i32))
+                    .unwrap_or(pid);
+                if former != pid {
+                    self.tasks.remove(&former);
+                }
+                let task = self.task(pid);
+                task.pending = None;
+                task.in_syscall = false;
+                self.started = true;
+                self.handler.on_process(&ProcessEvent::Exec { pid, former });
+                self.resume(pid, None);
+            }
+            SECCOMP => {
+                self.out.stops += 1;
+                self.syscall_stop(pid);
+                self.resume(pid, None);
+            }
+            STOP if STOP_SIGNALS.contains(&sig) => {
+                // Group-stop: stay stopped, but tell us when it ends.
+                self.task(pid);
+                if let Err(errno) = listen(pid) {
+                    tracing::trace!(%pid, %errno, "PTRACE_LISTEN failed");
+                }
+            }
+            _ => {
+                // The first stop of a new task, an interrupt, vfork-done.
+                self.resume(pid, None);
+            }
+        }
+    }
+
+    fn syscall_stop(&mut self, pid: Pid) {
+        let info = match syscall_info(pid) {
+            Ok(info) => info,
+            Err(errno) => {
+                tracing::trace!(%pid, %errno, "PTRACE_GET_SYSCALL_INFO failed");
+                return;
+            }
+        };
+        match info {
+            SyscallInfo::Entry { arch, nr, args } => {
+                let off = self.opts.seccomp == Seccomp::Off;
+                let task = self.task(pid);
+                if task.in_syscall && off {
+                    // An entry while we believed we were in a call: a call
+                    // restarted after a signal. Treat it as new.
+                    task.pending = None;
+                }
+                task.in_syscall = true;
+                let Some(arch) = arch else { return };
+                let Some(sysno) = arch.sysno(nr) else { return };
+                if !self.started && sysno != Sysno::Execve {
+                    return;
+                }
+                let call = match call::decode(pid, sysno, &args) {
+                    Ok(Some(call)) => call,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::debug!(%pid, %sysno, error = %e, "cannot read syscall arguments");
+                        return;
+                    }
+                };
+                let tracee = Tracee::new(pid, arch);
+                if self.handler.on_entry(&tracee, &call) == ExitInterest::Yes {
+                    self.task(pid).pending = Some(call);
+                }
+            }
+            SyscallInfo::Exit { result } => {
+                let task = self.task(pid);
+                task.in_syscall = false;
+                if let Some(call) = task.pending.take() {
+                    let tracee = Tracee::new(pid, Arch::native());
+                    self.handler.on_exit(&tracee, &call, result);
+                }
+            }
+            SyscallInfo::Other => {}
+        }
+    }
+}

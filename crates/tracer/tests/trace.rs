@@ -1,0 +1,186 @@
+//! The tracer on real host programs, in both stop modes.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jailtrace_tracer::{
+    run, Control, ExitInterest, Handler, Op, Options, PathCall, ProcessEvent, Seccomp, Spawn,
+    Status, Tracee,
+};
+
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<(String, PathBuf)>,
+    exits: Vec<(String, PathBuf, i64)>,
+    spawned: usize,
+    execs: usize,
+    kill_after: Option<Duration>,
+}
+
+impl Handler for Recorder {
+    fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
+        if let Ok(Some(p)) = tracee.resolve(&call.target) {
+            self.calls.push((call.sysno.name().to_string(), p));
+        }
+        if matches!(call.op, Op::Open { .. }) {
+            ExitInterest::Yes
+        } else {
+            ExitInterest::No
+        }
+    }
+    fn on_exit(
+        &mut self,
+        tracee: &Tracee,
+        call: &PathCall,
+        result: Result<i64, nix::errno::Errno>,
+    ) {
+        if let Ok(Some(p)) = tracee.resolve(&call.target) {
+            self.exits.push((
+                call.sysno.name().into(),
+                p,
+                result.unwrap_or_else(|e| -(e as i64)),
+            ));
+        }
+    }
+    fn on_process(&mut self, event: &ProcessEvent) {
+        match event {
+            ProcessEvent::Spawned { .. } => self.spawned += 1,
+            ProcessEvent::Exec { .. } => self.execs += 1,
+            ProcessEvent::Exited { .. } => {}
+        }
+    }
+    fn on_tick(&mut self, elapsed: Duration) -> Control {
+        match self.kill_after {
+            Some(limit) if elapsed > limit => Control::Kill("time is up".into()),
+            _ => Control::Continue,
+        }
+    }
+}
+
+fn spawn(argv: &[&str]) -> Spawn {
+    Spawn {
+        program: argv[0].into(),
+        argv: argv.iter().map(OsString::from).collect(),
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        cwd: "/etc".into(),
+        ..Default::default()
+    }
+}
+
+/// Runs are serialised: the tracer waits for any child of the process.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn trace(argv: &[&str], seccomp: Seccomp) -> (Recorder, jailtrace_tracer::RunOutcome) {
+    let _one = serial();
+    let mut rec = Recorder::default();
+    let opts = Options {
+        seccomp,
+        ..Default::default()
+    };
+    let out = run(&spawn(argv), &opts, &mut rec).expect("run");
+    (rec, out)
+}
+
+#[test]
+fn follows_forks_and_execs_in_both_modes() {
+    let script = "cat hostname >/dev/null; ls /nonexistent-jailtrace 2>/dev/null; exit 3";
+    let mut seen = Vec::new();
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (rec, out) = trace(&["/bin/sh", "-c", script], mode);
+        assert_eq!(out.status, Some(Status::Exited(3)), "{mode:?}");
+        assert!(rec.spawned >= 2, "{mode:?}: {} spawned", rec.spawned);
+        assert!(rec.execs >= 3, "{mode:?}: {} execs", rec.execs);
+        let calls: BTreeSet<_> = rec.calls.iter().cloned().collect();
+        assert!(
+            calls.contains(&("execve".into(), "/usr/bin/cat".into()))
+                || calls.contains(&("execve".into(), "/bin/cat".into())),
+            "{mode:?}: {calls:?}"
+        );
+        // A relative path resolved against the working directory (/etc).
+        assert!(
+            calls.contains(&("openat".into(), "/etc/hostname".into())),
+            "{mode:?}"
+        );
+        assert!(rec
+            .exits
+            .iter()
+            .any(|(_, p, r)| p == &PathBuf::from("/etc/hostname") && *r >= 0));
+        seen.push(calls);
+    }
+    // Both modes see the same path calls.
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn a_failed_open_reports_its_errno() {
+    let (rec, _) = trace(&["/bin/cat", "/nonexistent-jailtrace/x"], Seccomp::On);
+    let hit = rec
+        .exits
+        .iter()
+        .find(|(_, p, _)| p == &PathBuf::from("/nonexistent-jailtrace/x"));
+    assert_eq!(hit.map(|h| h.2), Some(-(libc::ENOENT as i64)));
+}
+
+#[test]
+fn signals_and_kills_are_reported() {
+    let (_, out) = trace(&["/bin/sh", "-c", "kill -SEGV $$"], Seccomp::On);
+    assert!(
+        matches!(
+            out.status,
+            Some(Status::Signaled {
+                signal: nix::sys::signal::Signal::SIGSEGV,
+                ..
+            })
+        ),
+        "{out:?}"
+    );
+
+    let _one = serial();
+    let mut rec = Recorder {
+        kill_after: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let out = run(
+        &spawn(&["/bin/sh", "-c", "sleep 30 & sleep 30; wait"]),
+        &Options::default(),
+        &mut rec,
+    )
+    .unwrap();
+    assert_eq!(out.stopped.as_deref(), Some("time is up"));
+    assert!(out.elapsed < Duration::from_secs(10));
+}
+
+#[test]
+fn threads_that_exec_are_followed() {
+    // perl is on every Debian; a forked child of a thread-heavy program would
+    // need a fixture, so use many concurrent subshells instead.
+    let (rec, out) = trace(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do /bin/true & done; wait",
+        ],
+        Seccomp::On,
+    );
+    assert_eq!(out.status, Some(Status::Exited(0)));
+    assert!(rec.execs >= 9, "{}", rec.execs);
+}
+
+#[test]
+fn a_missing_program_is_an_error() {
+    let _one = serial();
+    let mut rec = Recorder::default();
+    let err = run(
+        &spawn(&["/nonexistent-jailtrace"]),
+        &Options::default(),
+        &mut rec,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("exec the program"), "{err}");
+}
