@@ -1,1 +1,314 @@
-//! placeholder
+//! The discovery loop behind `jailtrace run`.
+//!
+//! One [`run`] turns a program and an empty (or earlier) root into a root the
+//! program starts from, and a manifest of it:
+//!
+//! 1. **pre-seed**: the executable, its interpreter and its ELF closure
+//!    (`jailtrace-elf`) are placed before anything runs;
+//! 2. **discover**: the program runs chrooted into the root under the tracer;
+//!    at the entry of every path syscall, what the root lacks and the host
+//!    has is placed (`jailtrace-rootfs`) before the call runs, so the program
+//!    never sees the miss; listed directories get placeholders, pruned after
+//!    the run when unused;
+//! 3. **verify**: the program runs again with copying off; a root that is
+//!    complete shows no miss. Misses send the loop back to a **retry** run,
+//!    up to `max_runs`.
+//!
+//! The program is ready when its first process exits 0. Nothing is written
+//! outside the root; the caller writes the manifest.
+
+mod handler;
+mod listing;
+pub mod policy;
+mod rootdir;
+mod session;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use jailtrace_manifest::{
+    Cause, Command, Manifest, PathText, Run, RunRole, RunStatus, SCHEMA_VERSION,
+};
+use jailtrace_rootfs::{self as rootfs, Follow, Host, Root};
+use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
+
+pub use policy::{Policy, RuleError};
+pub use rootdir::{check_root, find_program, prepare_root, InputError};
+pub use session::{Miss, Observer, Quiet, Who};
+
+/// Everything one `jailtrace run` needs.
+#[derive(Debug)]
+pub struct Config {
+    /// `argv` as given, `argv[0]` included.
+    pub argv: Vec<OsString>,
+    /// The executable's absolute host path (also its path in the jail).
+    pub executable: PathBuf,
+    /// The program's environment, `KEY=VALUE`.
+    pub env: Vec<OsString>,
+    /// Working directory inside the jail.
+    pub cwd: PathBuf,
+    /// The root, as returned by [`prepare_root`].
+    pub root: PathBuf,
+    pub seccomp: bool,
+    pub max_runs: u32,
+    /// Per run: the tree is killed when it lasts longer.
+    pub timeout: Option<Duration>,
+    /// Grace between SIGTERM and SIGKILL when stopping leftover processes.
+    pub stop_timeout: Duration,
+    pub policy: Policy,
+    pub keep_setuid: bool,
+    /// Send the program's stdout to jailtrace's stderr.
+    pub stdout_to_stderr: bool,
+    /// Most placeholders one directory listing creates.
+    pub max_listing: usize,
+    /// `LD_LIBRARY_PATH` to use for the ELF closure.
+    pub ld_library_path: Vec<PathBuf>,
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The program starts from the root with nothing missing.
+    Ready,
+    /// Nothing is missing, but the program does not start (exits non-zero,
+    /// crashes, times out).
+    NotReady { status: RunStatus },
+    /// `max_runs` were used up and paths are still missing.
+    StillMissing { misses: Vec<Miss> },
+}
+
+/// The result of [`run`]: the manifest and how the loop ended.
+#[derive(Debug)]
+pub struct Report {
+    pub manifest: Manifest,
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+}
+
+/// Why a run could not be carried out at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Root(#[from] rootfs::Error),
+    #[error(transparent)]
+    Trace(#[from] tracer::Error),
+    #[error("interrupted by {0}")]
+    Interrupted(nix::sys::signal::Signal),
+}
+
+fn status_of(out: &tracer::RunOutcome) -> RunStatus {
+    match (&out.stopped, out.status) {
+        (Some(reason), None) => RunStatus::Killed {
+            reason: reason.clone(),
+        },
+        (_, Some(Status::Exited(code))) => RunStatus::Exited { code },
+        (
+            _,
+            Some(Status::Signaled {
+                signal,
+                core_dumped,
+            }),
+        ) => RunStatus::Signaled {
+            signal: signal.as_str().to_string(),
+            core_dumped,
+        },
+        (None, None) => RunStatus::Killed {
+            reason: "vanished".into(),
+        },
+    }
+}
+
+/// Runs the discovery loop of `config`, reporting progress to `observer`.
+pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error> {
+    let start = Instant::now();
+    let root = Root::open(&config.root)?;
+    let mut session = session::Session::new(
+        root,
+        Host::system(),
+        config.policy.clone(),
+        config.keep_setuid,
+        config.max_listing,
+    );
+
+    preseed(config, &mut session, observer)?;
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut role = RunRole::Discover;
+    let outcome = loop {
+        let index = runs.len() as u32 + 1;
+        if index > config.max_runs {
+            break Outcome::StillMissing {
+                misses: session.misses.clone(),
+            };
+        }
+        observer.run_started(index, role);
+        let copying = role != RunRole::Verify;
+        session.begin_run(index, copying);
+        let began = Instant::now();
+        let (out, fatal) = {
+            let mut handler = handler::RunHandler::new(
+                &mut session,
+                observer,
+                config.timeout,
+                config.stop_timeout,
+            );
+            let out = tracer::run(&spawn(config), &tracer_options(config), &mut handler)?;
+            (out, handler.fatal.take())
+        };
+        if let Some(sig) = out.interrupted {
+            return Err(Error::Interrupted(sig));
+        }
+        if let Some(e) = fatal {
+            return Err(e.into());
+        }
+        if copying {
+            session.prune(observer)?;
+        }
+        let status = status_of(&out);
+        let ready = matches!(status, RunStatus::Exited { code: 0 });
+        let run = Run {
+            index,
+            role,
+            seccomp: config.seccomp,
+            status: status.clone(),
+            ready,
+            misses: session.misses.len() as u32,
+            placed: session.counters.placed,
+            bytes: session.counters.bytes,
+            wall_ms: began.elapsed().as_millis() as u64,
+            processes: out.tasks,
+            stops: out.stops,
+        };
+        observer.run_finished(&run);
+        runs.push(run);
+        role = match role {
+            RunRole::Discover | RunRole::Retry => RunRole::Verify,
+            RunRole::Verify if !session.misses.is_empty() => RunRole::Retry,
+            RunRole::Verify if ready => break Outcome::Ready,
+            RunRole::Verify => break Outcome::NotReady { status },
+        };
+    };
+
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        command: Command {
+            argv: config
+                .argv
+                .iter()
+                .map(|a| PathText::new(a.clone()))
+                .collect(),
+            executable: config.executable.as_path().into(),
+            cwd: config.cwd.as_path().into(),
+            env: config
+                .env
+                .iter()
+                .map(|a| PathText::new(a.clone()))
+                .collect(),
+            user: None,
+            group: None,
+        },
+        root: config.root.as_path().into(),
+        runs,
+        entries: session.entries,
+        absent: session.absent,
+        denied: session.denied,
+        mounts: session.mounts,
+        sockets: Vec::new(),
+    };
+    Ok(Report {
+        manifest,
+        outcome,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Places the executable, its interpreters and its ELF closure before the
+/// first run, so that the first run does not start with a failed exec.
+fn preseed(
+    config: &Config,
+    session: &mut session::Session,
+    observer: &mut dyn Observer,
+) -> Result<(), Error> {
+    let who = Who {
+        pid: None,
+        exe: None,
+        syscall: None,
+    };
+    session.place(
+        &config.executable,
+        Follow::Yes,
+        false,
+        Cause::Executable,
+        &who,
+        observer,
+    )?;
+    session.place(
+        &config.cwd,
+        Follow::Yes,
+        false,
+        Cause::Runtime,
+        &who,
+        observer,
+    )?;
+    {
+        let mut h = handler::RunHandler::new(session, observer, None, config.stop_timeout);
+        h.interpreters(&config.executable, &who, 0)?;
+    }
+    let opts = jailtrace_elf::ClosureOptions {
+        ld_library_path: config.ld_library_path.clone(),
+        ..Default::default()
+    };
+    if let Ok(closure) = jailtrace_elf::closure(&config.executable, &opts) {
+        for object in closure.objects {
+            let who = Who {
+                pid: None,
+                exe: object.needed_by.clone(),
+                syscall: None,
+            };
+            session.place(
+                &object.path,
+                Follow::Yes,
+                false,
+                Cause::Preseed,
+                &who,
+                observer,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn spawn(config: &Config) -> Spawn {
+    Spawn {
+        program: config.executable.clone(),
+        argv: config.argv.clone(),
+        env: config.env.clone(),
+        root: Some(config.root.clone()),
+        cwd: config.cwd.clone(),
+        stdout: if config.stdout_to_stderr {
+            Stdio::Stderr
+        } else {
+            Stdio::Inherit
+        },
+        ..Default::default()
+    }
+}
+
+fn tracer_options(config: &Config) -> tracer::Options {
+    tracer::Options {
+        seccomp: if config.seccomp {
+            Seccomp::On
+        } else {
+            Seccomp::Off
+        },
+        ..Default::default()
+    }
+}

@@ -90,19 +90,15 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcessEvent {
     /// `pid` was created by `parent` (fork, vfork or clone; threads too).
-    Spawned {
-        pid: Pid,
-        parent: Pid,
-    },
+    Spawned { pid: Pid, parent: Pid },
     /// `pid` called exec; `former` is the tid that called it when a thread
     /// other than the leader exec'd (that tid is gone now).
-    Exec {
-        pid: Pid,
-        former: Pid,
-    },
+    Exec { pid: Pid, former: Pid },
+    /// `pid` ended; `leader` is true for the program jailtrace started.
     Exited {
         pid: Pid,
         status: Status,
+        leader: bool,
     },
 }
 
@@ -471,8 +467,12 @@ impl Loop<'_> {
         if pid == self.leader {
             self.out.status = Some(status);
         }
-        self.handler
-            .on_process(&ProcessEvent::Exited { pid, status });
+        let leader = pid == self.leader;
+        self.handler.on_process(&ProcessEvent::Exited {
+            pid,
+            status,
+            leader,
+        });
     }
 
     fn event(&mut self, pid: Pid, sig: Signal, event: i32) {

@@ -1,0 +1,174 @@
+//! The command line, as clap derive types.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Build a minimal chroot for a program by tracing what it needs.
+///
+/// jailtrace runs the program chrooted into a candidate root under ptrace,
+/// copies every file it misses from the host (symlink chains, modes, owners,
+/// device nodes), and repeats until the program starts cleanly. It writes a
+/// JSON manifest of every path the program needed and why.
+#[derive(Debug, Parser)]
+#[command(name = "jailtrace", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn global(&self) -> &Global {
+        match &self.command {
+            Command::Run(a) => &a.global,
+            Command::Ldd(a) => &a.global,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Jail a program: trace it in a root, copy what it misses, write a manifest.
+    Run(RunArgs),
+    /// Print a program's shared-library closure without running it.
+    Ldd(LddArgs),
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// More output: -v prints each placed path with its reason.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Write debug logs to this file (filter with JAILTRACE_LOG or RUST_LOG).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The jail root [default: ./NAME.jail, NAME the program's file name].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Where to write the manifest [default: ./NAME.jail.json].
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Print the summary as JSON on stdout (the program's stdout goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Give up after this many runs.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..))]
+    pub max_runs: u32,
+    /// Kill the traced tree when one run lasts longer (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Grace between SIGTERM and SIGKILL when stopping the program.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub stop_timeout: Duration,
+    /// Stop at every syscall (PTRACE_SYSCALL) instead of using a seccomp filter.
+    #[arg(long)]
+    pub no_seccomp: bool,
+    /// Working directory inside the jail.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: PathBuf,
+    /// Also refuse to copy paths matching this regex (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub deny: Vec<String>,
+    /// Copy paths matching this regex even when a deny rule matches (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub allow: Vec<String>,
+    /// Keep setuid/setgid bits on copied files (stripped by default).
+    #[arg(long)]
+    pub keep_setuid: bool,
+    /// Wipe the root first; only a root that the manifest says jailtrace made.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Most placeholders one directory listing may create.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_listing: usize,
+    #[command(flatten)]
+    pub global: Global,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct LddArgs {
+    /// Print JSON instead of ldd-style lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Library directories searched before the cache, like LD_LIBRARY_PATH.
+    #[arg(long, value_name = "DIRS")]
+    pub library_path: Option<OsString>,
+    #[command(flatten)]
+    pub global: Global,
+    /// ELF files to analyse.
+    #[arg(required = true, value_name = "BINARY")]
+    pub binaries: Vec<PathBuf>,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 30s, 5m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn run_takes_the_program_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["jailtrace", "run", "--json", "--", "/bin/ls", "-l"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.command,
+            vec![OsString::from("/bin/ls"), OsString::from("-l")]
+        );
+        assert!(args.json);
+    }
+}

@@ -1,0 +1,131 @@
+//! What a person sees while `jailtrace run` works: an indicatif line on
+//! stderr (hidden when stderr is not a terminal), and with `-v` one line per
+//! placed path with its reason.
+//!
+//! No steady tick: it would start a thread, and the tracer needs every
+//! thread of the process to block the signals it waits for.
+
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jailtrace_engine::Observer;
+use jailtrace_manifest::{Entry, EntryKind, Run, RunRole};
+
+pub struct Progress {
+    bar: ProgressBar,
+    verbose: bool,
+    run: u32,
+    role: &'static str,
+    files: u64,
+    bytes: u64,
+}
+
+pub fn role_name(role: RunRole) -> &'static str {
+    match role {
+        RunRole::Discover => "discover",
+        RunRole::Verify => "verify",
+        RunRole::Retry => "retry",
+    }
+}
+
+impl Progress {
+    pub fn new(verbose: bool) -> Progress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Progress {
+            bar,
+            verbose,
+            run: 0,
+            role: "",
+            files: 0,
+            bytes: 0,
+        }
+    }
+
+    fn redraw(&self) {
+        self.bar.tick();
+        self.bar.set_message(format!(
+            "run {} ({}): {} files, {} placed",
+            self.run,
+            self.role,
+            self.files,
+            HumanBytes(self.bytes)
+        ));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// `-v` line for one entry.
+pub fn describe(entry: &Entry) -> String {
+    let kind = match entry.kind {
+        EntryKind::File => format!("file, {}", HumanBytes(entry.size.unwrap_or(0))),
+        EntryKind::Dir => "dir".into(),
+        EntryKind::Symlink => format!(
+            "symlink -> {}",
+            entry
+                .target
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        ),
+        EntryKind::Device => "device".into(),
+    };
+    let r = &entry.reason;
+    let mut why = format!("{:?}", r.cause).to_lowercase();
+    if let Some(sc) = &r.syscall {
+        why.push_str(&format!(" by {sc}"));
+    }
+    if let Some(exe) = &r.exe {
+        why.push_str(&format!(" of {exe}"));
+    }
+    if let Some(pid) = r.pid {
+        why.push_str(&format!(" [pid {pid}]"));
+    }
+    if let Some(req) = &r.requested {
+        why.push_str(&format!(" for {req}"));
+    }
+    format!("placed {} ({kind}): {why}", entry.path)
+}
+
+impl Observer for Progress {
+    fn run_started(&mut self, index: u32, role: RunRole) {
+        self.run = index;
+        self.role = role_name(role);
+        self.redraw();
+    }
+
+    fn placed(&mut self, entry: &Entry) {
+        if entry.kind == EntryKind::File {
+            self.files += 1;
+            self.bytes += entry.size.unwrap_or(0);
+        }
+        if self.verbose {
+            self.bar.suspend(|| eprintln!("{}", describe(entry)));
+        }
+        self.redraw();
+    }
+
+    fn run_finished(&mut self, run: &Run) {
+        if self.verbose {
+            self.bar.suspend(|| {
+                eprintln!(
+                    "run {} ({}): {:?}, {} placed, {} missing, {} ms",
+                    run.index,
+                    role_name(run.role),
+                    run.status,
+                    run.placed,
+                    run.misses,
+                    run.wall_ms
+                )
+            });
+        }
+    }
+
+    fn warn(&mut self, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+}

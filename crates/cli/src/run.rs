@@ -1,0 +1,307 @@
+//! `jailtrace run`: validate the input, drive the engine, write the
+//! manifest, print the summary.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use indicatif::HumanBytes;
+use jailtrace_engine::{self as engine, Config, Outcome, Policy};
+use jailtrace_manifest::{EntryKind, Manifest, RunStatus};
+use serde_json::json;
+
+use crate::cli::RunArgs;
+use crate::exit;
+use crate::progress::{role_name, Progress};
+
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let path_var = std::env::var_os("PATH");
+    let executable = engine::find_program(&args.command[0], path_var.as_deref())?;
+    let name = executable
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_else(|| "program".into());
+    let root_arg = args
+        .root
+        .clone()
+        .unwrap_or_else(|| with_suffix(&name, ".jail"));
+    let manifest_path = std::path::absolute(
+        args.manifest
+            .clone()
+            .unwrap_or_else(|| with_suffix(&name, ".jail.json")),
+    )
+    .context("cannot resolve the manifest path")?;
+    let root = engine::prepare_root(&root_arg)?;
+    check_manifest_outside(&manifest_path, &root)?;
+    check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    let policy = Policy::new(&args.deny, &args.allow)?;
+
+    let env: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            OsString::from_vec(kv)
+        })
+        .collect();
+    let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|v| jailtrace_elf::split_search_path(&v))
+        .unwrap_or_default();
+    let config = Config {
+        argv: args.command.clone(),
+        executable: executable.clone(),
+        env,
+        cwd: args.cwd.clone(),
+        root: root.clone(),
+        seccomp: !args.no_seccomp,
+        max_runs: args.max_runs,
+        timeout: Some(args.timeout),
+        stop_timeout: args.stop_timeout,
+        policy,
+        keep_setuid: args.keep_setuid,
+        stdout_to_stderr: args.json,
+        max_listing: args.max_listing,
+        ld_library_path,
+    };
+
+    let mut progress = Progress::new(args.global.verbose > 0);
+    let result = engine::run(&config, &mut progress);
+    progress.finish();
+    let report = match result {
+        Ok(report) => report,
+        Err(engine::Error::Interrupted(sig)) => {
+            eprintln!("jailtrace: interrupted by {sig}; the traced programs were killed and no manifest was written");
+            return Ok(exit::signaled(sig));
+        }
+        Err(e) => return Err(e).context(format!("jailing {} failed", executable.display())),
+    };
+
+    let code = match &report.outcome {
+        Outcome::Ready => {
+            report
+                .manifest
+                .write_atomic(&manifest_path)
+                .with_context(|| {
+                    format!("cannot write the manifest {}", manifest_path.display())
+                })?;
+            exit::OK
+        }
+        Outcome::NotReady { .. } => exit::NOT_READY,
+        Outcome::StillMissing { .. } => exit::STILL_MISSING,
+    };
+    if args.json {
+        println!("{}", summary_json(&report, &manifest_path));
+    } else {
+        eprint!("{}", summary_text(&report, &executable, &manifest_path));
+    }
+    Ok(code)
+}
+
+fn with_suffix(name: &OsStr, suffix: &str) -> PathBuf {
+    let mut s = name.to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn check_manifest_outside(manifest: &Path, root: &Path) -> anyhow::Result<()> {
+    let parent = manifest.parent().unwrap_or(Path::new("/"));
+    let parent = parent
+        .canonicalize()
+        .unwrap_or_else(|_| parent.to_path_buf());
+    if parent.starts_with(root) {
+        return Err(engine::InputError::ManifestInRoot {
+            manifest: manifest.into(),
+            root: root.into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A non-empty root must be one this manifest describes: jailtrace records
+/// only what it places, so running into someone else's tree would give a
+/// manifest that does not describe the root.
+fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Result<()> {
+    let empty = std::fs::read_dir(root)
+        .with_context(|| format!("cannot read jail root {}", root.display()))?
+        .next()
+        .is_none();
+    if empty {
+        return Ok(());
+    }
+    match Manifest::read(manifest) {
+        Ok(m) if m.root.as_path() == root && fresh => {
+            for item in std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))? {
+                let path = item?.path();
+                let gone = if path.is_dir() && !path.is_symlink() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                gone.with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Ok(m) if m.root.as_path() == root => {
+            bail!(
+                "jail root {} already holds a jail (manifest {}); use --fresh to start over",
+                root.display(),
+                manifest.display()
+            )
+        }
+        _ => bail!(
+            "jail root {} is not empty and {} does not describe it; choose an empty or new directory",
+            root.display(),
+            manifest.display()
+        ),
+    }
+}
+
+fn status_text(status: &RunStatus) -> String {
+    match status {
+        RunStatus::Exited { code } => format!("exited with status {code}"),
+        RunStatus::Signaled {
+            signal,
+            core_dumped,
+        } => {
+            format!(
+                "killed by {signal}{}",
+                if *core_dumped { " (core dumped)" } else { "" }
+            )
+        }
+        RunStatus::Killed { reason } => format!("stopped by jailtrace: {reason}"),
+    }
+}
+
+struct Totals {
+    files: u64,
+    bytes: u64,
+}
+
+fn totals(m: &Manifest) -> Totals {
+    let files = m.entries.iter().filter(|e| e.kind == EntryKind::File);
+    Totals {
+        files: files.clone().count() as u64,
+        bytes: files.map(|e| e.size.unwrap_or(0)).sum(),
+    }
+}
+
+fn missing(report: &engine::Report) -> Vec<&Path> {
+    match &report.outcome {
+        Outcome::StillMissing { misses } => misses.iter().map(|m| m.path.as_path()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
+    let m = &report.manifest;
+    let t = totals(m);
+    let last = m.runs.last().map(|r| &r.status);
+    json!({
+        "ok": report.outcome == Outcome::Ready,
+        "root": m.root,
+        "manifest": (report.outcome == Outcome::Ready).then(|| manifest.to_string_lossy()),
+        "runs": m.runs.len(),
+        "roles": m.runs.iter().map(|r| role_name(r.role)).collect::<Vec<_>>(),
+        "entries": m.entries.len(),
+        "files": t.files,
+        "bytes": t.bytes,
+        "wall_ms": report.elapsed.as_millis() as u64,
+        "status": last,
+        "missing": missing(report).iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+        "denied": m.denied.iter().map(|p| &p.path).collect::<Vec<_>>(),
+        "absent": m.absent.len(),
+        "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
+    })
+}
+
+fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> String {
+    let m = &report.manifest;
+    let t = totals(m);
+    let root = m.root.as_path().display();
+    let mut out = String::new();
+    match &report.outcome {
+        Outcome::Ready => out.push_str(&format!(
+            "jailtrace: {} runs from {root}\n",
+            executable.display()
+        )),
+        Outcome::NotReady { status } => out.push_str(&format!(
+            "jailtrace: {} does not start in {root}: it {}, and nothing it misses can be copied\n",
+            executable.display(),
+            status_text(status)
+        )),
+        Outcome::StillMissing { misses } => {
+            out.push_str(&format!(
+                "jailtrace: still missing after {} runs:\n",
+                m.runs.len()
+            ));
+            for miss in misses {
+                out.push_str(&format!(
+                    "  {} ({} by {})\n",
+                    miss.path.display(),
+                    miss.syscall.unwrap_or("?"),
+                    miss.exe
+                        .as_deref()
+                        .map(|e| e.display().to_string())
+                        .unwrap_or_else(|| "?".into())
+                ));
+            }
+        }
+    }
+    let runs: Vec<String> = m
+        .runs
+        .iter()
+        .map(|r| format!("{} {:.1}s", role_name(r.role), r.wall_ms as f64 / 1000.0))
+        .collect();
+    out.push_str(&format!(
+        "  runs:    {} ({})\n",
+        m.runs.len(),
+        runs.join(", ")
+    ));
+    out.push_str(&format!(
+        "  placed:  {} entries, {} files, {}\n",
+        m.entries.len(),
+        t.files,
+        HumanBytes(t.bytes)
+    ));
+    out.push_str(&format!(
+        "  time:    {:.1}s\n",
+        report.elapsed.as_secs_f64()
+    ));
+    if !m.absent.is_empty() {
+        out.push_str(&format!(
+            "  absent:  {} paths the host lacks too\n",
+            m.absent.len()
+        ));
+    }
+    for d in &m.denied {
+        out.push_str(&format!(
+            "  denied:  {} (rule {}; wanted by {})\n",
+            d.path,
+            d.rule.as_deref().unwrap_or("?"),
+            d.reason
+                .exe
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    for mt in &m.mounts {
+        out.push_str(&format!(
+            "  mount:   the program reads {}: before `chroot {root} …`, run `mount -t {} -o ro {} {root}{}`\n",
+            mt.path, mt.fstype, mt.fstype, mt.path
+        ));
+    }
+    let stripped: Vec<_> = m.entries.iter().filter(|e| e.setuid_stripped).collect();
+    for e in stripped {
+        out.push_str(&format!(
+            "  setuid:  stripped from {} (--keep-setuid keeps it)\n",
+            e.path
+        ));
+    }
+    if report.outcome == Outcome::Ready {
+        out.push_str(&format!("  manifest: {}\n", manifest.display()));
+    }
+    out
+}

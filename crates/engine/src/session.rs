@@ -1,0 +1,360 @@
+//! The state one `jailtrace run` keeps across its runs, and the one place
+//! where a needed path becomes entries in the root.
+//!
+//! [`Session::place`] plans a jail path against the host (symlink chain,
+//! parent directories, the file itself), checks every step against the
+//! policy, and either applies the steps (a copying run) or records a miss (a
+//! verifying run). Every entry placed is recorded once, with the reason of
+//! the first request that needed it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use jailtrace_manifest::{
+    Cause, DeviceNumber, Entry, EntryKind, Mode, Mount, PathText, Probe, Reason,
+};
+use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
+
+use crate::listing::Placeholders;
+use crate::policy::{Policy, Verdict};
+
+/// Who needed a path: the process, its executable and the syscall.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub pid: Option<i32>,
+    pub exe: Option<PathBuf>,
+    pub syscall: Option<&'static str>,
+}
+
+impl Who {
+    pub(crate) fn reason(&self, cause: Cause, run: u32, requested: Option<&Path>) -> Reason {
+        Reason {
+            cause,
+            run,
+            pid: self.pid,
+            exe: self.exe.as_deref().map(PathText::from),
+            syscall: self.syscall.map(str::to_string),
+            requested: requested.map(PathText::from),
+        }
+    }
+}
+
+/// A path a verifying run found missing although the host has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miss {
+    pub path: PathBuf,
+    pub syscall: Option<&'static str>,
+    pub pid: Option<i32>,
+    pub exe: Option<PathBuf>,
+}
+
+/// What [`Session::place`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// The root had it already.
+    Present,
+    /// Steps were applied (or, in a verifying run, recorded as a miss).
+    Placed,
+    /// The host lacks it too.
+    Absent,
+    /// The policy refused a step.
+    Denied,
+    /// It lives in /proc or /sys.
+    Virtual,
+    /// A loop, a fifo or socket on the host: nothing to place.
+    Nothing,
+}
+
+/// Counters of the current run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunCounters {
+    pub placed: u32,
+    pub bytes: u64,
+}
+
+/// Receives each entry as it is placed (the CLI's progress and `-v`).
+pub trait Observer {
+    fn run_started(&mut self, _index: u32, _role: jailtrace_manifest::RunRole) {}
+    fn placed(&mut self, _entry: &Entry) {}
+    fn run_finished(&mut self, _run: &jailtrace_manifest::Run) {}
+    fn warn(&mut self, _message: &str) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl Observer for Quiet {}
+
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) root: Root,
+    pub(crate) host: Host,
+    policy: Policy,
+    keep_setuid: bool,
+    /// Copying (discover, retry) or only checking (verify).
+    pub(crate) copying: bool,
+    /// The index of the run in progress.
+    pub(crate) run: u32,
+    pub(crate) entries: Vec<Entry>,
+    index: HashMap<PathBuf, usize>,
+    pub(crate) absent: Vec<Probe>,
+    absent_seen: HashSet<PathBuf>,
+    pub(crate) denied: Vec<Probe>,
+    denied_seen: HashSet<PathBuf>,
+    pub(crate) mounts: Vec<Mount>,
+    pub(crate) misses: Vec<Miss>,
+    misses_seen: HashSet<PathBuf>,
+    pub(crate) counters: RunCounters,
+    pub(crate) placeholders: Placeholders,
+    /// Executables whose interpreters were checked in this run.
+    pub(crate) interp_checked: HashSet<PathBuf>,
+}
+
+impl Session {
+    pub fn new(
+        root: Root,
+        host: Host,
+        policy: Policy,
+        keep_setuid: bool,
+        max_listing: usize,
+    ) -> Session {
+        Session {
+            root,
+            host,
+            policy,
+            keep_setuid,
+            copying: true,
+            run: 0,
+            entries: Vec::new(),
+            index: HashMap::new(),
+            absent: Vec::new(),
+            absent_seen: HashSet::new(),
+            denied: Vec::new(),
+            denied_seen: HashSet::new(),
+            mounts: Vec::new(),
+            misses: Vec::new(),
+            misses_seen: HashSet::new(),
+            counters: RunCounters::default(),
+            placeholders: Placeholders::new(max_listing),
+            interp_checked: HashSet::new(),
+        }
+    }
+
+    /// Starts run `index`, copying or only checking.
+    pub(crate) fn begin_run(&mut self, index: u32, copying: bool) {
+        self.run = index;
+        self.copying = copying;
+        self.counters = RunCounters::default();
+        self.misses.clear();
+        self.misses_seen.clear();
+        self.interp_checked.clear();
+    }
+
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Makes `path` exist in the root as it does on the host. `creates`: the
+    /// program creates the path itself, so only its parent is placed.
+    pub fn place(
+        &mut self,
+        path: &Path,
+        follow: Follow,
+        creates: bool,
+        cause: Cause,
+        who: &Who,
+        observer: &mut dyn Observer,
+    ) -> Result<Placed, rootfs::Error> {
+        if let Verdict::Virtual(fs) = self.policy.verdict(path) {
+            self.need_mount(fs, who);
+            return Ok(Placed::Virtual);
+        }
+        let plan = if creates {
+            rootfs::plan_parent(&self.root, &self.host, path)?
+        } else {
+            rootfs::plan(&self.root, &self.host, path, follow)?
+        };
+        match plan.outcome {
+            Outcome::Present => return Ok(Placed::Present),
+            Outcome::AbsentOnHost { .. } | Outcome::NotADirectory { .. } => {
+                if !creates {
+                    self.record_absent(path, who);
+                }
+                return Ok(Placed::Absent);
+            }
+            Outcome::Loop | Outcome::Special { .. } => return Ok(Placed::Nothing),
+            Outcome::Placed => {}
+        }
+        // Check the whole chain first: a denied step anywhere denies the path.
+        for step in &plan.steps {
+            match self.policy.verdict(step.path()) {
+                Verdict::Copy => {}
+                Verdict::Virtual(fs) => {
+                    self.need_mount(fs, who);
+                    return Ok(Placed::Virtual);
+                }
+                Verdict::Deny(rule) => {
+                    self.record_denied(path, who, rule);
+                    return Ok(Placed::Denied);
+                }
+            }
+            if let Step::Device { block: true, .. } = step {
+                self.record_denied(path, who, "block devices are never created".into());
+                return Ok(Placed::Denied);
+            }
+        }
+        if !self.copying {
+            if self.misses_seen.insert(path.to_path_buf()) {
+                self.misses.push(Miss {
+                    path: path.to_path_buf(),
+                    syscall: who.syscall,
+                    pid: who.pid,
+                    exe: who.exe.clone(),
+                });
+            }
+            return Ok(Placed::Placed);
+        }
+        for step in &plan.steps {
+            let step_cause = if step.path() == plan.resolved && !creates {
+                cause
+            } else {
+                match step {
+                    Step::Symlink { .. } => Cause::SymlinkChain,
+                    _ => Cause::Parent,
+                }
+            };
+            let requested = (step.path() != path).then_some(path);
+            let reason = who.reason(step_cause, self.run, requested);
+            self.apply(step, reason, observer)?;
+        }
+        Ok(Placed::Placed)
+    }
+
+    /// Applies one step and records its entry.
+    pub(crate) fn apply(
+        &mut self,
+        step: &Step,
+        reason: Reason,
+        observer: &mut dyn Observer,
+    ) -> Result<(), rootfs::Error> {
+        let mut step = step.clone();
+        let mut stripped = false;
+        if let Step::File { attrs, .. } = &mut step {
+            if attrs.mode & 0o6000 != 0 && !self.keep_setuid {
+                attrs.mode &= !0o6000;
+                stripped = true;
+            }
+        }
+        let applied = self.root.apply(&self.host, &step)?;
+        let entry = entry_for(&step, &applied, stripped, reason);
+        if let Applied::File(copied) = &applied {
+            self.counters.bytes += copied.bytes;
+        }
+        self.record(entry, observer);
+        Ok(())
+    }
+
+    /// Records an entry (the first reason wins).
+    pub(crate) fn record(&mut self, entry: Entry, observer: &mut dyn Observer) {
+        let key = entry.path.as_path().to_path_buf();
+        if self.index.contains_key(&key) {
+            return;
+        }
+        self.counters.placed += 1;
+        observer.placed(&entry);
+        self.index.insert(key, self.entries.len());
+        self.entries.push(entry);
+    }
+
+    fn record_absent(&mut self, path: &Path, who: &Who) {
+        if self.absent_seen.insert(path.to_path_buf()) {
+            self.absent.push(Probe {
+                path: path.into(),
+                reason: who.reason(Cause::Accessed, self.run, None),
+                rule: None,
+            });
+        }
+    }
+
+    fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
+        if self.denied_seen.insert(path.to_path_buf()) {
+            self.denied.push(Probe {
+                path: path.into(),
+                reason: who.reason(Cause::Accessed, self.run, None),
+                rule: Some(rule),
+            });
+        }
+    }
+
+    /// Notes that the jail needs `fs` mounted.
+    pub(crate) fn need_mount(&mut self, fs: &str, who: &Who) {
+        if self
+            .mounts
+            .iter()
+            .any(|m| m.path.as_path() == Path::new(fs))
+        {
+            return;
+        }
+        let fstype = match fs {
+            "/proc" => "proc",
+            "/sys" => "sysfs",
+            other => other.trim_start_matches('/'),
+        };
+        self.mounts.push(Mount {
+            fstype: fstype.into(),
+            path: Path::new(fs).into(),
+            options: vec![
+                "ro".into(),
+                "nosuid".into(),
+                "nodev".into(),
+                "noexec".into(),
+            ],
+            reason: who.reason(Cause::Runtime, self.run, None),
+        });
+    }
+}
+
+/// The manifest entry for an applied step.
+pub(crate) fn entry_for(
+    step: &Step,
+    applied: &Applied,
+    setuid_stripped: bool,
+    reason: Reason,
+) -> Entry {
+    let (kind, attrs) = match step {
+        Step::Dir { attrs, .. } => (EntryKind::Dir, attrs),
+        Step::Symlink { attrs, .. } => (EntryKind::Symlink, attrs),
+        Step::File { attrs, .. } => (EntryKind::File, attrs),
+        Step::Device { attrs, .. } => (EntryKind::Device, attrs),
+    };
+    let mut entry = Entry {
+        path: step.path().into(),
+        kind,
+        mode: Mode::from_st_mode(attrs.mode),
+        uid: attrs.uid,
+        gid: attrs.gid,
+        size: None,
+        sha256: None,
+        target: None,
+        rdev: None,
+        hardlink_to: None,
+        setuid_stripped,
+        reason,
+    };
+    match (step, applied) {
+        (Step::Symlink { target, .. }, _) => entry.target = Some(target.as_path().into()),
+        (Step::Device { rdev, .. }, _) => {
+            entry.rdev = Some(DeviceNumber {
+                major: nix::sys::stat::major(*rdev) as u32,
+                minor: nix::sys::stat::minor(*rdev) as u32,
+            })
+        }
+        (_, Applied::File(copied)) => {
+            entry.size = Some(copied.bytes);
+            entry.sha256 = Some(copied.sha256.clone());
+            entry.hardlink_to = copied.hardlink_to.as_deref().map(PathText::from);
+        }
+        _ => {}
+    }
+    entry
+}
