@@ -37,7 +37,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     check_root_is_ours(&root, &manifest_path, args.fresh)?;
     let policy = Policy::new(&args.deny, &args.allow)?;
 
-    let env: Vec<OsString> = std::env::vars_os()
+    let env: Vec<OsString> = program_env(&args.cwd)
+        .into_iter()
         .map(|(k, v)| {
             let mut kv = k.into_vec();
             kv.push(b'=');
@@ -96,6 +97,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprint!("{}", summary_text(&report, &executable, &manifest_path));
     }
     Ok(code)
+}
+
+/// jailtrace's own environment, as the program inherits it, except that
+/// `PWD` names the working directory inside the jail and `OLDPWD` (a host
+/// path) is dropped.
+fn program_env(cwd: &Path) -> Vec<(OsString, OsString)> {
+    std::env::vars_os()
+        .filter(|(k, _)| k != "OLDPWD")
+        .map(|(k, v)| {
+            if k == "PWD" {
+                (k, cwd.as_os_str().to_os_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
 }
 
 fn with_suffix(name: &OsStr, suffix: &str) -> PathBuf {

@@ -178,7 +178,8 @@ pub enum Cause {
     Parent,
     /// An ELF interpreter (dynamic loader) or a `#!` script interpreter.
     Interpreter,
-    /// Named explicitly by the user (e.g. an include list).
+    /// An entry of a directory the program listed (`getdents64`) that the
+    /// program then used; unused listed entries are pruned.
     Listed,
     /// Created empty by jailtrace rather than copied (e.g. `/tmp`).
     Created,

@@ -184,3 +184,86 @@ fn a_missing_program_is_an_error() {
     .unwrap_err();
     assert!(err.to_string().contains("exec the program"), "{err}");
 }
+
+/// Compiles a C program into a temp dir; None (with a loud message) without gcc.
+fn compile(name: &str, source: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let bin = dir.path().join(name);
+    match std::process::Command::new("gcc")
+        .arg("-pthread")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => Some((dir, bin)),
+        _ if std::env::var_os("JAILTRACE_TESTS_MUST_RUN").is_some() => {
+            panic!("gcc failed or is missing")
+        }
+        _ => {
+            eprintln!("SKIPPED {name}: gcc is missing");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_thread_that_execs_takes_over_the_leader() {
+    let Some((_dir, bin)) = compile(
+        "thread_exec",
+        r#"#include <pthread.h>
+#include <unistd.h>
+static void *run(void *a) { char *argv[] = {"/bin/cat", "/etc/hostname", 0}; execv(argv[0], argv); return a; }
+int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); for (;;) pause(); }
+"#,
+    ) else {
+        return;
+    };
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (rec, out) = trace(&[bin.to_str().unwrap()], mode);
+        // The exec'd cat runs as the leader and its exit is the program's.
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        assert!(
+            rec.calls
+                .iter()
+                .any(|(s, p)| s == "openat" && p == &PathBuf::from("/etc/hostname")),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn vfork_children_are_followed() {
+    let Some((_dir, bin)) = compile(
+        "vfork",
+        r#"#include <sys/wait.h>
+#include <unistd.h>
+int main(void) { int st; pid_t p = vfork(); if (p == 0) { execl("/bin/cat", "cat", "/etc/hostname", (char *)0); _exit(9); } waitpid(p, &st, 0); return WEXITSTATUS(st) + 5; }
+"#,
+    ) else {
+        return;
+    };
+    let (rec, out) = trace(&[bin.to_str().unwrap()], Seccomp::On);
+    assert_eq!(out.status, Some(Status::Exited(5)));
+    assert!(rec.spawned >= 1);
+    assert!(rec
+        .calls
+        .iter()
+        .any(|(s, p)| s == "execve" && p == &PathBuf::from("/bin/cat")));
+}
+
+#[test]
+fn a_stopped_job_does_not_hang_the_tracer() {
+    // The child stops itself (group-stop) and is continued by its parent.
+    let (_, out) = trace(
+        &[
+            "/bin/sh",
+            "-c",
+            "sh -c 'kill -STOP $$; exit 4' & p=$!; sleep 0.3; kill -CONT $p; wait $p",
+        ],
+        Seccomp::On,
+    );
+    assert_eq!(out.status, Some(Status::Exited(4)));
+}
