@@ -14,7 +14,7 @@ use jailtrace_tracer::{
     Control, ExitInterest, Handler, Op, PathCall, ProcessEvent, Target, Tracee,
 };
 
-use crate::session::{Observer, Placed, Session, Who};
+use crate::session::{Observer, Placement, Session, Who};
 
 /// How long the rest of the tree may live after the program's first process
 /// exited, before it gets SIGTERM.
@@ -113,7 +113,7 @@ impl<'a> RunHandler<'a> {
         let placed =
             self.session
                 .place(&path, follow, creates, Cause::Accessed, &who, self.observer)?;
-        if call.op == Op::Exec && placed == Placed::Placed {
+        if call.op == Op::Exec && placed == Placement::Placed {
             self.interpreters(&path, &who, 0)?;
         }
         Ok(())

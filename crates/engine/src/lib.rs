@@ -19,6 +19,7 @@
 
 mod handler;
 mod listing;
+mod mounts;
 pub mod policy;
 mod rootdir;
 mod session;
@@ -32,7 +33,9 @@ use jailtrace_manifest::{
 };
 use jailtrace_rootfs::{self as rootfs, Follow, Host, Root};
 use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
+use nix::sys::signal::Signal;
 
+pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
 pub use session::{Miss, Observer, Quiet, Who};
@@ -101,7 +104,16 @@ pub enum Error {
 
 fn status_of(out: &tracer::RunOutcome) -> RunStatus {
     match (&out.stopped, out.status) {
-        (Some(reason), None) => RunStatus::Killed {
+        // jailtrace ended the program (timeout, interrupt): say so, not
+        // "killed by SIGKILL".
+        (
+            Some(reason),
+            None
+            | Some(Status::Signaled {
+                signal: Signal::SIGKILL,
+                ..
+            }),
+        ) => RunStatus::Killed {
             reason: reason.clone(),
         },
         (_, Some(Status::Exited(code))) => RunStatus::Exited { code },
@@ -163,6 +175,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         }
         if let Some(e) = fatal {
             return Err(e.into());
+        }
+        if let Some(failure) = session.mount_failures.first() {
+            observer.warn(failure);
         }
         if copying {
             session.prune(observer)?;

@@ -16,6 +16,7 @@ use jailtrace_manifest::{
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
 use crate::listing::Placeholders;
+use crate::mounts::Mounts;
 use crate::policy::{Policy, Verdict};
 
 /// Who needed a path: the process, its executable and the syscall.
@@ -50,7 +51,7 @@ pub struct Miss {
 
 /// What [`Session::place`] came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placed {
+pub enum Placement {
     /// The root had it already.
     Present,
     /// Steps were applied (or, in a verifying run, recorded as a miss).
@@ -108,6 +109,9 @@ pub struct Session {
     pub(crate) placeholders: Placeholders,
     /// Executables whose interpreters were checked in this run.
     pub(crate) interp_checked: HashSet<PathBuf>,
+    pub(crate) mounted: Mounts,
+    /// A mount failed: the program cannot get what it asked for.
+    pub(crate) mount_failures: Vec<String>,
 }
 
 impl Session {
@@ -137,6 +141,8 @@ impl Session {
             counters: RunCounters::default(),
             placeholders: Placeholders::new(max_listing),
             interp_checked: HashSet::new(),
+            mounted: Mounts::default(),
+            mount_failures: Vec::new(),
         }
     }
 
@@ -164,10 +170,10 @@ impl Session {
         cause: Cause,
         who: &Who,
         observer: &mut dyn Observer,
-    ) -> Result<Placed, rootfs::Error> {
+    ) -> Result<Placement, rootfs::Error> {
         if let Verdict::Virtual(fs) = self.policy.verdict(path) {
             self.need_mount(fs, who);
-            return Ok(Placed::Virtual);
+            return Ok(Placement::Virtual);
         }
         let plan = if creates {
             rootfs::plan_parent(&self.root, &self.host, path)?
@@ -175,14 +181,14 @@ impl Session {
             rootfs::plan(&self.root, &self.host, path, follow)?
         };
         match plan.outcome {
-            Outcome::Present => return Ok(Placed::Present),
+            Outcome::Present => return Ok(Placement::Present),
             Outcome::AbsentOnHost { .. } | Outcome::NotADirectory { .. } => {
                 if !creates {
                     self.record_absent(path, who);
                 }
-                return Ok(Placed::Absent);
+                return Ok(Placement::Absent);
             }
-            Outcome::Loop | Outcome::Special { .. } => return Ok(Placed::Nothing),
+            Outcome::Loop | Outcome::Special { .. } => return Ok(Placement::Nothing),
             Outcome::Placed => {}
         }
         // Check the whole chain first: a denied step anywhere denies the path.
@@ -191,16 +197,16 @@ impl Session {
                 Verdict::Copy => {}
                 Verdict::Virtual(fs) => {
                     self.need_mount(fs, who);
-                    return Ok(Placed::Virtual);
+                    return Ok(Placement::Virtual);
                 }
                 Verdict::Deny(rule) => {
                     self.record_denied(path, who, rule);
-                    return Ok(Placed::Denied);
+                    return Ok(Placement::Denied);
                 }
             }
             if let Step::Device { block: true, .. } = step {
                 self.record_denied(path, who, "block devices are never created".into());
-                return Ok(Placed::Denied);
+                return Ok(Placement::Denied);
             }
         }
         if !self.copying {
@@ -212,7 +218,7 @@ impl Session {
                     exe: who.exe.clone(),
                 });
             }
-            return Ok(Placed::Placed);
+            return Ok(Placement::Placed);
         }
         for step in &plan.steps {
             let step_cause = if step.path() == plan.resolved && !creates {
@@ -227,7 +233,7 @@ impl Session {
             let reason = who.reason(step_cause, self.run, requested);
             self.apply(step, reason, observer)?;
         }
-        Ok(Placed::Placed)
+        Ok(Placement::Placed)
     }
 
     /// Applies one step and records its entry.
@@ -254,7 +260,9 @@ impl Session {
         Ok(())
     }
 
-    /// Records an entry (the first reason wins).
+    /// Records an entry (the first reason wins). Entries stay in the order
+    /// they were placed, except that a directory always comes before what
+    /// it holds (a listed directory is recorded only after its run).
     pub(crate) fn record(&mut self, entry: Entry, observer: &mut dyn Observer) {
         let key = entry.path.as_path().to_path_buf();
         if self.index.contains_key(&key) {
@@ -262,8 +270,25 @@ impl Session {
         }
         self.counters.placed += 1;
         observer.placed(&entry);
-        self.index.insert(key, self.entries.len());
-        self.entries.push(entry);
+        let at = match entry.kind {
+            EntryKind::Dir => self
+                .entries
+                .iter()
+                .position(|e| e.path.as_path().starts_with(&key)),
+            _ => None,
+        }
+        .unwrap_or(self.entries.len());
+        self.entries.insert(at, entry);
+        if at + 1 == self.entries.len() {
+            self.index.insert(key, at);
+        } else {
+            self.index = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
+                .collect();
+        }
     }
 
     fn record_absent(&mut self, path: &Path, who: &Who) {
@@ -286,31 +311,49 @@ impl Session {
         }
     }
 
-    /// Notes that the jail needs `fs` mounted.
+    /// Notes that the jail needs `fs` mounted, and mounts it for the runs.
     pub(crate) fn need_mount(&mut self, fs: &str, who: &Who) {
-        if self
-            .mounts
-            .iter()
-            .any(|m| m.path.as_path() == Path::new(fs))
-        {
-            return;
-        }
         let fstype = match fs {
             "/proc" => "proc",
-            "/sys" => "sysfs",
-            other => other.trim_start_matches('/'),
+            _ => "sysfs",
         };
-        self.mounts.push(Mount {
-            fstype: fstype.into(),
-            path: Path::new(fs).into(),
-            options: vec![
-                "ro".into(),
-                "nosuid".into(),
-                "nodev".into(),
-                "noexec".into(),
-            ],
-            reason: who.reason(Cause::Runtime, self.run, None),
-        });
+        let path = Path::new(fs);
+        if !self.mounts.iter().any(|m| m.path.as_path() == path) {
+            self.mounts.push(Mount {
+                fstype: fstype.into(),
+                path: path.into(),
+                options: vec![
+                    "ro".into(),
+                    "nosuid".into(),
+                    "nodev".into(),
+                    "noexec".into(),
+                ],
+                reason: who.reason(Cause::Runtime, self.run, None),
+            });
+        }
+        if self.mounted.is_mounted(&self.root, path) {
+            return;
+        }
+        match self.mounted.mount(&mut self.root, &self.host, fstype, path) {
+            Ok(created) => {
+                if created {
+                    if let Ok(Some(meta)) = self.root.lstat(path) {
+                        let step = Step::Dir {
+                            path: path.to_path_buf(),
+                            attrs: meta.attrs(),
+                        };
+                        let entry = entry_for(
+                            &step,
+                            &Applied::Dir,
+                            false,
+                            who.reason(Cause::Runtime, self.run, None),
+                        );
+                        self.record(entry, &mut Quiet);
+                    }
+                }
+            }
+            Err(e) => self.mount_failures.push(e.to_string()),
+        }
     }
 }
 
@@ -420,7 +463,7 @@ mod tests {
                 &mut Quiet,
             )
             .unwrap();
-        assert_eq!(placed, Placed::Placed);
+        assert_eq!(placed, Placement::Placed);
         assert_eq!(
             std::fs::read_link(f.root.join("lib")).unwrap(),
             Path::new("usr/lib")
@@ -474,7 +517,7 @@ mod tests {
                 &mut Quiet,
             )
             .unwrap();
-        assert_eq!(again, Placed::Present);
+        assert_eq!(again, Placement::Present);
     }
 
     #[test]
@@ -491,10 +534,10 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(p(&mut f.session, "/etc/shadow"), Placed::Denied);
+        assert_eq!(p(&mut f.session, "/etc/shadow"), Placement::Denied);
         assert_eq!(
             p(&mut f.session, "/etc/ssl/private/key.pem"),
-            Placed::Denied
+            Placement::Denied
         );
         assert!(!f.root.join("etc/shadow").exists());
         assert!(!f.root.join("etc/ssl/private").exists());
@@ -503,13 +546,13 @@ mod tests {
             f.session.denied[0].rule.as_deref(),
             Some(r"^/etc/shadow-?$")
         );
-        assert_eq!(p(&mut f.session, "/usr/lib/missing.so"), Placed::Absent);
+        assert_eq!(p(&mut f.session, "/usr/lib/missing.so"), Placement::Absent);
         assert!(
             !f.root.join("usr").exists(),
             "nothing is prepared for an absent path"
         );
         assert_eq!(f.session.absent.len(), 1);
-        assert_eq!(p(&mut f.session, "/proc/self/maps"), Placed::Virtual);
+        assert_eq!(p(&mut f.session, "/proc/self/maps"), Placement::Virtual);
         assert_eq!(f.session.mounts.len(), 1);
         assert_eq!(f.session.mounts[0].fstype, "proc");
     }
@@ -529,7 +572,7 @@ mod tests {
                 &mut Quiet,
             )
             .unwrap();
-        assert_eq!(placed, Placed::Placed);
+        assert_eq!(placed, Placement::Placed);
         assert_eq!(f.session.misses.len(), 1);
         assert_eq!(f.session.misses[0].path, Path::new("/lib/x/libc.so"));
         assert_eq!(std::fs::read_dir(&f.root).unwrap().count(), 0);
@@ -550,7 +593,7 @@ mod tests {
                 &mut Quiet,
             )
             .unwrap();
-        assert_eq!(placed, Placed::Placed);
+        assert_eq!(placed, Placement::Placed);
         assert!(f.root.join("usr/lib/x").is_dir());
         assert!(
             !f.root.join("usr/lib/x/app.log").exists(),

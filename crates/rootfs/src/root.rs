@@ -134,6 +134,14 @@ impl Root {
         }
     }
 
+    /// An `O_PATH` descriptor of the directory `p`, resolved inside the
+    /// root: the safe way to name a mount point (mount onto
+    /// `/proc/self/fd/N`, never onto a path a planted symlink could
+    /// redirect).
+    pub fn open_dir(&self, p: &Path) -> Result<OwnedFd, Error> {
+        resolve::resolve_dir(self.fd.as_fd(), p, self.strategy).map_err(|e| self.err("open", p, e))
+    }
+
     /// Metadata of `p`; intermediate symlinks are resolved inside the root,
     /// the last component is not followed. `Ok(None)` when it does not exist.
     pub fn lstat(&self, p: &Path) -> Result<Option<Meta>, Error> {

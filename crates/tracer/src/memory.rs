@@ -59,7 +59,7 @@ pub fn read_cstring(pid: Pid, addr: u64, limit: usize) -> Result<OsString, Memor
 
 /// Reads exactly `buf.len()` bytes at `addr` (a struct such as `open_how` or
 /// `sockaddr_un`), returning the filled slice.
-pub fn read_bytes<'a>(pid: Pid, addr: u64, buf: &'a mut [u8]) -> Result<&'a [u8], MemoryError> {
+pub fn read_bytes(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<&[u8], MemoryError> {
     let len = buf.len();
     let remote = [RemoteIoVec {
         base: addr as usize,
@@ -73,7 +73,7 @@ pub fn read_bytes<'a>(pid: Pid, addr: u64, buf: &'a mut [u8]) -> Result<&'a [u8]
 }
 
 /// `PTRACE_PEEKDATA` fallback, one word at a time.
-fn peek<'a>(pid: Pid, addr: u64, buf: &'a mut [u8]) -> Result<&'a [u8], MemoryError> {
+fn peek(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<&[u8], MemoryError> {
     const WORD: usize = std::mem::size_of::<libc::c_long>();
     let mut done = 0;
     while done < buf.len() {

@@ -60,9 +60,10 @@ impl Filters {
     }
 }
 
-// Classic BPF opcodes (linux/bpf_common.h) and seccomp_data.arch's offset.
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
+// Classic BPF opcodes (linux/bpf_common.h): BPF_LD|BPF_W|BPF_ABS,
+// BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K; and seccomp_data.arch's offset.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JEQ_K: u16 = 0x15;
 const BPF_RET_K: u16 = 0x06;
 const SECCOMP_DATA_ARCH: u32 = 4;
 
