@@ -21,5 +21,6 @@ mod resolve;
 mod util;
 
 mod acceptance;
+mod discovery;
 mod errors;
 mod harness;

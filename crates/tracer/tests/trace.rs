@@ -267,3 +267,26 @@ fn a_stopped_job_does_not_hang_the_tracer() {
     );
     assert_eq!(out.status, Some(Status::Exited(4)));
 }
+
+#[test]
+fn io_uring_setup_fails_with_enosys_under_the_filter() {
+    let Some((_dir, bin)) = compile(
+        "uring",
+        r#"#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) { char params[120]; memset(params, 0, sizeof params);
+  long fd = syscall(__NR_io_uring_setup, 4, params);
+  if (fd >= 0) return 0; return errno == ENOSYS ? 38 : 1; }
+"#,
+    ) else {
+        return;
+    };
+    // Without a filter io_uring_setup works (or fails for another reason);
+    // with it, the program sees ENOSYS and falls back to plain syscalls.
+    let (_, out) = trace(&[bin.to_str().unwrap()], Seccomp::On);
+    assert_eq!(out.status, Some(Status::Exited(38)));
+    let (_, out) = trace(&[bin.to_str().unwrap()], Seccomp::Off);
+    assert_ne!(out.status, Some(Status::Exited(38)));
+}
