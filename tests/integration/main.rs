@@ -17,6 +17,7 @@ mod checks;
 mod cmd;
 mod fixtures;
 mod jail;
+mod net;
 mod resolve;
 mod util;
 
@@ -24,3 +25,4 @@ mod acceptance;
 mod discovery;
 mod errors;
 mod harness;
+mod servers;

@@ -31,7 +31,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Jail a program: trace it in a root, copy what it misses, write a manifest.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a program's shared-library closure without running it.
     Ldd(LddArgs),
 }
@@ -82,6 +82,29 @@ pub struct RunArgs {
     /// Keep setuid/setgid bits on copied files (stripped by default).
     #[arg(long)]
     pub keep_setuid: bool,
+    /// When the program counts as started (repeatable; all must hold): exit,
+    /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION [default: exit].
+    #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
+    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    /// Also save the program's stdout and stderr to this file.
+    #[arg(long = "log", value_name = "FILE")]
+    pub program_log: Option<PathBuf>,
+    /// Run the program as this user after the chroot (name or uid).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run the program with this group [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// Set a variable in the program's environment (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Read variables from a file of `export KEY=VALUE` lines (e.g.
+    /// /etc/apache2/envvars); it is parsed, not run by a shell.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Start the program with an empty environment (then --env-file, --env).
+    #[arg(long)]
+    pub clear_env: bool,
     /// Wipe the root first; only a root that the manifest says jailtrace made.
     #[arg(long)]
     pub fresh: bool,
@@ -110,31 +133,24 @@ pub struct LddArgs {
     pub binaries: Vec<PathBuf>,
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (try 30s, 5m)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {s:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("duration {s:?} must be positive"));
+fn parse_condition(s: &str) -> Result<jailtrace_engine::ready::Condition, String> {
+    s.parse()
+        .map_err(|e: jailtrace_engine::ready::ParseError| e.to_string())
+}
+
+fn parse_env(s: &str) -> Result<(OsString, OsString), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
-    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A positive duration: `500ms`, `30s`, `5m`, `1h`, `1m30s`, bare seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match jailtrace_engine::ready::parse_duration(s)? {
+        d if d.is_zero() => Err(format!("duration `{s}` must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 #[cfg(test)]

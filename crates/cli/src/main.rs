@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
     match cli.command {
-        cli::Command::Run(args) => run::run(args),
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Ldd(args) => ldd::ldd(args),
     }
 }

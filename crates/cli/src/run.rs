@@ -37,7 +37,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     check_root_is_ours(&root, &manifest_path, args.fresh)?;
     let policy = Policy::new(&args.deny, &args.allow)?;
 
-    let env: Vec<OsString> = program_env(&args.cwd)
+    let credentials = args
+        .user
+        .as_deref()
+        .map(|u| credentials(u, args.group.as_deref()))
+        .transpose()?;
+    let env: Vec<OsString> = program_env(&args)?
         .into_iter()
         .map(|(k, v)| {
             let mut kv = k.into_vec();
@@ -64,6 +69,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         stdout_to_stderr: args.json,
         max_listing: args.max_listing,
         ld_library_path,
+        ready: args.ready.clone(),
+        log_file: args.program_log.clone(),
+        credentials,
     };
 
     let mut progress = Progress::new(args.global.verbose > 0);
@@ -91,6 +99,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Outcome::NotReady { .. } => exit::NOT_READY,
         Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    for addr in &report.port_conflicts {
+        eprintln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
+    }
     if args.json {
         println!("{}", summary_json(&report, &manifest_path));
     } else {
@@ -99,20 +110,70 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// jailtrace's own environment, as the program inherits it, except that
-/// `PWD` names the working directory inside the jail and `OLDPWD` (a host
-/// path) is dropped.
-fn program_env(cwd: &Path) -> Vec<(OsString, OsString)> {
-    std::env::vars_os()
-        .filter(|(k, _)| k != "OLDPWD")
-        .map(|(k, v)| {
-            if k == "PWD" {
-                (k, cwd.as_os_str().to_os_string())
-            } else {
-                (k, v)
-            }
-        })
-        .collect()
+/// The program's environment: jailtrace's own (unless `--clear-env`), then
+/// `--env-file`, then `--env`; `PWD` names the working directory inside the
+/// jail and `OLDPWD` (a host path) is dropped.
+fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
+    let mut env: Vec<(OsString, OsString)> = if args.clear_env {
+        Vec::new()
+    } else {
+        std::env::vars_os().collect()
+    };
+    let set = |env: &mut Vec<(OsString, OsString)>, k: OsString, v: OsString| {
+        env.retain(|(key, _)| *key != k);
+        env.push((k, v));
+    };
+    if let Some(path) = &args.env_file {
+        let file = engine::envfile::read(path, &env)?;
+        for w in &file.warnings {
+            eprintln!("warning: {}: {w}", path.display());
+        }
+        for name in &file.unset {
+            env.retain(|(k, _)| k.as_os_str() != OsStr::new(name));
+        }
+        for (k, v) in file.vars {
+            set(&mut env, k.into(), v.into());
+        }
+    }
+    for (k, v) in &args.env {
+        set(&mut env, k.clone(), v.clone());
+    }
+    env.retain(|(k, _)| k != "OLDPWD");
+    if env.iter().any(|(k, _)| k == "PWD") || !args.clear_env {
+        set(&mut env, "PWD".into(), args.cwd.as_os_str().to_os_string());
+    }
+    Ok(env)
+}
+
+/// Looks `user` (and `group`) up on the host, by name or number.
+fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<engine::Credentials> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let found = match user.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid))?,
+        Err(_) => User::from_name(user)?,
+    };
+    let found = found.with_context(|| format!("no user {user:?} on the host (see /etc/passwd)"))?;
+    let group = match group {
+        None => Group::from_gid(found.gid)?
+            .with_context(|| format!("user {user}'s group {} does not exist", found.gid))?,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => Group::from_gid(Gid::from_raw(gid))?,
+            Err(_) => Group::from_name(g)?,
+        }
+        .with_context(|| format!("no group {g:?} on the host (see /etc/group)"))?,
+    };
+    let name = std::ffi::CString::new(found.name.clone()).context("user name with a NUL byte")?;
+    let groups = nix::unistd::getgrouplist(&name, group.gid)?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    Ok(engine::Credentials {
+        user: found.name,
+        group: group.name,
+        uid: found.uid.as_raw(),
+        gid: group.gid.as_raw(),
+        groups,
+    })
 }
 
 fn with_suffix(name: &OsStr, suffix: &str) -> PathBuf {
@@ -230,6 +291,8 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
         "denied": m.denied.iter().map(|p| &p.path).collect::<Vec<_>>(),
         "absent": m.absent.len(),
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
+        "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "not_ready": report.pending,
     })
 }
 
@@ -265,6 +328,9 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
                 ));
             }
         }
+    }
+    if !report.pending.is_empty() && report.outcome != Outcome::Ready {
+        out.push_str(&format!("  not ready: {}\n", report.pending.join(", ")));
     }
     let runs: Vec<String> = m
         .runs
@@ -308,6 +374,11 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
         out.push_str(&format!(
             "  mount:   the program reads {}: before `chroot {root} …`, run `mount -t {} -o ro {} {root}{}`\n",
             mt.path, mt.fstype, mt.fstype, mt.path
+        ));
+    }
+    if m.sockets.iter().any(|s| s.address == "/dev/log") {
+        out.push_str(&format!(
+            "  syslog:  the program logs to /dev/log: give the jail a socket there (`syslogd -a {root}/dev/log`, or bind-mount /dev/log)\n"
         ));
     }
     let stripped: Vec<_> = m.entries.iter().filter(|e| e.setuid_stripped).collect();

@@ -1,23 +1,28 @@
 //! The tracer's handler for one run: every path syscall of the program is
 //! checked against the root at its entry, and what the root lacks is placed
 //! before the call runs (copying runs) or recorded as a miss (verifying
-//! runs). Also the run's clock: the timeout, and the end of a program whose
-//! leader exited but left processes behind.
+//! runs). Also the run's clock: readiness, the timeout, and stopping the
+//! tree once the program is ready or its first process left others behind.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jailtrace_elf::Interpreter;
-use jailtrace_manifest::Cause;
-use jailtrace_rootfs::{self as rootfs, Follow};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, SocketFamily, SocketOp};
+use jailtrace_rootfs::{self as rootfs, Follow, Kind};
 use jailtrace_tracer::{
-    Control, ExitInterest, Handler, Op, PathCall, ProcessEvent, Target, Tracee,
+    Control, ExitInterest, Handler, Op, PathCall, ProcessEvent, Status, Target, Tracee,
 };
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
+use crate::output::Capture;
+use crate::ready::Readiness;
 use crate::session::{Observer, Placement, Session, Who};
 
 /// How long the rest of the tree may live after the program's first process
-/// exited, before it gets SIGTERM.
+/// exited 0 (when readiness is only `exit`), before it gets SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) struct RunHandler<'a> {
@@ -25,10 +30,14 @@ pub(crate) struct RunHandler<'a> {
     pub observer: &'a mut dyn Observer,
     pub timeout: Option<Duration>,
     pub stop_timeout: Duration,
+    pub readiness: Readiness,
+    pub capture: Option<Capture>,
+    /// All readiness conditions held during this run.
+    pub ready: bool,
     /// A write into the root failed: the run is aborted and this reported.
     pub fatal: Option<rootfs::Error>,
-    leader_exit: Option<Duration>,
     leader_exited: bool,
+    leader_exit: Option<Duration>,
     terminated_at: Option<Duration>,
 }
 
@@ -38,15 +47,19 @@ impl<'a> RunHandler<'a> {
         observer: &'a mut dyn Observer,
         timeout: Option<Duration>,
         stop_timeout: Duration,
+        readiness: Readiness,
     ) -> Self {
         RunHandler {
             session,
             observer,
             timeout,
             stop_timeout,
+            readiness,
+            capture: None,
+            ready: false,
             fatal: None,
-            leader_exit: None,
             leader_exited: false,
+            leader_exit: None,
             terminated_at: None,
         }
     }
@@ -59,35 +72,94 @@ impl<'a> RunHandler<'a> {
         }
     }
 
-    fn entry(&mut self, tracee: &Tracee, call: &PathCall) -> Result<(), rootfs::Error> {
+    /// Handles one call at its entry; returns whether its result matters.
+    fn entry(&mut self, tracee: &Tracee, call: &PathCall) -> Result<ExitInterest, rootfs::Error> {
+        if call.op == Op::Listen {
+            if let Target::Fd(fd) = &call.target {
+                if let Some(addr) = self.session.bound_address(tracee.pid().as_raw(), *fd) {
+                    let who = Self::who(tracee, call);
+                    self.session.record_socket(
+                        inet_family(&addr),
+                        SocketOp::Listen,
+                        addr.to_string(),
+                        &who,
+                    );
+                }
+            }
+            return Ok(ExitInterest::No);
+        }
+        if let Target::Inet { addr, .. } = &call.target {
+            let op = if call.op == Op::Bind {
+                SocketOp::Bind
+            } else {
+                SocketOp::Connect
+            };
+            self.session.record_socket(
+                inet_family(addr),
+                op,
+                addr.to_string(),
+                &Self::who(tracee, call),
+            );
+            // A bind's result tells a port conflict.
+            return Ok(if call.op == Op::Bind {
+                ExitInterest::Yes
+            } else {
+                ExitInterest::No
+            });
+        }
         let Ok(Some(path)) = tracee.resolve(&call.target) else {
-            return Ok(());
+            return Ok(ExitInterest::No);
         };
         let follow = match &call.target {
             Target::Path { follow: false, .. } => Follow::No,
-            Target::Path { .. } | Target::Socket { .. } => Follow::Yes,
             Target::Fd(_) => {
                 if call.op == Op::List && self.session.copying {
                     self.session
                         .list(&path, &Self::who(tracee, call), self.observer)?;
                 }
-                return Ok(());
+                return Ok(ExitInterest::No);
             }
+            _ => Follow::Yes,
         };
-        if call.op == Op::Connect {
-            // A socket is served by a process outside the jail; nothing to
-            // copy (recorded with the network work, later).
-            return Ok(());
+        if let Target::Socket { .. } = &call.target {
+            let op = if call.op == Op::Bind {
+                SocketOp::Bind
+            } else {
+                SocketOp::Connect
+            };
+            self.session.record_socket(
+                SocketFamily::Unix,
+                op,
+                path.to_string_lossy().into_owned(),
+                &Self::who(tracee, call),
+            );
+            if call.op == Op::Connect {
+                // Served by a process outside the jail: nothing to copy.
+                return Ok(ExitInterest::No);
+            }
         }
-        let creates = call.op.creates();
+        // Only a regular file (or nothing) at the host's path is created by
+        // the program; writing to /dev/null or /dev/stderr (a symlink into
+        // /proc) needs the host's device or link.
+        let creates = call.op.creates()
+            && matches!(
+                self.session.host.lstat(&path)?,
+                None | Some(rootfs::Meta {
+                    kind: Kind::File | Kind::Dir,
+                    ..
+                })
+            );
         if self.session.copying {
             self.session.touch(&path);
         }
+        let interest = if creates {
+            ExitInterest::Yes
+        } else {
+            ExitInterest::No
+        };
         // Fast path: the root has it, and it is not an empty placeholder.
         let probe = if creates {
-            path.parent()
-                .map(Path::to_path_buf)
-                .map(|p| (p, Follow::Yes))
+            path.parent().map(|p| (p.to_path_buf(), Follow::Yes))
         } else {
             Some((path.clone(), follow))
         };
@@ -106,7 +178,7 @@ impl<'a> RunHandler<'a> {
                 if call.op == Op::Exec {
                     self.interpreters(&path, &Self::who(tracee, call), 0)?;
                 }
-                return Ok(());
+                return Ok(interest);
             }
         }
         let who = Self::who(tracee, call);
@@ -116,7 +188,14 @@ impl<'a> RunHandler<'a> {
         if call.op == Op::Exec && placed == Placement::Placed {
             self.interpreters(&path, &who, 0)?;
         }
-        Ok(())
+        // O_CREAT of a file the host lacks (a pid file, a lock): the
+        // program makes it, so it needs the directory it goes in.
+        if placed == Placement::Absent && may_create(call.op) {
+            self.session
+                .place(&path, follow, true, Cause::Accessed, &who, self.observer)?;
+            return Ok(ExitInterest::Yes);
+        }
+        Ok(interest)
     }
 
     /// Linux answers an `execve` whose interpreter is missing with a bare
@@ -132,74 +211,191 @@ impl<'a> RunHandler<'a> {
         if depth > 4 || !self.session.interp_checked.insert(exe.to_path_buf()) {
             return Ok(());
         }
-        let interp = match jailtrace_elf::interpreter(&self.session.host.path_of(exe)) {
+        let (interp, script) = match jailtrace_elf::interpreter(&self.session.host.path_of(exe)) {
             Ok(Some(Interpreter::Elf { path })) => (path, false),
             Ok(Some(Interpreter::Script { path, .. })) => (path, true),
             Ok(None) | Err(_) => return Ok(()),
         };
         let mut who = who.clone();
         who.exe = Some(exe.to_path_buf());
-        let requested: PathBuf = interp.0;
+        let interp: PathBuf = interp;
         self.session.place(
-            &requested,
+            &interp,
             Follow::Yes,
             false,
             Cause::Interpreter,
             &who,
             self.observer,
         )?;
-        if interp.1 {
-            self.interpreters(&requested, &who, depth + 1)?;
+        if script {
+            self.interpreters(&interp, &who, depth + 1)?;
         }
         Ok(())
+    }
+
+    /// A call that creates its target succeeded: record what it made.
+    fn created(&mut self, tracee: &Tracee, call: &PathCall) -> Result<(), rootfs::Error> {
+        let Ok(Some(path)) = tracee.resolve(&call.target) else {
+            return Ok(());
+        };
+        if self.session.has_entry(&path) {
+            return Ok(());
+        }
+        let Some(meta) = self.session.root.lstat(&path)? else {
+            return Ok(());
+        };
+        let kind = match meta.kind {
+            Kind::Dir => EntryKind::Dir,
+            Kind::File => EntryKind::File,
+            // Sockets and fifos are made again by the program each start.
+            _ => return Ok(()),
+        };
+        let who = Self::who(tracee, call);
+        let entry = Entry {
+            path: path.as_path().into(),
+            kind,
+            mode: Mode::from_st_mode(meta.mode),
+            uid: meta.uid,
+            gid: meta.gid,
+            size: None,
+            sha256: None,
+            target: None,
+            rdev: None,
+            hardlink_to: None,
+            setuid_stripped: false,
+            reason: who.reason(Cause::Created, self.session.run, None),
+        };
+        self.session.record(entry, self.observer);
+        Ok(())
+    }
+
+    fn pump_output(&mut self) {
+        if let Some(capture) = &mut self.capture {
+            let seen = capture.drain();
+            if !seen.is_empty() {
+                self.readiness.feed_output(&seen);
+            }
+        }
+    }
+
+    /// After the run: the last output, and whether the tree ended ready.
+    pub(crate) fn finish(&mut self) {
+        self.pump_output();
+        self.readiness.tree_empty();
+        if !self.ready {
+            self.ready = self.readiness.poll(Duration::ZERO);
+        }
+    }
+}
+
+/// An open that creates its file when it is missing (`O_CREAT`).
+fn may_create(op: Op) -> bool {
+    matches!(op, Op::Open { flags } if flags & libc::O_CREAT as u64 != 0)
+}
+
+fn inet_family(addr: &SocketAddr) -> SocketFamily {
+    match addr {
+        SocketAddr::V4(_) => SocketFamily::Inet,
+        SocketAddr::V6(_) => SocketFamily::Inet6,
     }
 }
 
 impl Handler for RunHandler<'_> {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
-        if self.fatal.is_none() {
-            if let Err(e) = self.entry(tracee, call) {
+        if self.fatal.is_some() {
+            return ExitInterest::No;
+        }
+        match self.entry(tracee, call) {
+            Ok(interest) => interest,
+            Err(e) => {
                 tracing::warn!(error = %e, "placing a path failed");
                 if is_fatal(&e) {
                     self.fatal = Some(e);
                 }
+                ExitInterest::No
             }
         }
-        ExitInterest::No
+    }
+
+    fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
+        match (&call.target, result) {
+            (Target::Inet { addr, .. }, Err(Errno::EADDRINUSE)) => {
+                self.session.port_conflict(*addr)
+            }
+            (Target::Inet { fd, addr }, Ok(_)) if call.op == Op::Bind => {
+                self.session.bound(tracee.pid().as_raw(), *fd, *addr)
+            }
+            (Target::Inet { .. }, _) => {}
+            (_, Ok(_)) => {
+                if let Err(e) = self.created(tracee, call) {
+                    tracing::debug!(error = %e, "cannot record a created file");
+                }
+            }
+            (_, Err(_)) => {}
+        }
     }
 
     fn on_process(&mut self, event: &ProcessEvent) {
-        if let ProcessEvent::Exited {
-            leader: true,
-            status,
-            ..
-        } = event
-        {
+        if let ProcessEvent::Exited { status, leader, .. } = event {
+            if *leader {
+                self.readiness.leader_exited(match status {
+                    Status::Exited(code) => Some(*code),
+                    Status::Signaled { .. } => None,
+                });
+            }
+            if let Status::Signaled {
+                signal:
+                    Signal::SIGSEGV | Signal::SIGABRT | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE,
+                ..
+            } = status
+            {
+                self.readiness.crashed();
+            }
+        }
+        if let ProcessEvent::Exited { leader: true, .. } = event {
             self.leader_exited = true;
-            tracing::debug!(?status, "the program's first process exited");
         }
     }
 
     fn on_tick(&mut self, elapsed: Duration) -> Control {
+        self.pump_output();
         if let Some(e) = &self.fatal {
             return Control::Kill(format!("cannot write into the root: {e}"));
         }
-        if let Some(limit) = self.timeout {
-            if elapsed > limit {
-                return Control::Kill(format!("timeout after {}", humanize(limit)));
-            }
+        if !self.ready && self.readiness.poll(elapsed) {
+            self.ready = true;
         }
+        // Stop the tree once ready (a server), or once the first process
+        // exited and its leftovers had their grace (a command).
         if self.leader_exited {
-            let since = *self.leader_exit.get_or_insert(elapsed);
-            match self.terminated_at {
-                None if elapsed - since >= LEFTOVER_GRACE => {
-                    self.terminated_at = Some(elapsed);
-                    return Control::Terminate;
-                }
-                Some(t) if elapsed - t >= self.stop_timeout => {
-                    return Control::Kill("processes left after the program exited".into());
-                }
-                _ => {}
+            self.leader_exit.get_or_insert(elapsed);
+        }
+        let leader_gone = self.leader_exit;
+        let stop = (self.ready && !self.readiness.only_exit())
+            || leader_gone
+                .is_some_and(|t| self.readiness.only_exit() && elapsed - t >= LEFTOVER_GRACE);
+        match self.terminated_at {
+            None if stop => {
+                self.terminated_at = Some(elapsed);
+                return Control::Terminate;
+            }
+            Some(t) if elapsed - t >= self.stop_timeout => {
+                let reason = if self.ready {
+                    "still running after SIGTERM"
+                } else {
+                    "processes left after the program exited"
+                };
+                return Control::Kill(reason.into());
+            }
+            _ => {}
+        }
+        if let Some(limit) = self.timeout {
+            if elapsed > limit && self.terminated_at.is_none() {
+                let pending = self.readiness.pending().join(", ");
+                return Control::Kill(format!(
+                    "timeout after {} (waiting for: {pending})",
+                    humanize(limit)
+                ));
             }
         }
         Control::Continue

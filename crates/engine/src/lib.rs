@@ -14,18 +14,23 @@
 //!    complete shows no miss. Misses send the loop back to a **retry** run,
 //!    up to `max_runs`.
 //!
-//! The program is ready when its first process exits 0. Nothing is written
+//! The program is ready when its readiness conditions hold (by default: its
+//! first process exits 0; a server: a port answers, a log line appears…);
+//! a ready server is then stopped (SIGTERM, then SIGKILL). Nothing is written
 //! outside the root; the caller writes the manifest.
 
+pub mod envfile;
 mod handler;
 mod listing;
 mod mounts;
+mod output;
 pub mod policy;
+pub mod ready;
 mod rootdir;
 mod session;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use jailtrace_manifest::{
@@ -67,6 +72,23 @@ pub struct Config {
     pub max_listing: usize,
     /// `LD_LIBRARY_PATH` to use for the ELF closure.
     pub ld_library_path: Vec<PathBuf>,
+    /// When the program counts as started; empty means `exit`.
+    pub ready: Vec<ready::Condition>,
+    /// Also save the program's output here.
+    pub log_file: Option<PathBuf>,
+    /// Run the program as this user (after the chroot).
+    pub credentials: Option<Credentials>,
+}
+
+/// A user and group to run the program as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub group: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 /// How the loop ended.
@@ -87,6 +109,10 @@ pub struct Report {
     pub manifest: Manifest,
     pub outcome: Outcome,
     pub elapsed: Duration,
+    /// Addresses the program could not bind because they were in use.
+    pub port_conflicts: Vec<std::net::SocketAddr>,
+    /// Readiness conditions the last run did not meet.
+    pub pending: Vec<String>,
 }
 
 /// Why a run could not be carried out at all.
@@ -100,6 +126,13 @@ pub enum Error {
     Trace(#[from] tracer::Error),
     #[error("interrupted by {0}")]
     Interrupted(nix::sys::signal::Signal),
+    #[error("cannot capture the program's output: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("cannot open the log file {path}: {source}")]
+    LogFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn status_of(out: &tracer::RunOutcome) -> RunStatus {
@@ -149,6 +182,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
 
     let mut runs: Vec<Run> = Vec::new();
     let mut role = RunRole::Discover;
+    let mut pending = Vec::new();
     let outcome = loop {
         let index = runs.len() as u32 + 1;
         if index > config.max_runs {
@@ -160,15 +194,29 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         let copying = role != RunRole::Verify;
         session.begin_run(index, copying);
         let began = Instant::now();
-        let (out, fatal) = {
+        let pipes = capture(config)?;
+        let (out, fatal, ready) = {
+            let readiness = ready::Readiness::new(config.ready.clone());
             let mut handler = handler::RunHandler::new(
                 &mut session,
                 observer,
                 config.timeout,
                 config.stop_timeout,
+                readiness,
             );
-            let out = tracer::run(&spawn(config), &tracer_options(config), &mut handler)?;
-            (out, handler.fatal.take())
+            let mut spec = spawn(config);
+            if let Some(p) = pipes {
+                spec.stdout = Stdio::Fd(p.stdout);
+                spec.stderr = Stdio::Fd(p.stderr);
+                handler.capture = Some(p.capture);
+            }
+            let out = tracer::run(&spec, &tracer_options(config), &mut handler)?;
+            handler.finish();
+            pending = handler.readiness.pending();
+            // A server that answers while its own bind failed is another
+            // server on that port, not this one.
+            let ready = handler.ready && handler.session.port_conflicts.is_empty();
+            (out, handler.fatal.take(), ready)
         };
         if let Some(sig) = out.interrupted {
             return Err(Error::Interrupted(sig));
@@ -183,7 +231,6 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             session.prune(observer)?;
         }
         let status = status_of(&out);
-        let ready = matches!(status, RunStatus::Exited { code: 0 });
         let run = Run {
             index,
             role,
@@ -227,21 +274,24 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
                 .iter()
                 .map(|a| PathText::new(a.clone()))
                 .collect(),
-            user: None,
-            group: None,
+            user: config.credentials.as_ref().map(|c| c.user.clone()),
+            group: config.credentials.as_ref().map(|c| c.group.clone()),
         },
         root: config.root.as_path().into(),
         runs,
-        entries: session.entries,
-        absent: session.absent,
-        denied: session.denied,
-        mounts: session.mounts,
-        sockets: Vec::new(),
+        entries: std::mem::take(&mut session.entries),
+        absent: std::mem::take(&mut session.absent),
+        denied: std::mem::take(&mut session.denied),
+        mounts: std::mem::take(&mut session.mounts),
+        sockets: std::mem::take(&mut session.sockets),
     };
+    let port_conflicts = std::mem::take(&mut session.port_conflicts);
     Ok(Report {
         manifest,
         outcome,
         elapsed: start.elapsed(),
+        port_conflicts,
+        pending,
     })
 }
 
@@ -273,8 +323,36 @@ fn preseed(
         &who,
         observer,
     )?;
+    // A program run as a service user resolves its own name, and so does
+    // `chroot --userspec`: the user and group databases go in.
+    if config.credentials.is_some() {
+        for db in ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"] {
+            session.place(
+                Path::new(db),
+                Follow::Yes,
+                false,
+                Cause::Runtime,
+                &who,
+                observer,
+            )?;
+        }
+    }
+    // Every jail gets the scratch directories programs take for granted
+    // (mode 1777, as on the host).
+    for scratch in ["/tmp", "/var/tmp"] {
+        session.place(
+            Path::new(scratch),
+            Follow::Yes,
+            false,
+            Cause::Runtime,
+            &who,
+            observer,
+        )?;
+    }
     {
-        let mut h = handler::RunHandler::new(session, observer, None, config.stop_timeout);
+        let readiness = ready::Readiness::new(Vec::new());
+        let mut h =
+            handler::RunHandler::new(session, observer, None, config.stop_timeout, readiness);
         h.interpreters(&config.executable, &who, 0)?;
     }
     let opts = jailtrace_elf::ClosureOptions {
@@ -313,8 +391,47 @@ fn spawn(config: &Config) -> Spawn {
         } else {
             Stdio::Inherit
         },
+        uid: config.credentials.as_ref().map(|c| c.uid),
+        gid: config.credentials.as_ref().map(|c| c.gid),
+        groups: config
+            .credentials
+            .as_ref()
+            .map(|c| c.groups.clone())
+            .unwrap_or_default(),
         ..Default::default()
     }
+}
+
+/// Pipes for the program's output when jailtrace must read it.
+fn capture(config: &Config) -> Result<Option<output::Pipes>, Error> {
+    let wants_log = config
+        .ready
+        .iter()
+        .any(|c| matches!(c, ready::Condition::Log(_)));
+    if !wants_log && config.log_file.is_none() {
+        return Ok(None);
+    }
+    let log = match &config.log_file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| Error::LogFile {
+                    path: path.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let sink = if config.stdout_to_stderr {
+        output::Sink::Stderr
+    } else {
+        output::Sink::Stdout
+    };
+    output::Capture::pipes(sink, log)
+        .map(Some)
+        .map_err(Error::Output)
 }
 
 fn tracer_options(config: &Config) -> tracer::Options {

@@ -10,8 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use std::net::SocketAddr;
+
 use jailtrace_manifest::{
-    Cause, DeviceNumber, Entry, EntryKind, Mode, Mount, PathText, Probe, Reason,
+    Cause, DeviceNumber, Entry, EntryKind, Mode, Mount, PathText, Probe, Reason, Socket,
+    SocketFamily, SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
@@ -110,6 +113,11 @@ pub struct Session {
     /// Executables whose interpreters were checked in this run.
     pub(crate) interp_checked: HashSet<PathBuf>,
     pub(crate) mounted: Mounts,
+    pub(crate) sockets: Vec<Socket>,
+    /// Addresses a bind found in use (EADDRINUSE).
+    pub(crate) port_conflicts: Vec<SocketAddr>,
+    /// Bound sockets by (pid, fd), for recording their `listen`.
+    bound: HashMap<(i32, i32), SocketAddr>,
     /// A mount failed: the program cannot get what it asked for.
     pub(crate) mount_failures: Vec<String>,
 }
@@ -142,6 +150,9 @@ impl Session {
             placeholders: Placeholders::new(max_listing),
             interp_checked: HashSet::new(),
             mounted: Mounts::default(),
+            sockets: Vec::new(),
+            port_conflicts: Vec::new(),
+            bound: HashMap::new(),
             mount_failures: Vec::new(),
         }
     }
@@ -180,7 +191,18 @@ impl Session {
         } else {
             rootfs::plan(&self.root, &self.host, path, follow)?
         };
-        match plan.outcome {
+        // A chain that leads into /proc or /sys (`/dev/stderr ->
+        // /proc/self/fd/2`) is placed up to there and the file system
+        // mounted, whatever the host walk found beyond.
+        let boundary = plan
+            .steps
+            .iter()
+            .position(|s| matches!(self.policy.verdict(s.path()), Verdict::Virtual(_)));
+        let outcome = match boundary {
+            Some(_) => Outcome::Placed,
+            None => plan.outcome.clone(),
+        };
+        match outcome {
             Outcome::Present => return Ok(Placement::Present),
             Outcome::AbsentOnHost { .. } | Outcome::NotADirectory { .. } => {
                 if !creates {
@@ -191,13 +213,23 @@ impl Session {
             Outcome::Loop | Outcome::Special { .. } => return Ok(Placement::Nothing),
             Outcome::Placed => {}
         }
-        // Check the whole chain first: a denied step anywhere denies the path.
-        for step in &plan.steps {
+        // Check the whole chain first: a denied step anywhere denies the
+        // path; a chain that leads into /proc or /sys (`/dev/stderr ->
+        // /proc/self/fd/2`) is placed up to there, and the file system mounted.
+        let mut steps = &plan.steps[..boundary.unwrap_or(plan.steps.len())];
+        let mut mount = None;
+        for (i, step) in plan
+            .steps
+            .iter()
+            .enumerate()
+            .take(boundary.map_or(usize::MAX, |b| b + 1))
+        {
             match self.policy.verdict(step.path()) {
                 Verdict::Copy => {}
                 Verdict::Virtual(fs) => {
-                    self.need_mount(fs, who);
-                    return Ok(Placement::Virtual);
+                    steps = &plan.steps[..i];
+                    mount = Some(fs);
+                    break;
                 }
                 Verdict::Deny(rule) => {
                     self.record_denied(path, who, rule);
@@ -209,7 +241,7 @@ impl Session {
                 return Ok(Placement::Denied);
             }
         }
-        if !self.copying {
+        if !self.copying && !steps.is_empty() {
             if self.misses_seen.insert(path.to_path_buf()) {
                 self.misses.push(Miss {
                     path: path.to_path_buf(),
@@ -220,7 +252,8 @@ impl Session {
             }
             return Ok(Placement::Placed);
         }
-        for step in &plan.steps {
+        let copying = self.copying;
+        for step in steps.iter().filter(|_| copying) {
             let step_cause = if step.path() == plan.resolved && !creates {
                 cause
             } else {
@@ -232,6 +265,10 @@ impl Session {
             let requested = (step.path() != path).then_some(path);
             let reason = who.reason(step_cause, self.run, requested);
             self.apply(step, reason, observer)?;
+        }
+        if let Some(fs) = mount {
+            self.need_mount(fs, who);
+            return Ok(Placement::Virtual);
         }
         Ok(Placement::Placed)
     }
@@ -288,6 +325,59 @@ impl Session {
                 .enumerate()
                 .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
                 .collect();
+        }
+    }
+
+    pub(crate) fn has_entry(&self, path: &Path) -> bool {
+        self.index.contains_key(path)
+    }
+
+    /// Records a socket the program bound or connected (once per address).
+    pub(crate) fn record_socket(
+        &mut self,
+        family: SocketFamily,
+        op: SocketOp,
+        address: String,
+        who: &Who,
+    ) {
+        if self
+            .sockets
+            .iter()
+            .any(|s| s.family == family && s.op == op && s.address == address)
+        {
+            return;
+        }
+        let reason = who.reason(Cause::Runtime, self.run, None);
+        self.sockets.push(Socket {
+            family,
+            op,
+            address,
+            reason,
+        });
+    }
+
+    /// Remembers what socket `fd` of `pid` was bound to, for its `listen`.
+    pub(crate) fn bound(&mut self, pid: i32, fd: i32, addr: SocketAddr) {
+        self.bound.insert((pid, fd), addr);
+    }
+
+    /// The address socket `fd` of `pid` was bound to; a descriptor
+    /// inherited across fork is matched by number alone.
+    pub(crate) fn bound_address(&self, pid: i32, fd: i32) -> Option<SocketAddr> {
+        self.bound
+            .get(&(pid, fd))
+            .or_else(|| {
+                self.bound
+                    .iter()
+                    .find(|((_, f), _)| *f == fd)
+                    .map(|(_, a)| a)
+            })
+            .copied()
+    }
+
+    pub(crate) fn port_conflict(&mut self, addr: SocketAddr) {
+        if !self.port_conflicts.contains(&addr) {
+            self.port_conflicts.push(addr);
         }
     }
 

@@ -32,6 +32,9 @@ pub enum Target {
     /// A unix socket's path (`sun_path` of a `connect` or `bind`), relative
     /// paths taken from the working directory.
     Socket { path: OsString },
+    /// An IPv4 or IPv6 address of a `connect` or `bind` on socket `fd`:
+    /// not a file, but what a server binds is part of what its jail needs.
+    Inet { fd: i32, addr: std::net::SocketAddr },
 }
 
 /// What the call does with its target.
@@ -56,6 +59,8 @@ pub enum Op {
     Xattr,
     Connect,
     Bind,
+    /// Marks the socket open on the descriptor as accepting connections.
+    Listen,
     /// Reads the entries of the directory open on the descriptor.
     List,
 }
@@ -180,22 +185,25 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
             } else {
                 Op::Bind
             };
-            Ok(
-                unix_socket_path(pid, args[1], args[2])?.map(|path| PathCall {
-                    sysno,
-                    op,
-                    target: Target::Socket { path },
-                }),
-            )
+            let target = socket_target(pid, args[1], args[2])?.map(|t| match t {
+                Target::Inet { addr, .. } => Target::Inet {
+                    fd: args[0] as i32,
+                    addr,
+                },
+                other => other,
+            });
+            Ok(target.map(|target| PathCall { sysno, op, target }))
         }
+        Sysno::Listen => call(Op::Listen, Target::Fd(args[0] as i32)),
         Sysno::Getdents | Sysno::Getdents64 => call(Op::List, Target::Fd(args[0] as i32)),
         Sysno::IoUringSetup => Ok(None),
     }
 }
 
-/// The path in a `sockaddr_un` at `addr` of `len` bytes; `None` for other
-/// families, unnamed sockets and the abstract namespace (a leading NUL).
-fn unix_socket_path(pid: Pid, addr: u64, len: u64) -> Result<Option<OsString>, MemoryError> {
+/// The target named by the `sockaddr` at `addr` of `len` bytes: a unix
+/// socket path, or an IPv4/IPv6 address; `None` for other families, unnamed
+/// sockets and the abstract namespace (a leading NUL).
+fn socket_target(pid: Pid, addr: u64, len: u64) -> Result<Option<Target>, MemoryError> {
     const FAMILY: usize = std::mem::size_of::<libc::sa_family_t>();
     let size = std::mem::size_of::<libc::sockaddr_un>();
     let len = (len as usize).min(size);
@@ -205,12 +213,33 @@ fn unix_socket_path(pid: Pid, addr: u64, len: u64) -> Result<Option<OsString>, M
     let mut buf = vec![0u8; len];
     let bytes = memory::read_bytes(pid, addr, &mut buf)?;
     let family = u16::from_ne_bytes([bytes[0], bytes[1]]);
-    if family != libc::AF_UNIX as u16 || bytes[FAMILY] == 0 {
-        return Ok(None);
-    }
-    let raw = &bytes[FAMILY..];
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    Ok(Some(OsString::from_vec(raw[..end].to_vec())))
+    let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+    Ok(match i32::from(family) {
+        libc::AF_UNIX if bytes[FAMILY] != 0 => {
+            let raw = &bytes[FAMILY..];
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            Some(Target::Socket {
+                path: OsString::from_vec(raw[..end].to_vec()),
+            })
+        }
+        // struct sockaddr_in: family, port (big-endian), 4-byte address.
+        libc::AF_INET if bytes.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            Some(Target::Inet {
+                fd: -1,
+                addr: (ip, port(bytes)).into(),
+            })
+        }
+        // struct sockaddr_in6: family, port, flowinfo, 16-byte address.
+        libc::AF_INET6 if bytes.len() >= 24 => {
+            let octets: [u8; 16] = bytes[8..24].try_into().expect("a 16-byte slice");
+            Some(Target::Inet {
+                fd: -1,
+                addr: (std::net::Ipv6Addr::from(octets), port(bytes)).into(),
+            })
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -296,5 +325,55 @@ mod tests {
     fn unsafe_zeroed() -> libc::sockaddr_un {
         // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
         unsafe { std::mem::zeroed() }
+    }
+}
+
+#[cfg(test)]
+mod inet_tests {
+    use super::*;
+
+    #[test]
+    fn inet_addresses_are_decoded() {
+        let me = nix::unistd::getpid();
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 8080u16.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u64;
+        let call = decode(me, Sysno::Bind, &[3, &sin as *const _ as u64, len, 0, 0, 0])
+            .unwrap()
+            .unwrap();
+        assert_eq!(call.op, Op::Bind);
+        assert_eq!(
+            call.target,
+            Target::Inet {
+                fd: 3,
+                addr: "127.0.0.1:8080".parse().unwrap()
+            }
+        );
+        // SAFETY: sockaddr_in6 is plain old data; all-zero is valid.
+        let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sin6.sin6_family = libc::AF_INET6 as u16;
+        sin6.sin6_port = 443u16.to_be();
+        sin6.sin6_addr.s6_addr[15] = 1;
+        let len = std::mem::size_of::<libc::sockaddr_in6>() as u64;
+        let call = decode(
+            me,
+            Sysno::Connect,
+            &[3, &sin6 as *const _ as u64, len, 0, 0, 0],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            call.target,
+            Target::Inet {
+                fd: 3,
+                addr: "[::1]:443".parse().unwrap()
+            }
+        );
     }
 }

@@ -19,6 +19,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Readlinkat, 78),
     (Sysno::Newfstatat, 79),
     (Sysno::Bind, 200),
+    (Sysno::Listen, 201),
     (Sysno::Connect, 203),
     (Sysno::Execve, 221),
     (Sysno::Execveat, 281),

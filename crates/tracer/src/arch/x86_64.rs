@@ -9,6 +9,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Access, 21),
     (Sysno::Connect, 42),
     (Sysno::Bind, 49),
+    (Sysno::Listen, 50),
     (Sysno::Execve, 59),
     (Sysno::Truncate, 76),
     (Sysno::Getdents, 78),

@@ -1,0 +1,86 @@
+//! The program's output when jailtrace must read it (`--ready log:…`,
+//! `--log FILE`): its stdout and stderr go to pipes that the tracer's tick
+//! drains without blocking, forwarding every byte to where it would have
+//! gone (jailtrace's stdout or stderr) and to the log file. Without those
+//! options the program writes to jailtrace's streams directly.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::fcntl::OFlag;
+
+/// Where one captured stream goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug)]
+pub(crate) struct Capture {
+    streams: Vec<(OwnedFd, Sink)>,
+    log: Option<File>,
+}
+
+/// The write ends to hand to the program, and the capture that reads them.
+pub(crate) struct Pipes {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub capture: Capture,
+}
+
+impl Capture {
+    /// Pipes for stdout and stderr; `stdout` says where the program's stdout
+    /// is forwarded.
+    pub(crate) fn pipes(stdout: Sink, log: Option<File>) -> io::Result<Pipes> {
+        let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        // The program's ends block, as a terminal or file would.
+        for w in [&out_w, &err_w] {
+            let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(
+                w.as_fd(),
+                nix::fcntl::FcntlArg::F_GETFL,
+            )?);
+            nix::fcntl::fcntl(
+                w.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK),
+            )?;
+        }
+        Ok(Pipes {
+            stdout: out_w,
+            stderr: err_w,
+            capture: Capture {
+                streams: vec![(out_r, stdout), (err_r, Sink::Stderr)],
+                log,
+            },
+        })
+    }
+
+    /// Forwards what is waiting in the pipes; returns it for matching.
+    pub(crate) fn drain(&mut self) -> Vec<u8> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        for (fd, sink) in &self.streams {
+            loop {
+                match nix::unistd::read(fd, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let chunk = &buf[..n];
+                        // Ignoring a failed forward: jailtrace's own stdout
+                        // closed must not stop the jail being built.
+                        let _ = match sink {
+                            Sink::Stdout => io::stdout().write_all(chunk),
+                            Sink::Stderr => io::stderr().write_all(chunk),
+                        };
+                        if let Some(log) = &mut self.log {
+                            let _ = log.write_all(chunk);
+                        }
+                        seen.extend_from_slice(chunk);
+                    }
+                }
+            }
+        }
+        seen
+    }
+}

@@ -1,0 +1,1025 @@
+//! Readiness: when `jailtrace run` counts the program as started.
+//!
+//! A command is started when its first process exits 0; a server never
+//! exits when it works, so `--ready CONDITION` (repeatable, all must hold)
+//! says what to wait for instead:
+//!
+//! | condition        | holds when                                               |
+//! |------------------|----------------------------------------------------------|
+//! | `exit`           | the first process exited 0 (the default)                 |
+//! | `tcp:HOST:PORT`  | a TCP connection to HOST:PORT is accepted                |
+//! | `http:URL`       | `GET PATH HTTP/1.0` to `http://HOST[:PORT][/PATH]` answers 2xx or 3xx |
+//! | `log:REGEX`      | a line of the program's stdout or stderr matches REGEX   |
+//! | `alive:DURATION` | the tree still runs after DURATION and nothing crashed   |
+//!
+//! [`Readiness`] tracks one run. Guarantees:
+//!
+//! - a condition that held once stays held (a port that answered need not
+//!   answer again); `exit` fails for good on a non-zero exit or a signal,
+//!   `alive` on a non-zero exit, a crash, or an empty tree before its
+//!   duration; network and log conditions fail for good when no traced
+//!   process is left ([`Readiness::tree_empty`]);
+//! - the tracer is never blocked by the network: every `tcp`/`http` probe
+//!   runs in a short-lived thread (a traced server may sit in a syscall stop
+//!   that only the tracer ends, so a probe that waited for its answer on the
+//!   tracer's thread could wait for itself); at most one probe per
+//!   condition is in flight, started at most every [`PROBE_INTERVAL`];
+//! - output is matched line by line, lines split on `\n` across chunk
+//!   boundaries (a trailing `\r` is dropped), with at most [`MAX_LINE`]
+//!   bytes buffered: a longer line is matched on its first [`MAX_LINE`]
+//!   bytes; output need not be UTF-8.
+//!
+//! `https:` is refused at parse time: there is no TLS client here
+//! (`tcp:HOST:443` checks that such a server listens).
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::str::FromStr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use regex::Regex;
+
+/// Shortest time between two probes of one network condition.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a probe waits for the TCP handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long an `http` probe waits for each read or write. Longer than the
+/// connect timeout: a traced server stops at its syscalls, so its first
+/// answer can be slow, and the probe's thread blocks nobody.
+const IO_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most bytes of one output line that are buffered and matched.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Most bytes of an HTTP answer read to find its status line.
+const MAX_STATUS_LINE: usize = 4096;
+
+const EXPECTED: &str = "expected exit, tcp:HOST:PORT, http:URL, log:REGEX or alive:DURATION";
+
+/// One `--ready` condition.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// The program's first process exited 0.
+    Exit,
+    /// A TCP connection to `addr` is accepted; `addr` is `HOST:PORT` as
+    /// given (HOST an IPv4 address, `[v6]` or a name), resolved at each probe.
+    Tcp { addr: String },
+    /// `http://host:port/path` answers 2xx or 3xx. `host` is as written in
+    /// the URL (`[v6]` keeps its brackets), `path` starts with `/` and keeps
+    /// the query.
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+    /// A line of the program's stdout or stderr matches.
+    Log(Regex),
+    /// The tree still runs after this long, and nothing crashed.
+    Alive(Duration),
+}
+
+/// Why a `--ready` argument is not a condition.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("unknown readiness condition `{0}` ({EXPECTED})")]
+    Unknown(String),
+    #[error("invalid readiness condition `{given}`: {reason}")]
+    Invalid { given: String, reason: String },
+    #[error("invalid regex in readiness condition `{given}`: {source}")]
+    Regex {
+        given: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+impl FromStr for Condition {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let invalid = |reason: String| ParseError::Invalid {
+            given: s.to_string(),
+            reason,
+        };
+        let (kind, arg) = match s.split_once(':') {
+            Some((kind, arg)) => (kind.to_ascii_lowercase(), Some(arg)),
+            None => (s.to_ascii_lowercase(), None),
+        };
+        match (kind.as_str(), arg) {
+            ("exit", None) => Ok(Condition::Exit),
+            ("exit", Some(_)) => Err(invalid("`exit` takes no argument".into())),
+            ("tcp", Some(arg)) => parse_tcp(arg)
+                .map(|addr| Condition::Tcp { addr })
+                .map_err(invalid),
+            // `http://host/` is itself the URL; `http:http://host/` is the
+            // `http:URL` form spelt out.
+            ("http" | "https", Some(arg)) => {
+                let url = if arg.starts_with("//") { s } else { arg };
+                let (host, port, path) = parse_url(url).map_err(invalid)?;
+                Ok(Condition::Http { host, port, path })
+            }
+            ("log", Some("")) => Err(invalid("empty regex".into())),
+            ("log", Some(arg)) => {
+                Regex::new(arg)
+                    .map(Condition::Log)
+                    .map_err(|source| ParseError::Regex {
+                        given: s.to_string(),
+                        source,
+                    })
+            }
+            ("alive", Some(arg)) => parse_duration(arg).map(Condition::Alive).map_err(invalid),
+            ("tcp", None) => Err(invalid("expected tcp:HOST:PORT".into())),
+            ("http", None) => Err(invalid(
+                "expected http:URL, like http://127.0.0.1:8080/".into(),
+            )),
+            ("log", None) => Err(invalid("expected log:REGEX".into())),
+            ("alive", None) => Err(invalid("expected alive:DURATION, like alive:2s".into())),
+            _ => Err(ParseError::Unknown(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::Exit => f.write_str("exit"),
+            Condition::Tcp { addr } => write!(f, "tcp:{addr}"),
+            Condition::Http {
+                host,
+                port: 80,
+                path,
+            } => write!(f, "http://{host}{path}"),
+            Condition::Http { host, port, path } => write!(f, "http://{host}:{port}{path}"),
+            Condition::Log(re) => write!(f, "log:{}", re.as_str()),
+            Condition::Alive(d) => write!(f, "alive:{}", format_duration(*d)),
+        }
+    }
+}
+
+/// `HOST:PORT` → itself, checked.
+fn parse_tcp(arg: &str) -> Result<String, String> {
+    let Some((host, port)) = arg.rsplit_once(':') else {
+        return Err("missing port: expected tcp:HOST:PORT".into());
+    };
+    check_host(host)?;
+    parse_port(port)?;
+    Ok(arg.to_string())
+}
+
+/// `http://HOST[:PORT][/PATH]` → (host, port, path).
+fn parse_url(url: &str) -> Result<(String, u16, String), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("`{url}` is not an http:// URL (like http://127.0.0.1:8080/)"))?;
+    if scheme.eq_ignore_ascii_case("https") {
+        return Err(
+            "https is not supported: jailtrace speaks plain HTTP only (no TLS); \
+                    tcp:HOST:443 checks that the server listens"
+                .into(),
+        );
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!(
+            "`{scheme}://` URLs are not supported (expected http://)"
+        ));
+    }
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.contains('@') {
+        return Err("user names and passwords in the URL are not supported".into());
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let close = v6.find(']').ok_or("unclosed `[` in the host")?;
+            let after = &v6[close + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => parse_port(p)?,
+                None if after.is_empty() => 80,
+                None => return Err(format!("unexpected `{after}` after the host")),
+            };
+            (&authority[..close + 2], port)
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, parse_port(port)?),
+            None => (authority, 80),
+        },
+    };
+    check_host(host)?;
+    let path = match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the path holds a space or a control character; percent-encode it".into());
+    }
+    Ok((host.to_string(), port, path))
+}
+
+/// A name, an IPv4 address, or `[v6]`.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
+            Some(Ok(_)) => Ok(()),
+            _ => Err(format!("`{host}` is not an IPv6 address in brackets")),
+        };
+    }
+    if host.contains(':') {
+        return Err(format!("an IPv6 address goes in brackets: [{host}]"));
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Err(format!("`{host}` is not a host name or address"));
+    }
+    Ok(())
+}
+
+fn parse_port(port: &str) -> Result<u16, String> {
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ if port.is_empty() => Err("missing port".into()),
+        _ => Err(format!("invalid port `{port}` (expected 1-65535)")),
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`, bare seconds (`2`), decimals (`1.5s`)
+/// and sums (`1m30s`); whole milliseconds only.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = |why: &str| format!("invalid duration `{s}`: {why}");
+    let text = s.trim();
+    if text.is_empty() {
+        return Err(bad("empty (expected e.g. 500ms, 30s, 5m or 1h)"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let unit_ms: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            // A bare number is seconds, alone only.
+            "" if rest.len() == text.len() => 1_000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "" => return Err(bad("a number without a unit after another part")),
+            other => {
+                return Err(bad(&format!(
+                    "unknown unit `{other}` (expected ms, s, m or h)"
+                )))
+            }
+        };
+        let ms = number_times(number, unit_ms).ok_or_else(|| {
+            bad("expected a number before each unit, in whole milliseconds (e.g. 500ms, 1.5s)")
+        })?;
+        total = total.checked_add(ms).ok_or_else(|| bad("too long"))?;
+        rest = next;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// `number` (digits, maybe one `.`) × `unit_ms`, if that is whole
+/// milliseconds and fits.
+fn number_times(number: &str, unit_ms: u64) -> Option<u64> {
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') || frac.len() > 9 {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let mut ms = whole.checked_mul(unit_ms)?;
+    if !frac.is_empty() {
+        let scale = 10u64.pow(frac.len() as u32);
+        let part = frac.parse::<u64>().ok()?.checked_mul(unit_ms)?;
+        if part % scale != 0 {
+            return None;
+        }
+        ms = ms.checked_add(part / scale)?;
+    }
+    Some(ms)
+}
+
+/// The shortest form [`parse_duration`] reads back to the same value.
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".into(),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+        ms => format!("{ms}ms"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Held,
+    /// Can no longer hold in this run, and why.
+    Failed(String),
+}
+
+/// One condition during a run.
+#[derive(Debug)]
+struct Item {
+    condition: Condition,
+    state: State,
+    /// `log` conditions: the same pattern over bytes, as output need not be
+    /// UTF-8.
+    matcher: Option<regex::bytes::Regex>,
+    /// The network probe in flight.
+    probe: Option<JoinHandle<Result<(), String>>>,
+    /// When (run time) the last probe started.
+    last_try: Option<Duration>,
+    /// What the last probe saw, for [`Readiness::pending`].
+    note: Option<String>,
+}
+
+impl Item {
+    fn fail(&mut self, why: impl Into<String>) {
+        if self.state == State::Waiting {
+            self.state = State::Failed(why.into());
+        }
+    }
+
+    /// Takes the result of a finished probe.
+    fn collect(&mut self) {
+        if !self.probe.as_ref().is_some_and(JoinHandle::is_finished) {
+            return;
+        }
+        let Some(handle) = self.probe.take() else {
+            return;
+        };
+        match handle.join() {
+            Ok(Ok(())) if self.state == State::Waiting => self.state = State::Held,
+            Ok(Ok(())) => {}
+            Ok(Err(note)) => self.note = Some(note),
+            Err(_) => self.note = Some("the probe failed".into()),
+        }
+    }
+}
+
+/// Tracks a set of conditions during one run.
+#[derive(Debug)]
+pub struct Readiness {
+    items: Vec<Item>,
+    /// The output line being assembled.
+    line: Vec<u8>,
+    /// The current line passed [`MAX_LINE`]: skip to its end.
+    discarding: bool,
+}
+
+impl Readiness {
+    /// Tracks `conditions`; none means `[Exit]`.
+    pub fn new(conditions: Vec<Condition>) -> Readiness {
+        let conditions = if conditions.is_empty() {
+            vec![Condition::Exit]
+        } else {
+            conditions
+        };
+        let items = conditions
+            .into_iter()
+            .map(|condition| {
+                let matcher = match &condition {
+                    // Every pattern `regex::Regex` accepts, `regex::bytes::Regex`
+                    // accepts too (same syntax, Unicode on by default, same
+                    // size limits), so this cannot fail.
+                    Condition::Log(re) => Some(
+                        regex::bytes::Regex::new(re.as_str())
+                            .expect("a valid str regex is a valid bytes regex"),
+                    ),
+                    _ => None,
+                };
+                Item {
+                    condition,
+                    state: State::Waiting,
+                    matcher,
+                    probe: None,
+                    last_try: None,
+                    note: None,
+                }
+            })
+            .collect();
+        Readiness {
+            items,
+            line: Vec::new(),
+            discarding: false,
+        }
+    }
+
+    /// Whether all conditions are `exit`.
+    pub fn only_exit(&self) -> bool {
+        self.items
+            .iter()
+            .all(|i| matches!(i.condition, Condition::Exit))
+    }
+
+    /// Program output, in chunks of any size.
+    pub fn feed_output(&mut self, bytes: &[u8]) {
+        let waiting = |i: &Item| i.matcher.is_some() && i.state == State::Waiting;
+        if !self.items.iter().any(waiting) {
+            return;
+        }
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let (body, complete) = match piece.split_last() {
+                Some((b'\n', body)) => (body, true),
+                _ => (piece, false),
+            };
+            if !self.discarding {
+                let room = MAX_LINE - self.line.len();
+                if body.len() > room {
+                    self.line.extend_from_slice(&body[..room]);
+                    self.match_line();
+                    self.discarding = true;
+                } else {
+                    self.line.extend_from_slice(body);
+                }
+            }
+            if complete {
+                if !self.discarding {
+                    self.match_line();
+                }
+                self.line.clear();
+                self.discarding = false;
+            }
+        }
+    }
+
+    /// Matches the buffered line against the `log` conditions still waiting.
+    fn match_line(&mut self) {
+        let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+        for item in &mut self.items {
+            if let (State::Waiting, Some(re)) = (&item.state, &item.matcher) {
+                if re.is_match(line) {
+                    item.state = State::Held;
+                }
+            }
+        }
+    }
+
+    /// The program's first process ended: `Some(code)` when it exited,
+    /// `None` when a signal killed it.
+    pub fn leader_exited(&mut self, code: Option<i32>) {
+        let why = match code {
+            Some(0) => None,
+            Some(code) => Some(format!("the program exited with code {code}")),
+            None => Some("the program was killed by a signal".to_string()),
+        };
+        for item in &mut self.items {
+            match (&item.condition, &why) {
+                (Condition::Exit, None) if item.state == State::Waiting => item.state = State::Held,
+                (Condition::Exit | Condition::Alive(_), Some(why)) => item.fail(why.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    /// A process of the tree died of SIGSEGV, SIGABRT, SIGBUS, SIGILL or
+    /// SIGFPE.
+    pub fn crashed(&mut self) {
+        for item in &mut self.items {
+            if matches!(item.condition, Condition::Alive(_)) {
+                item.fail("a process crashed");
+            }
+        }
+    }
+
+    /// No traced process is left: what has not held yet never will.
+    pub fn tree_empty(&mut self) {
+        if !self.discarding && !self.line.is_empty() {
+            // The last line had no newline.
+            self.match_line();
+        }
+        self.line.clear();
+        self.discarding = false;
+        for item in &mut self.items {
+            item.collect();
+            let why = match &item.condition {
+                Condition::Exit => "the program did not exit",
+                Condition::Tcp { .. } | Condition::Http { .. } => {
+                    "the program ended before it answered"
+                }
+                Condition::Log(_) => "no line of output matched",
+                Condition::Alive(_) => "the program ended before that",
+            };
+            let why = item.note.take().unwrap_or_else(|| why.to_string());
+            item.fail(why);
+            item.probe = None;
+        }
+    }
+
+    /// Checks the conditions at `elapsed` into the run (probes the network
+    /// ones at most every [`PROBE_INTERVAL`], without waiting for answers)
+    /// and returns whether all of them hold.
+    pub fn poll(&mut self, elapsed: Duration) -> bool {
+        for item in &mut self.items {
+            item.collect();
+            if item.state != State::Waiting {
+                continue;
+            }
+            match &item.condition {
+                Condition::Alive(d) if elapsed >= *d => item.state = State::Held,
+                Condition::Tcp { .. } | Condition::Http { .. } => {
+                    let due = item
+                        .last_try
+                        .is_none_or(|t| elapsed.saturating_sub(t) >= PROBE_INTERVAL);
+                    if item.probe.is_none() && due {
+                        item.last_try = Some(elapsed);
+                        match start_probe(&item.condition) {
+                            Ok(handle) => item.probe = handle,
+                            Err(e) => item.note = Some(format!("cannot start a probe: {e}")),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.items.iter().all(|i| i.state == State::Held)
+    }
+
+    /// The conditions not met (yet), each with why when known.
+    pub fn pending(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|item| match (&item.state, &item.note) {
+                (State::Held, _) => None,
+                (State::Failed(why), _) | (State::Waiting, Some(why)) => {
+                    Some(format!("{} ({why})", item.condition))
+                }
+                (State::Waiting, None) => Some(item.condition.to_string()),
+            })
+            .collect()
+    }
+}
+
+/// Starts the probe of a network condition in its own thread.
+fn start_probe(condition: &Condition) -> std::io::Result<Option<JoinHandle<Result<(), String>>>> {
+    let probe: Box<dyn FnOnce() -> Result<(), String> + Send> = match condition {
+        Condition::Tcp { addr } => {
+            let addr = addr.clone();
+            Box::new(move || connect(&addr).map(drop))
+        }
+        Condition::Http { host, port, path } => {
+            let (host, port, path) = (host.clone(), *port, path.clone());
+            Box::new(move || http_get(&host, port, &path))
+        }
+        _ => return Ok(None),
+    };
+    std::thread::Builder::new()
+        .name("jailtrace-ready".into())
+        .spawn(probe)
+        .map(Some)
+}
+
+/// A connection to `addr` (`HOST:PORT`), trying each address it resolves to.
+fn connect(addr: &str) -> Result<TcpStream, String> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .collect();
+    let mut last = format!("{addr} resolves to no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("{a}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// `GET path HTTP/1.0`; Ok when the status is 2xx or 3xx.
+fn http_get(host: &str, port: u16, path: &str) -> Result<(), String> {
+    let mut stream = connect(&format!("{host}:{port}"))?;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {}s", IO_TIMEOUT.as_secs())
+        }
+        _ => e.to_string(),
+    };
+    stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
+    let host_header = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: jailtrace\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).map_err(io)?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.contains(&b'\n') && answer.len() < MAX_STATUS_LINE {
+        match stream.read(&mut buf).map_err(io)? {
+            0 => break,
+            n => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line).unwrap_or("").trim_end();
+    let mut words = line.splitn(2, ' ');
+    let status = match (words.next(), words.next()) {
+        (Some(version), Some(rest)) if version.starts_with("HTTP/") => rest,
+        _ if answer.is_empty() => return Err("closed without an answer".into()),
+        _ => return Err("answered something that is not HTTP".into()),
+    };
+    match status.get(..3).and_then(|c| c.parse::<u16>().ok()) {
+        Some(200..=399) => Ok(()),
+        Some(_) => Err(format!("answered {status}")),
+        None => Err(format!("answered an invalid status `{status}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    fn parse(s: &str) -> Condition {
+        s.parse()
+            .unwrap_or_else(|e| panic!("`{s}` should parse: {e}"))
+    }
+
+    fn error(s: &str) -> String {
+        match s.parse::<Condition>() {
+            Ok(c) => panic!("`{s}` should not parse, got {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_every_form() {
+        assert!(matches!(parse("exit"), Condition::Exit));
+        for addr in [
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "localhost:5432",
+            "db_1.local:1",
+        ] {
+            match parse(&format!("tcp:{addr}")) {
+                Condition::Tcp { addr: a } => assert_eq!(a, addr),
+                c => panic!("{c:?}"),
+            }
+        }
+        let http = |s: &str| match parse(s) {
+            Condition::Http { host, port, path } => (host, port, path),
+            c => panic!("{c:?}"),
+        };
+        assert_eq!(
+            http("http://localhost"),
+            ("localhost".into(), 80, "/".into())
+        );
+        assert_eq!(
+            http("http:http://127.0.0.1:8080/health?x=1#top"),
+            ("127.0.0.1".into(), 8080, "/health?x=1".into())
+        );
+        assert_eq!(
+            http("HTTP://[::1]:81/a/b"),
+            ("[::1]".into(), 81, "/a/b".into())
+        );
+        assert_eq!(http("http://h?q"), ("h".into(), 80, "/?q".into()));
+        match parse("log:^listening on port \\d+$") {
+            Condition::Log(re) => assert!(re.is_match("listening on port 80")),
+            c => panic!("{c:?}"),
+        }
+        // A regex may hold colons.
+        assert!(matches!(parse("log:a:b"), Condition::Log(re) if re.as_str() == "a:b"));
+        assert!(matches!(parse("alive:2s"), Condition::Alive(d) if d == Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn display_gives_back_the_cli_form() {
+        for s in [
+            "exit",
+            "tcp:127.0.0.1:8080",
+            "tcp:[::1]:22",
+            "http://localhost/",
+            "http://127.0.0.1:8080/health?x=1",
+            "http://[::1]:81/",
+            "log:^ready$",
+            "alive:500ms",
+            "alive:2s",
+            "alive:5m",
+            "alive:1h",
+        ] {
+            assert_eq!(parse(s).to_string(), s);
+        }
+        assert_eq!(parse("http://h:80").to_string(), "http://h/");
+        assert_eq!(parse("alive:90").to_string(), "alive:90s");
+        assert_eq!(parse("alive:1m30s").to_string(), "alive:90s");
+        assert_eq!(parse("alive:1.5s").to_string(), "alive:1500ms");
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        assert_eq!(
+            error("foo"),
+            "unknown readiness condition `foo` (expected exit, tcp:HOST:PORT, http:URL, log:REGEX or alive:DURATION)"
+        );
+        assert!(error("").starts_with("unknown readiness condition ``"));
+        assert!(error("port:80").starts_with("unknown readiness condition `port:80`"));
+        assert!(error("exit:0").contains("takes no argument"));
+        assert!(error("tcp").contains("expected tcp:HOST:PORT"));
+        assert!(error("tcp:8080").contains("missing port"));
+        assert!(error("tcp::8080").contains("missing host"));
+        assert!(error("tcp:h:").contains("missing port"));
+        assert!(error("tcp:h:0").contains("invalid port `0`"));
+        assert!(error("tcp:h:99999").contains("invalid port `99999`"));
+        assert!(error("tcp:h:http").contains("invalid port `http`"));
+        assert!(error("tcp:::1:80").contains("goes in brackets"));
+        assert!(error("tcp:[::g]:80").contains("not an IPv6 address"));
+        assert!(error("tcp:a b:80").contains("not a host name"));
+        let https = error("https://example.org/");
+        assert!(
+            https.contains("https is not supported") && https.contains("TLS"),
+            "{https}"
+        );
+        assert!(error("http:https://example.org/").contains("https is not supported"));
+        assert!(error("http:ftp://h/").contains("not supported"));
+        assert!(error("http:localhost:8080").contains("not an http:// URL"));
+        assert!(error("http://").contains("missing host"));
+        assert!(error("http://u:p@h/").contains("passwords"));
+        assert!(error("http://h:x/").contains("invalid port"));
+        assert!(error("http://h/a b").contains("percent-encode"));
+        assert!(error("log:").contains("empty regex"));
+        let re = error("log:(unclosed");
+        assert!(
+            re.starts_with("invalid regex in readiness condition `log:(unclosed`"),
+            "{re}"
+        );
+        assert!(error("alive").contains("alive:DURATION"));
+        assert!(error("alive:soon").contains("invalid duration `soon`"));
+    }
+
+    #[test]
+    fn durations() {
+        let ms = |s: &str| parse_duration(s).map(|d| d.as_millis());
+        assert_eq!(ms("500ms"), Ok(500));
+        assert_eq!(ms("30s"), Ok(30_000));
+        assert_eq!(ms("5m"), Ok(300_000));
+        assert_eq!(ms("5min"), Ok(300_000));
+        assert_eq!(ms("1h"), Ok(3_600_000));
+        assert_eq!(ms("2"), Ok(2_000));
+        assert_eq!(ms(" 0.25 "), Ok(250));
+        assert_eq!(ms("1.5s"), Ok(1_500));
+        assert_eq!(ms("1m30s"), Ok(90_000));
+        assert_eq!(ms("0s"), Ok(0));
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "1.2.3s",
+            "0.0001s",
+            "1m30",
+            "-1s",
+            "99999999999999999999h",
+            "6000000000000h",
+        ] {
+            let e = parse_duration(bad).expect_err(bad);
+            assert!(e.starts_with(&format!("invalid duration `{bad}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn no_condition_means_exit() {
+        let mut r = Readiness::new(Vec::new());
+        assert!(r.only_exit());
+        assert_eq!(r.pending(), ["exit"]);
+        assert!(!r.poll(Duration::from_secs(1)));
+        r.leader_exited(Some(0));
+        assert!(r.poll(Duration::from_secs(1)));
+        assert!(r.pending().is_empty());
+        assert!(!Readiness::new(vec![parse("alive:1s")]).only_exit());
+    }
+
+    #[test]
+    fn exit_needs_code_zero() {
+        let mut r = Readiness::new(vec![Condition::Exit]);
+        r.leader_exited(Some(1));
+        r.tree_empty();
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["exit (the program exited with code 1)"]);
+
+        let mut r = Readiness::new(vec![Condition::Exit]);
+        r.leader_exited(None);
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["exit (the program was killed by a signal)"]);
+    }
+
+    #[test]
+    fn log_lines_split_across_chunks() {
+        let mut r = Readiness::new(vec![parse("log:^server ready$")]);
+        for chunk in [&b"starting\nser"[..], b"ver", b" rea", b"dy", b"\r"] {
+            r.feed_output(chunk);
+            assert!(!r.poll(Duration::ZERO), "ready too early, after {chunk:?}");
+        }
+        r.feed_output(b"\nmore output\n");
+        assert!(r.poll(Duration::ZERO));
+        // Held stays held.
+        r.tree_empty();
+        assert!(r.poll(Duration::ZERO));
+    }
+
+    #[test]
+    fn log_lines_are_not_glued_and_need_not_be_utf8() {
+        let mut r = Readiness::new(vec![parse("log:^ready$"), parse("log:port 80")]);
+        r.feed_output(b"rea\nd\xff\ny\n");
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["log:^ready$", "log:port 80"]);
+        r.feed_output(b"\xfe\xfflistening on port 8080\n");
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["log:^ready$"]);
+        // The last line may lack its newline: it counts when the tree ends.
+        r.feed_output(b"ready");
+        assert!(!r.poll(Duration::ZERO));
+        r.tree_empty();
+        assert!(r.poll(Duration::ZERO));
+    }
+
+    #[test]
+    fn long_lines_are_bounded() {
+        let mut r = Readiness::new(vec![parse("log:^ready$")]);
+        let long = vec![b'x'; 3 * MAX_LINE];
+        r.feed_output(&long);
+        r.feed_output(b"ready\n");
+        assert!(r.line.is_empty());
+        assert!(
+            !r.poll(Duration::ZERO),
+            "the tail of a long line is no line"
+        );
+        r.feed_output(&long[..MAX_LINE + 10]);
+        assert!(r.line.len() <= MAX_LINE);
+        r.feed_output(b"\nready\n");
+        assert!(r.poll(Duration::ZERO));
+    }
+
+    #[test]
+    fn log_that_never_matched_fails_when_the_tree_ends() {
+        let mut r = Readiness::new(vec![parse("log:ready")]);
+        r.feed_output(b"error: cannot bind\n");
+        r.tree_empty();
+        r.feed_output(b"ready\n");
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["log:ready (no line of output matched)"]);
+    }
+
+    #[test]
+    fn alive_holds_after_its_duration() {
+        let mut r = Readiness::new(vec![parse("alive:2s")]);
+        assert!(!r.poll(Duration::from_secs(1)));
+        assert_eq!(r.pending(), ["alive:2s"]);
+        // The first process exiting 0 is a daemon forking away: fine.
+        r.leader_exited(Some(0));
+        assert!(r.poll(Duration::from_secs(2)));
+        // Held stays held, even if the stopped server then crashes.
+        r.crashed();
+        assert!(r.poll(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn alive_fails_on_a_crash_or_a_bad_exit() {
+        let mut r = Readiness::new(vec![parse("alive:2s")]);
+        assert!(!r.poll(Duration::from_secs(1)));
+        r.crashed();
+        assert!(!r.poll(Duration::from_secs(3)));
+        assert_eq!(r.pending(), ["alive:2s (a process crashed)"]);
+
+        let mut r = Readiness::new(vec![parse("alive:2s")]);
+        r.leader_exited(Some(1));
+        assert!(!r.poll(Duration::from_secs(3)));
+
+        let mut r = Readiness::new(vec![parse("alive:2s")]);
+        r.leader_exited(Some(0));
+        r.tree_empty();
+        assert!(!r.poll(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn all_conditions_must_hold() {
+        let mut r = Readiness::new(vec![Condition::Exit, parse("log:done")]);
+        r.leader_exited(Some(0));
+        assert!(!r.poll(Duration::ZERO));
+        assert_eq!(r.pending(), ["log:done"]);
+        r.feed_output(b"done\n");
+        assert!(r.poll(Duration::ZERO));
+    }
+
+    /// Polls like the tracer's tick, for up to `limit` of real time.
+    fn poll_for(r: &mut Readiness, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if r.poll(start.elapsed()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn tcp_holds_once_a_port_accepts() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut r = Readiness::new(vec![parse(&format!("tcp:{addr}"))]);
+        assert!(poll_for(&mut r, Duration::from_secs(5)));
+        // Held stays held once the server is gone.
+        drop(listener);
+        r.tree_empty();
+        assert!(r.poll(Duration::ZERO));
+    }
+
+    #[test]
+    fn tcp_on_a_closed_port_does_not_hold() {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut r = Readiness::new(vec![parse(&format!("tcp:127.0.0.1:{port}"))]);
+        assert!(!poll_for(&mut r, Duration::from_millis(600)));
+        let pending = r.pending();
+        assert!(pending[0].contains("refused"), "{pending:?}");
+        r.tree_empty();
+        assert!(!r.poll(Duration::from_secs(10)));
+        assert!(r.pending()[0].starts_with(&format!("tcp:127.0.0.1:{port} (")));
+    }
+
+    /// An HTTP server on 127.0.0.1 answering every request with `status`;
+    /// the requests it got come out of the channel.
+    fn http_server(status: &'static str) -> (u16, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 512];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                let _ = write!(stream, "{status}\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        (port, rx)
+    }
+
+    #[test]
+    fn http_2xx_and_3xx_hold() {
+        for status in ["HTTP/1.0 200 OK", "HTTP/1.1 302 Found"] {
+            let (port, requests) = http_server(status);
+            let mut r = Readiness::new(vec![parse(&format!("http://127.0.0.1:{port}/health"))]);
+            assert!(poll_for(&mut r, Duration::from_secs(5)), "{status}");
+            let request = requests.recv().unwrap();
+            assert!(request.starts_with("GET /health HTTP/1.0\r\n"), "{request}");
+            assert!(
+                request.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+                "{request}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_5xx_does_not_hold() {
+        let (port, requests) = http_server("HTTP/1.0 500 Internal Server Error");
+        let mut r = Readiness::new(vec![parse(&format!("http://127.0.0.1:{port}/"))]);
+        assert!(!poll_for(&mut r, Duration::from_millis(800)));
+        assert!(requests.recv().is_ok(), "the server was asked");
+        // The probe in flight may not be back yet: wait for a note.
+        let start = Instant::now();
+        while r.pending()[0] == r.items[0].condition.to_string()
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            r.poll(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            r.pending(),
+            [format!(
+                "http://127.0.0.1:{port}/ (answered 500 Internal Server Error)"
+            )]
+        );
+        r.tree_empty();
+        assert!(!r.poll(Duration::from_secs(60)));
+    }
+}
