@@ -210,6 +210,11 @@ fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Resu
     }
     match Manifest::read(manifest) {
         Ok(m) if m.root.as_path() == root && fresh => {
+            // Wiping must not descend into a file system mounted in the jail
+            // (the /proc a user mounted as the summary said).
+            if let Some(point) = mounts_under(root).first() {
+                bail!("{} is mounted inside the jail root; unmount it before --fresh", point.display());
+            }
             for item in std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))? {
                 let path = item?.path();
                 let gone = if path.is_dir() && !path.is_symlink() {
@@ -234,6 +239,26 @@ fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Resu
             manifest.display()
         ),
     }
+}
+
+/// Mount points at or below `dir`, from /proc/self/mountinfo.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        // mountinfo escapes space, tab, newline and backslash as \ooo.
+        .map(|p| {
+            PathBuf::from(
+                p.replace("\\040", " ")
+                    .replace("\\011", "\t")
+                    .replace("\\012", "\n")
+                    .replace("\\134", "\\"),
+            )
+        })
+        .filter(|p| p.starts_with(dir))
+        .collect()
 }
 
 fn status_text(status: &RunStatus) -> String {
