@@ -105,6 +105,12 @@ pub struct RunArgs {
     /// Start the program with an empty environment (then --env-file, --env).
     #[arg(long)]
     pub clear_env: bool,
+    /// Accept a root that is a symlink (the directory it points to is used).
+    #[arg(long)]
+    pub follow_root: bool,
+    /// Kill the traced tree when it has more processes and threads than this.
+    #[arg(long, value_name = "N")]
+    pub max_procs: Option<usize>,
     /// Wipe the root first; only a root that the manifest says jailtrace made.
     #[arg(long)]
     pub fresh: bool,

@@ -32,7 +32,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| with_suffix(&name, ".jail.json")),
     )
     .context("cannot resolve the manifest path")?;
-    let root = engine::prepare_root(&root_arg)?;
+    let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
     check_root_is_ours(&root, &manifest_path, args.fresh)?;
     let policy = Policy::new(&args.deny, &args.allow)?;
@@ -72,6 +72,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         ready: args.ready.clone(),
         log_file: args.program_log.clone(),
         credentials,
+        max_procs: args.max_procs,
     };
 
     let mut progress = Progress::new(args.global.verbose > 0);
@@ -273,7 +274,7 @@ fn status_text(status: &RunStatus) -> String {
                 if *core_dumped { " (core dumped)" } else { "" }
             )
         }
-        RunStatus::Killed { reason } => format!("stopped by jailtrace: {reason}"),
+        RunStatus::Killed { reason } => format!("was stopped by jailtrace: {reason}"),
     }
 }
 

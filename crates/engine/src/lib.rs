@@ -78,6 +78,8 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Run the program as this user (after the chroot).
     pub credentials: Option<Credentials>,
+    /// Kill the tree when it has more live processes and threads.
+    pub max_procs: Option<usize>,
 }
 
 /// A user and group to run the program as.
@@ -441,6 +443,7 @@ fn tracer_options(config: &Config) -> tracer::Options {
         } else {
             Seccomp::Off
         },
+        max_tasks: config.max_procs,
         ..Default::default()
     }
 }

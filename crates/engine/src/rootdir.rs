@@ -56,7 +56,7 @@ pub enum InputError {
     DangerousRoot { path: PathBuf, why: &'static str },
     #[error("jail root {path} is not a directory")]
     RootNotDirectory { path: PathBuf },
-    #[error("jail root {path} is a symlink; give the directory it points to")]
+    #[error("jail root {path} is a symlink; give the directory it points to, or --follow-root")]
     RootSymlink { path: PathBuf },
     #[error("cannot create jail root {path}: {source}")]
     CreateRoot {
@@ -75,13 +75,20 @@ pub enum InputError {
 
 /// Checks (and creates, if missing) the jail root; returns its canonical
 /// path.
-pub fn prepare_root(path: &Path) -> Result<PathBuf, InputError> {
+/// `follow_symlink`: accept a root that is a symlink (`--follow-root`); the
+/// directory it points to is checked like any other root.
+pub fn prepare_root(path: &Path, follow_symlink: bool) -> Result<PathBuf, InputError> {
     let abs = std::path::absolute(path).map_err(|source| InputError::CreateRoot {
         path: path.into(),
         source,
     })?;
     match std::fs::symlink_metadata(&abs) {
-        Ok(m) if m.file_type().is_symlink() => return Err(InputError::RootSymlink { path: abs }),
+        Ok(m) if m.file_type().is_symlink() && !follow_symlink => {
+            return Err(InputError::RootSymlink { path: abs })
+        }
+        Ok(m) if m.file_type().is_symlink() && !abs.is_dir() => {
+            return Err(InputError::RootNotDirectory { path: abs })
+        }
         Ok(m) if !m.is_dir() => return Err(InputError::RootNotDirectory { path: abs }),
         Ok(_) => {}
         Err(_) => {
@@ -203,17 +210,20 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
         assert!(matches!(
-            prepare_root(&file),
+            prepare_root(&file, false),
             Err(InputError::RootNotDirectory { .. })
         ));
         let link = dir.path().join("l");
         std::os::unix::fs::symlink(dir.path(), &link).unwrap();
         assert!(matches!(
-            prepare_root(&link),
+            prepare_root(&link, false),
             Err(InputError::RootSymlink { .. })
         ));
         let new = dir.path().join("a/b.jail");
-        assert_eq!(prepare_root(&new).unwrap(), new.canonicalize().unwrap());
+        assert_eq!(
+            prepare_root(&new, false).unwrap(),
+            new.canonicalize().unwrap()
+        );
     }
 
     #[test]
