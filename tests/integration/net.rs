@@ -10,12 +10,17 @@
 //! renames its processes (`nginx: worker process`) and daemons leave the
 //! process group they were started in, so neither argv nor process groups
 //! alone would find them. Every network wait here is bounded.
+//!
+//! [`HostDir`] makes a runtime directory on the host the way a package's
+//! `tmpfiles.d` entry would (path, mode, owner) and removes it on drop, so a
+//! test that needs one never leaves it behind, however the test ends.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -23,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use jailtrace_manifest::Manifest;
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid};
 
 use crate::cmd::{self, Finished, Running, PROGRAM_TIMEOUT};
 
@@ -321,4 +326,47 @@ impl Drop for ServerGuard {
 /// True when `needle` (non-empty) occurs in `haystack`.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A directory this test made on the host (not in a jail); removed with
+/// everything below it on drop.
+#[derive(Debug)]
+pub struct HostDir {
+    path: PathBuf,
+}
+
+impl HostDir {
+    /// Creates `path` (which must not exist yet; its parent must) with
+    /// exactly `mode` and owner `uid:gid`, as `tmpfiles.d`'s `d PATH MODE
+    /// USER GROUP` line would. Panics when any step fails.
+    pub fn create(path: &Path, mode: u32, uid: Uid, gid: Gid) -> Self {
+        fs::create_dir(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        // From here on, drop removes it even if a step below panics.
+        let dir = Self {
+            path: path.to_owned(),
+        };
+        nix::unistd::chown(path, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {uid}:{gid} {}: {e}", path.display()));
+        // After chown, which may clear set-id bits; an explicit mode ignores the umask.
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+        dir
+    }
+
+    /// The directory's host path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        // No panic here (the test may be unwinding); say what was left.
+        if let Err(e) = fs::remove_dir_all(&self.path) {
+            eprintln!(
+                "cannot remove the host directory {}: {e}",
+                self.path.display()
+            );
+        }
+    }
 }

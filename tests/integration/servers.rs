@@ -1,7 +1,8 @@
 //! Acceptance tests with real servers: Debian's nginx and Apache, jailed with
 //! `jailtrace run --ready http://…` in the foreground and daemonizing, then
 //! started again under a plain `chroot(8)` into the root jailtrace built and
-//! fetched over loopback; plus a service user (`user www-data;`, `--user`),
+//! fetched over loopback; plus a service user (`user www-data;`, `--user`,
+//! nginx run as www-data with host-style runtime directories),
 //! `/proc` and `/dev` in the manifest, and a port that is already taken.
 //!
 //! Each test has its own [`Jail`] directory `T` (mode 0755, so workers that
@@ -18,15 +19,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use jailtrace_manifest::{Cause, EntryKind, Manifest, RunRole, RunStatus, SocketFamily, SocketOp};
-use nix::unistd::{Pid, User};
+use nix::unistd::{Group, Pid, User};
 use serde_json::Value;
 
 use crate::checks::check_jail;
 use crate::cmd::{self, assert_same_stdout, chroot_output_with_mounts, host_output};
 use crate::jail::{exit, Jail, Outcome};
 use crate::net::{
-    free_port, http_get_retry, require_server, run_chroot, sigterm, spawn_chroot, ServerGuard,
-    SERVE_WITHIN, STOP_WITHIN,
+    free_port, http_get_retry, require_server, run_chroot, sigterm, spawn_chroot, HostDir,
+    ServerGuard, SERVE_WITHIN, STOP_WITHIN,
 };
 use crate::resolve::{inside, resolve_in};
 use crate::util::{self, require_root, BASE_ENV, PATH};
@@ -547,6 +548,161 @@ fn user_option_runs_program_as_www_data() {
         "{}",
         chrooted.report()
     );
+}
+
+/// The `nginx.conf` of a server that runs as a service user from the start:
+/// no `user` directive (that needs root), the error log and pid file in the
+/// runtime directories `log_dir` and `run_dir`, and every temp path under
+/// `/tmp` (the compiled-in `/var/lib/nginx/*` is root's).
+fn service_user_nginx_conf(site: &Site, tag: &str, log_dir: &Path, run_dir: &Path) -> String {
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n\
+         error_log {log}/error.log;\npid {run}/nginx.pid;\nevents {{}}\nhttp {{\n    \
+         include /etc/nginx/mime.types;\n    access_log off;\n    \
+         client_body_temp_path /tmp/{tag}-body;\n    proxy_temp_path /tmp/{tag}-proxy;\n    \
+         fastcgi_temp_path /tmp/{tag}-fastcgi;\n    uwsgi_temp_path /tmp/{tag}-uwsgi;\n    \
+         scgi_temp_path /tmp/{tag}-scgi;\n    server {{\n        listen 127.0.0.1:{port};\n        \
+         root {www};\n    }}\n}}\n",
+        log = log_dir.display(),
+        run = run_dir.display(),
+        port = site.port,
+        www = site.path("www"),
+    );
+    site.write("nginx.conf", &conf)
+}
+
+#[test]
+fn nginx_runs_as_www_data_with_user_option() {
+    const NAME: &str = "nginx_runs_as_www_data_with_user_option";
+    if !require_root(NAME) || !require_server(NAME, NGINX, "nginx") {
+        return;
+    }
+    let www_data = User::from_name("www-data")
+        .ok()
+        .flatten()
+        .expect("precondition: the host has a www-data user");
+    let adm = Group::from_name("adm")
+        .ok()
+        .flatten()
+        .expect("precondition: the host has an adm group");
+    let tag = format!("jailtrace-{}", util::unique());
+    // Host-style runtime directories, as the package's tmpfiles.d would make
+    // them; declared before the site so its guard stops the servers first.
+    let run_dir = HostDir::create(
+        &Path::new("/run").join(&tag),
+        0o755,
+        www_data.uid,
+        www_data.gid,
+    );
+    let log_dir = HostDir::create(
+        &Path::new("/var/log").join(&tag),
+        0o750,
+        www_data.uid,
+        adm.gid,
+    );
+    let log = log_dir.path().join("error.log");
+    let pid = run_dir.path().join("nginx.pid");
+
+    let mut site = Site::new("nginx-as-www-data");
+    let conf = service_user_nginx_conf(&site, &tag, log_dir.path(), run_dir.path());
+    let argv = [NGINX, "-c", &conf];
+    let outcome = site.jail_server(&argv, &["--user", "www-data"], BASE_ENV);
+    let manifest = expect_ready(&site, &outcome);
+    let report = outcome.finished.report();
+    let root = &site.jail.root;
+    assert_eq!(
+        manifest.command.user.as_deref(),
+        Some("www-data"),
+        "manifest command.user\n{report}"
+    );
+
+    for dir in [run_dir.path(), log_dir.path()] {
+        let host = fs::metadata(dir).unwrap_or_else(|e| panic!("host {}: {e}", dir.display()));
+        let jailed = fs::symlink_metadata(inside(root, dir))
+            .unwrap_or_else(|e| panic!("ROOT{}: {e}\n{report}", dir.display()));
+        assert!(jailed.is_dir(), "ROOT{} is not a directory", dir.display());
+        assert_eq!(
+            (jailed.mode() & 0o7777, jailed.uid(), jailed.gid()),
+            (host.mode() & 0o7777, host.uid(), host.gid()),
+            "ROOT{}: mode and owner differ from the host's\n{report}",
+            dir.display()
+        );
+    }
+
+    for created in [&log, &pid] {
+        let entry = manifest.entry(created).unwrap_or_else(|| {
+            panic!("the manifest does not list {}\n{report}", created.display())
+        });
+        assert_eq!(
+            (entry.kind, entry.reason.cause),
+            (EntryKind::File, Cause::Created),
+            "{}: kind and cause",
+            created.display()
+        );
+        assert_eq!(
+            entry.sha256,
+            None,
+            "{}: a created file has no sha256",
+            created.display()
+        );
+    }
+    // nginx wrote its error log itself, so the file is www-data's: the
+    // program really ran as www-data in the jail.
+    let error_log = fs::symlink_metadata(inside(root, &log))
+        .unwrap_or_else(|e| panic!("ROOT{}: {e}\n{report}", log.display()));
+    assert_eq!(
+        error_log.uid(),
+        www_data.uid.as_raw(),
+        "ROOT{} should be owned by www-data",
+        log.display()
+    );
+
+    let passwd = fs::read_to_string(inside(root, Path::new("/etc/passwd")))
+        .expect("ROOT/etc/passwd is readable");
+    assert!(
+        passwd.lines().any(|l| l.starts_with("www-data:")),
+        "ROOT/etc/passwd has no www-data line:\n{passwd}"
+    );
+
+    // Under plain chroot as www-data, with the manifest's mounts.
+    site.guard.mount(root, &manifest);
+    let mut chroot = Command::new("/usr/sbin/chroot");
+    chroot
+        .arg("--userspec=www-data:www-data")
+        .arg(root)
+        .args(argv)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir("/");
+    let server = cmd::spawn(chroot);
+    if let Err(e) = http_get_retry(site.port, "/", SERVE_WITHIN) {
+        panic!(
+            "under plain chroot as www-data: {e}\n{}",
+            server.wait(Duration::ZERO).report()
+        );
+    }
+    site.assert_serves_page("under plain chroot as www-data");
+    let uids: Vec<u32> = site
+        .guard
+        .processes()
+        .iter()
+        .filter_map(|p| fs::metadata(format!("/proc/{}", p.pid)).ok())
+        .map(|m| m.uid())
+        .collect();
+    assert!(
+        !uids.is_empty() && uids.iter().all(|&uid| uid == www_data.uid.as_raw()),
+        "every nginx process should run as www-data (uid {}); their uids: {uids:?}",
+        www_data.uid
+    );
+    sigterm(server.pid());
+    let stopped = server.wait(STOP_WITHIN);
+    assert!(
+        !stopped.timed_out && stopped.status.success(),
+        "nginx as www-data did not exit 0 on SIGTERM\n{}",
+        stopped.report()
+    );
+    site.guard.assert_none_left(STOP_WITHIN, "after SIGTERM");
+    site.guard.unmount_all();
 }
 
 #[test]
