@@ -100,6 +100,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Outcome::NotReady { .. } => exit::NOT_READY,
         Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    for exe in &report.ptrace_callers {
+        eprintln!(
+            "note: {} called ptrace(2), which fails while jailtrace traces it (a process has one tracer); in the finished jail it works",
+            exe.display()
+        );
+    }
     for addr in &report.port_conflicts {
         eprintln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
     }

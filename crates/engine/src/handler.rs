@@ -74,6 +74,13 @@ impl<'a> RunHandler<'a> {
 
     /// Handles one call at its entry; returns whether its result matters.
     fn entry(&mut self, tracee: &Tracee, call: &PathCall) -> Result<ExitInterest, rootfs::Error> {
+        if let Op::Ptrace { .. } = call.op {
+            // PTRACE_TRACEME or PTRACE_ATTACH fail with EPERM under
+            // jailtrace (a task has one tracer): tell the user why.
+            let exe = tracee.exe().unwrap_or_else(|_| PathBuf::from("?"));
+            self.session.ptrace_callers.insert(exe);
+            return Ok(ExitInterest::No);
+        }
         if call.op == Op::Listen {
             if let Target::Fd(fd) = &call.target {
                 if let Some(addr) = self.session.bound_address(tracee.pid().as_raw(), *fd) {

@@ -115,6 +115,9 @@ pub struct Report {
     pub port_conflicts: Vec<std::net::SocketAddr>,
     /// Readiness conditions the last run did not meet.
     pub pending: Vec<String>,
+    /// Programs that called ptrace(2), which fails while jailtrace traces
+    /// them (a process has one tracer) but works in the finished jail.
+    pub ptrace_callers: Vec<PathBuf>,
 }
 
 /// Why a run could not be carried out at all.
@@ -294,6 +297,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         elapsed: start.elapsed(),
         port_conflicts,
         pending,
+        ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
     })
 }
 

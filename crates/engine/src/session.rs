@@ -116,6 +116,8 @@ pub struct Session {
     pub(crate) sockets: Vec<Socket>,
     /// Addresses a bind found in use (EADDRINUSE).
     pub(crate) port_conflicts: Vec<SocketAddr>,
+    /// Executables that called ptrace(2) (it fails under tracing).
+    pub(crate) ptrace_callers: std::collections::BTreeSet<PathBuf>,
     /// Bound sockets by (pid, fd), for recording their `listen`.
     bound: HashMap<(i32, i32), SocketAddr>,
     /// A mount failed: the program cannot get what it asked for.
@@ -153,6 +155,7 @@ impl Session {
             sockets: Vec::new(),
             port_conflicts: Vec::new(),
             bound: HashMap::new(),
+            ptrace_callers: Default::default(),
             mount_failures: Vec::new(),
         }
     }

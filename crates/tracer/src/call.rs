@@ -35,6 +35,8 @@ pub enum Target {
     /// An IPv4 or IPv6 address of a `connect` or `bind` on socket `fd`:
     /// not a file, but what a server binds is part of what its jail needs.
     Inet { fd: i32, addr: std::net::SocketAddr },
+    /// The process a `ptrace` request names.
+    Process(i32),
 }
 
 /// What the call does with its target.
@@ -61,6 +63,11 @@ pub enum Op {
     Bind,
     /// Marks the socket open on the descriptor as accepting connections.
     Listen,
+    /// A `ptrace` request: it fails under jailtrace (a task has one tracer,
+    /// ptrace(2) EPERM), which the program's user should hear about.
+    Ptrace {
+        request: u64,
+    },
     /// Reads the entries of the directory open on the descriptor.
     List,
 }
@@ -195,6 +202,10 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
             Ok(target.map(|target| PathCall { sysno, op, target }))
         }
         Sysno::Listen => call(Op::Listen, Target::Fd(args[0] as i32)),
+        Sysno::Ptrace => call(
+            Op::Ptrace { request: args[0] },
+            Target::Process(args[1] as i32),
+        ),
         Sysno::Getdents | Sysno::Getdents64 => call(Op::List, Target::Fd(args[0] as i32)),
         Sysno::IoUringSetup => Ok(None),
     }

@@ -78,7 +78,7 @@ impl Tracee {
             Target::Path { dirfd, path, .. } => (*dirfd, Some(path.as_os_str())),
             Target::Socket { path } => (None, Some(path.as_os_str())),
             Target::Fd(fd) => (Some(*fd), None),
-            Target::Inet { .. } => return Ok(None),
+            Target::Inet { .. } | Target::Process(_) => return Ok(None),
         };
         let p = self.process()?;
         let base = match dirfd {

@@ -17,6 +17,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Openat, 56),
     (Sysno::Getdents64, 61),
     (Sysno::Readlinkat, 78),
+    (Sysno::Ptrace, 117),
     (Sysno::Newfstatat, 79),
     (Sysno::Bind, 200),
     (Sysno::Listen, 201),

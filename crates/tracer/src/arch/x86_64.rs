@@ -12,6 +12,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Listen, 50),
     (Sysno::Execve, 59),
     (Sysno::Truncate, 76),
+    (Sysno::Ptrace, 101),
     (Sysno::Getdents, 78),
     (Sysno::Chdir, 80),
     (Sysno::Mkdir, 83),
