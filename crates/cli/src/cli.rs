@@ -105,6 +105,17 @@ pub struct RunArgs {
     /// Start the program with an empty environment (then --env-file, --env).
     #[arg(long)]
     pub clear_env: bool,
+    /// How the jail's /etc/passwd and /etc/group are made: `synthesize`
+    /// (only root, --user/--group, the owners of the root's files and
+    /// --keep-user/--keep-group) or `copy` (the host's whole files).
+    #[arg(long, value_name = "HOW", default_value = "synthesize")]
+    pub passwd: PasswdMode,
+    /// Keep this user in the synthesized /etc/passwd (repeatable).
+    #[arg(long, value_name = "USER")]
+    pub keep_user: Vec<String>,
+    /// Keep this group in the synthesized /etc/group (repeatable).
+    #[arg(long, value_name = "GROUP")]
+    pub keep_group: Vec<String>,
     /// Accept a root that is a symlink (the directory it points to is used).
     #[arg(long)]
     pub follow_root: bool,
@@ -122,6 +133,13 @@ pub struct RunArgs {
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+/// How /etc/passwd and /etc/group get into the jail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswdMode {
+    Synthesize,
+    Copy,
 }
 
 #[derive(Debug, Args)]

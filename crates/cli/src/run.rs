@@ -42,6 +42,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|u| credentials(u, args.group.as_deref()))
         .transpose()?;
+    let account_dbs = account_dbs(&args, credentials.as_ref())?;
     let env: Vec<OsString> = program_env(&args)?
         .into_iter()
         .map(|(k, v)| {
@@ -73,6 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         log_file: args.program_log.clone(),
         credentials,
         max_procs: args.max_procs,
+        account_dbs,
     };
 
     let mut progress = Progress::new(args.global.verbose > 0);
@@ -150,6 +152,31 @@ fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
         set(&mut env, "PWD".into(), args.cwd.as_os_str().to_os_string());
     }
     Ok(env)
+}
+
+/// The synthesized databases keep root, the run's user and group and the
+/// `--keep-*` names (the owners of placed files are added as they come).
+fn account_dbs(
+    args: &RunArgs,
+    credentials: Option<&engine::Credentials>,
+) -> anyhow::Result<engine::AccountDbs> {
+    if args.passwd == crate::cli::PasswdMode::Copy {
+        eprintln!("warning: --passwd copy puts the host's whole /etc/passwd and /etc/group (every account) into the jail");
+        return Ok(engine::AccountDbs::Copy);
+    }
+    let host = engine::Accounts::read_host()
+        .context("cannot read the host's /etc/passwd and /etc/group")?;
+    let mut users: std::collections::BTreeSet<String> = args.keep_user.iter().cloned().collect();
+    let mut groups: std::collections::BTreeSet<String> = args.keep_group.iter().cloned().collect();
+    if let Some(c) = credentials {
+        users.insert(c.user.clone());
+        groups.insert(c.group.clone());
+    }
+    Ok(engine::AccountDbs::Synthesize {
+        host,
+        users,
+        groups,
+    })
 }
 
 /// Looks `user` (and `group`) up on the host, by name or number.

@@ -74,6 +74,15 @@ impl<'a> RunHandler<'a> {
 
     /// Handles one call at its entry; returns whether its result matters.
     fn entry(&mut self, tracee: &Tracee, call: &PathCall) -> Result<ExitInterest, rootfs::Error> {
+        if let Op::SetIds { group, ids } = call.op {
+            let set = if group {
+                &mut self.session.ran_as_gids
+            } else {
+                &mut self.session.ran_as_uids
+            };
+            set.extend(ids.iter().flatten());
+            return Ok(ExitInterest::No);
+        }
         if let Op::Ptrace { .. } = call.op {
             // PTRACE_TRACEME or PTRACE_ATTACH fail with EPERM under
             // jailtrace (a task has one tracer): tell the user why.

@@ -19,7 +19,9 @@
 //! a ready server is then stopped (SIGTERM, then SIGKILL). Nothing is written
 //! outside the root; the caller writes the manifest.
 
+mod accounts;
 pub mod envfile;
+mod etc;
 mod handler;
 mod listing;
 mod mounts;
@@ -40,6 +42,8 @@ use jailtrace_rootfs::{self as rootfs, Follow, Host, Root};
 use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
 use nix::sys::signal::Signal;
 
+pub use accounts::Accounts;
+pub use etc::AccountDbs;
 pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
@@ -80,6 +84,8 @@ pub struct Config {
     pub credentials: Option<Credentials>,
     /// Kill the tree when it has more live processes and threads.
     pub max_procs: Option<usize>,
+    /// How /etc/passwd and /etc/group are made.
+    pub account_dbs: AccountDbs,
 }
 
 /// A user and group to run the program as.
@@ -183,6 +189,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         config.max_listing,
     );
 
+    session.account_dbs = config.account_dbs.clone();
     preseed(config, &mut session, observer)?;
 
     let mut runs: Vec<Run> = Vec::new();
@@ -234,6 +241,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         }
         if copying {
             session.prune(observer)?;
+            session.refresh_account_dbs(observer)?;
         }
         let status = status_of(&out);
         let run = Run {

@@ -177,6 +177,11 @@ impl Session {
         who: &Who,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
+        if crate::etc::is_account_db(path) && self.synthesize_db(path, true, who, observer)? {
+            self.placeholders.map.remove(path);
+            self.placeholders.by_inode.retain(|_, p| p != path);
+            return Ok(());
+        }
         let Some(ph) = self.placeholders.map.remove(path) else {
             return Ok(());
         };
@@ -203,6 +208,17 @@ impl Session {
         Ok(())
     }
 
+    /// Removes a placeholder; one the program already removed or moved
+    /// away (it may rebuild its directories) is fine.
+    fn remove_placeholder(&mut self, path: &Path) -> Result<(), rootfs::Error> {
+        match self.root.remove(path) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// After a copying run: remove what nothing used, record what stays.
     pub(crate) fn prune(&mut self, observer: &mut dyn Observer) -> Result<usize, rootfs::Error> {
         let mut removed = 0;
@@ -217,7 +233,7 @@ impl Session {
         let mut keep = Vec::new();
         for (path, ph) in &all {
             if ph.kind == Kind::File {
-                self.root.remove(path)?;
+                self.remove_placeholder(path)?;
                 removed += 1;
             }
         }
@@ -231,7 +247,7 @@ impl Session {
                 keep.push((path.clone(), ph.clone()));
             } else {
                 if ph.kind == Kind::Symlink {
-                    self.root.remove(path)?;
+                    self.remove_placeholder(path)?;
                 }
                 removed += 1;
             }

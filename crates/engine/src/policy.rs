@@ -3,11 +3,39 @@
 //! Three kinds of paths are never copied: virtual file systems (`/proc`,
 //! `/sys`: the jail needs them mounted, not copied), secrets matched by the
 //! deny rules, and block devices (refused by the rootfs layer). The default
-//! deny rules keep the host's credentials out of every jail; `--deny` adds
-//! rules and `--allow` makes exceptions to them.
+//! deny rules ([`DEFAULT_DENY`]) keep the host's credentials out of every
+//! jail; `--deny` adds rules and `--allow` makes exceptions to them. A path
+//! is refused when a deny rule matches it and no allow rule does; rules are
+//! regular expressions (the `regex` crate's syntax) matched against the
+//! bytes of the absolute jail path, so anchor them (`^/etc/shadow$`).
+//!
+//! # The policy file (`--policy FILE`)
+//!
+//! ```text
+//! # /etc/jailtrace/web.policy
+//! # The file is the whole list: drop the built-in deny rules.
+//! defaults off
+//! deny  ^/etc/shadow-?$
+//! deny  ^/etc/ssl/private(/|$)
+//! allow ^/etc/ssl/private/web\.pem$
+//! ```
+//!
+//! - One rule per line: `deny REGEX` or `allow REGEX`. The regex is the rest
+//!   of the line after the keyword and the blanks that follow it, with
+//!   trailing blanks removed; it may contain spaces and `#`.
+//! - A line whose first non-blank character is `#` is a comment; blank lines
+//!   are ignored. There are no end-of-line comments (a `#` after a rule is
+//!   part of its regex).
+//! - `defaults off` on a line of its own drops the built-in deny list, so the
+//!   file is the complete list. Without it the file's rules add to it.
+//! - `--deny` and `--allow` on the command line add to what the file says.
+//!
+//! Guarantees: [`Policy::from_file`] reads the whole file before it returns,
+//! and every error names the file and the line (`policy.conf:3: unknown rule
+//! "permit"; expected deny or allow`), including an invalid regex.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use regex::bytes::Regex;
 
@@ -41,6 +69,123 @@ pub struct RuleError {
     rule: String,
     #[source]
     source: regex::Error,
+}
+
+/// A policy file that cannot be read or parsed, or a bad `--deny`/`--allow`
+/// rule. Errors in the file name it and the line (counted from 1).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: unknown rule {word:?}; expected deny or allow", path.display())]
+    UnknownRule {
+        path: PathBuf,
+        line: usize,
+        word: String,
+    },
+    #[error("{}:{line}: {keyword} needs a regular expression after it", path.display())]
+    MissingRegex {
+        path: PathBuf,
+        line: usize,
+        keyword: &'static str,
+    },
+    #[error(
+        "{}:{line}: unknown setting \"defaults {value}\"; expected \"defaults off\"",
+        path.display()
+    )]
+    Defaults {
+        path: PathBuf,
+        line: usize,
+        value: String,
+    },
+    #[error("{}:{line}: the line is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf, line: usize },
+    #[error("{}:{line}: invalid regular expression {rule:?}", path.display())]
+    InvalidRegex {
+        path: PathBuf,
+        line: usize,
+        rule: String,
+        #[source]
+        source: regex::Error,
+    },
+    /// A `--deny` or `--allow` rule from the command line.
+    #[error(transparent)]
+    Flag(#[from] RuleError),
+}
+
+/// The rules of a policy file, compiled.
+#[derive(Debug, Default)]
+struct FileRules {
+    /// False after `defaults off`.
+    defaults: bool,
+    deny: Vec<(String, Regex)>,
+    allow: Vec<(String, Regex)>,
+}
+
+/// Parses the text of a policy file (see the module documentation).
+fn parse(path: &Path, text: &[u8]) -> Result<FileRules, PolicyError> {
+    let mut rules = FileRules {
+        defaults: true,
+        ..FileRules::default()
+    };
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = index + 1;
+        let Ok(raw) = std::str::from_utf8(raw) else {
+            return Err(PolicyError::NotUtf8 {
+                path: path.into(),
+                line,
+            });
+        };
+        let content = raw.trim();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let (word, rest) = match content.split_once(char::is_whitespace) {
+            Some((word, rest)) => (word, rest.trim_start()),
+            None => (content, ""),
+        };
+        let (keyword, list) = match word {
+            "deny" => ("deny", &mut rules.deny),
+            "allow" => ("allow", &mut rules.allow),
+            "defaults" if rest == "off" => {
+                rules.defaults = false;
+                continue;
+            }
+            "defaults" => {
+                return Err(PolicyError::Defaults {
+                    path: path.into(),
+                    line,
+                    value: rest.into(),
+                })
+            }
+            _ => {
+                return Err(PolicyError::UnknownRule {
+                    path: path.into(),
+                    line,
+                    word: word.into(),
+                })
+            }
+        };
+        if rest.is_empty() {
+            return Err(PolicyError::MissingRegex {
+                path: path.into(),
+                line,
+                keyword,
+            });
+        }
+        let re = Regex::new(rest).map_err(|source| PolicyError::InvalidRegex {
+            path: path.into(),
+            line,
+            rule: rest.into(),
+            source,
+        })?;
+        list.push((rest.to_string(), re));
+    }
+    Ok(rules)
 }
 
 /// What the policy says about copying a path.
@@ -78,6 +223,47 @@ impl Policy {
         })
     }
 
+    /// The rules of the policy file `path` (see the module documentation),
+    /// with the built-in deny list unless the file says `defaults off`;
+    /// `deny` and `allow` (the command line's) are added to the file's.
+    pub fn from_file(
+        path: &Path,
+        deny: &[String],
+        allow: &[String],
+    ) -> Result<Policy, PolicyError> {
+        let text = std::fs::read(path).map_err(|source| PolicyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let file = parse(path, &text)?;
+        let mut all_deny = if file.defaults {
+            let defaults: Vec<String> = DEFAULT_DENY.iter().map(|s| s.to_string()).collect();
+            compile(&defaults)?
+        } else {
+            Vec::new()
+        };
+        all_deny.extend(file.deny);
+        all_deny.extend(compile(deny)?);
+        let mut all_allow = file.allow;
+        all_allow.extend(compile(allow)?);
+        Ok(Policy {
+            deny: all_deny,
+            allow: all_allow,
+        })
+    }
+
+    /// The deny rules in the order they are tried (the first match is the
+    /// rule a denied path records).
+    pub fn deny_rules(&self) -> impl Iterator<Item = &str> {
+        self.deny.iter().map(|(rule, _)| rule.as_str())
+    }
+
+    /// The allow rules (exceptions to the deny rules).
+    pub fn allow_rules(&self) -> impl Iterator<Item = &str> {
+        self.allow.iter().map(|(rule, _)| rule.as_str())
+    }
+
+    /// Whether `path` (an absolute jail path) may be copied.
     pub fn verdict(&self, path: &Path) -> Verdict {
         if let Some(v) = virtual_fs(path) {
             return Verdict::Virtual(v);
@@ -154,5 +340,165 @@ mod tests {
             Verdict::Deny(_)
         ));
         assert!(Policy::new(&["(".into()], &[]).is_err());
+    }
+
+    /// Writes `text` to `policy.conf` in a new temporary directory.
+    fn policy_file(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.conf");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn denied(p: &Policy, path: &str) -> Option<String> {
+        match p.verdict(Path::new(path)) {
+            Verdict::Deny(rule) => Some(rule),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_policy_file_adds_rules_to_the_defaults_and_the_flags_add_to_it() {
+        let (_dir, path) = policy_file(
+            b"# web server policy\n\
+              \n\
+              deny ^/srv/secret(/|$)\n\
+              \t  allow   ^/root/\\.bashrc$  \r\n\
+              # deny ^/etc/passwd$ is only a comment\n\
+              deny ^/opt/a b#c$\n",
+        );
+        let p = Policy::from_file(
+            &path,
+            &[r"^/etc/hostname$".into()],
+            &[r"^/srv/secret/ok$".into()],
+        )
+        .unwrap();
+        let deny: Vec<&str> = p.deny_rules().collect();
+        assert_eq!(deny.len(), DEFAULT_DENY.len() + 3, "{deny:?}");
+        assert_eq!(&deny[..DEFAULT_DENY.len()], DEFAULT_DENY);
+        assert_eq!(
+            &deny[DEFAULT_DENY.len()..],
+            [r"^/srv/secret(/|$)", "^/opt/a b#c$", r"^/etc/hostname$"]
+        );
+        assert_eq!(
+            p.allow_rules().collect::<Vec<_>>(),
+            [r"^/root/\.bashrc$", r"^/srv/secret/ok$"]
+        );
+        assert_eq!(
+            denied(&p, "/etc/shadow").as_deref(),
+            Some(r"^/etc/shadow-?$")
+        );
+        assert_eq!(
+            denied(&p, "/srv/secret/key").as_deref(),
+            Some(r"^/srv/secret(/|$)")
+        );
+        assert_eq!(denied(&p, "/opt/a b#c").as_deref(), Some("^/opt/a b#c$"));
+        assert_eq!(
+            denied(&p, "/etc/hostname").as_deref(),
+            Some(r"^/etc/hostname$")
+        );
+        assert_eq!(p.verdict(Path::new("/srv/secret/ok")), Verdict::Copy);
+        assert_eq!(p.verdict(Path::new("/root/.bashrc")), Verdict::Copy);
+        assert!(denied(&p, "/root/.profile").is_some());
+        assert_eq!(p.verdict(Path::new("/etc/passwd")), Verdict::Copy);
+        assert_eq!(
+            p.verdict(Path::new("/proc/1/environ")),
+            Verdict::Virtual("/proc")
+        );
+    }
+
+    #[test]
+    fn defaults_off_makes_the_file_the_complete_list() {
+        let (_dir, path) = policy_file(b"  defaults off\ndeny ^/etc/gshadow$\n");
+        let p = Policy::from_file(&path, &[], &[]).unwrap();
+        assert_eq!(p.deny_rules().collect::<Vec<_>>(), [r"^/etc/gshadow$"]);
+        assert_eq!(p.verdict(Path::new("/etc/shadow")), Verdict::Copy);
+        assert_eq!(p.verdict(Path::new("/root/.ssh/id_rsa")), Verdict::Copy);
+        assert!(denied(&p, "/etc/gshadow").is_some());
+
+        let (_dir, empty) = policy_file(b"");
+        let p = Policy::from_file(&empty, &[], &[]).unwrap();
+        assert_eq!(p.deny_rules().count(), DEFAULT_DENY.len());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_line() {
+        let cases: &[(&[u8], usize, &str)] = &[
+            (
+                b"deny ^/a$\n\n# c\npermit ^/b$\n",
+                4,
+                "unknown rule \"permit\"; expected deny or allow",
+            ),
+            (
+                b"allow ^/a$\ndeny (\n",
+                2,
+                "invalid regular expression \"(\"",
+            ),
+            (b"deny\n", 1, "deny needs a regular expression after it"),
+            (
+                b"# x\nallow   \n",
+                2,
+                "allow needs a regular expression after it",
+            ),
+            (
+                b"defaults on\n",
+                1,
+                "unknown setting \"defaults on\"; expected \"defaults off\"",
+            ),
+            (
+                b"defaults\n",
+                1,
+                "unknown setting \"defaults \"; expected \"defaults off\"",
+            ),
+            (
+                b"deny ^/a$\ndeny ^/\xff$\n",
+                2,
+                "the line is not valid UTF-8",
+            ),
+            (b"Deny ^/a$\n", 1, "unknown rule \"Deny\""),
+        ];
+        for (text, line, message) in cases {
+            let (_dir, path) = policy_file(text);
+            let err = Policy::from_file(&path, &[], &[]).unwrap_err();
+            let shown = err.to_string();
+            let prefix = format!("{}:{line}: ", path.display());
+            assert!(
+                shown.starts_with(&prefix) && shown[prefix.len()..].starts_with(message),
+                "{shown:?} is not {prefix}{message}…"
+            );
+        }
+        let (_dir, path) = policy_file(b"deny ^/a$\ndeny [z-a]\n");
+        let err = Policy::from_file(&path, &[], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PolicyError::InvalidRegex { line: 2, rule, .. } if rule == "[z-a]"),
+            "{err:?}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the regex error is the cause"
+        );
+    }
+
+    #[test]
+    fn unreadable_files_and_bad_flags_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such.policy");
+        let err = Policy::from_file(&missing, &[], &[]).unwrap_err();
+        assert!(matches!(err, PolicyError::Read { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+        let err = Policy::from_file(dir.path(), &[], &[]).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::Read { .. }),
+            "a directory: {err:?}"
+        );
+
+        let (_dir, path) = policy_file(b"deny ^/a$\n");
+        let err = Policy::from_file(&path, &[], &["(".into()]).unwrap_err();
+        assert!(matches!(err, PolicyError::Flag(_)), "{err:?}");
+        let err = Policy::from_file(&path, &["[".into()], &[]).unwrap_err();
+        assert!(matches!(err, PolicyError::Flag(_)), "{err:?}");
     }
 }

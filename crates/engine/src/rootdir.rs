@@ -89,6 +89,8 @@ pub fn prepare_root(path: &Path, follow_symlink: bool) -> Result<PathBuf, InputE
         Ok(m) if m.file_type().is_symlink() && !abs.is_dir() => {
             return Err(InputError::RootNotDirectory { path: abs })
         }
+        // A followed link to a directory: checked below, once canonical.
+        Ok(m) if m.file_type().is_symlink() => {}
         Ok(m) if !m.is_dir() => return Err(InputError::RootNotDirectory { path: abs }),
         Ok(_) => {}
         Err(_) => {

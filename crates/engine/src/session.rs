@@ -7,7 +7,7 @@
 //! verifying run). Every entry placed is recorded once, with the reason of
 //! the first request that needed it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use jailtrace_manifest::{
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
+use crate::etc::{is_account_db, AccountDbs};
 use crate::listing::Placeholders;
 use crate::mounts::Mounts;
 use crate::policy::{Policy, Verdict};
@@ -116,6 +117,11 @@ pub struct Session {
     pub(crate) sockets: Vec<Socket>,
     /// Addresses a bind found in use (EADDRINUSE).
     pub(crate) port_conflicts: Vec<SocketAddr>,
+    /// How /etc/passwd and /etc/group are made.
+    pub(crate) account_dbs: AccountDbs,
+    /// User and group ids the program switched to.
+    pub(crate) ran_as_uids: BTreeSet<u32>,
+    pub(crate) ran_as_gids: BTreeSet<u32>,
     /// Executables that called ptrace(2) (it fails under tracing).
     pub(crate) ptrace_callers: std::collections::BTreeSet<PathBuf>,
     /// Bound sockets by (pid, fd), for recording their `listen`.
@@ -156,6 +162,9 @@ impl Session {
             port_conflicts: Vec::new(),
             bound: HashMap::new(),
             ptrace_callers: Default::default(),
+            account_dbs: AccountDbs::Copy,
+            ran_as_uids: BTreeSet::new(),
+            ran_as_gids: BTreeSet::new(),
             mount_failures: Vec::new(),
         }
     }
@@ -188,6 +197,12 @@ impl Session {
         if let Verdict::Virtual(fs) = self.policy.verdict(path) {
             self.need_mount(fs, who);
             return Ok(Placement::Virtual);
+        }
+        if !creates
+            && is_account_db(path)
+            && matches!(self.account_dbs, AccountDbs::Synthesize { .. })
+        {
+            return self.place_account_db(path, who, observer);
         }
         let plan = if creates {
             rootfs::plan_parent(&self.root, &self.host, path)?
@@ -245,14 +260,7 @@ impl Session {
             }
         }
         if !self.copying && !steps.is_empty() {
-            if self.misses_seen.insert(path.to_path_buf()) {
-                self.misses.push(Miss {
-                    path: path.to_path_buf(),
-                    syscall: who.syscall,
-                    pid: who.pid,
-                    exe: who.exe.clone(),
-                });
-            }
+            self.record_miss(path, who);
             return Ok(Placement::Placed);
         }
         let copying = self.copying;
@@ -331,6 +339,10 @@ impl Session {
         }
     }
 
+    pub(crate) fn entry_mut(&mut self, path: &Path) -> Option<&mut Entry> {
+        self.index.get(path).map(|&i| &mut self.entries[i])
+    }
+
     pub(crate) fn has_entry(&self, path: &Path) -> bool {
         self.index.contains_key(path)
     }
@@ -381,6 +393,18 @@ impl Session {
     pub(crate) fn port_conflict(&mut self, addr: SocketAddr) {
         if !self.port_conflicts.contains(&addr) {
             self.port_conflicts.push(addr);
+        }
+    }
+
+    /// A verifying run found `path` missing although it could be placed.
+    pub(crate) fn record_miss(&mut self, path: &Path, who: &Who) {
+        if self.misses_seen.insert(path.to_path_buf()) {
+            self.misses.push(Miss {
+                path: path.to_path_buf(),
+                syscall: who.syscall,
+                pid: who.pid,
+                exe: who.exe.clone(),
+            });
         }
     }
 

@@ -109,6 +109,50 @@ impl Root {
         self.fill(p, host, &src, &hmeta, dst, attrs)
     }
 
+    /// Writes `contents` as the regular file `p` (content jailtrace makes
+    /// rather than copies, e.g. a synthesized `/etc/passwd`), replacing a
+    /// regular file there; anything else at `p` is refused, and a symlink
+    /// is never followed. Sets `attrs`.
+    pub fn write_file(
+        &mut self,
+        p: &Path,
+        contents: &[u8],
+        attrs: &Attrs,
+    ) -> Result<Copied, Error> {
+        let (dir, name) = self.parent("write", p)?;
+        let dst = openat(
+            &dir,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.err("create", p, e))?;
+        let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::NotRegular {
+                path: p.to_path_buf(),
+                kind: Kind::from_mode(st.st_mode),
+            });
+        }
+        ftruncate(&dst, 0).map_err(|e| self.err("truncate", p, e))?;
+        let file = File::from(dst);
+        file.write_all_at(contents, 0)
+            .map_err(|e| self.err("write", p, e))?;
+        let dst = OwnedFd::from(file);
+        set_fd_attrs(&dst, attrs).map_err(|e| self.err("set attributes of", p, e))?;
+        self.restore_dir_time(p, &dir)?;
+        Ok(Copied {
+            bytes: contents.len() as u64,
+            sha256: hex(&Sha256::digest(contents)),
+            hardlink_to: None,
+        })
+    }
+
     /// Copies `src` into the fresh or truncated `dst`, sets attributes and
     /// remembers the copy for hard links.
     fn fill(
@@ -256,12 +300,17 @@ fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyE
     }
     let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
     ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
+    Ok((size, hex(&hasher.finalize())))
+}
+
+/// Lowercase hex of a digest.
+fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
-    for b in hasher.finalize() {
+    for b in digest {
         // Writing to a String cannot fail.
         let _ = write!(hex, "{b:02x}");
     }
-    Ok((size, hex))
+    hex
 }
 
 /// `lseek` for `SEEK_DATA`/`SEEK_HOLE`: `Ok(None)` means "no more data" (or

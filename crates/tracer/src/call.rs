@@ -68,6 +68,13 @@ pub enum Op {
     Ptrace {
         request: u64,
     },
+    /// The task switches user or group ids (`setuid` … `setresgid`): the
+    /// ids it asks for (`-1`, "unchanged", left out). A jail's account
+    /// databases must name the users its programs run as.
+    SetIds {
+        group: bool,
+        ids: [Option<u32>; 3],
+    },
     /// Reads the entries of the directory open on the descriptor.
     List,
 }
@@ -202,6 +209,26 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
             Ok(target.map(|target| PathCall { sysno, op, target }))
         }
         Sysno::Listen => call(Op::Listen, Target::Fd(args[0] as i32)),
+        Sysno::Setuid
+        | Sysno::Setgid
+        | Sysno::Setreuid
+        | Sysno::Setregid
+        | Sysno::Setresuid
+        | Sysno::Setresgid => {
+            let group = matches!(sysno, Sysno::Setgid | Sysno::Setregid | Sysno::Setresgid);
+            let count = match sysno {
+                Sysno::Setuid | Sysno::Setgid => 1,
+                Sysno::Setreuid | Sysno::Setregid => 2,
+                _ => 3,
+            };
+            let mut ids = [None; 3];
+            for (i, id) in ids.iter_mut().enumerate().take(count) {
+                // uid_t is 32 bits; (uid_t)-1 means "leave unchanged".
+                let raw = args[i] as u32;
+                *id = (raw != u32::MAX).then_some(raw);
+            }
+            call(Op::SetIds { group, ids }, Target::Process(0))
+        }
         Sysno::Ptrace => call(
             Op::Ptrace { request: args[0] },
             Target::Process(args[1] as i32),
