@@ -25,4 +25,6 @@ mod acceptance;
 mod discovery;
 mod errors;
 mod harness;
+mod hostile;
+mod security;
 mod servers;

@@ -69,7 +69,7 @@ pub struct Run {
     pub bytes: u64,
     /// Wall-clock duration in milliseconds.
     pub wall_ms: u64,
-    /// Processes (thread-group leaders) traced, including the first.
+    /// Tasks traced (processes and their threads), including the first.
     pub processes: u32,
     /// ptrace stops handled.
     pub stops: u64,
