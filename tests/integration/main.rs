@@ -22,6 +22,7 @@ mod resolve;
 mod util;
 
 mod acceptance;
+mod badinput;
 mod discovery;
 mod errors;
 mod harness;
