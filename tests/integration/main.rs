@@ -27,5 +27,6 @@ mod discovery;
 mod errors;
 mod harness;
 mod hostile;
+mod jailfiles;
 mod security;
 mod servers;

@@ -195,6 +195,8 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let mut runs: Vec<Run> = Vec::new();
     let mut role = RunRole::Discover;
     let mut pending = Vec::new();
+    // Where the kernel refuses seccomp filters, every syscall stops instead.
+    let mut seccomp = config.seccomp;
     let outcome = loop {
         let index = runs.len() as u32 + 1;
         if index > config.max_runs {
@@ -222,7 +224,16 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
                 spec.stderr = Stdio::Fd(p.stderr);
                 handler.capture = Some(p.capture);
             }
-            let out = tracer::run(&spec, &tracer_options(config), &mut handler)?;
+            let out = match tracer::run(&spec, &tracer_options(config, seccomp), &mut handler) {
+                Err(e) if seccomp && e.is_seccomp_refused() => {
+                    handler
+                        .observer
+                        .warn(&format!("{e}; tracing every syscall instead (slower)"));
+                    seccomp = false;
+                    continue;
+                }
+                other => other?,
+            };
             handler.finish();
             pending = handler.readiness.pending();
             // A server that answers while its own bind failed is another
@@ -247,7 +258,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         let run = Run {
             index,
             role,
-            seccomp: config.seccomp,
+            seccomp,
             status: status.clone(),
             ready,
             misses: session.misses.len() as u32,
@@ -448,13 +459,9 @@ fn capture(config: &Config) -> Result<Option<output::Pipes>, Error> {
         .map_err(Error::Output)
 }
 
-fn tracer_options(config: &Config) -> tracer::Options {
+fn tracer_options(config: &Config, seccomp: bool) -> tracer::Options {
     tracer::Options {
-        seccomp: if config.seccomp {
-            Seccomp::On
-        } else {
-            Seccomp::Off
-        },
+        seccomp: if seccomp { Seccomp::On } else { Seccomp::Off },
         max_tasks: config.max_procs,
         ..Default::default()
     }

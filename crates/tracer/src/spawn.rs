@@ -79,6 +79,16 @@ const STAGES: [&str; 8] = [
     "unblock signals",
 ];
 
+impl SpawnError {
+    /// The kernel refused the seccomp filter (no `CONFIG_SECCOMP_FILTER`, or
+    /// a container that forbids it): tracing can go on without one.
+    pub fn is_seccomp_refused(&self) -> bool {
+        matches!(self, SpawnError::Child { stage, .. } if *stage == STAGES[SECCOMP_STAGE])
+    }
+}
+
+const SECCOMP_STAGE: usize = 4;
+
 fn cstr(bytes: &[u8], what: &'static str) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError::Nul { what })
 }
@@ -271,7 +281,7 @@ impl ChildSetup<'_> {
             if let Some(programs) = self.filters {
                 for p in programs {
                     if crate::seccomp::install(p).is_err() {
-                        fail(4);
+                        fail(SECCOMP_STAGE as u32);
                     }
                 }
             }

@@ -148,6 +148,13 @@ pub enum Error {
     Seize { errno: Errno },
 }
 
+impl Error {
+    /// See [`SpawnError::is_seccomp_refused`].
+    pub fn is_seccomp_refused(&self) -> bool {
+        matches!(self, Error::Spawn(e) if e.is_seccomp_refused())
+    }
+}
+
 fn os(what: &'static str) -> impl FnOnce(Errno) -> Error {
     move |errno| Error::Os { what, errno }
 }
