@@ -103,20 +103,11 @@ impl Session {
             entry.sha256 = Some(copied.sha256);
             return Ok(true);
         }
-        let entry = Entry {
-            path: path.into(),
-            kind: EntryKind::File,
-            mode: Mode::from_st_mode(attrs.mode),
-            uid: 0,
-            gid: 0,
-            size: Some(copied.bytes),
-            sha256: Some(copied.sha256),
-            target: None,
-            rdev: None,
-            hardlink_to: None,
-            setuid_stripped: false,
-            reason: who.reason(Cause::Synthesized, self.run, None),
-        };
+        let reason = who.reason(Cause::Synthesized, self.run, None);
+        let mode = Mode::from_st_mode(attrs.mode);
+        let mut entry = Entry::new(path.into(), EntryKind::File, mode, 0, 0, reason);
+        entry.size = Some(copied.bytes);
+        entry.sha256 = Some(copied.sha256);
         self.record(entry, observer);
         Ok(true)
     }

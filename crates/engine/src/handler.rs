@@ -267,20 +267,16 @@ impl<'a> RunHandler<'a> {
             _ => return Ok(()),
         };
         let who = Self::who(tracee, call);
-        let entry = Entry {
-            path: path.as_path().into(),
+        let reason = who.reason(Cause::Created, self.session.run, None);
+        let mode = Mode::from_st_mode(meta.mode);
+        let entry = Entry::new(
+            path.as_path().into(),
             kind,
-            mode: Mode::from_st_mode(meta.mode),
-            uid: meta.uid,
-            gid: meta.gid,
-            size: None,
-            sha256: None,
-            target: None,
-            rdev: None,
-            hardlink_to: None,
-            setuid_stripped: false,
-            reason: who.reason(Cause::Created, self.session.run, None),
-        };
+            mode,
+            meta.uid,
+            meta.gid,
+            reason,
+        );
         self.session.record(entry, self.observer);
         Ok(())
     }

@@ -332,47 +332,24 @@ fn preseed(
         exe: None,
         syscall: None,
     };
-    session.place(
-        &config.executable,
-        Follow::Yes,
-        false,
-        Cause::Executable,
-        &who,
-        observer,
-    )?;
-    session.place(
-        &config.cwd,
-        Follow::Yes,
-        false,
-        Cause::Runtime,
-        &who,
-        observer,
-    )?;
+    let mut wanted: Vec<(&Path, Cause)> = vec![
+        (&config.executable, Cause::Executable),
+        (&config.cwd, Cause::Runtime),
+    ];
     // A program run as a service user resolves its own name, and so does
     // `chroot --userspec`: the user and group databases go in.
     if config.credentials.is_some() {
         for db in ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"] {
-            session.place(
-                Path::new(db),
-                Follow::Yes,
-                false,
-                Cause::Runtime,
-                &who,
-                observer,
-            )?;
+            wanted.push((Path::new(db), Cause::Runtime));
         }
     }
     // Every jail gets the scratch directories programs take for granted
     // (mode 1777, as on the host).
     for scratch in ["/tmp", "/var/tmp"] {
-        session.place(
-            Path::new(scratch),
-            Follow::Yes,
-            false,
-            Cause::Runtime,
-            &who,
-            observer,
-        )?;
+        wanted.push((Path::new(scratch), Cause::Runtime));
+    }
+    for (path, cause) in wanted {
+        session.place(path, Follow::Yes, false, cause, &who, observer)?;
     }
     {
         let readiness = ready::Readiness::new(Vec::new());

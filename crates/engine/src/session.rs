@@ -487,20 +487,9 @@ pub(crate) fn entry_for(
         Step::File { attrs, .. } => (EntryKind::File, attrs),
         Step::Device { attrs, .. } => (EntryKind::Device, attrs),
     };
-    let mut entry = Entry {
-        path: step.path().into(),
-        kind,
-        mode: Mode::from_st_mode(attrs.mode),
-        uid: attrs.uid,
-        gid: attrs.gid,
-        size: None,
-        sha256: None,
-        target: None,
-        rdev: None,
-        hardlink_to: None,
-        setuid_stripped,
-        reason,
-    };
+    let mode = Mode::from_st_mode(attrs.mode);
+    let mut entry = Entry::new(step.path().into(), kind, mode, attrs.uid, attrs.gid, reason);
+    entry.setuid_stripped = setuid_stripped;
     match (step, applied) {
         (Step::Symlink { target, .. }, _) => entry.target = Some(target.as_path().into()),
         (Step::Device { rdev, .. }, _) => {

@@ -159,6 +159,33 @@ pub struct Entry {
     pub reason: Reason,
 }
 
+impl Entry {
+    /// An entry with the optional fields (size, hash, target, …) absent.
+    pub fn new(
+        path: PathText,
+        kind: EntryKind,
+        mode: Mode,
+        uid: u32,
+        gid: u32,
+        reason: Reason,
+    ) -> Self {
+        Self {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            size: None,
+            sha256: None,
+            target: None,
+            rdev: None,
+            hardlink_to: None,
+            setuid_stripped: false,
+            reason,
+        }
+    }
+}
+
 /// serde helper: omit `false` booleans.
 fn is_false(value: &bool) -> bool {
     !*value

@@ -85,27 +85,7 @@ impl Root {
     ) -> Result<Copied, Error> {
         let (src, hmeta) = host.open_file(p)?;
         let (dir, name) = self.parent("fill", p)?;
-        // O_NONBLOCK|O_NOCTTY: a fifo or tty planted here must neither block
-        // us nor become our terminal before the type check below.
-        let dst = openat(
-            &dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOCTTY
-                | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.err("open placeholder", p, e))?;
-        let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(Error::NotRegular {
-                path: p.to_path_buf(),
-                kind: Kind::from_mode(st.st_mode),
-            });
-        }
-        ftruncate(&dst, 0).map_err(|e| self.err("truncate", p, e))?;
+        let dst = self.open_regular_truncated(p, &dir, name, false)?;
         self.fill(p, host, &src, &hmeta, dst, attrs)
     }
 
@@ -120,26 +100,7 @@ impl Root {
         attrs: &Attrs,
     ) -> Result<Copied, Error> {
         let (dir, name) = self.parent("write", p)?;
-        let dst = openat(
-            &dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOCTTY
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| self.err("create", p, e))?;
-        let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(Error::NotRegular {
-                path: p.to_path_buf(),
-                kind: Kind::from_mode(st.st_mode),
-            });
-        }
-        ftruncate(&dst, 0).map_err(|e| self.err("truncate", p, e))?;
+        let dst = self.open_regular_truncated(p, &dir, name, true)?;
         let file = File::from(dst);
         file.write_all_at(contents, 0)
             .map_err(|e| self.err("write", p, e))?;
@@ -151,6 +112,39 @@ impl Root {
             sha256: hex(&Sha256::digest(contents)),
             hardlink_to: None,
         })
+    }
+
+    /// Opens `name` in `dir` for writing (creating it when `create`),
+    /// refusing anything but a regular file, and empties it. `O_NOFOLLOW`
+    /// never follows a planted link; `O_NONBLOCK|O_NOCTTY` keep a planted
+    /// fifo or tty from blocking us or becoming our terminal before the
+    /// type check.
+    fn open_regular_truncated(
+        &self,
+        p: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
+        create: bool,
+    ) -> Result<OwnedFd, Error> {
+        let mut flags = OFlag::O_WRONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        if create {
+            flags |= OFlag::O_CREAT;
+        }
+        let dst = openat(dir, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| self.err("open", p, e))?;
+        let st = fstat(&dst).map_err(|e| self.err("fstat", p, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::NotRegular {
+                path: p.to_path_buf(),
+                kind: Kind::from_mode(st.st_mode),
+            });
+        }
+        ftruncate(&dst, 0).map_err(|e| self.err("truncate", p, e))?;
+        Ok(dst)
     }
 
     /// Copies `src` into the fresh or truncated `dst`, sets attributes and
