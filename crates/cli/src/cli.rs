@@ -73,6 +73,10 @@ pub struct RunArgs {
     /// Working directory inside the jail.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub cwd: PathBuf,
+    /// Read deny/allow rules from this file (`deny REGEX`, `allow REGEX`,
+    /// `defaults off`; see docs/security.md); --deny and --allow add to it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Also refuse to copy paths matching this regex (repeatable).
     #[arg(long, value_name = "REGEX")]
     pub deny: Vec<String>,

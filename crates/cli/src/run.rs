@@ -35,7 +35,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
     check_root_is_ours(&root, &manifest_path, args.fresh)?;
-    let policy = Policy::new(&args.deny, &args.allow)?;
+    let policy = match &args.policy {
+        Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
+        None => Policy::new(&args.deny, &args.allow)?,
+    };
 
     let credentials = args
         .user

@@ -50,6 +50,7 @@ pub const DEFAULT_DENY: &[&str] = &[
     r"^/root(/|$)",
     r"^/home/[^/]+/\.(ssh|gnupg)(/|$)",
     r"^/proc/[^/]+/environ$",
+    r"^/dev/(mem|kmem|port)$",
 ];
 
 /// File systems that are mounted, never copied.
