@@ -27,6 +27,7 @@ mod discovery;
 mod errors;
 mod harness;
 mod hostile;
+mod inspect;
 mod jailfiles;
 mod security;
 mod servers;

@@ -24,6 +24,8 @@ impl Cli {
         match &self.command {
             Command::Run(a) => &a.global,
             Command::Ldd(a) => &a.global,
+            Command::Why(a) => &a.global,
+            Command::Diff(a) => &a.global,
         }
     }
 }
@@ -34,6 +36,34 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print a program's shared-library closure without running it.
     Ldd(LddArgs),
+    /// Tell which process and syscall made a path part of the jail.
+    ///
+    /// Finds PATH (a path inside the jail, compared component by component:
+    /// `/usr//lib/` is `/usr/lib`) among the manifest's entries, its `absent`
+    /// and `denied` lists, its mounts and the paths the program requested,
+    /// and prints the cause, run, process, syscall and requested path. For a
+    /// path placed on the way to another (a symlink such as /lib -> usr/lib,
+    /// or a parent directory) it shows how the requested path resolves
+    /// through the manifest's symlinks and which other lookups pass through it.
+    ///
+    /// Exit status: 0 when PATH is in the manifest; 1 when it is not, or the
+    /// manifest cannot be read; 2 for a usage error.
+    Why(WhyArgs),
+    /// Compare two manifests: entries added, removed and changed.
+    ///
+    /// Lists, sorted by path, the entries only in OLD (`- PATH (kind)`), only
+    /// in NEW (`+ PATH (kind)`), and in both with a different kind, mode,
+    /// owner, size, sha256, symlink target, device number or hard link
+    /// (`~ PATH: field old -> new, …`); before them changes of the traced
+    /// command (`~ command: …`), after them those of the mounts
+    /// (`+`/`-`/`~ mount PATH`). Why each entry was placed, the runs and the
+    /// root's location are not compared.
+    ///
+    /// Exit status, as diff(1): 0 when the manifests describe the same jail
+    /// (nothing is printed), 1 when they differ, 2 on trouble: a manifest
+    /// cannot be read, is malformed or has a newer schema version (with an
+    /// `error:` message), or a usage error.
+    Diff(DiffArgs),
 }
 
 /// Options every subcommand takes.
@@ -161,6 +191,38 @@ pub struct LddArgs {
     pub binaries: Vec<PathBuf>,
 }
 
+/// Arguments of `jailtrace why` (documented on [`Command::Why`]).
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The path inside the jail, e.g. /usr/lib/x86_64-linux-gnu/libc.so.6.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The manifest to read.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub manifest: PathBuf,
+    /// Print JSON (paths as in the manifest: a string or {"bytes": base64}).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Arguments of `jailtrace diff` (documented on [`Command::Diff`]).
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first (old) manifest.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The second (new) manifest.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// Print the differences as JSON, with `"identical": true|false`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
 fn parse_condition(s: &str) -> Result<jailtrace_engine::ready::Condition, String> {
     s.parse()
         .map_err(|e: jailtrace_engine::ready::ParseError| e.to_string())
@@ -189,6 +251,20 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn diff_help_documents_its_exit_status() {
+        let mut cli = Cli::command();
+        let diff = cli
+            .find_subcommand_mut("diff")
+            .expect("diff is a subcommand");
+        let rendered = diff.render_long_help().to_string();
+        // Undo the wrapping to the terminal's width.
+        let help = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in ["0 when the manifests", "1 when they differ", "2 on trouble"] {
+            assert!(help.contains(needle), "{needle:?} not in\n{help}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod cli;
 mod exit;
+mod inspect;
 mod ldd;
 mod logging;
 mod progress;
@@ -29,14 +30,21 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
     match cli.command {
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Ldd(args) => ldd::ldd(args),
+        cli::Command::Why(args) => inspect::why(args),
+        cli::Command::Diff(args) => inspect::diff(args),
     }
 }
 
 /// Prints `error: …` and its causes, one per line, and exits 1.
 fn report(e: anyhow::Error) -> ExitCode {
+    print_error(&e);
+    ExitCode::from(exit::ERROR)
+}
+
+/// Prints `error: …` and its causes, one per line, on stderr.
+fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
     for cause in e.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    ExitCode::from(exit::ERROR)
 }

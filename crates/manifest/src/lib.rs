@@ -21,6 +21,7 @@
 //!   or the complete new one at the target, never a partial file.
 
 mod base64;
+mod diff;
 mod error;
 mod file;
 mod mode;
@@ -30,9 +31,13 @@ mod schema;
 use std::fmt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use diff::{
+    diff, Changed, CommandChange, Diff, EntryChange, EntryDiff, MountChange, MountDiff,
+};
 pub use error::{Error, WriteStep};
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
@@ -45,7 +50,7 @@ pub use schema::{
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything one jailtrace invocation learned about a program and its root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Manifest {
     /// The format version; [`SCHEMA_VERSION`] when written by this crate.
     pub schema_version: u32,
@@ -124,6 +129,23 @@ impl Manifest {
     pub fn entry(&self, path: &Path) -> Option<&Entry> {
         self.entries.iter().find(|e| e.path.as_path() == path)
     }
+}
+
+/// The JSON Schema (draft 2020-12) of the manifest format, generated from
+/// these types: pretty-printed JSON ending in a newline.
+///
+/// It is committed as `docs/manifest.schema.json`; a test fails when the two
+/// differ. The schema describes what [`Manifest::to_json`] writes and
+/// [`Manifest::from_slice`] reads, with two differences from the reader:
+/// it does not forbid unknown keys (readers ignore them), and it cannot say
+/// that a `schema_version` above [`SCHEMA_VERSION`] is refused.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Manifest);
+    // A schemars `Schema` is a JSON value with string keys: it always serialises.
+    let mut json =
+        serde_json::to_string_pretty(&schema).expect("a JSON Schema always serialises to JSON");
+    json.push('\n');
+    json
 }
 
 /// Only the `schema_version` of a manifest; every other key is skipped unparsed.

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
@@ -123,6 +124,25 @@ impl<'de> Deserialize<'de> for Mode {
             }
         }
         deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl JsonSchema for Mode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Mode".into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        concat!(module_path!(), "::Mode").into()
+    }
+
+    /// Exactly four octal digits, as [`FromStr`] accepts.
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Permission bits including setuid (4000), setgid (2000) and sticky (1000), as exactly four octal digits, e.g. \"0755\". Never the file type.",
+            "type": "string",
+            "pattern": "^[0-7]{4}$"
+        })
     }
 }
 

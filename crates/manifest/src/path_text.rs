@@ -12,6 +12,7 @@ use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -196,6 +197,37 @@ impl<'de> Visitor<'de> for PathTextVisitor {
         bytes
             .map(PathText::from)
             .ok_or_else(|| de::Error::missing_field(BYTES_KEY))
+    }
+}
+
+impl JsonSchema for PathText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PathText".into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        concat!(module_path!(), "::PathText").into()
+    }
+
+    /// A string, or `{"bytes": base64}` for bytes that are not UTF-8 (as [`Serialize`] writes).
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A path, argument or KEY=VALUE string: a JSON string when its bytes are UTF-8, otherwise {\"bytes\": \"<standard padded base64 of the raw bytes>\"}. Readers accept the object form for UTF-8 bytes too.",
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "bytes": {
+                            "type": "string",
+                            "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                        }
+                    },
+                    "required": ["bytes"],
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }
 

@@ -10,12 +10,13 @@
 //! Paths inside the jail are absolute (`/usr/bin/date`) and relative to the
 //! jail's root; host paths are absolute host paths. Both are [`PathText`].
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Mode, PathText};
 
 /// The program jailtrace was asked to run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Command {
     /// The full argument vector, `argv[0]` first, as given to `execve`.
     pub argv: Vec<PathText>,
@@ -35,7 +36,7 @@ pub struct Command {
 }
 
 /// Why a run was made. JSON: `"discover"`, `"verify"` or `"retry"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunRole {
     /// A run that copies what the program misses into the root.
@@ -48,7 +49,7 @@ pub enum RunRole {
 }
 
 /// One execution of the program in the jail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Run {
     /// 1-based position of the run; [`Reason::run`] refers to it (0 means "before any run").
     pub index: u32,
@@ -78,7 +79,7 @@ pub struct Run {
 /// How a run ended. Externally tagged: `{"exited":{"code":0}}`,
 /// `{"signaled":{"signal":"SIGSEGV","core_dumped":true}}`,
 /// `{"killed":{"reason":"timeout after 10s"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The program's first process exited by itself.
@@ -101,7 +102,7 @@ pub enum RunStatus {
 }
 
 /// What an entry is. JSON: `"file"`, `"dir"`, `"symlink"` or `"device"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file (its content was copied, or it is a hard link: see [`Entry::hardlink_to`]).
@@ -114,8 +115,20 @@ pub enum EntryKind {
     Device,
 }
 
+impl EntryKind {
+    /// The JSON spelling: `"file"`, `"dir"`, `"symlink"` or `"device"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Device => "device",
+        }
+    }
+}
+
 /// A device number. JSON: `{"major": 1, "minor": 3}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct DeviceNumber {
     /// Major number.
     pub major: u32,
@@ -124,7 +137,7 @@ pub struct DeviceNumber {
 }
 
 /// One thing placed in the root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Entry {
     /// Absolute path inside the jail.
     pub path: PathText,
@@ -141,6 +154,7 @@ pub struct Entry {
     pub size: Option<u64>,
     /// SHA-256 of the content, lowercase hex, for files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern("^[0-9a-f]{64}$"))]
     pub sha256: Option<String>,
     /// The link's target exactly as stored in the link (may be relative), for symlinks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,7 +206,7 @@ fn is_false(value: &bool) -> bool {
 }
 
 /// Why something was placed, probed or denied. JSON: snake_case strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The program itself.
@@ -218,8 +232,26 @@ pub enum Cause {
     Runtime,
 }
 
+impl Cause {
+    /// The JSON spelling, e.g. `"symlink_chain"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Executable => "executable",
+            Cause::Accessed => "accessed",
+            Cause::SymlinkChain => "symlink_chain",
+            Cause::Parent => "parent",
+            Cause::Interpreter => "interpreter",
+            Cause::Listed => "listed",
+            Cause::Created => "created",
+            Cause::Preseed => "preseed",
+            Cause::Synthesized => "synthesized",
+            Cause::Runtime => "runtime",
+        }
+    }
+}
+
 /// The provenance of an entry, probe or mount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
     /// Why.
     pub cause: Cause,
@@ -257,7 +289,7 @@ impl Reason {
 
 /// A path that was looked up but not placed (see [`crate::Manifest::absent`]
 /// and [`crate::Manifest::denied`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Probe {
     /// Absolute path inside the jail (the same path on the host).
     pub path: PathText,
@@ -269,7 +301,7 @@ pub struct Probe {
 }
 
 /// A filesystem the jail needs mounted when the program runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Mount {
     /// The filesystem type: `"proc"`, `"sysfs"`, `"devpts"` or `"tmpfs"`.
     pub fstype: String,
@@ -282,7 +314,7 @@ pub struct Mount {
 }
 
 /// An address family. JSON: `"inet"`, `"inet6"` or `"unix"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SocketFamily {
     /// IPv4 (`AF_INET`).
@@ -294,7 +326,7 @@ pub enum SocketFamily {
 }
 
 /// A socket operation. JSON: `"bind"`, `"connect"` or `"listen"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SocketOp {
     /// `bind(2)`.
@@ -306,7 +338,7 @@ pub enum SocketOp {
 }
 
 /// Network use by the program.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Socket {
     /// The address family.
     pub family: SocketFamily,
@@ -317,4 +349,34 @@ pub struct Socket {
     pub address: String,
     /// Which process, in which run.
     pub reason: Reason,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_is_the_json_spelling() {
+        use EntryKind::*;
+        for kind in [File, Dir, Symlink, Device] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        use Cause::*;
+        for cause in [
+            Executable,
+            Accessed,
+            SymlinkChain,
+            Parent,
+            Interpreter,
+            Listed,
+            Created,
+            Preseed,
+            Synthesized,
+            Runtime,
+        ] {
+            let json = serde_json::to_string(&cause).unwrap();
+            assert_eq!(json, format!("\"{}\"", cause.as_str()));
+        }
+    }
 }
