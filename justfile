@@ -29,3 +29,10 @@ doc:
 # Everything CI does, as root on a Debian 12 machine (installs packages).
 ci:
     bash .ci/run
+
+# Fuzz one target (elf, elf_closure, ldcache, manifest) for SECS seconds,
+# seeded from fixtures/fuzz/ (needs `cargo install cargo-fuzz`; stable rustc
+# runs it with RUSTC_BOOTSTRAP=1).
+fuzz target="elf" secs="60":
+    mkdir -p fuzz/corpus/{{target}}
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O {{target}} corpus/{{target}} ../fixtures/fuzz/$(case {{target}} in elf*) echo elf;; *) echo {{target}};; esac) -- -max_total_time={{secs}}
