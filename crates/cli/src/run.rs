@@ -45,7 +45,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|u| credentials(u, args.group.as_deref()))
         .transpose()?;
-    let account_dbs = account_dbs(&args, credentials.as_ref())?;
     let env: Vec<OsString> = program_env(&args)?
         .into_iter()
         .map(|(k, v)| {
@@ -55,6 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             OsString::from_vec(kv)
         })
         .collect();
+    let account_dbs = account_dbs(&args, credentials.as_ref(), &env)?;
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| jailtrace_elf::split_search_path(&v))
         .unwrap_or_default();
@@ -105,6 +105,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Outcome::NotReady { .. } => exit::NOT_READY,
         Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    for hint in &report.hints {
+        eprintln!("hint: {hint}");
+    }
     for exe in &report.ptrace_callers {
         eprintln!(
             "note: {} called ptrace(2), which fails while jailtrace traces it (a process has one tracer); in the finished jail it works",
@@ -159,9 +162,14 @@ fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
 
 /// The synthesized databases keep root, the run's user and group and the
 /// `--keep-*` names (the owners of placed files are added as they come).
+///
+/// A user named in the program's arguments or environment is kept too:
+/// programs look such names up without switching to them (`apache2 -t`
+/// checks `User ${APACHE_RUN_USER}`), so tracing cannot see them.
 fn account_dbs(
     args: &RunArgs,
     credentials: Option<&engine::Credentials>,
+    env: &[OsString],
 ) -> anyhow::Result<engine::AccountDbs> {
     if args.passwd == crate::cli::PasswdMode::Copy {
         eprintln!("warning: --passwd copy puts the host's whole /etc/passwd and /etc/group (every account) into the jail");
@@ -175,11 +183,30 @@ fn account_dbs(
         users.insert(c.user.clone());
         groups.insert(c.group.clone());
     }
+    let values = env.iter().filter_map(|kv| {
+        let kv = kv.to_str()?;
+        kv.split_once('=').map(|(_, v)| v)
+    });
+    let words = values.chain(args.command.iter().filter_map(|a| a.to_str()));
+    for word in words.filter(|w| looks_like_account_name(w)) {
+        // Names the host lacks are simply not written.
+        users.insert(word.to_string());
+        groups.insert(word.to_string());
+    }
     Ok(engine::AccountDbs::Synthesize {
         host,
         users,
         groups,
     })
+}
+
+/// A word shaped like a POSIX user or group name.
+fn looks_like_account_name(w: &str) -> bool {
+    let mut chars = w.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && w.len() <= 32
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Looks `user` (and `group`) up on the host, by name or number.

@@ -113,9 +113,11 @@ impl Session {
     }
 
     /// After a copying run: write the databases again with every owner the
-    /// root now has.
+    /// root now has (`during_run` false); before one: give the run the
+    /// host's accounts again (`during_run` true).
     pub(crate) fn refresh_account_dbs(
         &mut self,
+        during_run: bool,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
         for db in DATABASES {
@@ -126,7 +128,7 @@ impl Session {
                 .any(|e| e.path.as_path() == path && e.reason.cause == Cause::Synthesized);
             if synthesized {
                 let who = Who::default();
-                self.synthesize_db(path, false, &who, observer)?;
+                self.synthesize_db(path, during_run, &who, observer)?;
             }
         }
         Ok(())
@@ -147,7 +149,7 @@ impl Session {
             return Ok(Placement::Present);
         }
         if !self.copying {
-            self.record_miss(path, who);
+            self.record_miss(path, rootfs::Follow::Yes, who);
             return Ok(Placement::Placed);
         }
         let parent = rootfs::plan_parent(&self.root, &self.host, path)?;

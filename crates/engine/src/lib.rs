@@ -124,6 +124,8 @@ pub struct Report {
     /// Programs that called ptrace(2), which fails while jailtrace traces
     /// them (a process has one tracer) but works in the finished jail.
     pub ptrace_callers: Vec<PathBuf>,
+    /// Advice for a program that does not start.
+    pub hints: Vec<String>,
 }
 
 /// Why a run could not be carried out at all.
@@ -195,6 +197,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let mut runs: Vec<Run> = Vec::new();
     let mut role = RunRole::Discover;
     let mut pending = Vec::new();
+    let mut hints = Vec::new();
     // Where the kernel refuses seccomp filters, every syscall stops instead.
     let mut seccomp = config.seccomp;
     let outcome = loop {
@@ -206,7 +209,15 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         }
         observer.run_started(index, role);
         let copying = role != RunRole::Verify;
+        if role == RunRole::Retry {
+            // The retry run's own number: what it places is its doing.
+            session.run = index;
+            session.place_misses(observer)?;
+        }
         session.begin_run(index, copying);
+        if copying {
+            session.refresh_account_dbs(true, observer)?;
+        }
         let began = Instant::now();
         let pipes = capture(config)?;
         let (out, fatal, ready) = {
@@ -252,7 +263,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         }
         if copying {
             session.prune(observer)?;
-            session.refresh_account_dbs(observer)?;
+            session.refresh_account_dbs(false, observer)?;
         }
         let status = status_of(&out);
         let run = Run {
@@ -274,7 +285,24 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             RunRole::Discover | RunRole::Retry => RunRole::Verify,
             RunRole::Verify if !session.misses.is_empty() => RunRole::Retry,
             RunRole::Verify if ready => break Outcome::Ready,
-            RunRole::Verify => break Outcome::NotReady { status },
+            RunRole::Verify => {
+                // Ready with the host's accounts, not with the jail's own:
+                // the program looks up a name it never switches to.
+                let copied_run_ready = runs.iter().rev().nth(1).is_some_and(|r| r.ready);
+                let synthesized = session
+                    .entries
+                    .iter()
+                    .any(|e| e.reason.cause == Cause::Synthesized);
+                if copied_run_ready && synthesized {
+                    hints.push(
+                        "the program started while the jail had the host's accounts, but not with its own \
+                         /etc/passwd and /etc/group: if it looks a user or group up by name, add \
+                         --keep-user NAME / --keep-group NAME (or --passwd copy)"
+                            .into(),
+                    );
+                }
+                break Outcome::NotReady { status };
+            }
         };
     };
 
@@ -317,6 +345,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         port_conflicts,
         pending,
         ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
+        hints,
     })
 }
 

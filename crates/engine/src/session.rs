@@ -48,6 +48,8 @@ impl Who {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Miss {
     pub path: PathBuf,
+    /// Whether the call followed a symlink at the last component.
+    pub follow: Follow,
     pub syscall: Option<&'static str>,
     pub pid: Option<i32>,
     pub exe: Option<PathBuf>,
@@ -169,6 +171,33 @@ impl Session {
         }
     }
 
+    /// Before a retry run: place what the verifying run missed. Some misses
+    /// happen only in a verifying run (a lookup that fails with the jail's
+    /// own /etc/passwd tries the next NSS module), so the retry run alone
+    /// would not see them.
+    pub(crate) fn place_misses(
+        &mut self,
+        observer: &mut dyn Observer,
+    ) -> Result<(), rootfs::Error> {
+        self.copying = true;
+        for miss in std::mem::take(&mut self.misses) {
+            let who = Who {
+                pid: miss.pid,
+                exe: miss.exe.clone(),
+                syscall: miss.syscall,
+            };
+            self.place(
+                &miss.path,
+                miss.follow,
+                false,
+                Cause::Accessed,
+                &who,
+                observer,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Starts run `index`, copying or only checking.
     pub(crate) fn begin_run(&mut self, index: u32, copying: bool) {
         self.run = index;
@@ -260,7 +289,7 @@ impl Session {
             }
         }
         if !self.copying && !steps.is_empty() {
-            self.record_miss(path, who);
+            self.record_miss(path, follow, who);
             return Ok(Placement::Placed);
         }
         let copying = self.copying;
@@ -397,10 +426,11 @@ impl Session {
     }
 
     /// A verifying run found `path` missing although it could be placed.
-    pub(crate) fn record_miss(&mut self, path: &Path, who: &Who) {
+    pub(crate) fn record_miss(&mut self, path: &Path, follow: Follow, who: &Who) {
         if self.misses_seen.insert(path.to_path_buf()) {
             self.misses.push(Miss {
                 path: path.to_path_buf(),
+                follow,
                 syscall: who.syscall,
                 pid: who.pid,
                 exe: who.exe.clone(),
