@@ -271,8 +271,10 @@ pub fn chroot_output_with_mounts(
                 .expect("mount paths are absolute"),
         );
         let mut cmd = Command::new("mount");
-        cmd.args(["-t", &m.fstype, "-o", "ro", &m.fstype])
-            .arg(&target);
+        match m.fstype.as_str() {
+            "devpts" => cmd.args(["--bind", "/dev/pts"]).arg(&target),
+            fstype => cmd.args(["-t", fstype, "-o", "ro", fstype]).arg(&target),
+        };
         run(cmd, PROGRAM_TIMEOUT).assert_success();
         mounted.push(target);
     }

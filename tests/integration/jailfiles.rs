@@ -162,3 +162,34 @@ fn setuid_bits_are_stripped_unless_kept() {
         .mode();
     assert_eq!(kept & 0o7777, host_mode & 0o7777);
 }
+
+#[test]
+fn a_pseudo_terminal_gets_ptmx_and_the_hosts_devpts() {
+    if !require_root("a_pseudo_terminal_gets_ptmx_and_the_hosts_devpts") {
+        return;
+    }
+    let jail = Jail::new("pty");
+    let argv = [
+        "/usr/bin/python3",
+        "-c",
+        "import os; m, s = os.openpty(); print(os.ttyname(s).startswith('/dev/pts/'))",
+    ];
+    let out = jail.run(&argv, &[], BASE_ENV);
+    out.expect_ok();
+    let manifest = out.manifest();
+    let ptmx = manifest
+        .entry(std::path::Path::new("/dev/ptmx"))
+        .expect("/dev/ptmx is in the jail");
+    assert_eq!(ptmx.kind, jailtrace_manifest::EntryKind::Device);
+    assert!(
+        manifest
+            .mounts
+            .iter()
+            .any(|m| m.fstype == "devpts" && m.path.as_path() == std::path::Path::new("/dev/pts")),
+        "the manifest does not record /dev/pts: {:?}",
+        manifest.mounts
+    );
+    let chrooted = crate::cmd::chroot_output_with_mounts(&jail.root, &manifest, &argv, BASE_ENV);
+    chrooted.assert_success();
+    assert_eq!(chrooted.stdout_text(), "True\n");
+}

@@ -460,9 +460,13 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
         ));
     }
     for mt in &m.mounts {
+        let command = match mt.fstype.as_str() {
+            "devpts" => format!("mount --bind /dev/pts {root}{}", mt.path),
+            fstype => format!("mount -t {fstype} -o ro {fstype} {root}{}", mt.path),
+        };
         out.push_str(&format!(
-            "  mount:   the program reads {}: before `chroot {root} …`, run `mount -t {} -o ro {} {root}{}`\n",
-            mt.path, mt.fstype, mt.fstype, mt.path
+            "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
+            mt.path
         ));
     }
     if m.sockets.iter().any(|s| s.address == "/dev/log") {

@@ -66,16 +66,28 @@ impl Mounts {
         }
         let dir = root.open_dir(jail)?;
         let target = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        let flags =
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(
-            Some(fstype),
-            target.as_str(),
-            Some(fstype),
-            flags,
-            None::<&str>,
-        )
-        .map_err(|errno| MountError::Mount {
+        let mounted = if fstype == "devpts" {
+            // The host's instance, so that a pty opened through the host's
+            // /dev/ptmx node shows up in the jail's /dev/pts.
+            mount(
+                Some("/dev/pts"),
+                target.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        } else {
+            let flags =
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(
+                Some(fstype),
+                target.as_str(),
+                Some(fstype),
+                flags,
+                None::<&str>,
+            )
+        };
+        mounted.map_err(|errno| MountError::Mount {
             fstype: fstype.into(),
             path: root.path().join(jail.strip_prefix("/").unwrap_or(jail)),
             errno,

@@ -54,7 +54,9 @@ pub const DEFAULT_DENY: &[&str] = &[
 ];
 
 /// File systems that are mounted, never copied.
-pub const VIRTUAL: &[&str] = &["/proc", "/sys"];
+/// `/dev/pts` is the host's devpts, bind-mounted: a pty the program opens
+/// through `/dev/ptmx` appears there.
+pub const VIRTUAL: &[&str] = &["/proc", "/sys", "/dev/pts"];
 
 /// A compiled policy.
 #[derive(Debug, Clone)]

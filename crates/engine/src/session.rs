@@ -227,6 +227,19 @@ impl Session {
             self.need_mount(fs, who);
             return Ok(Placement::Virtual);
         }
+        if path == Path::new("/dev/ptmx") {
+            // Opening ptmx finds its devpts through the `pts` directory
+            // beside it (Linux 4.7+): the pty needs /dev/pts.
+            self.place(
+                Path::new("/dev"),
+                Follow::Yes,
+                false,
+                Cause::Parent,
+                who,
+                observer,
+            )?;
+            self.need_mount("/dev/pts", who);
+        }
         if !creates
             && is_account_db(path)
             && matches!(self.account_dbs, AccountDbs::Synthesize { .. })
@@ -462,6 +475,7 @@ impl Session {
     pub(crate) fn need_mount(&mut self, fs: &str, who: &Who) {
         let fstype = match fs {
             "/proc" => "proc",
+            "/dev/pts" => "devpts",
             _ => "sysfs",
         };
         let path = Path::new(fs);
@@ -469,12 +483,12 @@ impl Session {
             self.mounts.push(Mount {
                 fstype: fstype.into(),
                 path: path.into(),
-                options: vec![
-                    "ro".into(),
-                    "nosuid".into(),
-                    "nodev".into(),
-                    "noexec".into(),
-                ],
+                options: match fstype {
+                    "devpts" => vec!["bind".into()],
+                    _ => ["ro", "nosuid", "nodev", "noexec"]
+                        .map(String::from)
+                        .to_vec(),
+                },
                 reason: who.reason(Cause::Runtime, self.run, None),
             });
         }
