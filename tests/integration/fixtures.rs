@@ -33,7 +33,7 @@ pub struct Fixtures {
 }
 
 #[derive(Debug)]
-enum BuildError {
+pub(crate) enum BuildError {
     /// gcc is not installed: the fixture tests skip.
     NoCompiler(String),
     /// Anything else: the fixture tests fail.
@@ -44,7 +44,18 @@ enum BuildError {
 /// when gcc is missing and skipping is allowed. Panics when compiling fails.
 pub fn fixtures(test: &str) -> Option<&'static Fixtures> {
     static BUILT: OnceLock<Result<Fixtures, BuildError>> = OnceLock::new();
-    match BUILT.get_or_init(build) {
+    built(&BUILT, build, test)
+}
+
+/// A set of fixtures built once per test binary by `build`: `None` after a
+/// loud skip when gcc is missing (and skipping is allowed); a panic when
+/// compiling fails.
+pub(crate) fn built<T>(
+    cell: &'static OnceLock<Result<T, BuildError>>,
+    build: fn() -> Result<T, BuildError>,
+    test: &str,
+) -> Option<&'static T> {
+    match cell.get_or_init(build) {
         Ok(fixtures) => Some(fixtures),
         Err(BuildError::NoCompiler(why)) => {
             util::skip(test, &format!("needs gcc to build the C fixtures: {why}"));
@@ -127,7 +138,7 @@ fn build() -> Result<Fixtures, BuildError> {
 }
 
 /// Runs `gcc -O2 -Wall -Wextra -Werror ARGS`.
-fn gcc(args: &[std::ffi::OsString]) -> Result<(), BuildError> {
+pub(crate) fn gcc(args: &[std::ffi::OsString]) -> Result<(), BuildError> {
     let output = Command::new("gcc")
         .args(["-O2", "-Wall", "-Wextra", "-Werror"])
         .args(args)

@@ -15,9 +15,7 @@
 //! builds its own.
 
 use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +23,8 @@ use std::time::{Duration, Instant};
 use jailtrace_manifest::{EntryKind, Manifest, RunStatus};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use crate::fixtures::{self, BuildError};
 
 use crate::cmd::{chroot_output, host_output, Finished};
 use crate::jail::{exit, Jail, Summary};
@@ -62,27 +62,10 @@ struct Hostile {
     segv: String,
 }
 
-#[derive(Debug)]
-enum BuildError {
-    /// gcc is not installed: the tests skip.
-    NoCompiler(String),
-    /// Anything else: the tests fail.
-    Failed(String),
-}
-
-/// The hostile fixtures, compiled on first use; `None` (after a loud skip
-/// message) when gcc is missing and skipping is allowed. Panics when
-/// compiling fails.
+/// The hostile fixtures, compiled on first use (see [`fixtures::built`]).
 fn hostile(test: &str) -> Option<&'static Hostile> {
     static BUILT: OnceLock<Result<Hostile, BuildError>> = OnceLock::new();
-    match BUILT.get_or_init(build) {
-        Ok(fixtures) => Some(fixtures),
-        Err(BuildError::NoCompiler(why)) => {
-            util::skip(test, &format!("needs gcc to build the C fixtures: {why}"));
-            None
-        }
-        Err(BuildError::Failed(why)) => panic!("cannot build the hostile C fixtures: {why}"),
-    }
+    fixtures::built(&BUILT, build, test)
 }
 
 fn build() -> Result<Hostile, BuildError> {
@@ -131,25 +114,7 @@ fn build() -> Result<Hostile, BuildError> {
 
 /// Runs `gcc -O2 -Wall -Wextra -Werror -pthread -o OUTPUT SOURCE`.
 fn gcc(source: &Path, output: &Path) -> Result<(), BuildError> {
-    let result = Command::new("gcc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(output)
-        .arg(source)
-        .output()
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => BuildError::NoCompiler("gcc is not in PATH".to_owned()),
-            _ => BuildError::Failed(format!("cannot run gcc: {e}")),
-        })?;
-    if result.status.success() {
-        Ok(())
-    } else {
-        Err(BuildError::Failed(format!(
-            "gcc {} failed ({}):\n{}",
-            source.display(),
-            result.status,
-            String::from_utf8_lossy(&result.stderr)
-        )))
-    }
+    fixtures::gcc(&["-pthread".into(), "-o".into(), output.into(), source.into()])
 }
 
 // ---------------------------------------------------------------------------

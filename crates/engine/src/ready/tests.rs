@@ -1,0 +1,376 @@
+//! Tests of [`super`].
+use super::*;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Instant;
+
+fn parse(s: &str) -> Condition {
+    s.parse()
+        .unwrap_or_else(|e| panic!("`{s}` should parse: {e}"))
+}
+
+fn error(s: &str) -> String {
+    match s.parse::<Condition>() {
+        Ok(c) => panic!("`{s}` should not parse, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn parses_every_form() {
+    assert!(matches!(parse("exit"), Condition::Exit));
+    for addr in [
+        "127.0.0.1:8080",
+        "[::1]:80",
+        "localhost:5432",
+        "db_1.local:1",
+    ] {
+        match parse(&format!("tcp:{addr}")) {
+            Condition::Tcp { addr: a } => assert_eq!(a, addr),
+            c => panic!("{c:?}"),
+        }
+    }
+    let http = |s: &str| match parse(s) {
+        Condition::Http { host, port, path } => (host, port, path),
+        c => panic!("{c:?}"),
+    };
+    assert_eq!(
+        http("http://localhost"),
+        ("localhost".into(), 80, "/".into())
+    );
+    assert_eq!(
+        http("http:http://127.0.0.1:8080/health?x=1#top"),
+        ("127.0.0.1".into(), 8080, "/health?x=1".into())
+    );
+    assert_eq!(
+        http("HTTP://[::1]:81/a/b"),
+        ("[::1]".into(), 81, "/a/b".into())
+    );
+    assert_eq!(http("http://h?q"), ("h".into(), 80, "/?q".into()));
+    match parse("log:^listening on port \\d+$") {
+        Condition::Log(re) => assert!(re.is_match("listening on port 80")),
+        c => panic!("{c:?}"),
+    }
+    // A regex may hold colons.
+    assert!(matches!(parse("log:a:b"), Condition::Log(re) if re.as_str() == "a:b"));
+    assert!(matches!(parse("alive:2s"), Condition::Alive(d) if d == Duration::from_secs(2)));
+}
+
+#[test]
+fn display_gives_back_the_cli_form() {
+    for s in [
+        "exit",
+        "tcp:127.0.0.1:8080",
+        "tcp:[::1]:22",
+        "http://localhost/",
+        "http://127.0.0.1:8080/health?x=1",
+        "http://[::1]:81/",
+        "log:^ready$",
+        "alive:500ms",
+        "alive:2s",
+        "alive:5m",
+        "alive:1h",
+    ] {
+        assert_eq!(parse(s).to_string(), s);
+    }
+    assert_eq!(parse("http://h:80").to_string(), "http://h/");
+    assert_eq!(parse("alive:90").to_string(), "alive:90s");
+    assert_eq!(parse("alive:1m30s").to_string(), "alive:90s");
+    assert_eq!(parse("alive:1.5s").to_string(), "alive:1500ms");
+}
+
+#[test]
+fn parse_errors_say_what_is_wrong() {
+    assert_eq!(
+        error("foo"),
+        "unknown readiness condition `foo` (expected exit, tcp:HOST:PORT, http:URL, log:REGEX or alive:DURATION)"
+    );
+    assert!(error("").starts_with("unknown readiness condition ``"));
+    assert!(error("port:80").starts_with("unknown readiness condition `port:80`"));
+    assert!(error("exit:0").contains("takes no argument"));
+    assert!(error("tcp").contains("expected tcp:HOST:PORT"));
+    assert!(error("tcp:8080").contains("missing port"));
+    assert!(error("tcp::8080").contains("missing host"));
+    assert!(error("tcp:h:").contains("missing port"));
+    assert!(error("tcp:h:0").contains("invalid port `0`"));
+    assert!(error("tcp:h:99999").contains("invalid port `99999`"));
+    assert!(error("tcp:h:http").contains("invalid port `http`"));
+    assert!(error("tcp:::1:80").contains("goes in brackets"));
+    assert!(error("tcp:[::g]:80").contains("not an IPv6 address"));
+    assert!(error("tcp:a b:80").contains("not a host name"));
+    let https = error("https://example.org/");
+    assert!(
+        https.contains("https is not supported") && https.contains("TLS"),
+        "{https}"
+    );
+    assert!(error("http:https://example.org/").contains("https is not supported"));
+    assert!(error("http:ftp://h/").contains("not supported"));
+    assert!(error("http:localhost:8080").contains("not an http:// URL"));
+    assert!(error("http://").contains("missing host"));
+    assert!(error("http://u:p@h/").contains("passwords"));
+    assert!(error("http://h:x/").contains("invalid port"));
+    assert!(error("http://h/a b").contains("percent-encode"));
+    assert!(error("log:").contains("empty regex"));
+    let re = error("log:(unclosed");
+    assert!(
+        re.starts_with("invalid regex in readiness condition `log:(unclosed`"),
+        "{re}"
+    );
+    assert!(error("alive").contains("alive:DURATION"));
+    assert!(error("alive:soon").contains("invalid duration `soon`"));
+}
+
+#[test]
+fn durations() {
+    let ms = |s: &str| parse_duration(s).map(|d| d.as_millis());
+    assert_eq!(ms("500ms"), Ok(500));
+    assert_eq!(ms("30s"), Ok(30_000));
+    assert_eq!(ms("5m"), Ok(300_000));
+    assert_eq!(ms("5min"), Ok(300_000));
+    assert_eq!(ms("1h"), Ok(3_600_000));
+    assert_eq!(ms("2"), Ok(2_000));
+    assert_eq!(ms(" 0.25 "), Ok(250));
+    assert_eq!(ms("1.5s"), Ok(1_500));
+    assert_eq!(ms("1m30s"), Ok(90_000));
+    assert_eq!(ms("0s"), Ok(0));
+    for bad in [
+        "",
+        "s",
+        "5x",
+        "1.2.3s",
+        "0.0001s",
+        "1m30",
+        "-1s",
+        "99999999999999999999h",
+        "6000000000000h",
+    ] {
+        let e = parse_duration(bad).expect_err(bad);
+        assert!(e.starts_with(&format!("invalid duration `{bad}`")), "{e}");
+    }
+}
+
+#[test]
+fn no_condition_means_exit() {
+    let mut r = Readiness::new(Vec::new());
+    assert!(r.only_exit());
+    assert_eq!(r.pending(), ["exit"]);
+    assert!(!r.poll(Duration::from_secs(1)));
+    r.leader_exited(Some(0));
+    assert!(r.poll(Duration::from_secs(1)));
+    assert!(r.pending().is_empty());
+    assert!(!Readiness::new(vec![parse("alive:1s")]).only_exit());
+}
+
+#[test]
+fn exit_needs_code_zero() {
+    let mut r = Readiness::new(vec![Condition::Exit]);
+    r.leader_exited(Some(1));
+    r.tree_empty();
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["exit (the program exited with code 1)"]);
+
+    let mut r = Readiness::new(vec![Condition::Exit]);
+    r.leader_exited(None);
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["exit (the program was killed by a signal)"]);
+}
+
+#[test]
+fn log_lines_split_across_chunks() {
+    let mut r = Readiness::new(vec![parse("log:^server ready$")]);
+    for chunk in [&b"starting\nser"[..], b"ver", b" rea", b"dy", b"\r"] {
+        r.feed_output(chunk);
+        assert!(!r.poll(Duration::ZERO), "ready too early, after {chunk:?}");
+    }
+    r.feed_output(b"\nmore output\n");
+    assert!(r.poll(Duration::ZERO));
+    // Held stays held.
+    r.tree_empty();
+    assert!(r.poll(Duration::ZERO));
+}
+
+#[test]
+fn log_lines_are_not_glued_and_need_not_be_utf8() {
+    let mut r = Readiness::new(vec![parse("log:^ready$"), parse("log:port 80")]);
+    r.feed_output(b"rea\nd\xff\ny\n");
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["log:^ready$", "log:port 80"]);
+    r.feed_output(b"\xfe\xfflistening on port 8080\n");
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["log:^ready$"]);
+    // The last line may lack its newline: it counts when the tree ends.
+    r.feed_output(b"ready");
+    assert!(!r.poll(Duration::ZERO));
+    r.tree_empty();
+    assert!(r.poll(Duration::ZERO));
+}
+
+#[test]
+fn long_lines_are_bounded() {
+    let mut r = Readiness::new(vec![parse("log:^ready$")]);
+    let long = vec![b'x'; 3 * MAX_LINE];
+    r.feed_output(&long);
+    r.feed_output(b"ready\n");
+    assert!(r.line.is_empty());
+    assert!(
+        !r.poll(Duration::ZERO),
+        "the tail of a long line is no line"
+    );
+    r.feed_output(&long[..MAX_LINE + 10]);
+    assert!(r.line.len() <= MAX_LINE);
+    r.feed_output(b"\nready\n");
+    assert!(r.poll(Duration::ZERO));
+}
+
+#[test]
+fn log_that_never_matched_fails_when_the_tree_ends() {
+    let mut r = Readiness::new(vec![parse("log:ready")]);
+    r.feed_output(b"error: cannot bind\n");
+    r.tree_empty();
+    r.feed_output(b"ready\n");
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["log:ready (no line of output matched)"]);
+}
+
+#[test]
+fn alive_holds_after_its_duration() {
+    let mut r = Readiness::new(vec![parse("alive:2s")]);
+    assert!(!r.poll(Duration::from_secs(1)));
+    assert_eq!(r.pending(), ["alive:2s"]);
+    // The first process exiting 0 is a daemon forking away: fine.
+    r.leader_exited(Some(0));
+    assert!(r.poll(Duration::from_secs(2)));
+    // Held stays held, even if the stopped server then crashes.
+    r.crashed();
+    assert!(r.poll(Duration::from_secs(3)));
+}
+
+#[test]
+fn alive_fails_on_a_crash_or_a_bad_exit() {
+    let mut r = Readiness::new(vec![parse("alive:2s")]);
+    assert!(!r.poll(Duration::from_secs(1)));
+    r.crashed();
+    assert!(!r.poll(Duration::from_secs(3)));
+    assert_eq!(r.pending(), ["alive:2s (a process crashed)"]);
+
+    let mut r = Readiness::new(vec![parse("alive:2s")]);
+    r.leader_exited(Some(1));
+    assert!(!r.poll(Duration::from_secs(3)));
+
+    let mut r = Readiness::new(vec![parse("alive:2s")]);
+    r.leader_exited(Some(0));
+    r.tree_empty();
+    assert!(!r.poll(Duration::from_secs(3)));
+}
+
+#[test]
+fn all_conditions_must_hold() {
+    let mut r = Readiness::new(vec![Condition::Exit, parse("log:done")]);
+    r.leader_exited(Some(0));
+    assert!(!r.poll(Duration::ZERO));
+    assert_eq!(r.pending(), ["log:done"]);
+    r.feed_output(b"done\n");
+    assert!(r.poll(Duration::ZERO));
+}
+
+/// Polls like the tracer's tick, for up to `limit` of real time.
+fn poll_for(r: &mut Readiness, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if r.poll(start.elapsed()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn tcp_holds_once_a_port_accepts() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut r = Readiness::new(vec![parse(&format!("tcp:{addr}"))]);
+    assert!(poll_for(&mut r, Duration::from_secs(5)));
+    // Held stays held once the server is gone.
+    drop(listener);
+    r.tree_empty();
+    assert!(r.poll(Duration::ZERO));
+}
+
+#[test]
+fn tcp_on_a_closed_port_does_not_hold() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut r = Readiness::new(vec![parse(&format!("tcp:127.0.0.1:{port}"))]);
+    assert!(!poll_for(&mut r, Duration::from_millis(600)));
+    let pending = r.pending();
+    assert!(pending[0].contains("refused"), "{pending:?}");
+    r.tree_empty();
+    assert!(!r.poll(Duration::from_secs(10)));
+    assert!(r.pending()[0].starts_with(&format!("tcp:127.0.0.1:{port} (")));
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `status`;
+/// the requests it got come out of the channel.
+fn http_server(status: &'static str) -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+            let _ = write!(stream, "{status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn http_2xx_and_3xx_hold() {
+    for status in ["HTTP/1.0 200 OK", "HTTP/1.1 302 Found"] {
+        let (port, requests) = http_server(status);
+        let mut r = Readiness::new(vec![parse(&format!("http://127.0.0.1:{port}/health"))]);
+        assert!(poll_for(&mut r, Duration::from_secs(5)), "{status}");
+        let request = requests.recv().unwrap();
+        assert!(request.starts_with("GET /health HTTP/1.0\r\n"), "{request}");
+        assert!(
+            request.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn http_5xx_does_not_hold() {
+    let (port, requests) = http_server("HTTP/1.0 500 Internal Server Error");
+    let mut r = Readiness::new(vec![parse(&format!("http://127.0.0.1:{port}/"))]);
+    assert!(!poll_for(&mut r, Duration::from_millis(800)));
+    assert!(requests.recv().is_ok(), "the server was asked");
+    // The probe in flight may not be back yet: wait for a note.
+    let start = Instant::now();
+    while r.pending()[0] == r.items[0].condition.to_string()
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        r.poll(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        r.pending(),
+        [format!(
+            "http://127.0.0.1:{port}/ (answered 500 Internal Server Error)"
+        )]
+    );
+    r.tree_empty();
+    assert!(!r.poll(Duration::from_secs(60)));
+}
