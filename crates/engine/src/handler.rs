@@ -74,54 +74,8 @@ impl<'a> RunHandler<'a> {
 
     /// Handles one call at its entry; returns whether its result matters.
     fn entry(&mut self, tracee: &Tracee, call: &PathCall) -> Result<ExitInterest, rootfs::Error> {
-        if let Op::SetIds { group, ids } = call.op {
-            let set = if group {
-                &mut self.session.ran_as_gids
-            } else {
-                &mut self.session.ran_as_uids
-            };
-            set.extend(ids.iter().flatten());
-            return Ok(ExitInterest::No);
-        }
-        if let Op::Ptrace { .. } = call.op {
-            // PTRACE_TRACEME or PTRACE_ATTACH fail with EPERM under
-            // jailtrace (a task has one tracer): tell the user why.
-            let exe = tracee.exe().unwrap_or_else(|_| PathBuf::from("?"));
-            self.session.ptrace_callers.insert(exe);
-            return Ok(ExitInterest::No);
-        }
-        if call.op == Op::Listen {
-            if let Target::Fd(fd) = &call.target {
-                if let Some(addr) = self.session.bound_address(tracee.pid().as_raw(), *fd) {
-                    let who = Self::who(tracee, call);
-                    self.session.record_socket(
-                        inet_family(&addr),
-                        SocketOp::Listen,
-                        addr.to_string(),
-                        &who,
-                    );
-                }
-            }
-            return Ok(ExitInterest::No);
-        }
-        if let Target::Inet { addr, .. } = &call.target {
-            let op = if call.op == Op::Bind {
-                SocketOp::Bind
-            } else {
-                SocketOp::Connect
-            };
-            self.session.record_socket(
-                inet_family(addr),
-                op,
-                addr.to_string(),
-                &Self::who(tracee, call),
-            );
-            // A bind's result tells a port conflict.
-            return Ok(if call.op == Op::Bind {
-                ExitInterest::Yes
-            } else {
-                ExitInterest::No
-            });
+        if let Some(interest) = self.not_a_file(tracee, call) {
+            return Ok(interest);
         }
         let Ok(Some(path)) = tracee.resolve(&call.target) else {
             return Ok(ExitInterest::No);
@@ -212,6 +166,62 @@ impl<'a> RunHandler<'a> {
             return Ok(ExitInterest::Yes);
         }
         Ok(interest)
+    }
+
+    /// Calls that name no file but matter to the jail: the ids a program
+    /// switches to, ptrace, and the addresses it binds, listens on and
+    /// connects to. `None` for every other call.
+    fn not_a_file(&mut self, tracee: &Tracee, call: &PathCall) -> Option<ExitInterest> {
+        if let Op::SetIds { group, ids } = call.op {
+            let set = if group {
+                &mut self.session.ran_as_gids
+            } else {
+                &mut self.session.ran_as_uids
+            };
+            set.extend(ids.iter().flatten());
+            return Some(ExitInterest::No);
+        }
+        if let Op::Ptrace { .. } = call.op {
+            // PTRACE_TRACEME or PTRACE_ATTACH fail with EPERM under
+            // jailtrace (a task has one tracer): tell the user why.
+            let exe = tracee.exe().unwrap_or_else(|_| PathBuf::from("?"));
+            self.session.ptrace_callers.insert(exe);
+            return Some(ExitInterest::No);
+        }
+        if call.op == Op::Listen {
+            if let Target::Fd(fd) = &call.target {
+                if let Some(addr) = self.session.bound_address(tracee.pid().as_raw(), *fd) {
+                    let who = Self::who(tracee, call);
+                    self.session.record_socket(
+                        inet_family(&addr),
+                        SocketOp::Listen,
+                        addr.to_string(),
+                        &who,
+                    );
+                }
+            }
+            return Some(ExitInterest::No);
+        }
+        if let Target::Inet { addr, .. } = &call.target {
+            let op = if call.op == Op::Bind {
+                SocketOp::Bind
+            } else {
+                SocketOp::Connect
+            };
+            self.session.record_socket(
+                inet_family(addr),
+                op,
+                addr.to_string(),
+                &Self::who(tracee, call),
+            );
+            // A bind's result tells a port conflict.
+            return Some(if call.op == Op::Bind {
+                ExitInterest::Yes
+            } else {
+                ExitInterest::No
+            });
+        }
+        None
     }
 
     /// Linux answers an `execve` whose interpreter is missing with a bare
