@@ -193,3 +193,40 @@ fn a_pseudo_terminal_gets_ptmx_and_the_hosts_devpts() {
     chrooted.assert_success();
     assert_eq!(chrooted.stdout_text(), "True\n");
 }
+
+#[test]
+fn the_program_has_its_own_pid_namespace_and_proc() {
+    if !require_root("the_program_has_its_own_pid_namespace_and_proc") {
+        return;
+    }
+    // $$ is the shell's pid as the shell sees it; /proc lists what it can see.
+    let script = "echo pid=$$; ls /proc | grep -c '^[0-9]'";
+    let argv = ["/bin/sh", "-c", script];
+    let jail = Jail::new("pidns");
+    let out = jail.run(&argv, &[], BASE_ENV);
+    out.expect_ok();
+    let seen = out.finished.stderr_text();
+    // The namespace's init is pid 1, the program pid 2; /proc shows only
+    // the init, the shell, ls and grep (the last two may already be gone).
+    assert!(seen.contains("pid=2\n"), "{}", out.finished.report());
+    let count: usize = seen
+        .lines()
+        .find_map(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {seen}"));
+    assert!(
+        count <= 5,
+        "the jail's /proc shows {count} processes\n{}",
+        out.finished.report()
+    );
+    let manifest = out.manifest();
+    assert!(manifest.mounts.iter().any(|m| m.fstype == "proc"));
+
+    // --no-pid-ns: the host's namespace, with all its processes.
+    let host = Jail::new("no-pidns");
+    let out = host.run(&argv, &["--no-pid-ns"], BASE_ENV);
+    out.expect_ok();
+    let seen = out.finished.stderr_text();
+    assert!(!seen.contains("pid=2\n"), "{}", out.finished.report());
+    let count: usize = seen.lines().find_map(|l| l.parse().ok()).unwrap_or(0);
+    assert!(count > 5, "the host's /proc shows only {count} processes");
+}

@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Grace between SIGTERM and SIGKILL when stopping the program.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub stop_timeout: Duration,
+    /// Run the program in the host's pid namespace (by default it gets one
+    /// of its own, and its /proc shows only its processes).
+    #[arg(long)]
+    pub no_pid_ns: bool,
     /// Stop at every syscall (PTRACE_SYSCALL) instead of using a seccomp filter.
     #[arg(long)]
     pub no_seccomp: bool,

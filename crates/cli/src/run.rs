@@ -78,6 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         credentials,
         max_procs: args.max_procs,
         account_dbs,
+        pid_namespace: !args.no_pid_ns,
     };
 
     let mut progress = Progress::new(args.global.verbose > 0);

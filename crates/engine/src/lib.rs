@@ -86,6 +86,8 @@ pub struct Config {
     pub max_procs: Option<usize>,
     /// How /etc/passwd and /etc/group are made.
     pub account_dbs: AccountDbs,
+    /// Run the program in a pid namespace of its own.
+    pub pid_namespace: bool,
 }
 
 /// A user and group to run the program as.
@@ -192,6 +194,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     );
 
     session.account_dbs = config.account_dbs.clone();
+    session.pid_namespace = config.pid_namespace;
     preseed(config, &mut session, observer)?;
 
     let mut runs: Vec<Run> = Vec::new();
@@ -261,6 +264,10 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         if let Some(failure) = session.mount_failures.first() {
             observer.warn(failure);
         }
+        if config.pid_namespace {
+            // The next run has a new pid namespace: its /proc is mounted anew.
+            session.mounted.unmount(&session.root, Path::new("/proc"));
+        }
         if copying {
             session.prune(observer)?;
             session.refresh_account_dbs(false, observer)?;
@@ -295,8 +302,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
                     .any(|e| e.reason.cause == Cause::Synthesized);
                 if copied_run_ready && synthesized {
                     hints.push(
-                        "the program started while the jail had the host's accounts, but not with its own \
-                         /etc/passwd and /etc/group: if it looks a user or group up by name, add \
+                        "the program started in the discovering run but not in the verifying one. One \
+                         difference: /etc/passwd and /etc/group hold only the accounts the jail needs \
+                         once discovery is over. If the program looks a user or group up by name, add \
                          --keep-user NAME / --keep-group NAME (or --passwd copy)"
                             .into(),
                     );
@@ -422,6 +430,7 @@ fn spawn(config: &Config) -> Spawn {
         } else {
             Stdio::Inherit
         },
+        pid_namespace: config.pid_namespace,
         uid: config.credentials.as_ref().map(|c| c.uid),
         gid: config.credentials.as_ref().map(|c| c.gid),
         groups: config

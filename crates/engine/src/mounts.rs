@@ -6,8 +6,10 @@
 //! taken down when the session ends. The mount point is opened inside the
 //! root (`Root::open_dir`) and mounted onto `/proc/self/fd/N`, so a symlink
 //! the program planted at `ROOT/proc` cannot redirect the mount to the
-//! host. The program shares jailtrace's pid namespace: it sees the host's
-//! processes in `/proc`.
+//! host. When the program runs in its own pid namespace (the default), its
+//! `/proc` is mounted for that namespace (by a helper that joins it), so it
+//! sees only its own processes; the mounts are then taken down after each
+//! run, since every run has a new namespace.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,7 @@ impl Mounts {
         host: &Host,
         fstype: &str,
         jail: &Path,
+        pid_namespace_of: Option<i32>,
     ) -> Result<bool, MountError> {
         let mut created = false;
         if root.lstat(jail)?.is_none() {
@@ -66,7 +69,16 @@ impl Mounts {
         }
         let dir = root.open_dir(jail)?;
         let target = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        let mounted = if fstype == "devpts" {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let mounted = if let (Some(pid), "proc") = (pid_namespace_of, fstype) {
+            // The program's own pid namespace: it sees only its processes.
+            jailtrace_tracer::ns::mount_proc_for(
+                nix::unistd::Pid::from_raw(pid),
+                &target,
+                flags.bits(),
+            )
+        } else if fstype == "devpts" {
             // The host's instance, so that a pty opened through the host's
             // /dev/ptmx node shows up in the jail's /dev/pts.
             mount(
@@ -77,8 +89,6 @@ impl Mounts {
                 None::<&str>,
             )
         } else {
-            let flags =
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
             mount(
                 Some(fstype),
                 target.as_str(),
@@ -95,6 +105,17 @@ impl Mounts {
         self.active
             .push(root.path().join(jail.strip_prefix("/").unwrap_or(jail)));
         Ok(created)
+    }
+
+    /// Takes the mount at jail path `jail` down, if jailtrace made it.
+    pub(crate) fn unmount(&mut self, root: &Root, jail: &Path) {
+        let path = root.path().join(jail.strip_prefix("/").unwrap_or(jail));
+        if let Some(i) = self.active.iter().position(|p| *p == path) {
+            self.active.remove(i);
+            if let Err(errno) = umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+                tracing::warn!(path = %path.display(), %errno, "cannot unmount");
+            }
+        }
     }
 
     /// Takes every mount down, newest first.

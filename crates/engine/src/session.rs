@@ -121,6 +121,8 @@ pub struct Session {
     pub(crate) port_conflicts: Vec<SocketAddr>,
     /// How /etc/passwd and /etc/group are made.
     pub(crate) account_dbs: AccountDbs,
+    /// The program runs in its own pid namespace (its /proc is mounted for it).
+    pub(crate) pid_namespace: bool,
     /// User and group ids the program switched to.
     pub(crate) ran_as_uids: BTreeSet<u32>,
     pub(crate) ran_as_gids: BTreeSet<u32>,
@@ -165,6 +167,7 @@ impl Session {
             bound: HashMap::new(),
             ptrace_callers: Default::default(),
             account_dbs: AccountDbs::Copy,
+            pid_namespace: false,
             ran_as_uids: BTreeSet::new(),
             ran_as_gids: BTreeSet::new(),
             mount_failures: Vec::new(),
@@ -495,7 +498,11 @@ impl Session {
         if self.mounted.is_mounted(&self.root, path) {
             return;
         }
-        match self.mounted.mount(&mut self.root, &self.host, fstype, path) {
+        let pidns = who.pid.filter(|_| self.pid_namespace);
+        match self
+            .mounted
+            .mount(&mut self.root, &self.host, fstype, path, pidns)
+        {
             Ok(created) => {
                 if created {
                     if let Ok(Some(meta)) = self.root.lstat(path) {

@@ -17,6 +17,7 @@
 pub mod arch;
 pub mod call;
 pub mod memory;
+pub mod ns;
 mod proc;
 pub mod seccomp;
 mod spawn;

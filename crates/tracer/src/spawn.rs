@@ -54,6 +54,11 @@ pub struct Spawn {
     pub stdin: Stdio,
     pub stdout: Stdio,
     pub stderr: Stdio,
+    /// Start the program in a new pid namespace, under a small init that
+    /// reaps orphans (so a daemon outlives its parent's exit): the program
+    /// sees only its own processes, and a `/proc` mounted for it (see
+    /// [`crate::ns`]) shows only them. Needs CAP_SYS_ADMIN.
+    pub pid_namespace: bool,
 }
 
 /// Why the program could not be started.
@@ -68,7 +73,7 @@ pub enum SpawnError {
 }
 
 // The stages the child reports, by index.
-const STAGES: [&str; 8] = [
+const STAGES: [&str; 9] = [
     "read the start signal",
     "set up standard streams",
     "chroot into the root",
@@ -77,6 +82,7 @@ const STAGES: [&str; 8] = [
     "switch user and groups",
     "exec the program",
     "unblock signals",
+    "start a new pid namespace",
 ];
 
 impl SpawnError {
@@ -88,6 +94,7 @@ impl SpawnError {
 }
 
 const SECCOMP_STAGE: usize = 4;
+const PIDNS_STAGE: usize = 8;
 
 fn cstr(bytes: &[u8], what: &'static str) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError::Nul { what })
@@ -200,6 +207,7 @@ pub(crate) fn fork_child(spec: &Spawn, filters: Option<&Filters>) -> Result<Chil
         program: program.as_ptr(),
         argv: argv_ptrs.as_ptr(),
         env: env_ptrs.as_ptr(),
+        pid_namespace: spec.pid_namespace,
     };
 
     // SAFETY: the child runs only `ChildSetup::run`, which makes
@@ -233,9 +241,64 @@ struct ChildSetup<'a> {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
     env: *const *const libc::c_char,
+    pid_namespace: bool,
+}
+
+/// The exit code that carries `status` (a `waitpid` status) on.
+fn exit_code(status: libc::c_int) -> libc::c_int {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
 }
 
 impl ChildSetup<'_> {
+    /// Moves the rest of `run` into a new pid namespace: this process stays
+    /// outside and waits for the namespace's init; the init (pid 1) forks
+    /// the program (pid 2) and reaps everything until nothing is left,
+    /// then exits with the program's status. Returns in the program's
+    /// process. Async-signal-safe only.
+    ///
+    /// # Safety
+    /// Called only in the forked child, before exec.
+    unsafe fn enter_pid_namespace(&self) -> Result<(), ()> {
+        // SAFETY: raw syscalls on no shared state; every branch but the
+        // program's ends in `_exit`.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                return Err(());
+            }
+            for level in 0..2 {
+                let pid = libc::fork();
+                if pid < 0 {
+                    return Err(());
+                }
+                if pid == 0 {
+                    continue;
+                }
+                // The outer process waits for the init; the init reaps
+                // every process of the namespace until none is left.
+                let mut code = 0;
+                loop {
+                    let mut status = 0;
+                    let reaped =
+                        libc::waitpid(if level == 0 { pid } else { -1 }, &mut status, libc::__WALL);
+                    if reaped == pid {
+                        code = exit_code(status);
+                    }
+                    if reaped < 0 && *libc::__errno_location() != libc::EINTR
+                        || level == 0 && reaped == pid
+                    {
+                        break;
+                    }
+                }
+                libc::_exit(code);
+            }
+        }
+        Ok(())
+    }
+
     /// Runs in the forked child. Async-signal-safe only.
     fn run(&self) -> ! {
         let fail = |stage: u32| -> ! {
@@ -261,6 +324,9 @@ impl ChildSetup<'_> {
             libc::sigemptyset(&mut none);
             if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
                 fail(7);
+            }
+            if self.pid_namespace && self.enter_pid_namespace().is_err() {
+                fail(PIDNS_STAGE as u32);
             }
             for (target, &fd) in self.stdio.iter().enumerate() {
                 if fd != target as RawFd && libc::dup2(fd, target as RawFd) < 0 {

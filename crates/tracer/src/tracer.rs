@@ -521,6 +521,12 @@ impl Loop<'_> {
                 let task = self.task(pid);
                 task.pending = None;
                 task.in_syscall = false;
+                if !self.started {
+                    // The program is the task that execs first: with a pid
+                    // namespace, the spawned child and the namespace's init
+                    // are helpers that never exec.
+                    self.leader = pid;
+                }
                 self.started = true;
                 self.handler.on_process(&ProcessEvent::Exec { pid, former });
                 self.resume(pid, None);
