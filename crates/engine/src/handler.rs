@@ -145,7 +145,9 @@ impl<'a> RunHandler<'a> {
                             .fill(&ph, &Self::who(tracee, call), self.observer)?;
                     }
                 }
-                if call.op == Op::Exec {
+                // Each executable's interpreters are checked once a run;
+                // skip building `who` (three /proc reads) for the rest.
+                if call.op == Op::Exec && !self.session.interp_checked.contains(&path) {
                     self.interpreters(&path, &Self::who(tracee, call), 0)?;
                 }
                 return Ok(interest);

@@ -222,7 +222,8 @@ pub enum Cause {
     /// An entry of a directory the program listed (`getdents64`) that the
     /// program then used; unused listed entries are pruned.
     Listed,
-    /// Created empty by jailtrace rather than copied (e.g. `/tmp`).
+    /// Made by the program itself during a run (a log, a pid file, a
+    /// directory): recorded, never copied from the host; no content is kept.
     Created,
     /// Placed before the first run from a known-needed set (e.g. the ELF's libraries).
     Preseed,

@@ -7,7 +7,6 @@
 //! is lexical: `..` and symlinks are left for the caller, who resolves them
 //! inside the root where they belong.
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -105,12 +104,6 @@ pub(crate) fn inside(root: &Path, host: &Path) -> PathBuf {
         Ok(rest) => Path::new("/").join(rest),
         Err(_) => host.to_path_buf(),
     }
-}
-
-/// True when the bytes look like an absolute path.
-#[allow(dead_code)]
-pub(crate) fn is_absolute(p: &OsStr) -> bool {
-    p.as_bytes().first() == Some(&b'/')
 }
 
 #[cfg(test)]
