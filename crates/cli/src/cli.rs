@@ -26,6 +26,13 @@ impl Cli {
             Command::Ldd(a) => &a.global,
             Command::Why(a) => &a.global,
             Command::Diff(a) => &a.global,
+            Command::Build(a) => &a.global,
+            Command::Verify(a) => &a.global,
+            Command::Update(a) => &a.global,
+            Command::Doctor(a) => &a.global,
+            Command::Export(a) => &a.global,
+            Command::Completions(a) => &a.global,
+            Command::Man(a) => &a.global,
         }
     }
 }
@@ -64,6 +71,73 @@ pub enum Command {
     /// cannot be read, is malformed or has a newer schema version (with an
     /// `error:` message), or a usage error.
     Diff(DiffArgs),
+    /// Recreate a jail root from a manifest and the host's files.
+    ///
+    /// Places every entry of the manifest in DIR: directories, symlinks,
+    /// device nodes and files with the recorded modes and owners, the
+    /// synthesized /etc/passwd and /etc/group with their recorded content,
+    /// and directories the program created (files it created, such as logs,
+    /// are not). Entries already right in DIR are left alone, so a second
+    /// build changes nothing; a wrong one is replaced. Files are copied in
+    /// parallel. A host file whose SHA-256 differs from the manifest's is
+    /// reported (an error with --strict). The mounts the jail needs are
+    /// printed as commands.
+    ///
+    /// Exit status: 0 when the root matches the manifest; 1 on error or,
+    /// with --strict, when a host file differs from the manifest.
+    Build(BuildArgs),
+    /// Check a jail root against its manifest and the host.
+    ///
+    /// Reports each entry missing from DIR, changed in DIR (kind, content,
+    /// mode, owner, link target), changed on the host since the manifest was
+    /// written (an upgrade the jail has not received), and files in DIR the
+    /// manifest does not list. Files under the jail's mount points, its
+    /// sticky scratch directories (/tmp) and directories the program writes
+    /// to are not counted as extra.
+    ///
+    /// Exit status: 0 when the jail is clean; 1 when anything is reported
+    /// or on error.
+    Verify(VerifyArgs),
+    /// Bring a jail root and its manifest up to date with the host.
+    ///
+    /// Re-reads every copied entry on the host; files, links and modes that
+    /// changed (a security update of a library) are placed again in DIR and
+    /// the manifest records their new size and SHA-256. Prints what changed.
+    /// With --run the program is then traced again in the updated root to
+    /// catch new dependencies (a library that now needs another).
+    ///
+    /// Exit status: 0 when the jail is up to date; 1 on error; with --run,
+    /// the exit status of `jailtrace run`.
+    Update(Box<UpdateArgs>),
+    /// Explain why a program does not start in an existing jail.
+    ///
+    /// Runs the program chrooted into DIR under tracing with copying off,
+    /// so the jail is not changed, and explains each failure: the missing
+    /// path with the process and syscall that wanted it, whether the host
+    /// has it and what `jailtrace run` would copy; and known causes in
+    /// plain words (a missing ELF interpreter, an account /etc/passwd
+    /// lacks, a file owned by the wrong user, no /proc or /dev/null, a port
+    /// in use).
+    ///
+    /// Exit status: 0 when the program starts; otherwise the program's own
+    /// exit status (128+N for signal N), or 3 when it exited 0 but did not
+    /// become ready; 1 on error.
+    Doctor(Box<DoctorArgs>),
+    /// Write the jail in a format other tools run.
+    ///
+    /// Formats: `sh` (a shell script that builds the root on a host
+    /// without jailtrace), `tar` (an archive of the root with owners and
+    /// modes), `dockerfile` (a build context: Dockerfile FROM scratch and
+    /// rootfs.tar), `bwrap` (a script running the program under bubblewrap
+    /// with only the manifest's paths bound read-only), `systemd` (a unit
+    /// drop-in running it in the root with RootDirectory=) and `oci` (an
+    /// OCI image layout directory).
+    Export(ExportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (jailtrace.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// Options every subcommand takes.
@@ -223,6 +297,183 @@ pub struct DiffArgs {
     /// Print the differences as JSON, with `"identical": true|false`.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Arguments of `jailtrace build` (documented on [`Command::Build`]).
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The manifest to build from.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub manifest: PathBuf,
+    /// The jail root to build [default: the manifest's root].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Hard-link files from the host instead of copying them (same file
+    /// system), or else reflink them (copy-on-write clones); copy otherwise.
+    /// A hard-linked file is the host's own: a program that writes to it in
+    /// the jail changes it on the host.
+    #[arg(long)]
+    pub link: bool,
+    /// Fail when a host file differs from the manifest (its SHA-256).
+    #[arg(long)]
+    pub strict: bool,
+    /// Files copied at once [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Accept a root that is a symlink (the directory it points to is used).
+    #[arg(long)]
+    pub follow_root: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Arguments of `jailtrace verify` (documented on [`Command::Verify`]).
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The manifest to check against.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub manifest: PathBuf,
+    /// The jail root to check [default: the manifest's root].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print the findings as JSON, with `"clean": true|false`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Arguments of `jailtrace update` (documented on [`Command::Update`]).
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The manifest to update (rewritten in place, atomically).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub manifest: PathBuf,
+    /// The jail root to update [default: the manifest's root].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Afterwards, trace the program again in the root to catch new dependencies.
+    #[arg(long)]
+    pub run: bool,
+    /// With --run: when the program counts as started (as for `run`) [default: exit].
+    #[arg(long, value_name = "CONDITION", value_parser = parse_condition, requires = "run")]
+    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    /// With --run: kill the traced tree when one run lasts longer.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Arguments of `jailtrace doctor` (documented on [`Command::Doctor`]).
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The jail root to examine (it is not changed).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub root: PathBuf,
+    /// Also compare with this manifest (what the jail should hold).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// When the program counts as started (as for `run`) [default: exit].
+    #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
+    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    /// Kill the traced tree when it lasts longer.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Grace between SIGTERM and SIGKILL when stopping the program.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub stop_timeout: Duration,
+    /// Working directory inside the jail.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: PathBuf,
+    /// Run the program as this user after the chroot (name or uid).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run the program with this group [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// Set a variable in the program's environment (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Read variables from a file of `export KEY=VALUE` lines.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Start the program with an empty environment (then --env-file, --env).
+    #[arg(long)]
+    pub clear_env: bool,
+    /// Run the program in the host's pid namespace.
+    #[arg(long)]
+    pub no_pid_ns: bool,
+    /// Stop at every syscall (PTRACE_SYSCALL) instead of using a seccomp filter.
+    #[arg(long)]
+    pub no_seccomp: bool,
+    /// Print the diagnosis as JSON on stdout (the program's stdout goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
+    /// The program and its arguments (a path inside the jail, or a name
+    /// looked up in the host's PATH).
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+/// Arguments of `jailtrace export` (documented on [`Command::Export`]).
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The manifest to export.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub manifest: PathBuf,
+    /// The format to write.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: ExportFormat,
+    /// Where to write: a file (sh, tar, bwrap, systemd; `-` or absent:
+    /// stdout) or a directory to create (dockerfile, oci).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// The jail root the systemd unit runs in [default: the manifest's root].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Fail when a host file differs from the manifest (its SHA-256).
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// The formats `jailtrace export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Sh,
+    Tar,
+    Dockerfile,
+    Bwrap,
+    Systemd,
+    Oci,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
     #[command(flatten)]
     pub global: Global,
 }

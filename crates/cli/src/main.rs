@@ -3,8 +3,12 @@
 //! command lives in its own module.
 
 mod cli;
+mod doctor;
 mod exit;
+mod export;
+mod generate;
 mod inspect;
+mod jail;
 mod ldd;
 mod logging;
 mod progress;
@@ -32,6 +36,13 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Ldd(args) => ldd::ldd(args),
         cli::Command::Why(args) => inspect::why(args),
         cli::Command::Diff(args) => inspect::diff(args),
+        cli::Command::Build(args) => jail::build(args),
+        cli::Command::Verify(args) => jail::verify(args),
+        cli::Command::Update(args) => jail::update(*args),
+        cli::Command::Doctor(args) => doctor::doctor(*args),
+        cli::Command::Export(args) => export::export(args),
+        cli::Command::Completions(args) => generate::completions(args),
+        cli::Command::Man(args) => generate::man(args),
     }
 }
 

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use jailtrace_manifest::{Cause, Entry, EntryKind, Mode};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, PathText};
 use jailtrace_rootfs::{self as rootfs, Attrs};
 
 use crate::accounts::{Accounts, Needed};
@@ -98,9 +98,13 @@ impl Session {
             mtime: None,
         };
         let copied = self.root.write_file(path, text.as_bytes(), &attrs)?;
+        // While a run lasts the file holds the host's accounts: that
+        // content is not the jail's, so none is recorded.
+        let content = (!during_run).then(|| PathText::from(text.as_str()));
         if let Some(entry) = self.entry_mut(path) {
             entry.size = Some(copied.bytes);
             entry.sha256 = Some(copied.sha256);
+            entry.content = content;
             return Ok(true);
         }
         let reason = who.reason(Cause::Synthesized, self.run, None);
@@ -108,6 +112,7 @@ impl Session {
         let mut entry = Entry::new(path.into(), EntryKind::File, mode, 0, 0, reason);
         entry.size = Some(copied.bytes);
         entry.sha256 = Some(copied.sha256);
+        entry.content = content;
         self.record(entry, observer);
         Ok(true)
     }

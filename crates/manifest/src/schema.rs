@@ -169,6 +169,11 @@ pub struct Entry {
     /// removed by policy (`mode` is the stripped mode). Omitted when false.
     #[serde(default, skip_serializing_if = "is_false")]
     pub setuid_stripped: bool,
+    /// The whole content of a file jailtrace wrote itself rather than
+    /// copied (cause `synthesized`: `/etc/passwd`, `/etc/group`), so that a
+    /// builder writes the same bytes. Omitted for copied files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<PathText>,
     /// Why it was placed.
     pub reason: Reason,
 }
@@ -195,6 +200,7 @@ impl Entry {
             rdev: None,
             hardlink_to: None,
             setuid_stripped: false,
+            content: None,
             reason,
         }
     }
