@@ -79,6 +79,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         max_procs: args.max_procs,
         account_dbs,
         pid_namespace: !args.no_pid_ns,
+        earlier: None,
     };
 
     let mut progress = Progress::new(args.global.verbose > 0);

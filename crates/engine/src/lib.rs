@@ -88,6 +88,10 @@ pub struct Config {
     pub account_dbs: AccountDbs,
     /// Run the program in a pid namespace of its own.
     pub pid_namespace: bool,
+    /// The root's manifest, when the root already holds the jail it
+    /// describes: its entries, mounts and runs are kept and the new runs
+    /// add to them.
+    pub earlier: Option<Manifest>,
 }
 
 /// A user and group to run the program as.
@@ -195,9 +199,14 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
 
     session.account_dbs = config.account_dbs.clone();
     session.pid_namespace = config.pid_namespace;
+    let mut runs: Vec<Run> = Vec::new();
+    if let Some(earlier) = &config.earlier {
+        session.seed(earlier);
+        runs = earlier.runs.clone();
+    }
+    let first_run = runs.len() as u32;
     preseed(config, &mut session, observer)?;
 
-    let mut runs: Vec<Run> = Vec::new();
     let mut role = RunRole::Discover;
     let mut pending = Vec::new();
     let mut hints = Vec::new();
@@ -205,7 +214,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let mut seccomp = config.seccomp;
     let outcome = loop {
         let index = runs.len() as u32 + 1;
-        if index > config.max_runs {
+        if index - first_run > config.max_runs {
             break Outcome::StillMissing {
                 misses: session.misses.clone(),
             };
@@ -339,8 +348,12 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         },
         root: config.root.as_path().into(),
         runs,
+        // A path an earlier run found absent may be on the host now.
+        absent: std::mem::take(&mut session.absent)
+            .into_iter()
+            .filter(|p| !session.has_entry(p.path.as_path()))
+            .collect(),
         entries: std::mem::take(&mut session.entries),
-        absent: std::mem::take(&mut session.absent),
         denied: std::mem::take(&mut session.denied),
         mounts: std::mem::take(&mut session.mounts),
         sockets: std::mem::take(&mut session.sockets),

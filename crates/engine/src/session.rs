@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, DeviceNumber, Entry, EntryKind, Mode, Mount, PathText, Probe, Reason, Socket,
+    Cause, DeviceNumber, Entry, EntryKind, Manifest, Mode, Mount, PathText, Probe, Reason, Socket,
     SocketFamily, SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
@@ -171,6 +171,33 @@ impl Session {
             ran_as_uids: BTreeSet::new(),
             ran_as_gids: BTreeSet::new(),
             mount_failures: Vec::new(),
+        }
+    }
+
+    /// Continues from an earlier manifest of this root (`jailtrace update
+    /// --run`): its entries count as placed, so what is already in the root
+    /// stays recorded with its first reason, and only new needs are added.
+    pub(crate) fn seed(&mut self, earlier: &Manifest) {
+        for entry in &earlier.entries {
+            self.index
+                .insert(entry.path.as_path().to_path_buf(), self.entries.len());
+            self.entries.push(entry.clone());
+        }
+        for probe in &earlier.absent {
+            self.record_absent_probe(probe.clone());
+        }
+        for probe in &earlier.denied {
+            if self.denied_seen.insert(probe.path.as_path().to_path_buf()) {
+                self.denied.push(probe.clone());
+            }
+        }
+        self.mounts = earlier.mounts.clone();
+        self.sockets = earlier.sockets.clone();
+    }
+
+    fn record_absent_probe(&mut self, probe: Probe) {
+        if self.absent_seen.insert(probe.path.as_path().to_path_buf()) {
+            self.absent.push(probe);
         }
     }
 
@@ -455,13 +482,11 @@ impl Session {
     }
 
     fn record_absent(&mut self, path: &Path, who: &Who) {
-        if self.absent_seen.insert(path.to_path_buf()) {
-            self.absent.push(Probe {
-                path: path.into(),
-                reason: who.reason(Cause::Accessed, self.run, None),
-                rule: None,
-            });
-        }
+        self.record_absent_probe(Probe {
+            path: path.into(),
+            reason: who.reason(Cause::Accessed, self.run, None),
+            rule: None,
+        });
     }
 
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
