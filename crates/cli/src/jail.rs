@@ -1,15 +1,255 @@
-//! `jailtrace build`, `verify` and `update` (being written).
+//! `jailtrace build`, `verify` and `update`: the jail a manifest
+//! describes, made from the host, checked, and kept current
+//! (`jailtrace-jail` does the work; this module reads the manifest, picks
+//! the root, and prints the result for people or as JSON).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::HumanBytes;
+use jailtrace_engine as engine;
+use jailtrace_jail::{self as jail, BuildReport, Host, Problem, VerifyReport};
+use jailtrace_manifest::Manifest;
+use serde_json::json;
 
 use crate::cli::{BuildArgs, UpdateArgs, VerifyArgs};
+use crate::exit;
 
-pub fn build(_args: BuildArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("build is not written yet")
+pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
+    let manifest = read_manifest(&args.manifest)?;
+    let root_arg = args
+        .root
+        .clone()
+        .unwrap_or_else(|| manifest.root.as_path().to_path_buf());
+    let root = engine::prepare_root(&root_arg, args.follow_root)?;
+    let opts = jail::Options {
+        link: args.link,
+        strict: args.strict,
+        jobs: args.jobs.map_or(0, |j| j as usize),
+    };
+    let report = match jail::build(&manifest, &root, &Host::system(), &opts) {
+        Err(jail::Error::Strict(mismatches)) => {
+            for m in &mismatches {
+                eprintln!("error: {}", mismatch_text(m));
+            }
+            anyhow::bail!(
+                "{} host file(s) differ from the manifest (--strict); nothing was built in {}",
+                mismatches.len(),
+                root.display()
+            );
+        }
+        other => other.with_context(|| format!("cannot build {}", root.display()))?,
+    };
+    for m in &report.mismatches {
+        eprintln!("warning: {}", mismatch_text(m));
+    }
+    if args.json {
+        let value = json!({
+            "root": root.to_string_lossy(),
+            "report": report,
+            "mounts": manifest.mounts.iter().map(|m| m.shell_command(&root)).collect::<Vec<_>>(),
+        });
+        println!("{value:#}");
+    } else {
+        eprint!("{}", build_text(&report, &root, &manifest));
+    }
+    Ok(exit::OK)
 }
 
-pub fn verify(_args: VerifyArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("verify is not written yet")
+fn mismatch_text(m: &jail::Mismatch) -> String {
+    format!(
+        "host file {} differs from the manifest (sha256 {} in the manifest, {} now); the jail gets the host's",
+        m.path,
+        short(&m.manifest),
+        short(&m.host)
+    )
 }
 
-pub fn update(_args: UpdateArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("update is not written yet")
+/// The first 12 hex digits of a hash.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+fn build_text(r: &BuildReport, root: &Path, m: &Manifest) -> String {
+    let mut out = format!("built {} ({} entries)\n", root.display(), r.entries);
+    let mut line = |label: &str, n: usize, note: String| {
+        if n > 0 {
+            out.push_str(&format!("  {label:<12} {n}{note}\n"));
+        }
+    };
+    line("unchanged:", r.unchanged, String::new());
+    line(
+        "copied:",
+        r.copied,
+        format!(" files, {}", HumanBytes(r.bytes)),
+    );
+    line(
+        "hard-linked:",
+        r.hardlinked,
+        " files from the host (they are the host's files: a write in the jail changes the host)"
+            .into(),
+    );
+    line(
+        "reflinked:",
+        r.reflinked,
+        " files from the host (copy-on-write)".into(),
+    );
+    line(
+        "linked:",
+        r.linked_in_jail,
+        " hard links within the jail".into(),
+    );
+    line("made:", r.made, " directories, symlinks and devices".into());
+    line("written:", r.written, " synthesized files".into());
+    line(
+        "not built:",
+        r.skipped_created,
+        " files the program creates itself".into(),
+    );
+    for p in &r.replaced {
+        out.push_str(&format!("  replaced:    {p}\n"));
+    }
+    for mt in &m.mounts {
+        out.push_str(&format!(
+            "  mount:       before `chroot {} …`, run `{}`\n",
+            root.display(),
+            mt.shell_command(root)
+        ));
+    }
+    out
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
+    let manifest = read_manifest(&args.manifest)?;
+    let root = existing_root(args.root.as_deref(), &manifest)?;
+    let report = jail::verify(&manifest, &root, &Host::system(), 0)
+        .with_context(|| format!("cannot verify {}", root.display()))?;
+    if args.json {
+        let value = json!({
+            "root": root.to_string_lossy(),
+            "clean": report.is_clean(),
+            "entries": report.entries,
+            "runtime_files": report.runtime_files,
+            "findings": report.findings,
+        });
+        println!("{value:#}");
+    } else {
+        print!("{}", verify_text(&report, &root));
+    }
+    Ok(if report.is_clean() {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+fn verify_text(r: &VerifyReport, root: &Path) -> String {
+    let mut out = String::new();
+    for f in &r.findings {
+        let fields = |fields: &[jail::Field]| {
+            fields
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let line = match &f.problem {
+            Problem::Missing => format!("missing       {}: in the manifest, not in the root", f.path),
+            Problem::ChangedInRoot { fields: fl } => {
+                format!("changed       {}: {} differ in the root", f.path, fields(fl))
+            }
+            Problem::ChangedOnHost { fields: fl } => format!(
+                "host changed  {}: {} differ on the host since the manifest (`jailtrace update` brings it in)",
+                f.path,
+                fields(fl)
+            ),
+            Problem::GoneFromHost => format!("host lacks    {}: no longer on the host", f.path),
+            Problem::Extra { kind } => {
+                format!("extra         {}: a {kind} the manifest does not list", f.path)
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if r.is_clean() {
+        out.push_str(&format!(
+            "{}: clean ({} entries match the manifest and the host)\n",
+            root.display(),
+            r.entries
+        ));
+    } else {
+        out.push_str(&format!(
+            "{}: {} problem(s) in {} entries\n",
+            root.display(),
+            r.findings.len(),
+            r.entries
+        ));
+    }
+    out
+}
+
+pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
+    let mut manifest = read_manifest(&args.manifest)?;
+    let root = existing_root(args.root.as_deref(), &manifest)?;
+    let report = jail::update(
+        &mut manifest,
+        &root,
+        &Host::system(),
+        &jail::Options::default(),
+    )
+    .with_context(|| format!("cannot update {}", root.display()))?;
+    if report.manifest_changed() {
+        manifest
+            .write_atomic(&args.manifest)
+            .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
+    }
+    if args.json {
+        let value = json!({
+            "root": root.to_string_lossy(),
+            "manifest_changed": report.manifest_changed(),
+            "report": report,
+        });
+        println!("{value:#}");
+    } else {
+        for c in &report.changed {
+            let fields: Vec<_> = c.fields.iter().map(|f| f.as_str()).collect();
+            let hashes = match (&c.old_sha256, &c.new_sha256) {
+                (Some(old), Some(new)) => format!(" (sha256 {} -> {})", short(old), short(new)),
+                _ => String::new(),
+            };
+            eprintln!("updated  {}: {}{hashes}", c.path, fields.join(", "));
+        }
+        for p in &report.added {
+            eprintln!("added    {p}");
+        }
+        for p in &report.gone {
+            eprintln!("warning: {p} is no longer on the host; it stays in the jail");
+        }
+        if report.manifest_changed() {
+            eprintln!(
+                "{}: {} changed, {} added; manifest {} rewritten",
+                root.display(),
+                report.changed.len(),
+                report.added.len(),
+                args.manifest.display()
+            );
+        } else {
+            eprintln!("{}: up to date with the host", root.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
+    Manifest::read(path).with_context(|| format!("cannot read the manifest {}", path.display()))
+}
+
+/// The root to verify or update: it must exist already.
+fn existing_root(arg: Option<&Path>, manifest: &Manifest) -> anyhow::Result<PathBuf> {
+    let root = arg.unwrap_or(manifest.root.as_path());
+    let canon = root
+        .canonicalize()
+        .with_context(|| format!("cannot open jail root {}", root.display()))?;
+    engine::check_root(&canon)?;
+    Ok(canon)
 }

@@ -462,10 +462,7 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
         ));
     }
     for mt in &m.mounts {
-        let command = match mt.fstype.as_str() {
-            "devpts" => format!("mount --bind /dev/pts {root}{}", mt.path),
-            fstype => format!("mount -t {fstype} -o ro {fstype} {root}{}", mt.path),
-        };
+        let command = mt.shell_command(m.root.as_path());
         out.push_str(&format!(
             "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
             mt.path

@@ -320,6 +320,25 @@ pub struct Mount {
     pub reason: Reason,
 }
 
+impl Mount {
+    /// The shell command that mounts this file system into the jail at
+    /// `root` before `chroot ROOT …` (paths printed as text, for people):
+    /// `mount -t proc -o ro proc /srv/jail/proc`, or a bind mount of the
+    /// host's `/dev/pts`.
+    pub fn shell_command(&self, root: &std::path::Path) -> String {
+        let at = root.join(
+            self.path
+                .as_path()
+                .strip_prefix("/")
+                .unwrap_or(self.path.as_path()),
+        );
+        match self.fstype.as_str() {
+            "devpts" => format!("mount --bind /dev/pts {}", at.display()),
+            fstype => format!("mount -t {fstype} -o ro {fstype} {}", at.display()),
+        }
+    }
+}
+
 /// An address family. JSON: `"inet"`, `"inet6"` or `"unix"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -14,14 +14,14 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, Mode};
-use nix::unistd::{ftruncate, linkat, lseek, Whence};
+use nix::unistd::{ftruncate, lseek, Whence};
 use sha2::{Digest, Sha256};
 
 use crate::resolve;
@@ -220,20 +220,8 @@ impl Root {
             Ok(st) if inode_id(&st) == rec.root_id => {}
             _ => return Ok(None),
         }
-        // Link the inode held by `old` itself, not whatever the path names
-        // now: AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH), else the
-        // descriptor's /proc link with AT_SYMLINK_FOLLOW (open(2), O_PATH).
-        let linked = match linkat(&old, "", dir, name, AtFlags::AT_EMPTY_PATH) {
-            Err(Errno::ENOENT | Errno::EPERM | Errno::EINVAL) => linkat(
-                AT_FDCWD,
-                format!("/proc/self/fd/{}", old.as_raw_fd()).as_str(),
-                dir,
-                name,
-                AtFlags::AT_SYMLINK_FOLLOW,
-            ),
-            other => other,
-        };
-        match linked {
+        // Link the inode held by `old` itself, not whatever the path names now.
+        match crate::link::link_fd(old.as_fd(), dir, name) {
             Ok(()) => {
                 // The new link changed the inode's ctime; remember the new one.
                 if let (Ok(st), Some(r)) = (fstat(&old), self.copies.get_mut(&host_id)) {
@@ -298,7 +286,7 @@ fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyE
 }
 
 /// Lowercase hex of a digest.
-fn hex(digest: &[u8]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
     for b in digest {
         // Writing to a String cannot fail.

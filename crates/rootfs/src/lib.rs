@@ -28,6 +28,7 @@
 mod copy;
 mod error;
 mod host;
+mod link;
 mod meta;
 mod plan;
 mod resolve;
@@ -39,6 +40,7 @@ mod tests;
 pub use copy::Copied;
 pub use error::Error;
 pub use host::Host;
+pub use link::{sha256_of, Shared};
 pub use meta::{Attrs, Kind, Meta};
 pub use plan::{plan, plan_parent, Applied, Follow, Outcome, Plan, Step};
 pub use root::Root;

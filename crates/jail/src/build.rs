@@ -1,0 +1,316 @@
+//! [`build`]: a root made from a manifest and the host.
+//!
+//! Three passes, in the manifest's order (parents before children):
+//! 1. directories, symlinks, devices and synthesized files, one by one;
+//!    every host file to place is hashed meanwhile, in parallel, so that
+//!    `--strict` can refuse before anything is copied;
+//! 2. regular files, in parallel (each worker with its own handle on the
+//!    root): copied, or with [`Options::link`] hard-linked or reflinked;
+//! 3. hard links between files of the jail.
+//!
+//! An entry already right is left alone; a wrong one (other kind, content,
+//! target, device) is removed and placed again; a wrong mode or owner on a
+//! directory is corrected in place.
+
+use std::path::Path;
+
+use jailtrace_manifest::{Cause, Entry, EntryKind, Manifest, PathText};
+use jailtrace_rootfs::{Attrs, Host, Kind, Root, Shared};
+use serde::Serialize;
+
+use crate::check::{self, attrs_of, Side};
+use crate::{parallel, Error};
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Hard-link (same file system) or reflink host files instead of copying.
+    pub link: bool,
+    /// Refuse to build when a host file differs from the manifest.
+    pub strict: bool,
+    /// Worker threads for files; 0 = one per CPU.
+    pub jobs: usize,
+}
+
+/// A host file whose content is not the one the manifest recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The jail path (the same path on the host).
+    pub path: PathText,
+    /// The SHA-256 the manifest records.
+    pub manifest: String,
+    /// The host file's SHA-256 now.
+    pub host: String,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BuildReport {
+    /// Entries in the manifest.
+    pub entries: usize,
+    /// Entries that were already right.
+    pub unchanged: usize,
+    /// Directories, symlinks and devices made.
+    pub made: usize,
+    /// Files copied.
+    pub copied: usize,
+    /// Files hard-linked to the host's inode (`--link`).
+    pub hardlinked: usize,
+    /// Files reflinked from the host (`--link` where hard links are not possible).
+    pub reflinked: usize,
+    /// Hard links made between files of the jail.
+    pub linked_in_jail: usize,
+    /// Synthesized files written.
+    pub written: usize,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Entries that were wrong and were placed again (or, for a directory,
+    /// given the right mode and owner).
+    pub replaced: Vec<PathText>,
+    /// Files the program created at run time, not built.
+    pub skipped_created: usize,
+    /// Host files whose SHA-256 differs from the manifest.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// One host file to place, with its hash as read now.
+struct FileJob<'m> {
+    entry: &'m Entry,
+    host_sha: String,
+}
+
+/// What placing one file did.
+enum Placed {
+    Unchanged,
+    Copied { bytes: u64, replaced: bool },
+    Shared { how: Shared, replaced: bool },
+}
+
+/// Builds the root at `root` (an existing directory) from `manifest` and
+/// `host`. See the module documentation.
+pub fn build(
+    manifest: &Manifest,
+    root: &Path,
+    host: &Host,
+    opts: &Options,
+) -> Result<BuildReport, Error> {
+    let jobs = if opts.jobs == 0 {
+        parallel::default_jobs()
+    } else {
+        opts.jobs
+    };
+    let mut report = BuildReport {
+        entries: manifest.entries.len(),
+        ..Default::default()
+    };
+    let files: Vec<&Entry> = manifest
+        .entries
+        .iter()
+        .filter(|e| {
+            e.kind == EntryKind::File
+                && check::from_host(e)
+                && e.content.is_none()
+                && e.hardlink_to.is_none()
+        })
+        .collect();
+    let hashed = parallel::map(
+        jobs,
+        &files,
+        || Ok::<_, Error>(()),
+        |(), entry| check::hash(host, entry.path.as_path(), false).map(|(_, sha)| sha),
+    );
+    let mut file_jobs = Vec::with_capacity(files.len());
+    for (entry, sha) in files.iter().zip(hashed) {
+        let host_sha = sha?;
+        if entry.sha256.as_deref().is_some_and(|want| want != host_sha) {
+            report.mismatches.push(Mismatch {
+                path: entry.path.clone(),
+                manifest: entry.sha256.clone().unwrap_or_default(),
+                host: host_sha.clone(),
+            });
+        }
+        file_jobs.push(FileJob { entry, host_sha });
+    }
+    if opts.strict && !report.mismatches.is_empty() {
+        return Err(Error::Strict(report.mismatches));
+    }
+
+    let mut r = Root::open(root)?;
+    let view = Host::at(r.path());
+    for entry in &manifest.entries {
+        match entry.kind {
+            EntryKind::File if entry.reason.cause == Cause::Created => {
+                report.skipped_created += 1;
+            }
+            EntryKind::File if entry.content.is_some() => {
+                let changed = write_synthesized(&mut r, &view, entry)?;
+                match changed {
+                    None => report.unchanged += 1,
+                    Some(replaced) => {
+                        report.written += 1;
+                        if replaced {
+                            report.replaced.push(entry.path.clone());
+                        }
+                    }
+                }
+            }
+            EntryKind::File => {}
+            _ => match place_node(&mut r, &view, entry)? {
+                NodeResult::Unchanged => report.unchanged += 1,
+                NodeResult::Made => report.made += 1,
+                NodeResult::Replaced => {
+                    report.made += 1;
+                    report.replaced.push(entry.path.clone());
+                }
+                NodeResult::Fixed => report.replaced.push(entry.path.clone()),
+            },
+        }
+    }
+
+    let root_path = r.path().to_path_buf();
+    let placed = parallel::map(
+        jobs,
+        &file_jobs,
+        || Root::open(&root_path).map_err(Error::from),
+        |root, job| place_file(root, host, job, opts.link),
+    );
+    for (job, result) in file_jobs.iter().zip(placed) {
+        match result? {
+            Placed::Unchanged => report.unchanged += 1,
+            Placed::Copied { bytes, replaced } => {
+                report.copied += 1;
+                report.bytes += bytes;
+                if replaced {
+                    report.replaced.push(job.entry.path.clone());
+                }
+            }
+            Placed::Shared { how, replaced } => {
+                match how {
+                    Shared::HardLink => report.hardlinked += 1,
+                    Shared::Reflink => report.reflinked += 1,
+                }
+                if replaced {
+                    report.replaced.push(job.entry.path.clone());
+                }
+            }
+        }
+    }
+
+    for entry in manifest.entries.iter().filter(|e| e.hardlink_to.is_some()) {
+        let p = entry.path.as_path();
+        let Some(to) = entry.hardlink_to.as_ref().map(|t| t.as_path()) else {
+            continue;
+        };
+        let have = view.lstat(p)?;
+        let target = view.lstat(to)?;
+        match (have, target) {
+            (Some(h), Some(t)) if (h.dev, h.ino) == (t.dev, t.ino) => report.unchanged += 1,
+            (have, _) => {
+                if have.is_some() {
+                    r.remove(p)?;
+                    report.replaced.push(entry.path.clone());
+                }
+                r.hardlink(p, to)?;
+                report.linked_in_jail += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+enum NodeResult {
+    Unchanged,
+    Made,
+    Replaced,
+    /// A directory's mode or owner corrected.
+    Fixed,
+}
+
+/// Places a directory, symlink or device entry.
+fn place_node(r: &mut Root, view: &Host, entry: &Entry) -> Result<NodeResult, Error> {
+    let p = entry.path.as_path();
+    let attrs = attrs_of(entry);
+    let mut replaced = false;
+    if let Some(meta) = view.lstat(p)? {
+        let diffs = check::differences(entry, &meta, view, Side::Root)?;
+        if diffs.is_empty() {
+            return Ok(NodeResult::Unchanged);
+        }
+        if entry.kind == EntryKind::Dir && meta.kind == Kind::Dir {
+            r.chmod(p, attrs.mode)?;
+            r.chown(p, attrs.uid, attrs.gid)?;
+            return Ok(NodeResult::Fixed);
+        }
+        r.remove(p)?;
+        replaced = true;
+    }
+    match entry.kind {
+        EntryKind::Dir => r.mkdir(p, &attrs)?,
+        EntryKind::Symlink => r.symlink(p, check::target_of(entry)?, &attrs)?,
+        EntryKind::Device => r.mknod(p, &attrs, check::rdev_of(entry)?)?,
+        EntryKind::File => unreachable!("files are placed by place_file"),
+    }
+    Ok(if replaced {
+        NodeResult::Replaced
+    } else {
+        NodeResult::Made
+    })
+}
+
+/// Writes a synthesized file unless the root has it already.
+/// `None`: unchanged; `Some(replaced)`: written.
+fn write_synthesized(r: &mut Root, view: &Host, entry: &Entry) -> Result<Option<bool>, Error> {
+    let p = entry.path.as_path();
+    let content = entry.content.as_ref().map_or(&[][..], |c| c.as_bytes());
+    let existing = view.lstat(p)?;
+    if let Some(meta) = existing {
+        if meta.kind == Kind::File && check::differences(entry, &meta, view, Side::Root)?.is_empty()
+        {
+            let (_, sha) = check::hash(view, p, true)?;
+            if entry.sha256.as_deref() == Some(sha.as_str()) {
+                return Ok(None);
+            }
+        }
+        if meta.kind != Kind::File {
+            r.remove(p)?;
+        }
+    }
+    r.write_file(p, content, &attrs_of(entry))?;
+    Ok(Some(existing.is_some()))
+}
+
+/// Places one host file (in a worker thread).
+fn place_file(r: &mut Root, host: &Host, job: &FileJob<'_>, link: bool) -> Result<Placed, Error> {
+    let entry = job.entry;
+    let p = entry.path.as_path();
+    let view = Host::at(r.path());
+    let (src, hmeta) = host.open_file(p)?;
+    let attrs = Attrs {
+        mtime: Some(hmeta.mtime),
+        ..attrs_of(entry)
+    };
+    let existing = view.lstat(p)?;
+    if let Some(meta) = existing {
+        let right_attrs = meta.kind == Kind::File
+            && (meta.mode, meta.uid, meta.gid) == (attrs.mode, attrs.uid, attrs.gid)
+            && meta.size == hmeta.size;
+        if right_attrs
+            && ((meta.dev, meta.ino) == (hmeta.dev, hmeta.ino)
+                || check::hash(&view, p, true)?.1 == job.host_sha)
+        {
+            return Ok(Placed::Unchanged);
+        }
+        r.remove(p)?;
+    }
+    let replaced = existing.is_some();
+    if link {
+        if let Some(how) = r.share_file(p, &src, &hmeta, &attrs)? {
+            return Ok(Placed::Shared { how, replaced });
+        }
+    }
+    let copied = r.copy_file(p, host, &attrs)?;
+    Ok(Placed::Copied {
+        bytes: copied.bytes,
+        replaced,
+    })
+}

@@ -1,0 +1,174 @@
+//! Comparing a manifest entry with what is on disk (in the root or on the
+//! host): the fields that differ.
+
+use std::path::Path;
+
+use jailtrace_manifest::{Cause, DeviceNumber, Entry, EntryKind};
+use jailtrace_rootfs::{self as rootfs, Attrs, Host, Kind, Meta};
+use serde::Serialize;
+
+use crate::Error;
+
+/// A property of an entry that can differ from the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// File, directory, symlink or device.
+    Kind,
+    /// Permission bits.
+    Mode,
+    /// Owner or group.
+    Owner,
+    /// A file's size or content (SHA-256).
+    Content,
+    /// A symlink's target.
+    Target,
+    /// A device's number.
+    Device,
+    /// A hard link no longer shares its inode with the file it links to.
+    HardLink,
+}
+
+impl Field {
+    /// The JSON spelling, e.g. `"content"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Kind => "kind",
+            Field::Mode => "mode",
+            Field::Owner => "owner",
+            Field::Content => "content",
+            Field::Target => "target",
+            Field::Device => "device",
+            Field::HardLink => "hard_link",
+        }
+    }
+}
+
+/// Which side an entry is compared on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The jail root: the manifest's mode exactly.
+    Root,
+    /// The host: a mode that lost its setuid/setgid bits by policy
+    /// (`setuid_stripped`) matches the host's mode with them.
+    Host,
+}
+
+/// The manifest's kind as a rootfs kind.
+pub(crate) fn kind_of(entry: &Entry) -> Kind {
+    match entry.kind {
+        EntryKind::File => Kind::File,
+        EntryKind::Dir => Kind::Dir,
+        EntryKind::Symlink => Kind::Symlink,
+        EntryKind::Device => Kind::CharDevice,
+    }
+}
+
+/// The attributes the entry asks for (no mtime: the manifest keeps none).
+pub(crate) fn attrs_of(entry: &Entry) -> Attrs {
+    Attrs {
+        mode: entry.mode.bits(),
+        uid: entry.uid,
+        gid: entry.gid,
+        mtime: None,
+    }
+}
+
+/// Whether the host is the source of this entry (not the program, not jailtrace).
+pub(crate) fn from_host(entry: &Entry) -> bool {
+    !matches!(entry.reason.cause, Cause::Created | Cause::Synthesized)
+}
+
+/// The device number the entry records, as `dev_t`.
+pub(crate) fn rdev_of(entry: &Entry) -> Result<u64, Error> {
+    let DeviceNumber { major, minor } = entry.rdev.ok_or_else(|| incomplete(entry, "rdev"))?;
+    Ok(nix::sys::stat::makedev(major.into(), minor.into()))
+}
+
+/// The symlink target the entry records.
+pub(crate) fn target_of(entry: &Entry) -> Result<&Path, Error> {
+    entry
+        .target
+        .as_ref()
+        .map(|t| t.as_path())
+        .ok_or_else(|| incomplete(entry, "target"))
+}
+
+pub(crate) fn incomplete(entry: &Entry, field: &'static str) -> Error {
+    Error::Incomplete {
+        path: entry.path.as_path().to_path_buf(),
+        kind: entry.kind.as_str(),
+        field,
+    }
+}
+
+/// The fields of `entry` that `meta` (and, for symlinks, the link read at
+/// `path` through `view`) contradict, without looking at file content.
+/// Program-created entries are compared by kind alone: their mode and
+/// owner are the program's business.
+pub(crate) fn differences(
+    entry: &Entry,
+    meta: &Meta,
+    view: &Host,
+    side: Side,
+) -> Result<Vec<Field>, Error> {
+    let mut fields = Vec::new();
+    if meta.kind != kind_of(entry) {
+        fields.push(Field::Kind);
+        return Ok(fields);
+    }
+    if entry.reason.cause == Cause::Created {
+        return Ok(fields);
+    }
+    let want = entry.mode.bits();
+    let mode_ok = match side {
+        Side::Host if entry.setuid_stripped => meta.mode & !0o6000 == want,
+        _ => meta.mode == want,
+    };
+    // A symlink's mode is always 0777 and means nothing.
+    if !mode_ok && entry.kind != EntryKind::Symlink {
+        fields.push(Field::Mode);
+    }
+    if (meta.uid, meta.gid) != (entry.uid, entry.gid) {
+        fields.push(Field::Owner);
+    }
+    match entry.kind {
+        EntryKind::Symlink => {
+            if view.readlink(entry.path.as_path())? != target_of(entry)? {
+                fields.push(Field::Target);
+            }
+        }
+        EntryKind::Device => {
+            if meta.rdev != rdev_of(entry)? {
+                fields.push(Field::Device);
+            }
+        }
+        EntryKind::File => {
+            if entry.size.is_some_and(|size| size != meta.size) {
+                fields.push(Field::Content);
+            }
+        }
+        EntryKind::Dir => {}
+    }
+    Ok(fields)
+}
+
+/// Opens the regular file at jail path `p` through `view` and hashes it.
+/// `in_root` picks the error's wording.
+pub(crate) fn hash(view: &Host, p: &Path, in_root: bool) -> Result<(Meta, String), Error> {
+    let (file, meta) = view.open_file(p)?;
+    let (_, sha) = rootfs::sha256_of(&file).map_err(|source| {
+        if in_root {
+            Error::ReadRoot {
+                path: p.to_path_buf(),
+                source,
+            }
+        } else {
+            Error::ReadHost {
+                path: view.path_of(p),
+                source,
+            }
+        }
+    })?;
+    Ok((meta, sha))
+}

@@ -1,0 +1,314 @@
+//! [`verify`]: a root and the host compared with the manifest.
+//!
+//! Every entry is checked twice: in the root (is it there, with the
+//! manifest's kind, mode, owner, content, target, device?) and on the host
+//! (has the file the jail was built from changed since: an upgrade the jail
+//! has not received?). Then the root is walked for files the manifest does
+//! not list. Nothing is written.
+//!
+//! Not counted as extra: whatever lies under the jail's mount points
+//! (`/proc`, `/sys`, `/dev/pts`) or on another file system, under sticky
+//! world-writable directories (`/tmp`, `/var/tmp`), and in directories the
+//! program writes to (a `created` entry or its parent): those are the
+//! program's runtime files, counted apart.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use jailtrace_manifest::{Cause, Entry, EntryKind, Manifest, PathText};
+use jailtrace_rootfs::{Host, Kind};
+use nix::dir::{Dir, Type};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fstat, Mode};
+use serde::Serialize;
+
+use crate::check::{self, Field, Side};
+use crate::{parallel, Error};
+
+/// What is wrong with one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    /// The manifest lists it; the root lacks it.
+    Missing,
+    /// The root has it, but not as the manifest says.
+    ChangedInRoot {
+        /// What differs.
+        fields: Vec<Field>,
+    },
+    /// The host's file changed since the manifest was written.
+    ChangedOnHost {
+        /// What differs.
+        fields: Vec<Field>,
+    },
+    /// The host no longer has it.
+    GoneFromHost,
+    /// The root has it; the manifest does not list it.
+    Extra {
+        /// What it is: `file`, `dir`, `symlink`, …
+        kind: String,
+    },
+}
+
+/// One finding of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The jail path.
+    pub path: PathText,
+    /// What is wrong.
+    #[serde(flatten)]
+    pub problem: Problem,
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: usize,
+    /// Files in the root's runtime places (see the module doc), not counted as extra.
+    pub runtime_files: usize,
+    /// Everything found wrong, entries first (in manifest order), extras last.
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// True when nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Verifies the root at `root` against `manifest` and `host`, hashing on
+/// `jobs` threads (0: one per CPU).
+pub fn verify(
+    manifest: &Manifest,
+    root: &Path,
+    host: &Host,
+    jobs: usize,
+) -> Result<VerifyReport, Error> {
+    let jobs = if jobs == 0 {
+        parallel::default_jobs()
+    } else {
+        jobs
+    };
+    let view = Host::at(root);
+    let checked = parallel::map(
+        jobs,
+        &manifest.entries,
+        || Ok::<_, Error>(()),
+        |(), entry| check_entry(entry, &view, host, manifest),
+    );
+    let mut report = VerifyReport {
+        entries: manifest.entries.len(),
+        ..Default::default()
+    };
+    for found in checked {
+        report.findings.extend(found?);
+    }
+    let mut walk = Walk::new(manifest);
+    walk.dir(root, PathBuf::from("/"))?;
+    report.runtime_files = walk.runtime_files;
+    report.findings.extend(walk.extras);
+    Ok(report)
+}
+
+/// The findings for one entry: root side, then host side.
+fn check_entry(
+    entry: &Entry,
+    view: &Host,
+    host: &Host,
+    manifest: &Manifest,
+) -> Result<Vec<Finding>, Error> {
+    let p = entry.path.as_path();
+    let mut found = Vec::new();
+    let finding = |problem| Finding {
+        path: entry.path.clone(),
+        problem,
+    };
+    match view.lstat(p)? {
+        None => found.push(finding(Problem::Missing)),
+        Some(meta) => {
+            let mut fields = check::differences(entry, &meta, view, Side::Root)?;
+            if entry.kind == EntryKind::File
+                && meta.kind == Kind::File
+                && entry.reason.cause != Cause::Created
+                && !fields.contains(&Field::Content)
+            {
+                let (_, sha) = check::hash(view, p, true)?;
+                if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                    fields.push(Field::Content);
+                }
+            }
+            if let Some(to) = &entry.hardlink_to {
+                let shared = view
+                    .lstat(to.as_path())?
+                    .is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
+                if !shared && manifest.entry(to.as_path()).is_some() {
+                    fields.push(Field::HardLink);
+                }
+            }
+            if !fields.is_empty() {
+                found.push(finding(Problem::ChangedInRoot { fields }));
+            }
+        }
+    }
+    if check::from_host(entry) {
+        match host.lstat(p)? {
+            None => found.push(finding(Problem::GoneFromHost)),
+            Some(meta) => {
+                let mut fields = check::differences(entry, &meta, host, Side::Host)?;
+                if entry.kind == EntryKind::File
+                    && meta.kind == Kind::File
+                    && !fields.contains(&Field::Content)
+                {
+                    let (_, sha) = check::hash(host, p, false)?;
+                    if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                        fields.push(Field::Content);
+                    }
+                }
+                if !fields.is_empty() {
+                    found.push(finding(Problem::ChangedOnHost { fields }));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The walk of the root for extra files.
+struct Walk {
+    listed: HashSet<PathBuf>,
+    /// Directories whose unlisted contents belong to the program at run time.
+    runtime_dirs: HashSet<PathBuf>,
+    /// Mount points: not descended into.
+    mounts: HashSet<PathBuf>,
+    extras: Vec<Finding>,
+    runtime_files: usize,
+    root_dev: Option<u64>,
+}
+
+impl Walk {
+    fn new(manifest: &Manifest) -> Walk {
+        let mut runtime_dirs = HashSet::new();
+        for e in &manifest.entries {
+            if e.reason.cause == Cause::Created {
+                if e.kind == EntryKind::Dir {
+                    runtime_dirs.insert(e.path.as_path().to_path_buf());
+                }
+                if let Some(parent) = e.path.as_path().parent() {
+                    runtime_dirs.insert(parent.to_path_buf());
+                }
+            }
+            // Sticky directories (/tmp) are scratch space.
+            if e.kind == EntryKind::Dir && e.mode.bits() & 0o1000 != 0 {
+                runtime_dirs.insert(e.path.as_path().to_path_buf());
+            }
+        }
+        Walk {
+            listed: manifest
+                .entries
+                .iter()
+                .map(|e| e.path.as_path().to_path_buf())
+                .collect(),
+            runtime_dirs,
+            mounts: manifest
+                .mounts
+                .iter()
+                .map(|m| m.path.as_path().to_path_buf())
+                .collect(),
+            extras: Vec::new(),
+            runtime_files: 0,
+            root_dev: None,
+        }
+    }
+
+    /// Walks the directory at host path `at`, jail path `jail`.
+    fn dir(&mut self, at: &Path, jail: PathBuf) -> Result<(), Error> {
+        let walk_err = |source| Error::Walk {
+            path: jail.clone(),
+            source,
+        };
+        let fd = open(
+            at,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(walk_err)?;
+        self.walk_fd(fd, jail)
+    }
+
+    fn walk_fd(&mut self, fd: OwnedFd, jail: PathBuf) -> Result<(), Error> {
+        let walk_err = |source| Error::Walk {
+            path: jail.clone(),
+            source,
+        };
+        let st = fstat(&fd).map_err(walk_err)?;
+        let root_dev = *self.root_dev.get_or_insert(st.st_dev);
+        if st.st_dev != root_dev {
+            return Ok(());
+        }
+        let runtime = self.runtime_dirs.contains(&jail);
+        let mut dir = Dir::from_fd(fd).map_err(walk_err)?;
+        let mut subdirs = Vec::new();
+        for item in dir.iter() {
+            let item = item.map_err(walk_err)?;
+            let name = OsStr::from_bytes(item.file_name().to_bytes());
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = jail.join(name);
+            let is_dir = item.file_type() == Some(Type::Directory);
+            if self.mounts.contains(&path) {
+                continue;
+            }
+            // An unlisted directory is counted once, not file by file.
+            if !self.listed.contains(&path) {
+                if runtime {
+                    self.runtime_files += 1;
+                } else {
+                    self.extras.push(Finding {
+                        path: path.as_path().into(),
+                        problem: Problem::Extra {
+                            kind: type_name(item.file_type()).into(),
+                        },
+                    });
+                }
+                continue;
+            }
+            if is_dir {
+                subdirs.push((name.to_os_string(), path));
+            }
+        }
+        for (name, path) in subdirs {
+            let child = nix::fcntl::openat(
+                dir.as_fd(),
+                name.as_os_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            );
+            match child {
+                Ok(child) => self.walk_fd(child, path)?,
+                // Swapped for something else meanwhile: nothing to descend.
+                Err(nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP) => {}
+                Err(source) => return Err(Error::Walk { path, source }),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn type_name(t: Option<Type>) -> &'static str {
+    match t {
+        Some(Type::File) => "file",
+        Some(Type::Directory) => "dir",
+        Some(Type::Symlink) => "symlink",
+        Some(Type::CharacterDevice) => "char device",
+        Some(Type::BlockDevice) => "block device",
+        Some(Type::Fifo) => "fifo",
+        Some(Type::Socket) => "socket",
+        None => "unknown",
+    }
+}
