@@ -6,6 +6,9 @@
 //! has not received?). Then the root is walked for files the manifest does
 //! not list. Nothing is written.
 //!
+//! Files the program creates (cause `created`) are only checked to be of
+//! their kind when present; their absence is not a problem.
+//!
 //! Not counted as extra: whatever lies under the jail's mount points
 //! (`/proc`, `/sys`, `/dev/pts`) or on another file system, under sticky
 //! world-writable directories (`/tmp`, `/var/tmp`), and in directories the
@@ -129,6 +132,9 @@ fn check_entry(
         problem,
     };
     match view.lstat(p)? {
+        // The program makes its files (logs, pid files) when it runs;
+        // a jail just built has none yet.
+        None if entry.reason.cause == Cause::Created && entry.kind == EntryKind::File => {}
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
             let mut fields = check::differences(entry, &meta, view, Side::Root)?;
