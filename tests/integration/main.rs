@@ -29,5 +29,6 @@ mod harness;
 mod hostile;
 mod inspect;
 mod jailfiles;
+mod rebuild;
 mod security;
 mod servers;

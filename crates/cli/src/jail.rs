@@ -203,7 +203,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
             .write_atomic(&args.manifest)
             .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
     }
-    if args.json {
+    if args.json && !args.run {
         let value = json!({
             "root": root.to_string_lossy(),
             "manifest_changed": report.manifest_changed(),
@@ -237,7 +237,129 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
             eprintln!("{}: up to date with the host", root.display());
         }
     }
+    if args.run {
+        return rerun(manifest, &root, &args);
+    }
     Ok(exit::OK)
+}
+
+/// `update --run`: the manifest's command traced again in the updated
+/// root, continuing from the manifest, so that what the new files need is
+/// placed and recorded too.
+fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u8> {
+    let c = &manifest.command;
+    let credentials = c
+        .user
+        .as_deref()
+        .map(|u| crate::run::credentials(u, c.group.as_deref()))
+        .transpose()?;
+    let config = engine::Config {
+        argv: c.argv.iter().map(|a| a.as_os_str().to_owned()).collect(),
+        executable: c.executable.as_path().to_path_buf(),
+        env: c.env.iter().map(|a| a.as_os_str().to_owned()).collect(),
+        cwd: c.cwd.as_path().to_path_buf(),
+        root: root.to_path_buf(),
+        seccomp: true,
+        max_runs: 50,
+        timeout: Some(args.timeout),
+        stop_timeout: std::time::Duration::from_secs(5),
+        policy: engine::Policy::default(),
+        // Setuid bits the jail kept were kept on purpose.
+        keep_setuid: manifest
+            .entries
+            .iter()
+            .any(|e| e.mode.has_setid() && !e.setuid_stripped),
+        stdout_to_stderr: true,
+        max_listing: 10_000,
+        ld_library_path: Vec::new(),
+        ready: args.ready.clone(),
+        log_file: None,
+        credentials,
+        max_procs: None,
+        account_dbs: account_dbs(&manifest)?,
+        pid_namespace: true,
+        earlier: Some(manifest.clone()),
+    };
+    let mut progress = crate::progress::Progress::new(args.global.verbose > 0);
+    let result = engine::run(&config, &mut progress);
+    progress.finish();
+    let report = match result {
+        Ok(report) => report,
+        Err(engine::Error::Interrupted(sig)) => {
+            eprintln!("jailtrace: interrupted by {sig}; the manifest was not changed");
+            return Ok(exit::signaled(sig));
+        }
+        Err(e) => return Err(e).context("the traced run failed"),
+    };
+    let added: Vec<_> = report
+        .manifest
+        .entries
+        .iter()
+        .filter(|e| manifest.entry(e.path.as_path()).is_none())
+        .collect();
+    let code = match &report.outcome {
+        engine::Outcome::Ready => {
+            report
+                .manifest
+                .write_atomic(&args.manifest)
+                .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
+            exit::OK
+        }
+        engine::Outcome::NotReady { .. } => exit::NOT_READY,
+        engine::Outcome::StillMissing { .. } => exit::STILL_MISSING,
+    };
+    if args.json {
+        let value = json!({
+            "root": root.to_string_lossy(),
+            "ready": code == exit::OK,
+            "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
+        });
+        println!("{value:#}");
+    } else {
+        for e in &added {
+            eprintln!("added    {} ({})", e.path, e.reason.cause.as_str());
+        }
+        let runs = report.manifest.runs.len() - manifest.runs.len();
+        match code {
+            exit::OK => eprintln!(
+                "re-ran the program: ready after {runs} run(s), {} new entries; manifest {} rewritten",
+                added.len(),
+                args.manifest.display()
+            ),
+            _ => eprintln!(
+                "re-ran the program: it does not start after {runs} run(s); the manifest was not changed"
+            ),
+        }
+    }
+    Ok(code)
+}
+
+/// How the re-run makes /etc/passwd and /etc/group: as the manifest's
+/// were made, keeping every account they hold.
+fn account_dbs(manifest: &Manifest) -> anyhow::Result<engine::AccountDbs> {
+    let synthesized = |path: &str| {
+        manifest
+            .entry(Path::new(path))
+            .filter(|e| e.reason.cause == jailtrace_manifest::Cause::Synthesized)
+            .and_then(|e| e.content.as_ref())
+            .map(|c| {
+                String::from_utf8_lossy(c.as_bytes())
+                    .lines()
+                    .filter_map(|l| l.split(':').next())
+                    .filter(|n| !n.is_empty())
+                    .map(String::from)
+                    .collect::<std::collections::BTreeSet<_>>()
+            })
+    };
+    match (synthesized("/etc/passwd"), synthesized("/etc/group")) {
+        (None, None) => Ok(engine::AccountDbs::Copy),
+        (users, groups) => Ok(engine::AccountDbs::Synthesize {
+            host: engine::Accounts::read_host()
+                .context("cannot read the host's /etc/passwd and /etc/group")?,
+            users: users.unwrap_or_default(),
+            groups: groups.unwrap_or_default(),
+        }),
+    }
 }
 
 fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
