@@ -36,3 +36,13 @@ ci:
 fuzz target="elf" secs="60":
     mkdir -p fuzz/corpus/{{target}}
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O {{target}} corpus/{{target}} ../fixtures/fuzz/$(case {{target}} in elf*) echo elf;; *) echo {{target}};; esac) -- -max_total_time={{secs}}
+
+# Install jailtrace with its man pages and shell completions under PREFIX
+# (bash, zsh and fish completions go where those shells look by default).
+install prefix="/usr/local":
+    cargo install --locked --path . --root {{prefix}}
+    {{prefix}}/bin/jailtrace man {{prefix}}/share/man/man1
+    mkdir -p {{prefix}}/share/bash-completion/completions {{prefix}}/share/zsh/site-functions {{prefix}}/share/fish/vendor_completions.d
+    {{prefix}}/bin/jailtrace completions bash > {{prefix}}/share/bash-completion/completions/jailtrace
+    {{prefix}}/bin/jailtrace completions zsh > {{prefix}}/share/zsh/site-functions/_jailtrace
+    {{prefix}}/bin/jailtrace completions fish > {{prefix}}/share/fish/vendor_completions.d/jailtrace.fish

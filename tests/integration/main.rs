@@ -25,6 +25,7 @@ mod acceptance;
 mod badinput;
 mod discovery;
 mod errors;
+mod generate;
 mod harness;
 mod hostile;
 mod inspect;
