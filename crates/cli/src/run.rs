@@ -45,7 +45,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|u| credentials(u, args.group.as_deref()))
         .transpose()?;
-    let env: Vec<OsString> = program_env(&args)?
+    let env: Vec<OsString> = program_env(
+        args.clear_env,
+        args.env_file.as_deref(),
+        &args.env,
+        &args.cwd,
+    )?
         .into_iter()
         .map(|(k, v)| {
             let mut kv = k.into_vec();
@@ -129,9 +134,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 /// The program's environment: jailtrace's own (unless `--clear-env`), then
 /// `--env-file`, then `--env`; `PWD` names the working directory inside the
-/// jail and `OLDPWD` (a host path) is dropped.
-fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
-    let mut env: Vec<(OsString, OsString)> = if args.clear_env {
+/// jail and `OLDPWD` (a host path) is dropped. (Shared with `doctor`.)
+pub(crate) fn program_env(
+    clear_env: bool,
+    env_file: Option<&Path>,
+    vars: &[(OsString, OsString)],
+    cwd: &Path,
+) -> anyhow::Result<Vec<(OsString, OsString)>> {
+    let mut env: Vec<(OsString, OsString)> = if clear_env {
         Vec::new()
     } else {
         std::env::vars_os().collect()
@@ -140,7 +150,7 @@ fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
         env.retain(|(key, _)| *key != k);
         env.push((k, v));
     };
-    if let Some(path) = &args.env_file {
+    if let Some(path) = env_file {
         let file = engine::envfile::read(path, &env)?;
         for w in &file.warnings {
             eprintln!("warning: {}: {w}", path.display());
@@ -152,12 +162,12 @@ fn program_env(args: &RunArgs) -> anyhow::Result<Vec<(OsString, OsString)>> {
             set(&mut env, k.into(), v.into());
         }
     }
-    for (k, v) in &args.env {
+    for (k, v) in vars {
         set(&mut env, k.clone(), v.clone());
     }
     env.retain(|(k, _)| k != "OLDPWD");
-    if env.iter().any(|(k, _)| k == "PWD") || !args.clear_env {
-        set(&mut env, "PWD".into(), args.cwd.as_os_str().to_os_string());
+    if env.iter().any(|(k, _)| k == "PWD") || !clear_env {
+        set(&mut env, "PWD".into(), cwd.as_os_str().to_os_string());
     }
     Ok(env)
 }
@@ -212,7 +222,7 @@ fn looks_like_account_name(w: &str) -> bool {
 }
 
 /// Looks `user` (and `group`) up on the host, by name or number.
-fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<engine::Credentials> {
+pub(crate) fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<engine::Credentials> {
     use nix::unistd::{Gid, Group, Uid, User};
     let found = match user.parse::<u32>() {
         Ok(uid) => User::from_uid(Uid::from_raw(uid))?,

@@ -145,6 +145,23 @@ impl Accounts {
         self.skipped
     }
 
+    /// User `name`: its uid and its line as [`Accounts::synthesize`]
+    /// writes it (no password, no gecos).
+    pub(crate) fn user(&self, name: &str) -> Option<(u32, String)> {
+        self.users.iter().find(|u| u.name == name).map(|u| {
+            let line = format!("{}:x:{}:{}::{}:{}", u.name, u.uid, u.gid, u.home, u.shell);
+            (u.uid, line)
+        })
+    }
+
+    /// Group `name`: its gid and its line without members.
+    pub(crate) fn group(&self, name: &str) -> Option<(u32, String)> {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| (g.gid, format!("{}:x:{}:", g.name, g.gid)))
+    }
+
     /// The jail's files: root always; users by uid or name; a user's
     /// primary group comes along; groups by gid or name.
     pub fn synthesize(&self, needed: &Needed) -> Synthesized {

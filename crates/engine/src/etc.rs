@@ -71,6 +71,9 @@ impl Session {
         who: &Who,
         observer: &mut dyn Observer,
     ) -> Result<bool, rootfs::Error> {
+        if self.read_only {
+            return Ok(false);
+        }
         let (Some(needed), AccountDbs::Synthesize { host, .. }) =
             (self.needed(), &self.account_dbs)
         else {
@@ -154,7 +157,7 @@ impl Session {
             return Ok(Placement::Present);
         }
         if !self.copying {
-            self.record_miss(path, rootfs::Follow::Yes, who);
+            self.record_miss(path, rootfs::Follow::Yes, false, who);
             return Ok(Placement::Placed);
         }
         let parent = rootfs::plan_parent(&self.root, &self.host, path)?;

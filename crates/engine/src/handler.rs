@@ -3,6 +3,11 @@
 //! before the call runs (copying runs) or recorded as a miss (verifying
 //! runs). Also the run's clock: readiness, the timeout, and stopping the
 //! tree once the program is ready or its first process left others behind.
+//!
+//! In a read-only session (`jailtrace doctor`) the handler also asks for
+//! the result of every path call, and records those that fail for want of
+//! permission (and every failed `execve`) for the diagnosis; nothing the
+//! program creates is recorded.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,9 @@ use crate::session::{Observer, Placement, Session, Who};
 /// exited 0 (when readiness is only `exit`), before it gets SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
+/// The most program output kept in [`RunHandler::transcript`].
+pub(crate) const TRANSCRIPT_MAX: usize = 256 * 1024;
+
 pub(crate) struct RunHandler<'a> {
     pub session: &'a mut Session,
     pub observer: &'a mut dyn Observer,
@@ -36,6 +44,9 @@ pub(crate) struct RunHandler<'a> {
     pub ready: bool,
     /// A write into the root failed: the run is aborted and this reported.
     pub fatal: Option<rootfs::Error>,
+    /// Everything the program wrote while its output was captured (up to
+    /// [`TRANSCRIPT_MAX`] bytes), when asked for.
+    pub transcript: Option<Vec<u8>>,
     leader_exited: bool,
     leader_exit: Option<Duration>,
     terminated_at: Option<Duration>,
@@ -58,6 +69,7 @@ impl<'a> RunHandler<'a> {
             capture: None,
             ready: false,
             fatal: None,
+            transcript: None,
             leader_exited: false,
             leader_exit: None,
             terminated_at: None,
@@ -297,6 +309,10 @@ impl<'a> RunHandler<'a> {
         if let Some(capture) = &mut self.capture {
             let seen = capture.drain();
             if !seen.is_empty() {
+                if let Some(kept) = &mut self.transcript {
+                    let room = TRANSCRIPT_MAX.saturating_sub(kept.len());
+                    kept.extend_from_slice(&seen[..seen.len().min(room)]);
+                }
                 self.readiness.feed_output(&seen);
             }
         }
@@ -330,6 +346,9 @@ impl Handler for RunHandler<'_> {
             return ExitInterest::No;
         }
         match self.entry(tracee, call) {
+            Ok(_) if self.session.read_only && crate::doctor::wants_result(call) => {
+                ExitInterest::Yes
+            }
             Ok(interest) => interest,
             Err(e) => {
                 tracing::warn!(error = %e, "placing a path failed");
@@ -350,6 +369,10 @@ impl Handler for RunHandler<'_> {
                 self.session.bound(tracee.pid().as_raw(), *fd, *addr)
             }
             (Target::Inet { .. }, _) => {}
+            (_, Err(errno)) if self.session.read_only => {
+                crate::doctor::call_failed(self.session, tracee, call, errno)
+            }
+            (_, Ok(_)) if self.session.read_only => {}
             (_, Ok(_)) => {
                 if let Err(e) = self.created(tracee, call) {
                     tracing::debug!(error = %e, "cannot record a created file");

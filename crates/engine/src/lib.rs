@@ -18,8 +18,13 @@
 //! first process exits 0; a server: a port answers, a log line appears…);
 //! a ready server is then stopped (SIGTERM, then SIGKILL). Nothing is written
 //! outside the root; the caller writes the manifest.
+//!
+//! [`doctor::doctor`] is the other way in: one run of the program in an
+//! existing root with copying off and nothing written or mounted, and an
+//! explanation of why the program does not start there.
 
 mod accounts;
+pub mod doctor;
 pub mod envfile;
 mod etc;
 mod handler;
@@ -49,7 +54,9 @@ pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
 pub use session::{Miss, Observer, Quiet, Who};
 
-/// Everything one `jailtrace run` needs.
+/// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
+/// and ignores what only copying uses (`max_runs`, `keep_setuid`,
+/// `max_listing`, `ld_library_path`, `account_dbs`).
 #[derive(Debug)]
 pub struct Config {
     /// `argv` as given, `argv[0]` included.
@@ -90,7 +97,8 @@ pub struct Config {
     pub pid_namespace: bool,
     /// The root's manifest, when the root already holds the jail it
     /// describes: its entries, mounts and runs are kept and the new runs
-    /// add to them.
+    /// add to them. For [`doctor::doctor`]: what the jail should hold, to
+    /// say which missing paths the manifest lists.
     pub earlier: Option<Manifest>,
 }
 
@@ -231,45 +239,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             session.refresh_account_dbs(true, observer)?;
         }
         let began = Instant::now();
-        let pipes = capture(config)?;
-        let (out, fatal, ready) = {
-            let readiness = ready::Readiness::new(config.ready.clone());
-            let mut handler = handler::RunHandler::new(
-                &mut session,
-                observer,
-                config.timeout,
-                config.stop_timeout,
-                readiness,
-            );
-            let mut spec = spawn(config);
-            if let Some(p) = pipes {
-                spec.stdout = Stdio::Fd(p.stdout);
-                spec.stderr = Stdio::Fd(p.stderr);
-                handler.capture = Some(p.capture);
-            }
-            let out = match tracer::run(&spec, &tracer_options(config, seccomp), &mut handler) {
-                Err(e) if seccomp && e.is_seccomp_refused() => {
-                    handler
-                        .observer
-                        .warn(&format!("{e}; tracing every syscall instead (slower)"));
-                    seccomp = false;
-                    continue;
-                }
-                other => other?,
-            };
-            handler.finish();
-            pending = handler.readiness.pending();
-            // A server that answers while its own bind failed is another
-            // server on that port, not this one.
-            let ready = handler.ready && handler.session.port_conflicts.is_empty();
-            (out, handler.fatal.take(), ready)
-        };
-        if let Some(sig) = out.interrupted {
-            return Err(Error::Interrupted(sig));
-        }
-        if let Some(e) = fatal {
-            return Err(e.into());
-        }
+        let traced = trace_run(config, &mut session, observer, &mut seccomp, false)?;
+        pending = traced.pending;
+        let (out, ready) = (traced.out, traced.ready);
         if let Some(failure) = session.mount_failures.first() {
             observer.warn(failure);
         }
@@ -370,6 +342,80 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     })
 }
 
+/// What one traced run of the program came to.
+struct Traced {
+    out: tracer::RunOutcome,
+    /// The readiness conditions held (and no bind found its port taken).
+    ready: bool,
+    /// The readiness conditions that did not hold.
+    pending: Vec<String>,
+    /// The program's output, when it was asked for.
+    transcript: Vec<u8>,
+}
+
+/// Runs the program once under the tracer with `session` handling its
+/// calls: the body of every run of [`run`], and the one run of
+/// [`doctor::doctor`]. Where the kernel refuses seccomp filters, `seccomp`
+/// is turned off and the run started again, tracing every syscall.
+/// `transcript`: capture the program's output and return it.
+fn trace_run(
+    config: &Config,
+    session: &mut session::Session,
+    observer: &mut dyn Observer,
+    seccomp: &mut bool,
+    transcript: bool,
+) -> Result<Traced, Error> {
+    loop {
+        let pipes = capture(config, transcript)?;
+        let readiness = ready::Readiness::new(config.ready.clone());
+        let mut handler = handler::RunHandler::new(
+            session,
+            observer,
+            config.timeout,
+            config.stop_timeout,
+            readiness,
+        );
+        if transcript {
+            handler.transcript = Some(Vec::new());
+        }
+        let mut spec = spawn(config);
+        if let Some(p) = pipes {
+            spec.stdout = Stdio::Fd(p.stdout);
+            spec.stderr = Stdio::Fd(p.stderr);
+            handler.capture = Some(p.capture);
+        }
+        let out = match tracer::run(&spec, &tracer_options(config, *seccomp), &mut handler) {
+            Err(e) if *seccomp && e.is_seccomp_refused() => {
+                handler
+                    .observer
+                    .warn(&format!("{e}; tracing every syscall instead (slower)"));
+                *seccomp = false;
+                continue;
+            }
+            other => other?,
+        };
+        handler.finish();
+        let pending = handler.readiness.pending();
+        // A server that answers while its own bind failed is another
+        // server on that port, not this one.
+        let ready = handler.ready && handler.session.port_conflicts.is_empty();
+        let fatal = handler.fatal.take();
+        let transcript = handler.transcript.take().unwrap_or_default();
+        if let Some(sig) = out.interrupted {
+            return Err(Error::Interrupted(sig));
+        }
+        if let Some(e) = fatal {
+            return Err(e.into());
+        }
+        return Ok(Traced {
+            out,
+            ready,
+            pending,
+            transcript,
+        });
+    }
+}
+
 /// Places the executable, its interpreters and its ELF closure before the
 /// first run, so that the first run does not start with a failed exec.
 fn preseed(
@@ -455,13 +501,14 @@ fn spawn(config: &Config) -> Spawn {
     }
 }
 
-/// Pipes for the program's output when jailtrace must read it.
-fn capture(config: &Config) -> Result<Option<output::Pipes>, Error> {
+/// Pipes for the program's output when jailtrace must read it (`always`:
+/// in any case).
+fn capture(config: &Config, always: bool) -> Result<Option<output::Pipes>, Error> {
     let wants_log = config
         .ready
         .iter()
         .any(|c| matches!(c, ready::Condition::Log(_)));
-    if !wants_log && config.log_file.is_none() {
+    if !always && !wants_log && config.log_file.is_none() {
         return Ok(None);
     }
     let log = match &config.log_file {

@@ -81,7 +81,8 @@ impl Session {
         who: &Who,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
-        if NEVER_LISTED.iter().any(|n| dir.starts_with(n))
+        if self.read_only
+            || NEVER_LISTED.iter().any(|n| dir.starts_with(n))
             || !self.placeholders.listed.insert(dir.to_path_buf())
         {
             return Ok(());
@@ -177,6 +178,9 @@ impl Session {
         who: &Who,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
+        if self.read_only {
+            return Ok(());
+        }
         if crate::etc::is_account_db(path) && self.synthesize_db(path, true, who, observer)? {
             self.placeholders.map.remove(path);
             self.placeholders.by_inode.retain(|_, p| p != path);
@@ -221,6 +225,9 @@ impl Session {
 
     /// After a copying run: remove what nothing used, record what stays.
     pub(crate) fn prune(&mut self, observer: &mut dyn Observer) -> Result<usize, rootfs::Error> {
+        if self.read_only {
+            return Ok(0);
+        }
         let mut removed = 0;
         // Deepest first, so a directory is empty once its children are gone.
         let mut all: Vec<(PathBuf, Placeholder)> = self.placeholders.map.drain().collect();

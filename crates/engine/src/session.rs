@@ -6,6 +6,10 @@
 //! policy, and either applies the steps (a copying run) or records a miss (a
 //! verifying run). Every entry placed is recorded once, with the reason of
 //! the first request that needed it.
+//!
+//! A *read-only* session (`jailtrace doctor`) never writes: every run only
+//! checks, misses are recorded, a file system the program needs is noted
+//! but not mounted, and nothing is listed, filled, pruned or synthesized.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +28,7 @@ use crate::mounts::Mounts;
 use crate::policy::{Policy, Verdict};
 
 /// Who needed a path: the process, its executable and the syscall.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Who {
     pub pid: Option<i32>,
     pub exe: Option<PathBuf>,
@@ -53,6 +57,8 @@ pub struct Miss {
     pub syscall: Option<&'static str>,
     pub pid: Option<i32>,
     pub exe: Option<PathBuf>,
+    /// The program creates the path: only its parent directory is missing.
+    pub creates: bool,
 }
 
 /// What [`Session::place`] came to.
@@ -132,6 +138,14 @@ pub struct Session {
     bound: HashMap<(i32, i32), SocketAddr>,
     /// A mount failed: the program cannot get what it asked for.
     pub(crate) mount_failures: Vec<String>,
+    /// Nothing is written into the root and nothing mounted in it
+    /// (`jailtrace doctor`); every run only checks.
+    pub(crate) read_only: bool,
+    /// Path calls that failed in a read-only session, for the diagnosis.
+    pub(crate) failed_calls: Vec<crate::doctor::FailedCall>,
+    /// Paths in a file system the root lacks mounted (/proc, /sys,
+    /// /dev/pts) that a read-only session saw, with the file system.
+    pub(crate) virtual_misses: Vec<(PathBuf, &'static str, Who)>,
 }
 
 impl Session {
@@ -171,6 +185,9 @@ impl Session {
             ran_as_uids: BTreeSet::new(),
             ran_as_gids: BTreeSet::new(),
             mount_failures: Vec::new(),
+            read_only: false,
+            failed_calls: Vec::new(),
+            virtual_misses: Vec::new(),
         }
     }
 
@@ -209,6 +226,9 @@ impl Session {
         &mut self,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
+        if self.read_only {
+            return Ok(());
+        }
         self.copying = true;
         for miss in std::mem::take(&mut self.misses) {
             let who = Who {
@@ -231,7 +251,7 @@ impl Session {
     /// Starts run `index`, copying or only checking.
     pub(crate) fn begin_run(&mut self, index: u32, copying: bool) {
         self.run = index;
-        self.copying = copying;
+        self.copying = copying && !self.read_only;
         self.counters = RunCounters::default();
         self.misses.clear();
         self.misses_seen.clear();
@@ -254,6 +274,7 @@ impl Session {
         observer: &mut dyn Observer,
     ) -> Result<Placement, rootfs::Error> {
         if let Verdict::Virtual(fs) = self.policy.verdict(path) {
+            self.note_virtual(path, fs, who);
             self.need_mount(fs, who);
             return Ok(Placement::Virtual);
         }
@@ -268,6 +289,7 @@ impl Session {
                 who,
                 observer,
             )?;
+            self.note_virtual(path, "/dev/pts", who);
             self.need_mount("/dev/pts", who);
         }
         if !creates
@@ -332,7 +354,7 @@ impl Session {
             }
         }
         if !self.copying && !steps.is_empty() {
-            self.record_miss(path, follow, who);
+            self.record_miss(path, follow, creates, who);
             return Ok(Placement::Placed);
         }
         let copying = self.copying;
@@ -350,6 +372,7 @@ impl Session {
             self.apply(step, reason, observer)?;
         }
         if let Some(fs) = mount {
+            self.note_virtual(path, fs, who);
             self.need_mount(fs, who);
             return Ok(Placement::Virtual);
         }
@@ -363,6 +386,9 @@ impl Session {
         reason: Reason,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
+        if self.read_only {
+            return Ok(());
+        }
         let mut step = step.clone();
         let mut stripped = false;
         if let Step::File { attrs, .. } = &mut step {
@@ -469,11 +495,12 @@ impl Session {
     }
 
     /// A verifying run found `path` missing although it could be placed.
-    pub(crate) fn record_miss(&mut self, path: &Path, follow: Follow, who: &Who) {
+    pub(crate) fn record_miss(&mut self, path: &Path, follow: Follow, creates: bool, who: &Who) {
         if self.misses_seen.insert(path.to_path_buf()) {
             self.misses.push(Miss {
                 path: path.to_path_buf(),
                 follow,
+                creates,
                 syscall: who.syscall,
                 pid: who.pid,
                 exe: who.exe.clone(),
@@ -499,7 +526,15 @@ impl Session {
         }
     }
 
-    /// Notes that the jail needs `fs` mounted, and mounts it for the runs.
+    /// A read-only session notes each path that needed `fs` (the first few).
+    fn note_virtual(&mut self, path: &Path, fs: &'static str, who: &Who) {
+        if self.read_only && self.virtual_misses.len() < 100 {
+            self.virtual_misses.push((path.to_path_buf(), fs, who.clone()));
+        }
+    }
+
+    /// Notes that the jail needs `fs` mounted, and mounts it for the runs
+    /// (not in a read-only session).
     pub(crate) fn need_mount(&mut self, fs: &str, who: &Who) {
         let fstype = match fs {
             "/proc" => "proc",
@@ -520,7 +555,7 @@ impl Session {
                 reason: who.reason(Cause::Runtime, self.run, None),
             });
         }
-        if self.mounted.is_mounted(&self.root, path) {
+        if self.read_only || self.mounted.is_mounted(&self.root, path) {
             return;
         }
         let pidns = who.pid.filter(|_| self.pid_namespace);

@@ -154,6 +154,10 @@ pub fn build(
                     }
                 }
             }
+            // Written by a jailtrace that did not record synthesized content.
+            EntryKind::File if entry.reason.cause == Cause::Synthesized => {
+                return Err(check::incomplete(entry, "content (re-run `jailtrace run`)"));
+            }
             EntryKind::File => {}
             _ => match place_node(&mut r, &view, entry)? {
                 NodeResult::Unchanged => report.unchanged += 1,
