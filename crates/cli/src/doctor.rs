@@ -43,7 +43,9 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let manifest = args
         .manifest
         .as_deref()
-        .map(|m| Manifest::read(m).with_context(|| format!("cannot read the manifest {}", m.display())))
+        .map(|m| {
+            Manifest::read(m).with_context(|| format!("cannot read the manifest {}", m.display()))
+        })
         .transpose()?;
     let config = Config {
         argv: args.command.clone(),
@@ -74,9 +76,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
             eprintln!("jailtrace: interrupted by {sig}; the traced programs were killed");
             return Ok(exit::signaled(sig));
         }
-        Err(e) => {
-            return Err(e).context(format!("examining {} failed", executable.display()))
-        }
+        Err(e) => return Err(e).context(format!("examining {} failed", executable.display())),
     };
     let code = exit_code(&exam);
     if args.json {
@@ -280,7 +280,9 @@ fn text(exam: &Examination, executable: &Path, verbose: bool) -> String {
             executable.display(),
             status_text(&exam.status)
         ));
-        if !exam.pending.is_empty() {
+        // A non-zero exit says it already; otherwise say what was awaited.
+        let exited_nonzero = matches!(exam.status, RunStatus::Exited { code } if code != 0);
+        if !exam.pending.is_empty() && !exited_nonzero {
             out.push_str(&format!("  not ready: {}\n", exam.pending.join(", ")));
         }
     }
@@ -323,9 +325,11 @@ fn text(exam: &Examination, executable: &Path, verbose: bool) -> String {
         ));
     }
     if !exam.absent.is_empty() {
+        let n = exam.absent.len();
         out.push_str(&format!(
-            "\n{} paths the program probed are missing on the host too (normal){}\n",
-            exam.absent.len(),
+            "\n{n} {} the program probed {} missing on the host too (normal){}\n",
+            if n == 1 { "path" } else { "paths" },
+            if n == 1 { "is" } else { "are" },
             if verbose { ":" } else { "; -v lists them" }
         ));
         if verbose {
@@ -455,13 +459,16 @@ fn diagnosis_json(d: &Diagnosis, root: &Path) -> Value {
         Diagnosis::NotMounted {
             mount,
             fstype,
-            example,
+            paths,
             mount_point_exists,
             who,
         } => {
             o.insert("mount".into(), json!(path(mount)));
             o.insert("fstype".into(), json!(fstype));
-            o.insert("example".into(), json!(path(example)));
+            o.insert(
+                "paths".into(),
+                json!(paths.iter().map(|p| path(p)).collect::<Vec<_>>()),
+            );
             o.insert("mount_point_exists".into(), json!(mount_point_exists));
             who_fields(who, &mut o);
         }
@@ -535,7 +542,11 @@ fn json(exam: &Examination, executable: &Path, code: u8) -> Value {
             let mut o = serde_json::Map::new();
             o.insert(
                 "kind".into(),
-                json!(if f.creates { "parent_missing" } else { "missing" }),
+                json!(if f.creates {
+                    "parent_missing"
+                } else {
+                    "missing"
+                }),
             );
             o.insert("path".into(), json!(path(&f.path)));
             o.insert("resolved".into(), json!(path(&f.resolved)));

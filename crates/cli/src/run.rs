@@ -51,14 +51,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         &args.env,
         &args.cwd,
     )?
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            OsString::from_vec(kv)
-        })
-        .collect();
+    .into_iter()
+    .map(|(k, v)| {
+        let mut kv = k.into_vec();
+        kv.push(b'=');
+        kv.extend(v.into_vec());
+        OsString::from_vec(kv)
+    })
+    .collect();
     let account_dbs = account_dbs(&args, credentials.as_ref(), &env)?;
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| jailtrace_elf::split_search_path(&v))

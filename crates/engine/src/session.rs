@@ -529,7 +529,8 @@ impl Session {
     /// A read-only session notes each path that needed `fs` (the first few).
     fn note_virtual(&mut self, path: &Path, fs: &'static str, who: &Who) {
         if self.read_only && self.virtual_misses.len() < 100 {
-            self.virtual_misses.push((path.to_path_buf(), fs, who.clone()));
+            self.virtual_misses
+                .push((path.to_path_buf(), fs, who.clone()));
         }
     }
 

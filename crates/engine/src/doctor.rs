@@ -1,0 +1,322 @@
+//! `jailtrace doctor`: why a program does not start in an existing jail.
+//!
+//! [`doctor`] runs the program once, chrooted into the root under the
+//! tracer, in a *read-only* session: copying is off, nothing is placed,
+//! listed, filled, pruned, synthesized or mounted by jailtrace, so the root
+//! is left as it was (what the program itself writes there is its own
+//! doing). The session records what the program looked for and the root
+//! lacks ([`Failure`]: who wanted it, whether the host has it, and the steps
+//! `jailtrace run` would apply, planned and never applied), the paths the
+//! host lacks too (ordinary probes), and every path call refused for want of
+//! permission and every failed `execve`. From those and the program's
+//! output, [`diagnose`] names the known causes in plain words
+//! ([`Diagnosis`]): a missing ELF or `#!` interpreter, an account the
+//! jail's `/etc/passwd` or `/etc/group` lacks, a file the program's user may
+//! not use, a missing device node or `/proc`, a port in use.
+//!
+//! The program *starts* when its readiness conditions hold, as for `run`
+//! (by default: its first process exits 0).
+
+mod diagnose;
+mod inroot;
+mod message;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jailtrace_manifest::{Probe, RunStatus};
+use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Outcome, Root, Step};
+use jailtrace_tracer::{self as tracer, Op, PathCall, SpawnError, Target, Tracee};
+use nix::errno::Errno;
+
+use crate::etc::AccountDbs;
+use crate::policy::Verdict;
+use crate::session::{Observer, Session, Who};
+use crate::{Config, Error};
+
+pub use diagnose::{Account, Diagnosis, Owner};
+
+/// What one doctor run found.
+#[derive(Debug)]
+pub struct Examination {
+    /// The root's canonical path.
+    pub root: PathBuf,
+    /// How the program's first process ended (`exited 127` when it could
+    /// not even be started).
+    pub status: RunStatus,
+    /// Its readiness conditions held (and no bind found its port taken).
+    pub started: bool,
+    /// The readiness conditions that did not hold.
+    pub pending: Vec<String>,
+    /// Paths the program looked for that the root lacks and the host has.
+    pub failures: Vec<Failure>,
+    /// Paths the program looked for that the host lacks too.
+    pub absent: Vec<Probe>,
+    /// Paths the root lacks that the policy would not copy.
+    pub denied: Vec<Probe>,
+    /// Known causes, each with its fix.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Programs that called ptrace(2), which fails under tracing.
+    pub ptrace_callers: Vec<PathBuf>,
+    pub elapsed: Duration,
+}
+
+/// A path the program looked for that the root lacks and the host has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The path as the program named it (absolute, inside the jail).
+    pub path: PathBuf,
+    /// Where it leads after the host's symlinks (for `creates`: the
+    /// directory that should hold it).
+    pub resolved: PathBuf,
+    /// The program creates the path itself: only its directory is missing.
+    pub creates: bool,
+    /// The process, executable and syscall that looked for it.
+    pub who: Who,
+    /// What the host has at `resolved`.
+    pub host: Option<HostFile>,
+    /// The steps `jailtrace run` would apply (planned, not applied).
+    pub would_copy: Vec<Step>,
+}
+
+/// A host file's kind and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFile {
+    pub kind: Kind,
+    pub size: u64,
+}
+
+/// A path call that failed in a read-only session: refused for want of
+/// permission (`EACCES`, `EPERM`), or an `execve` that failed.
+#[derive(Debug, Clone)]
+pub(crate) struct FailedCall {
+    pub path: PathBuf,
+    pub op: Op,
+    pub follow: Follow,
+    pub errno: Errno,
+    pub who: Who,
+    /// The caller's file-system ids at the time, from /proc/PID/status.
+    pub creds: Option<Creds>,
+}
+
+/// The ids a process uses for file access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// At most this many failed calls are kept (a program in a retry loop
+/// would otherwise grow the list without end).
+const MAX_FAILED_CALLS: usize = 1000;
+
+/// Whether a read-only session wants the result of `call`: the calls
+/// whose failure says something about the root (not `access`, which
+/// programs use to probe, nor calls on descriptors).
+pub(crate) fn wants_result(call: &PathCall) -> bool {
+    match call.target {
+        Target::Path { .. } | Target::Socket { .. } => {
+            !matches!(call.op, Op::Access | Op::Xattr | Op::Watch | Op::List)
+        }
+        _ => false,
+    }
+}
+
+/// Records a failed path call of a read-only session, if it is one the
+/// diagnosis uses.
+pub(crate) fn call_failed(session: &mut Session, tracee: &Tracee, call: &PathCall, errno: Errno) {
+    let denied = matches!(errno, Errno::EACCES | Errno::EPERM);
+    if !(denied || call.op == Op::Exec) || session.failed_calls.len() >= MAX_FAILED_CALLS {
+        return;
+    }
+    let Ok(Some(path)) = tracee.resolve(&call.target) else {
+        return;
+    };
+    if session
+        .failed_calls
+        .iter()
+        .any(|c| c.path == path && c.errno == errno)
+    {
+        return;
+    }
+    let pid = tracee.pid().as_raw();
+    // Before its first exec, the traced child still runs jailtrace itself:
+    // no executable of the program's to name.
+    let exe = tracee
+        .exe()
+        .ok()
+        .filter(|e| std::env::current_exe().ok().as_ref() != Some(e));
+    session.failed_calls.push(FailedCall {
+        follow: match call.target {
+            Target::Path { follow: false, .. } => Follow::No,
+            _ => Follow::Yes,
+        },
+        op: call.op,
+        errno,
+        who: Who {
+            pid: Some(pid),
+            exe,
+            syscall: Some(call.sysno.name()),
+        },
+        creds: creds_of(pid),
+        path,
+    });
+}
+
+/// The file-system uid and gid and the groups of `pid`.
+fn creds_of(pid: i32) -> Option<Creds> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status(&status)
+}
+
+/// `Uid:`/`Gid:` (real, effective, saved, file-system) and `Groups:` of a
+/// /proc/PID/status text.
+fn parse_status(status: &str) -> Option<Creds> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|n| n.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+    };
+    let uids = field("Uid:")?;
+    let gids = field("Gid:")?;
+    Some(Creds {
+        uid: *uids.get(3).or(uids.first())?,
+        gid: *gids.get(3).or(gids.first())?,
+        groups: field("Groups:").unwrap_or_default(),
+    })
+}
+
+/// Runs the program of `config` once in its existing root, changing
+/// nothing, and explains what kept it from starting.
+///
+/// Errors are jailtrace's own (the root cannot be opened, the tracer
+/// fails, jailtrace is interrupted); a program that cannot be started in
+/// the root (its executable, interpreter or working directory missing) is
+/// an [`Examination`] with status `exited 127`.
+pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examination, Error> {
+    let start = Instant::now();
+    let root = Root::open(&config.root)?;
+    let mut session = Session::new(
+        root,
+        Host::system(),
+        config.policy.clone(),
+        config.keep_setuid,
+        config.max_listing,
+    );
+    session.read_only = true;
+    session.account_dbs = AccountDbs::Copy;
+    session.pid_namespace = config.pid_namespace;
+    session.begin_run(1, false);
+    let mut seccomp = config.seccomp;
+    let mut start_error = None;
+    let (status, started, pending, transcript) =
+        match crate::trace_run(config, &mut session, observer, &mut seccomp, true) {
+            Ok(t) => (crate::status_of(&t.out), t.ready, t.pending, t.transcript),
+            // The child could not chroot, change directory, switch user or
+            // exec in this root: that is the program not starting, as a
+            // plain chroot(8) would report with status 127.
+            Err(Error::Trace(tracer::Error::Spawn(e @ SpawnError::Child { .. }))) => {
+                start_error = Some(e);
+                (
+                    RunStatus::Exited { code: 127 },
+                    false,
+                    Vec::new(),
+                    Vec::new(),
+                )
+            }
+            Err(e) => return Err(e),
+        };
+    let failures = failures(&session);
+    let facts = diagnose::Facts {
+        config,
+        session: &session,
+        failures: &failures,
+        started,
+        transcript: &transcript,
+        start_error: start_error.as_ref(),
+    };
+    let diagnoses = diagnose::diagnose(&facts);
+    Ok(Examination {
+        root: session.root.path().to_path_buf(),
+        status,
+        started,
+        pending,
+        failures,
+        absent: std::mem::take(&mut session.absent),
+        denied: std::mem::take(&mut session.denied),
+        diagnoses,
+        ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
+        elapsed: start.elapsed(),
+    })
+}
+
+/// The session's misses, each planned against the host (never applied).
+fn failures(session: &Session) -> Vec<Failure> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for miss in &session.misses {
+        let planned = if miss.creates {
+            rootfs::plan_parent(&session.root, &session.host, &miss.path)
+        } else {
+            rootfs::plan(&session.root, &session.host, &miss.path, miss.follow)
+        };
+        let (resolved, would_copy) = match planned {
+            Ok(plan) => {
+                // As `place` does: a chain into /proc or /sys stops there.
+                let boundary = plan
+                    .steps
+                    .iter()
+                    .position(|s| matches!(session.policy().verdict(s.path()), Verdict::Virtual(_)))
+                    .unwrap_or(plan.steps.len());
+                let resolved = match plan.outcome {
+                    Outcome::Placed | Outcome::Present => plan.resolved.clone(),
+                    _ => miss.path.clone(),
+                };
+                let mut steps = plan.steps;
+                steps.truncate(boundary);
+                (resolved, steps)
+            }
+            Err(e) => {
+                tracing::debug!(path = %miss.path.display(), error = %e, "cannot plan a miss");
+                (miss.path.clone(), Vec::new())
+            }
+        };
+        // Two names of one file (`/lib64/ld-linux-x86-64.so.2` and where it
+        // leads) are one failure.
+        if !seen.insert(resolved.clone()) {
+            continue;
+        }
+        let host = session
+            .host
+            .lstat(&resolved)
+            .ok()
+            .flatten()
+            .map(|m| HostFile {
+                kind: m.kind,
+                size: m.size,
+            });
+        out.push(Failure {
+            path: miss.path.clone(),
+            resolved,
+            creates: miss.creates,
+            who: Who {
+                pid: miss.pid,
+                exe: miss.exe.clone(),
+                syscall: miss.syscall,
+            },
+            host,
+            would_copy,
+        });
+    }
+    out
+}
