@@ -119,9 +119,16 @@ pub enum Command {
     /// lacks, a file owned by the wrong user, no /proc or /dev/null, a port
     /// in use).
     ///
-    /// Exit status: 0 when the program starts; otherwise the program's own
-    /// exit status (128+N for signal N), or 3 when it exited 0 but did not
-    /// become ready; 1 on error.
+    /// The findings go to stderr (with -v also the paths the program probed
+    /// that the host lacks too), or with --json to stdout as one object.
+    /// See docs/doctor.md.
+    ///
+    /// Exit status: 0 when the program starts (paths it looked for and
+    /// missed are then warnings); otherwise the program's own exit status
+    /// (128+N for signal N; 127 when it could not even be executed), or 3
+    /// when it exited 0 but did not become ready or was stopped at
+    /// --timeout; 1 on error (a root that does not exist, a program neither
+    /// the jail nor the host has).
     Doctor(Box<DoctorArgs>),
     /// Write the jail in a format other tools run.
     ///
@@ -131,7 +138,17 @@ pub enum Command {
     /// rootfs.tar), `bwrap` (a script running the program under bubblewrap
     /// with only the manifest's paths bound read-only), `systemd` (a unit
     /// drop-in running it in the root with RootDirectory=) and `oci` (an
-    /// OCI image layout directory).
+    /// OCI image layout directory). See docs/export.md.
+    ///
+    /// Content comes from the host's files, checked against the manifest's
+    /// SHA-256 as they are read (tar, dockerfile, oci, and bwrap, which binds
+    /// them; the sh script checks when it runs): a difference is a warning,
+    /// and with --strict an error after which nothing is written. Output
+    /// goes to a temporary file or directory renamed into place when
+    /// complete. What was written is reported on stderr.
+    ///
+    /// Exit status: 0 when the export was written; 1 on error, or with
+    /// --strict when a host file differs from the manifest.
     Export(ExportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
@@ -436,13 +453,15 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FORMAT")]
     pub format: ExportFormat,
     /// Where to write: a file (sh, tar, bwrap, systemd; `-` or absent:
-    /// stdout) or a directory to create (dockerfile, oci).
+    /// stdout) or a directory to create, which must not exist or be empty
+    /// (dockerfile, oci).
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// The jail root the systemd unit runs in [default: the manifest's root].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Fail when a host file differs from the manifest (its SHA-256).
+    /// Fail when a host file differs from the manifest (its SHA-256); for
+    /// sh, make the script fail on a difference unless JAILTRACE_STRICT=0.
     #[arg(long)]
     pub strict: bool,
     #[command(flatten)]

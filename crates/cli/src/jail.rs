@@ -302,7 +302,9 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             report
                 .manifest
                 .write_atomic(&args.manifest)
-                .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
+                .with_context(|| {
+                    format!("cannot write the manifest {}", args.manifest.display())
+                })?;
             exit::OK
         }
         engine::Outcome::NotReady { .. } => exit::NOT_READY,

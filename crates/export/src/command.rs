@@ -1,0 +1,159 @@
+//! The program as the formats that start it write it (Dockerfile, bwrap,
+//! systemd, OCI): its argument vector, environment, working directory and
+//! user.
+//!
+//! Guarantees:
+//! - The argument vector starts with the manifest's `executable` (the
+//!   program's path after `PATH` lookup) followed by `argv[1..]`, so a
+//!   runtime that does no `PATH` lookup starts the same file.
+//! - The environment is the manifest's `command.env` in its order, minus
+//!   the variables that belong to the login session jailtrace ran in rather
+//!   than to the program ([`SESSION_VARS`], and names starting with one of
+//!   [`SESSION_PREFIXES`]). Nothing else is added or changed.
+
+use std::os::unix::ffi::OsStrExt;
+
+use jailtrace_manifest::{Manifest, PathText};
+
+use crate::Error;
+
+/// Environment variables of a login session, left out of the exported
+/// environment: a terminal, display or ssh connection of the person who ran
+/// jailtrace, a shell's bookkeeping, the service manager's per-invocation ids.
+pub const SESSION_VARS: &[&str] = &[
+    "_",
+    "COLORTERM",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DISPLAY",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "LS_COLORS",
+    "MAIL",
+    "OLDPWD",
+    "PWD",
+    "SHLVL",
+    "STY",
+    "TERM",
+    "TERM_PROGRAM",
+    "TERM_PROGRAM_VERSION",
+    "WAYLAND_DISPLAY",
+    "WINDOW",
+    "WINDOWID",
+    "XAUTHORITY",
+];
+
+/// Name prefixes of session variables, left out like [`SESSION_VARS`]:
+/// `SSH_` (`SSH_AUTH_SOCK`, `SSH_CONNECTION`, …), `XDG_` (`XDG_RUNTIME_DIR`,
+/// `XDG_SESSION_ID`, …), `TMUX` (`TMUX`, `TMUX_PANE`) and `SUDO_`
+/// (`SUDO_USER`, `SUDO_COMMAND`, …).
+pub const SESSION_PREFIXES: &[&str] = &["SSH_", "XDG_", "TMUX", "SUDO_"];
+
+/// True when the environment item `KEY=VALUE` (or a bare `KEY`) is a
+/// session variable that exports leave out.
+pub fn is_session_var(item: &[u8]) -> bool {
+    let name = item.split(|&b| b == b'=').next().unwrap_or(item);
+    SESSION_VARS.iter().any(|v| v.as_bytes() == name)
+        || SESSION_PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p.as_bytes()))
+}
+
+/// The manifest's environment without the session variables, in order.
+pub fn program_env(manifest: &Manifest) -> Vec<&PathText> {
+    manifest
+        .command
+        .env
+        .iter()
+        .filter(|item| !is_session_var(item.as_bytes()))
+        .collect()
+}
+
+/// The argument vector to start: `executable`, then `argv[1..]`.
+pub(crate) fn argv(manifest: &Manifest) -> Vec<&[u8]> {
+    let command = &manifest.command;
+    std::iter::once(command.executable.as_os_str().as_bytes())
+        .chain(command.argv.iter().skip(1).map(PathText::as_bytes))
+        .collect()
+}
+
+/// The user as containers spell it: `USER`, `USER:GROUP`, or `0:GROUP`
+/// when only the group was recorded; `None` when neither was.
+pub(crate) fn container_user(manifest: &Manifest) -> Option<String> {
+    let command = &manifest.command;
+    match (&command.user, &command.group) {
+        (None, None) => None,
+        (Some(user), None) => Some(user.clone()),
+        (user, Some(group)) => Some(format!("{}:{group}", user.as_deref().unwrap_or("0"))),
+    }
+}
+
+/// `bytes` as UTF-8, or [`Error::Unrepresentable`] naming `what`.
+pub(crate) fn utf8<'a>(
+    format: &'static str,
+    what: &str,
+    bytes: &'a [u8],
+) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error::Unrepresentable {
+        format,
+        what: format!("{what} {:?}", String::from_utf8_lossy(bytes)),
+        why: "it is not UTF-8",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::manifest;
+
+    #[test]
+    fn session_variables_are_left_out_in_order() {
+        let mut m = manifest();
+        m.command.env = [
+            "PATH=/usr/bin:/bin",
+            "TERM=xterm",
+            "SSH_AUTH_SOCK=/tmp/agent",
+            "HOME=/root",
+            "XDG_RUNTIME_DIR=/run/user/0",
+            "_=/usr/bin/jailtrace",
+            "TMUX_PANE=%1",
+            "TERMINAL_APP=keep: only TERM itself is a session variable",
+            "SHLVL=2",
+            "LANG=C.UTF-8",
+            "PWD=/",
+        ]
+        .map(PathText::from)
+        .to_vec();
+        let kept: Vec<_> = program_env(&m).into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            kept,
+            [
+                "PATH=/usr/bin:/bin",
+                "HOME=/root",
+                "TERMINAL_APP=keep: only TERM itself is a session variable",
+                "LANG=C.UTF-8"
+            ]
+        );
+        assert!(is_session_var(b"DISPLAY"));
+        assert!(!is_session_var(b"DISPLAYS=1"));
+    }
+
+    #[test]
+    fn argv_starts_with_the_executable() {
+        let mut m = manifest();
+        m.command.argv = ["date", "-u"].map(PathText::from).to_vec();
+        m.command.executable = PathText::from("/usr/bin/date");
+        assert_eq!(argv(&m), [&b"/usr/bin/date"[..], b"-u"]);
+    }
+
+    #[test]
+    fn container_user_spellings() {
+        let mut m = manifest();
+        assert_eq!(container_user(&m), None);
+        m.command.group = Some("adm".into());
+        assert_eq!(container_user(&m).as_deref(), Some("0:adm"));
+        m.command.user = Some("nobody".into());
+        assert_eq!(container_user(&m).as_deref(), Some("nobody:adm"));
+        m.command.group = None;
+        assert_eq!(container_user(&m).as_deref(), Some("nobody"));
+    }
+}

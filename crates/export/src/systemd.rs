@@ -1,0 +1,247 @@
+//! The `systemd` format: a service drop-in (`[Service]` section) that runs
+//! the program chrooted into the jail root with `RootDirectory=`.
+//!
+//! It sets `RootDirectory=ROOT` (the root given, by default the manifest's),
+//! `MountAPIVFS=yes` when a proc or sysfs mount is recorded,
+//! `BindPaths=/dev/pts` for devpts, `TemporaryFileSystem=` for tmpfs,
+//! `WorkingDirectory=`, `User=`/`Group=` when recorded, one `Environment=`
+//! per variable (the session variables left out, see [`crate::command`]),
+//! and `ExecStart=` twice: empty, to reset the unit's own command, then the
+//! program. A comment at the top says where to install it.
+//!
+//! Guarantees: values are written with systemd's quoting rules — every
+//! `ExecStart=` and `Environment=` word in double quotes with `\`, `"` and
+//! control characters escaped C-style; `%` doubled (specifiers) everywhere;
+//! `$` doubled in `ExecStart=` (variable expansion). What a unit file cannot
+//! hold is refused or left out, never mangled: a non-UTF-8 argument or path
+//! or one with a control character where no escape applies is
+//! [`Error::Unrepresentable`]; a non-UTF-8 variable is left out with a note.
+//! No host content is read: the root must already be built (`jailtrace
+//! run`/`build`), so `strict` has nothing to check here.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use jailtrace_manifest::Manifest;
+
+use crate::command::{argv, program_env, utf8};
+use crate::plan::bytes;
+use crate::{Error, Report};
+
+const FORMAT: &str = "systemd drop-in";
+
+/// Writes the drop-in running the program in `root`.
+pub(crate) fn dropin(
+    manifest: &Manifest,
+    root: &Path,
+    report: &mut Report,
+) -> Result<Vec<u8>, Error> {
+    let command = &manifest.command;
+    let name = command
+        .executable
+        .as_path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "NAME".into());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Runs {} in the jail root {} (recorded by jailtrace).",
+        command.executable,
+        root.display()
+    );
+    let _ = writeln!(
+        out,
+        "# Written by `jailtrace export --format systemd`. Install as\n\
+         #   /etc/systemd/system/{name}.service.d/jailtrace.conf\n\
+         # (a drop-in for the service that should run it; any NAME.service.d works),\n\
+         # then run `systemctl daemon-reload`."
+    );
+    out.push_str("[Service]\n");
+    if !root.is_absolute() {
+        return Err(Error::Unrepresentable {
+            format: FORMAT,
+            what: format!("root directory {:?}", root.display().to_string()),
+            why: "RootDirectory= needs an absolute path",
+        });
+    }
+    let _ = writeln!(
+        out,
+        "RootDirectory={}",
+        plain("root directory", bytes(root))?
+    );
+    let api = manifest
+        .mounts
+        .iter()
+        .any(|m| m.fstype == "proc" || m.fstype == "sysfs");
+    if api {
+        out.push_str("MountAPIVFS=yes\n");
+    }
+    for m in &manifest.mounts {
+        let path = plain("mount point", m.path.as_bytes())?;
+        match m.fstype.as_str() {
+            "devpts" if path == "/dev/pts" => out.push_str("BindPaths=/dev/pts\n"),
+            "devpts" => {
+                let _ = writeln!(out, "BindPaths=/dev/pts:{path}");
+            }
+            "tmpfs" => {
+                let _ = writeln!(out, "TemporaryFileSystem={path}");
+            }
+            "proc" | "sysfs" => {}
+            other => report.notes.push(format!(
+                "the {other} mount on {} has no systemd setting; left out",
+                m.path
+            )),
+        }
+    }
+    let _ = writeln!(
+        out,
+        "WorkingDirectory={}",
+        plain("working directory", command.cwd.as_bytes())?
+    );
+    if let Some(user) = &command.user {
+        let _ = writeln!(out, "User={}", plain("user", user.as_bytes())?);
+    }
+    if let Some(group) = &command.group {
+        let _ = writeln!(out, "Group={}", plain("group", group.as_bytes())?);
+    }
+    for item in program_env(manifest) {
+        match item.to_str() {
+            Some(text) => {
+                let _ = writeln!(out, "Environment={}", quote(text, false));
+            }
+            None => report.notes.push(format!(
+                "environment variable {item} is not UTF-8; left out of the systemd drop-in"
+            )),
+        }
+    }
+    out.push_str("ExecStart=\nExecStart=");
+    for (i, arg) in argv(manifest).into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&quote(utf8(FORMAT, &format!("argument {i}"), arg)?, true));
+    }
+    out.push('\n');
+    Ok(out.into_bytes())
+}
+
+/// One double-quoted word: `\`, `"` and control characters escaped C-style,
+/// `%` doubled, and `$` doubled when `exec` (an `ExecStart=` word).
+fn quote(text: &str, exec: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '%' => out.push_str("%%"),
+            '$' if exec => out.push_str("$$"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value written bare (a path, a user name): UTF-8, no control
+/// characters, no surrounding whitespace; `%` doubled.
+fn plain(what: &str, value: &[u8]) -> Result<String, Error> {
+    let text = utf8(FORMAT, what, value)?;
+    if text.chars().any(char::is_control) || text.trim() != text || text.is_empty() {
+        return Err(Error::Unrepresentable {
+            format: FORMAT,
+            what: format!("{what} {text:?}"),
+            why: "it is empty, has a control character or surrounding whitespace",
+        });
+    }
+    Ok(text.replace('%', "%%"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::manifest;
+    use jailtrace_manifest::{Cause, Mount, PathText, Reason};
+
+    fn mount(fstype: &str, path: &str) -> Mount {
+        Mount {
+            fstype: fstype.into(),
+            path: PathText::from(path),
+            options: vec![],
+            reason: Reason::new(Cause::Runtime, 1),
+        }
+    }
+
+    #[test]
+    fn the_dropin_resets_execstart_and_sets_the_root() {
+        let mut m = manifest();
+        m.command.executable = PathText::from("/bin/sh");
+        m.command.argv = ["sh", "-c", "echo \"$HOME\" 100% \\ done\n", ""]
+            .map(PathText::from)
+            .to_vec();
+        m.command.env = ["PATH=/usr/bin", "TERM=xterm", "GREETING=say \"hi\" 50%"]
+            .map(PathText::from)
+            .to_vec();
+        m.command.env.push(PathText::from(b"ODD=\xff".to_vec()));
+        m.command.user = Some("nobody".into());
+        m.command.cwd = PathText::from("/srv/my app");
+        m.mounts = vec![
+            mount("proc", "/proc"),
+            mount("devpts", "/dev/pts"),
+            mount("tmpfs", "/run"),
+        ];
+        let mut report = Report::default();
+        let text =
+            String::from_utf8(dropin(&m, Path::new("/srv/jail%1"), &mut report).unwrap()).unwrap();
+        let body = text.split_once("[Service]\n").unwrap().1;
+        assert_eq!(
+            body,
+            "RootDirectory=/srv/jail%%1
+MountAPIVFS=yes
+BindPaths=/dev/pts
+TemporaryFileSystem=/run
+WorkingDirectory=/srv/my app
+User=nobody
+Environment=\"PATH=/usr/bin\"
+Environment=\"GREETING=say \\\"hi\\\" 50%%\"
+ExecStart=
+ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"$$HOME\\\" 100%% \\\\ done\\n\" \"\"
+"
+        );
+        assert!(
+            text.starts_with("# Runs /bin/sh in the jail root /srv/jail%1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#   /etc/systemd/system/sh.service.d/jailtrace.conf\n"),
+            "{text}"
+        );
+        assert_eq!(report.notes.len(), 1, "{report:?}");
+        assert!(report.notes[0].contains("not UTF-8"));
+    }
+
+    #[test]
+    fn what_a_unit_cannot_hold_is_refused() {
+        let mut m = manifest();
+        m.command.argv = vec![PathText::from("x"), PathText::from(b"\xff".to_vec())];
+        let err = dropin(&m, Path::new("/r"), &mut Report::default()).unwrap_err();
+        assert!(err.to_string().contains("argument 1"), "{err}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        let m = manifest();
+        let err = dropin(
+            &m,
+            Path::new("/r\nExecStart=/bin/evil"),
+            &mut Report::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("control character"), "{err}");
+        let err = dropin(&m, Path::new("jail"), &mut Report::default()).unwrap_err();
+        assert!(err.to_string().contains("needs an absolute path"), "{err}");
+    }
+}
