@@ -11,8 +11,8 @@
 #   cp    `cp -a` of the traced root (for scale: what a shell script does),
 # timing each batch of N with the wall clock. Before the first batch every
 # way is run once to warm the page cache for all alike. Jails are made under
-# /var/tmp (the host's file system, so --link can hard-link) and removed
-# between batches (not timed). The first jail of each way is checked: it
+# /var/tmp (the host's file system, so --link can hard-link), removed
+# between batches and synced (not timed). The first jail of each way is checked: it
 # must serve Debian's default page under plain chroot.
 #
 # Prints a markdown table of medians to stdout and OUT/build.md.
@@ -111,6 +111,8 @@ done
 declare -A TIMES DISK
 for rep in $(seq "$REPS"); do
 	for way in "${WAYS[@]}"; do
+		# Dirty pages of the last batch would be written back during this one.
+		sync
 		start=$(date +%s%N)
 		for i in $(seq "$JAILS"); do
 			make "$way" "$WORK/$way-$i" || { echo "build.sh: $way failed" >&2; exit 1; }
