@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, DeviceNumber, Entry, EntryKind, Manifest, Mode, Mount, PathText, Probe, Reason, Socket,
-    SocketFamily, SocketOp,
+    Cause, Entry, EntryKind, Manifest, Mount, PathText, Probe, Reason, Socket, SocketFamily,
+    SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
@@ -586,39 +586,7 @@ impl Session {
     }
 }
 
-/// The manifest entry for an applied step.
-pub(crate) fn entry_for(
-    step: &Step,
-    applied: &Applied,
-    setuid_stripped: bool,
-    reason: Reason,
-) -> Entry {
-    let (kind, attrs) = match step {
-        Step::Dir { attrs, .. } => (EntryKind::Dir, attrs),
-        Step::Symlink { attrs, .. } => (EntryKind::Symlink, attrs),
-        Step::File { attrs, .. } => (EntryKind::File, attrs),
-        Step::Device { attrs, .. } => (EntryKind::Device, attrs),
-    };
-    let mode = Mode::from_st_mode(attrs.mode);
-    let mut entry = Entry::new(step.path().into(), kind, mode, attrs.uid, attrs.gid, reason);
-    entry.setuid_stripped = setuid_stripped;
-    match (step, applied) {
-        (Step::Symlink { target, .. }, _) => entry.target = Some(target.as_path().into()),
-        (Step::Device { rdev, .. }, _) => {
-            entry.rdev = Some(DeviceNumber {
-                major: nix::sys::stat::major(*rdev) as u32,
-                minor: nix::sys::stat::minor(*rdev) as u32,
-            })
-        }
-        (_, Applied::File(copied)) => {
-            entry.size = Some(copied.bytes);
-            entry.sha256 = Some(copied.sha256.clone());
-            entry.hardlink_to = copied.hardlink_to.as_deref().map(PathText::from);
-        }
-        _ => {}
-    }
-    entry
-}
+pub(crate) use jailtrace_jail::entry_for;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@
 
 mod build;
 mod check;
+mod entry;
 mod error;
 mod parallel;
 mod update;
@@ -28,6 +29,7 @@ mod verify;
 
 pub use build::{build, BuildReport, Mismatch, Options};
 pub use check::Field;
+pub use entry::entry_for;
 pub use error::Error;
 pub use update::{update, Change, UpdateReport};
 pub use verify::{verify, Finding, Problem, VerifyReport};

@@ -11,12 +11,12 @@
 
 use std::path::Path;
 
-use jailtrace_manifest::{Cause, DeviceNumber, Entry, EntryKind, Manifest, Mode, PathText, Reason};
-use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Kind, Meta, Root, Step};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Manifest, Mode, PathText, Reason};
+use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Meta, Root, Step};
 use serde::Serialize;
 
 use crate::check::{self, Field, Side};
-use crate::{build, BuildReport, Error, Options};
+use crate::{build, entry_for, BuildReport, Error, Options};
 
 /// One entry that changed on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,7 +162,7 @@ pub fn update(
             };
             let mut reason = Reason::new(step_cause, 0);
             reason.requested = Some(link.as_path().into());
-            let entry = entry_for(step, &applied, reason);
+            let entry = entry_for(step, &applied, false, reason);
             report.added.push(entry.path.clone());
             manifest.entries.push(entry);
         }
@@ -197,45 +197,9 @@ fn refresh(entry: &mut Entry, meta: &Meta, host: &Host, sha: Option<String>) -> 
         EntryKind::Symlink => Some(host.readlink(&p)?.into()),
         _ => None,
     };
-    entry.rdev = (entry.kind == EntryKind::Device).then(|| device_number(meta.rdev));
+    entry.rdev = (entry.kind == EntryKind::Device).then(|| crate::entry::device_number(meta.rdev));
     if entry.kind != EntryKind::File {
         entry.hardlink_to = None;
     }
     Ok(())
-}
-
-fn device_number(rdev: u64) -> DeviceNumber {
-    DeviceNumber {
-        major: nix::sys::stat::major(rdev) as u32,
-        minor: nix::sys::stat::minor(rdev) as u32,
-    }
-}
-
-/// The manifest entry for a step applied to the root.
-fn entry_for(step: &Step, applied: &Applied, reason: Reason) -> Entry {
-    let (kind, attrs) = match step {
-        Step::Dir { attrs, .. } => (EntryKind::Dir, attrs),
-        Step::Symlink { attrs, .. } => (EntryKind::Symlink, attrs),
-        Step::File { attrs, .. } => (EntryKind::File, attrs),
-        Step::Device { attrs, .. } => (EntryKind::Device, attrs),
-    };
-    let mut entry = Entry::new(
-        step.path().into(),
-        kind,
-        Mode::from_st_mode(attrs.mode),
-        attrs.uid,
-        attrs.gid,
-        reason,
-    );
-    match (step, applied) {
-        (Step::Symlink { target, .. }, _) => entry.target = Some(target.as_path().into()),
-        (Step::Device { rdev, .. }, _) => entry.rdev = Some(device_number(*rdev)),
-        (_, Applied::File(copied)) => {
-            entry.size = Some(copied.bytes);
-            entry.sha256 = Some(copied.sha256.clone());
-            entry.hardlink_to = copied.hardlink_to.as_deref().map(PathText::from);
-        }
-        _ => {}
-    }
-    entry
 }
