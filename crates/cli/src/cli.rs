@@ -195,9 +195,6 @@ pub struct RunArgs {
     /// Stop at every syscall (PTRACE_SYSCALL) instead of using a seccomp filter.
     #[arg(long)]
     pub no_seccomp: bool,
-    /// Working directory inside the jail.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub cwd: PathBuf,
     /// Read deny/allow rules from this file (`deny REGEX`, `allow REGEX`,
     /// `defaults off`; see docs/security.md); --deny and --allow add to it.
     #[arg(long, value_name = "FILE")]
@@ -218,22 +215,8 @@ pub struct RunArgs {
     /// Also save the program's stdout and stderr to this file.
     #[arg(long = "log", value_name = "FILE")]
     pub program_log: Option<PathBuf>,
-    /// Run the program as this user after the chroot (name or uid).
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Run the program with this group [default: the user's primary group].
-    #[arg(long, value_name = "GROUP", requires = "user")]
-    pub group: Option<String>,
-    /// Set a variable in the program's environment (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    pub env: Vec<(OsString, OsString)>,
-    /// Read variables from a file of `export KEY=VALUE` lines (e.g.
-    /// /etc/apache2/envvars); it is parsed, not run by a shell.
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
-    /// Start the program with an empty environment (then --env-file, --env).
-    #[arg(long)]
-    pub clear_env: bool,
+    #[command(flatten)]
+    pub program: ProgramArgs,
     /// How the jail's /etc/passwd and /etc/group are made: `synthesize`
     /// (only root, --user/--group, the owners of the root's files and
     /// --keep-user/--keep-group) or `copy` (the host's whole files).
@@ -262,6 +245,30 @@ pub struct RunArgs {
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+/// How the program is started in the jail: `run` and `doctor` take the same.
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
+    /// Working directory inside the jail.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: PathBuf,
+    /// Run the program as this user after the chroot (name or uid).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run the program with this group [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// Set a variable in the program's environment (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Read variables from a file of `export KEY=VALUE` lines (e.g.
+    /// /etc/apache2/envvars); it is parsed, not run by a shell.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Start the program with an empty environment (then --env-file, --env).
+    #[arg(long)]
+    pub clear_env: bool,
 }
 
 /// How /etc/passwd and /etc/group get into the jail.
@@ -408,24 +415,8 @@ pub struct DoctorArgs {
     /// Grace between SIGTERM and SIGKILL when stopping the program.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub stop_timeout: Duration,
-    /// Working directory inside the jail.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub cwd: PathBuf,
-    /// Run the program as this user after the chroot (name or uid).
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Run the program with this group [default: the user's primary group].
-    #[arg(long, value_name = "GROUP", requires = "user")]
-    pub group: Option<String>,
-    /// Set a variable in the program's environment (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    pub env: Vec<(OsString, OsString)>,
-    /// Read variables from a file of `export KEY=VALUE` lines.
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
-    /// Start the program with an empty environment (then --env-file, --env).
-    #[arg(long)]
-    pub clear_env: bool,
+    #[command(flatten)]
+    pub program: ProgramArgs,
     /// Run the program in the host's pid namespace.
     #[arg(long)]
     pub no_pid_ns: bool,

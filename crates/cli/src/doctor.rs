@@ -5,7 +5,7 @@
 //! program (see [`exit_code`]).
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -20,25 +20,8 @@ use crate::exit;
 
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let root = jail_root(&args.root)?;
-    let credentials = args
-        .user
-        .as_deref()
-        .map(|u| crate::run::credentials(u, args.group.as_deref()))
-        .transpose()?;
-    let env: Vec<OsString> = crate::run::program_env(
-        args.clear_env,
-        args.env_file.as_deref(),
-        &args.env,
-        &args.cwd,
-    )?
-    .into_iter()
-    .map(|(k, v)| {
-        let mut kv = k.into_vec();
-        kv.push(b'=');
-        kv.extend(v.into_vec());
-        OsString::from_vec(kv)
-    })
-    .collect();
+    let credentials = args.program.credentials()?;
+    let env = args.program.environment()?;
     let executable = program(&args, &root, &env)?;
     let manifest = args
         .manifest
@@ -51,7 +34,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         argv: args.command.clone(),
         executable: executable.clone(),
         env,
-        cwd: args.cwd.clone(),
+        cwd: args.program.cwd.clone(),
         root: root.clone(),
         seccomp: !args.no_seccomp,
         max_runs: 1,
@@ -117,7 +100,7 @@ fn program(args: &DoctorArgs, root: &Path, env: &[OsString]) -> anyhow::Result<P
     let jail = Root::open(root).with_context(|| format!("cannot open {}", root.display()))?;
     let in_jail = |p: &Path| matches!(jail.stat(p), Ok(Some(_)));
     if name.as_bytes().contains(&b'/') {
-        let path = args.cwd.join(name);
+        let path = args.program.cwd.join(name);
         if !in_jail(&path) && std::fs::metadata(&path).is_err() {
             bail!(
                 "{}: no such file in the jail {} nor on the host",

@@ -11,7 +11,7 @@ use jailtrace_engine::{self as engine, Config, Outcome, Policy};
 use jailtrace_manifest::{EntryKind, Manifest, RunStatus};
 use serde_json::json;
 
-use crate::cli::RunArgs;
+use crate::cli::{ProgramArgs, RunArgs};
 use crate::exit;
 use crate::progress::{role_name, Progress};
 
@@ -40,25 +40,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => Policy::new(&args.deny, &args.allow)?,
     };
 
-    let credentials = args
-        .user
-        .as_deref()
-        .map(|u| credentials(u, args.group.as_deref()))
-        .transpose()?;
-    let env: Vec<OsString> = program_env(
-        args.clear_env,
-        args.env_file.as_deref(),
-        &args.env,
-        &args.cwd,
-    )?
-    .into_iter()
-    .map(|(k, v)| {
-        let mut kv = k.into_vec();
-        kv.push(b'=');
-        kv.extend(v.into_vec());
-        OsString::from_vec(kv)
-    })
-    .collect();
+    let credentials = args.program.credentials()?;
+    let env = args.program.environment()?;
     let account_dbs = account_dbs(&args, credentials.as_ref(), &env)?;
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| jailtrace_elf::split_search_path(&v))
@@ -67,7 +50,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         argv: args.command.clone(),
         executable: executable.clone(),
         env,
-        cwd: args.cwd.clone(),
+        cwd: args.program.cwd.clone(),
         root: root.clone(),
         seccomp: !args.no_seccomp,
         max_runs: args.max_runs,
@@ -132,10 +115,39 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+impl ProgramArgs {
+    /// The user and group to run as (`--user`, `--group`), looked up on the host.
+    pub(crate) fn credentials(&self) -> anyhow::Result<Option<engine::Credentials>> {
+        self.user
+            .as_deref()
+            .map(|u| credentials(u, self.group.as_deref()))
+            .transpose()
+    }
+
+    /// The program's environment as `KEY=VALUE` strings (see [`program_env`]).
+    pub(crate) fn environment(&self) -> anyhow::Result<Vec<OsString>> {
+        let env = program_env(
+            self.clear_env,
+            self.env_file.as_deref(),
+            &self.env,
+            &self.cwd,
+        )?;
+        Ok(env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend(v.into_vec());
+                OsString::from_vec(kv)
+            })
+            .collect())
+    }
+}
+
 /// The program's environment: jailtrace's own (unless `--clear-env`), then
 /// `--env-file`, then `--env`; `PWD` names the working directory inside the
-/// jail and `OLDPWD` (a host path) is dropped. (Shared with `doctor`.)
-pub(crate) fn program_env(
+/// jail and `OLDPWD` (a host path) is dropped.
+fn program_env(
     clear_env: bool,
     env_file: Option<&Path>,
     vars: &[(OsString, OsString)],
