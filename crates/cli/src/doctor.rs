@@ -163,20 +163,6 @@ fn status_text(status: &RunStatus) -> String {
     }
 }
 
-fn who_text(who: &Who) -> String {
-    let exe = who
-        .exe
-        .as_deref()
-        .map(|e| e.display().to_string())
-        .unwrap_or_else(|| "?".into());
-    match (who.pid, who.syscall) {
-        (Some(pid), Some(sys)) => format!("{exe} (pid {pid}, {sys})"),
-        (_, Some(sys)) => format!("{exe} ({sys})"),
-        (Some(pid), None) => format!("{exe} (pid {pid})"),
-        (None, None) => exe,
-    }
-}
-
 fn step_text(step: &Step) -> String {
     match step {
         Step::Dir { path, attrs } => format!(
@@ -224,7 +210,7 @@ fn failure_text(f: &Failure) -> String {
     } else if f.resolved != f.path {
         out.push_str(&format!(" (-> {})", f.resolved.display()));
     }
-    out.push_str(&format!("\n      wanted by {}\n", who_text(&f.who)));
+    out.push_str(&format!("\n      wanted by {}\n", &f.who));
     match &f.host {
         Some(h) if h.kind == Kind::File => out.push_str(&format!(
             "      on the host: {}, {} bytes\n",

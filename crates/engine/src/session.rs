@@ -35,6 +35,23 @@ pub struct Who {
     pub syscall: Option<&'static str>,
 }
 
+/// "/usr/bin/cat (pid 12, openat)": the process that did something, for
+/// people ("the program" when the executable is not known).
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.exe {
+            Some(exe) => write!(f, "{}", exe.display())?,
+            None => f.write_str("the program")?,
+        }
+        match (self.pid, self.syscall) {
+            (Some(pid), Some(sys)) => write!(f, " (pid {pid}, {sys})"),
+            (None, Some(sys)) => write!(f, " ({sys})"),
+            (Some(pid), None) => write!(f, " (pid {pid})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 impl Who {
     pub(crate) fn reason(&self, cause: Cause, run: u32, requested: Option<&Path>) -> Reason {
         Reason {

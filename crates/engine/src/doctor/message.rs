@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use super::diagnose::{Account, Diagnosis};
-use crate::session::Who;
 
 /// `ROOT` joined with jail path `p`, for a command line.
 fn in_jail(root: &Path, p: &Path) -> String {
@@ -21,21 +20,6 @@ fn shell_word(p: &Path) -> String {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// "cat (pid 12, openat)": the process that did something.
-fn by(who: &Who) -> String {
-    let exe = who
-        .exe
-        .as_deref()
-        .map(|e| e.display().to_string())
-        .unwrap_or_else(|| "the program".into());
-    match (who.pid, who.syscall) {
-        (Some(pid), Some(sys)) => format!("{exe} (pid {pid}, {sys})"),
-        (None, Some(sys)) => format!("{exe} ({sys})"),
-        (Some(pid), None) => format!("{exe} (pid {pid})"),
-        (None, None) => exe,
     }
 }
 
@@ -127,7 +111,7 @@ impl Diagnosis {
                 };
                 format!(
                     "{what}; {} opens it, and the host has the {} device {major}:{minor}: `{fix}`",
-                    by(who),
+                    who,
                     if *block { "block" } else { "character" }
                 )
             }
@@ -152,7 +136,7 @@ impl Diagnosis {
                 format!(
                     "{} is not mounted in the jail, and {} looks for {} there: `{mkdir}{command}`",
                     mount.display(),
-                    by(who),
+                    who,
                     looked.join(", ")
                 )
             }
@@ -187,7 +171,7 @@ impl Diagnosis {
                     .as_ref()
                     .map(|c| format!(" running as uid {} gid {}", c.uid, c.gid))
                     .unwrap_or_default();
-                let mut text = format!("{} got {errno:?} on {}{ran_as}", by(who), path.display());
+                let mut text = format!("{} got {errno:?} on {}{ran_as}", who, path.display());
                 let target = if blocked_at != path {
                     text.push_str(&format!(
                         ": the directory {} may not be searched",
