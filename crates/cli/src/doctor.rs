@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use jailtrace_engine::doctor::{Account, Diagnosis, Examination, Failure, Owner};
 use jailtrace_engine::{self as engine, Config, Observer, Policy, Who};
-use jailtrace_manifest::{Manifest, PathText, RunStatus};
+use jailtrace_manifest::{PathText, RunStatus};
 use jailtrace_rootfs::{Kind, Root, Step};
 use serde_json::{json, Value};
 
@@ -26,9 +26,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let manifest = args
         .manifest
         .as_deref()
-        .map(|m| {
-            Manifest::read(m).with_context(|| format!("cannot read the manifest {}", m.display()))
-        })
+        .map(crate::jail::read_manifest)
         .transpose()?;
     let config = Config {
         argv: args.command.clone(),

@@ -8,14 +8,12 @@ use std::path::Path;
 
 use anyhow::Context;
 use jailtrace_export::{Difference, Error, Export, Format, Report};
-use jailtrace_manifest::Manifest;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::exit;
 
 pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
-    let manifest = Manifest::read(&args.manifest)
-        .with_context(|| format!("cannot read the manifest {}", args.manifest.display()))?;
+    let manifest = crate::jail::read_manifest(&args.manifest)?;
     let format = match args.format {
         ExportFormat::Sh => Format::Sh,
         ExportFormat::Tar => Format::Tar,
@@ -94,12 +92,7 @@ fn differs_text(d: &Difference) -> String {
     format!(
         "{} differs from the manifest (sha256 {} on the host, {} in the manifest)",
         d.host.display(),
-        short(&d.host_sha256),
-        short(&d.manifest_sha256)
+        crate::jail::short(&d.host_sha256),
+        crate::jail::short(&d.manifest_sha256)
     )
-}
-
-/// The first 12 hex digits of a hash.
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
 }

@@ -65,8 +65,8 @@ fn mismatch_text(m: &jail::Mismatch) -> String {
     )
 }
 
-/// The first 12 hex digits of a hash.
-fn short(sha: &str) -> &str {
+/// The first 12 hex digits of a hash, for messages.
+pub(crate) fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
@@ -364,7 +364,8 @@ fn account_dbs(manifest: &Manifest) -> anyhow::Result<engine::AccountDbs> {
     }
 }
 
-fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
+/// Reads the manifest a command was given, naming it in the error.
+pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
     Manifest::read(path).with_context(|| format!("cannot read the manifest {}", path.display()))
 }
 
