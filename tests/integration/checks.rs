@@ -156,16 +156,34 @@ fn check_command(manifest: &Manifest, argv: &[&str], env: &[(&str, &str)], repor
         argv[0].as_bytes(),
         "manifest command.executable\n{report}"
     );
+    // The program gets a clean environment: of jailtrace's own variables
+    // only the terminal, locale and time zone are passed (and recorded);
+    // PATH is reset; nothing else of the caller's is recorded.
+    let recorded = |item: &str| {
+        manifest
+            .command
+            .env
+            .iter()
+            .any(|e| e.as_bytes() == item.as_bytes())
+    };
+    assert!(
+        recorded(&format!("PATH={}", util::PATH)),
+        "manifest command.env lacks the default PATH\n{report}"
+    );
     for (key, value) in env {
         let item = format!("{key}={value}");
-        assert!(
-            manifest
-                .command
-                .env
-                .iter()
-                .any(|e| e.as_bytes() == item.as_bytes()),
-            "manifest command.env lacks {item}\n{report}"
-        );
+        let passed = ["TERM", "LANG", "LANGUAGE", "TZ"].contains(key) || key.starts_with("LC_");
+        if passed {
+            assert!(
+                recorded(&item),
+                "manifest command.env lacks {item}\n{report}"
+            );
+        } else if *key != "PATH" {
+            assert!(
+                !recorded(&item),
+                "manifest command.env records the caller's {item}\n{report}"
+            );
+        }
     }
 }
 

@@ -33,7 +33,7 @@ const PROGRAM: &[&str] = &[
 ];
 
 /// Environment of the jail run: PATH, two session variables the exports
-/// leave out, and one they keep.
+/// leave out, and one passed with `--pass-env` that they keep.
 const RUN_ENV: &[(&str, &str)] = &[
     ("PATH", util::PATH),
     ("TERM", "xterm"),
@@ -43,7 +43,7 @@ const RUN_ENV: &[(&str, &str)] = &[
 
 /// Jails [`PROGRAM`] and returns its manifest.
 fn jail_program(jail: &Jail) -> Manifest {
-    let out = jail.run(PROGRAM, &[], RUN_ENV);
+    let out = jail.run(PROGRAM, &["--pass-env", "GREETING"], RUN_ENV);
     out.expect_ok();
     out.manifest()
 }

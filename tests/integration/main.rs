@@ -33,5 +33,6 @@ mod hostile;
 mod inspect;
 mod jailfiles;
 mod rebuild;
+mod secrets;
 mod security;
 mod servers;

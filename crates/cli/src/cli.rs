@@ -260,15 +260,34 @@ pub struct ProgramArgs {
     #[arg(long, value_name = "GROUP", requires = "user")]
     pub group: Option<String>,
     /// Set a variable in the program's environment (repeatable).
+    ///
+    /// The program does not get jailtrace's environment: it starts with
+    /// PATH reset, HOME, USER, LOGNAME and SHELL of its user, the caller's
+    /// TERM, LANG, LANGUAGE, LC_* and TZ, and PWD; then --pass-env,
+    /// --env-file and --env, each overriding the earlier ones.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(OsString, OsString)>,
+    /// Pass this variable of jailtrace's environment to the program
+    /// (repeatable; `*` and `?` match as in the shell: `JAVA_*`).
+    #[arg(long, value_name = "NAME")]
+    pub pass_env: Vec<String>,
     /// Read variables from a file of `export KEY=VALUE` lines (e.g.
     /// /etc/apache2/envvars); it is parsed, not run by a shell.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// Start the program with an empty environment (then --env-file, --env).
-    #[arg(long)]
+    /// Start the program with an empty environment: no default variables,
+    /// only --pass-env, --env-file and --env.
+    #[arg(long, conflicts_with = "inherit_env")]
     pub clear_env: bool,
+    /// Give the program jailtrace's whole environment (the old default); the
+    /// manifest then records every variable but the secret-looking ones.
+    #[arg(long)]
+    pub inherit_env: bool,
+    /// Record this variable's value in the manifest even though its name
+    /// or value looks like a secret (repeatable; patterns as --pass-env).
+    /// Secret-looking variables are otherwise recorded by name only.
+    #[arg(long, value_name = "NAME")]
+    pub record_env: Vec<String>,
 }
 
 /// How /etc/passwd and /etc/group get into the jail.

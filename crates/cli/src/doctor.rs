@@ -21,8 +21,8 @@ use crate::exit;
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let root = jail_root(&args.root)?;
     let credentials = args.program.credentials()?;
-    let env = args.program.environment()?;
-    let executable = program(&args, &root, &env)?;
+    let env = args.program.environment(credentials.as_ref())?;
+    let executable = program(&args, &root, &env.items())?;
     let manifest = args
         .manifest
         .as_deref()
@@ -31,7 +31,8 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let config = Config {
         argv: args.command.clone(),
         executable: executable.clone(),
-        env,
+        env: env.items(),
+        env_redacted: env.redacted_names(),
         cwd: args.program.cwd.clone(),
         root: root.clone(),
         seccomp: !args.no_seccomp,

@@ -3,13 +3,15 @@
 //! (`jailtrace-jail` does the work; this module reads the manifest, picks
 //! the root, and prints the result for people or as JSON).
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::HumanBytes;
 use jailtrace_engine as engine;
 use jailtrace_jail::{self as jail, BuildReport, Host, Problem, VerifyReport};
-use jailtrace_manifest::Manifest;
+use jailtrace_manifest::{EnvVar, Manifest};
 use serde_json::json;
 
 use crate::cli::{BuildArgs, UpdateArgs, VerifyArgs};
@@ -124,6 +126,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let root = existing_root(args.root.as_deref(), &manifest)?;
     let report = jail::verify(&manifest, &root, &Host::system(), 0)
         .with_context(|| format!("cannot verify {}", root.display()))?;
+    let secrets = manifest.command.legacy_secrets();
+    for (name, rule) in &secrets {
+        eprintln!(
+            "warning: the manifest records the value of {name}, which looks like a secret ({}); \
+             `jailtrace update` rewrites it with the name only",
+            rule.id
+        );
+    }
     if args.json {
         let value = json!({
             "root": root.to_string_lossy(),
@@ -131,6 +141,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
             "entries": report.entries,
             "runtime_files": report.runtime_files,
             "findings": report.findings,
+            "secret_looking_env": secrets.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         });
         println!("{value:#}");
     } else {
@@ -198,7 +209,11 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
         &jail::Options::default(),
     )
     .with_context(|| format!("cannot update {}", root.display()))?;
-    if report.manifest_changed() {
+    let redacted = manifest.command.redact_legacy();
+    for name in &redacted {
+        eprintln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
+    }
+    if report.manifest_changed() || !redacted.is_empty() {
         manifest
             .write_atomic(&args.manifest)
             .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
@@ -243,6 +258,33 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// The environment the manifest's command ran with: the recorded items,
+/// and each variable recorded by name only from jailtrace's environment
+/// (an error when it is not set there: the run would not be the one
+/// verified).
+fn recorded_env(c: &jailtrace_manifest::Command) -> anyhow::Result<Vec<OsString>> {
+    c.environment()
+        .into_iter()
+        .map(|v| match v {
+            EnvVar::Recorded(item) => Ok(item.as_os_str().to_owned()),
+            EnvVar::Redacted(name) => {
+                let name = OsStr::from_bytes(name);
+                let value = std::env::var_os(name).with_context(|| {
+                    format!(
+                        "the manifest records {} by name only (its value looked like a secret); \
+                         set it in jailtrace's environment for the run",
+                        name.to_string_lossy()
+                    )
+                })?;
+                let mut item = name.to_os_string();
+                item.push("=");
+                item.push(value);
+                Ok(item)
+            }
+        })
+        .collect()
+}
+
 /// `update --run`: the manifest's command traced again in the updated
 /// root, continuing from the manifest, so that what the new files need is
 /// placed and recorded too.
@@ -256,7 +298,13 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
     let config = engine::Config {
         argv: c.argv.iter().map(|a| a.as_os_str().to_owned()).collect(),
         executable: c.executable.as_path().to_path_buf(),
-        env: c.env.iter().map(|a| a.as_os_str().to_owned()).collect(),
+        env: recorded_env(c)?,
+        env_redacted: c
+            .environment()
+            .iter()
+            .filter(|v| matches!(v, EnvVar::Redacted(_)))
+            .map(|v| OsStr::from_bytes(v.name()).to_owned())
+            .collect(),
         cwd: c.cwd.as_path().to_path_buf(),
         root: root.to_path_buf(),
         seccomp: true,

@@ -2,13 +2,13 @@
 //! manifest, print the summary.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use indicatif::HumanBytes;
 use jailtrace_engine::{self as engine, Config, Outcome, Policy};
 use jailtrace_manifest::{EntryKind, Manifest, RunStatus};
+use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
 use crate::cli::{ProgramArgs, RunArgs};
@@ -41,15 +41,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
 
     let credentials = args.program.credentials()?;
-    let env = args.program.environment()?;
-    let account_dbs = account_dbs(&args, credentials.as_ref(), &env)?;
+    let env = args.program.environment(credentials.as_ref())?;
+    let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items())?;
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| jailtrace_elf::split_search_path(&v))
         .unwrap_or_default();
     let config = Config {
         argv: args.command.clone(),
         executable: executable.clone(),
-        env,
+        env: env.items(),
+        env_redacted: env.redacted_names(),
         cwd: args.program.cwd.clone(),
         root: root.clone(),
         seccomp: !args.no_seccomp,
@@ -124,64 +125,55 @@ impl ProgramArgs {
             .transpose()
     }
 
-    /// The program's environment as `KEY=VALUE` strings (see [`program_env`]).
-    pub(crate) fn environment(&self) -> anyhow::Result<Vec<OsString>> {
-        let env = program_env(
-            self.clear_env,
-            self.env_file.as_deref(),
-            &self.env,
-            &self.cwd,
-        )?;
-        Ok(env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend(v.into_vec());
-                OsString::from_vec(kv)
-            })
-            .collect())
+    /// The program's environment (see [`jailtrace_spec::env`]), its
+    /// warnings printed. `credentials` is the jail's user, when not root.
+    pub(crate) fn environment(
+        &self,
+        credentials: Option<&engine::Credentials>,
+    ) -> anyhow::Result<Environment> {
+        let spec = EnvSpec {
+            base: if self.inherit_env {
+                Base::Inherit
+            } else if self.clear_env {
+                Base::Empty
+            } else {
+                Base::Clean
+            },
+            pass: self.pass_env.clone(),
+            env_files: self.env_file.iter().cloned().collect(),
+            set: self.env.clone(),
+            record: self.record_env.clone(),
+        };
+        let caller: Vec<_> = std::env::vars_os().collect();
+        let env = spec.resolve(&caller, jail_account(credentials).as_ref(), &self.cwd)?;
+        for w in &env.warnings {
+            eprintln!("warning: {w}");
+        }
+        if self.inherit_env {
+            eprintln!(
+                "warning: --inherit-env: the manifest records jailtrace's whole environment ({} variables; the {} that look like secrets by name only)",
+                env.vars.len(),
+                env.redacted.len()
+            );
+        }
+        Ok(env)
     }
 }
 
-/// The program's environment: jailtrace's own (unless `--clear-env`), then
-/// `--env-file`, then `--env`; `PWD` names the working directory inside the
-/// jail and `OLDPWD` (a host path) is dropped.
-fn program_env(
-    clear_env: bool,
-    env_file: Option<&Path>,
-    vars: &[(OsString, OsString)],
-    cwd: &Path,
-) -> anyhow::Result<Vec<(OsString, OsString)>> {
-    let mut env: Vec<(OsString, OsString)> = if clear_env {
-        Vec::new()
-    } else {
-        std::env::vars_os().collect()
+/// The jail's user as the environment names it: `--user`, else the user
+/// jailtrace runs as, from the host's account database.
+fn jail_account(credentials: Option<&engine::Credentials>) -> Option<Account> {
+    use nix::unistd::{Uid, User};
+    let user = match credentials {
+        Some(c) => User::from_uid(Uid::from_raw(c.uid)),
+        None => User::from_uid(Uid::current()),
     };
-    let set = |env: &mut Vec<(OsString, OsString)>, k: OsString, v: OsString| {
-        env.retain(|(key, _)| *key != k);
-        env.push((k, v));
-    };
-    if let Some(path) = env_file {
-        let file = engine::envfile::read(path, &env)?;
-        for w in &file.warnings {
-            eprintln!("warning: {}: {w}", path.display());
-        }
-        for name in &file.unset {
-            env.retain(|(k, _)| k.as_os_str() != OsStr::new(name));
-        }
-        for (k, v) in file.vars {
-            set(&mut env, k.into(), v.into());
-        }
-    }
-    for (k, v) in vars {
-        set(&mut env, k.clone(), v.clone());
-    }
-    env.retain(|(k, _)| k != "OLDPWD");
-    if env.iter().any(|(k, _)| k == "PWD") || !clear_env {
-        set(&mut env, "PWD".into(), cwd.as_os_str().to_os_string());
-    }
-    Ok(env)
+    let user = user.ok()??;
+    Some(Account {
+        name: user.name,
+        home: user.dir,
+        shell: user.shell,
+    })
 }
 
 /// The synthesized databases keep root, the run's user and group and the
@@ -405,6 +397,7 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
         "absent": m.absent.len(),
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
         "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "env_redacted": m.command.env_redacted.iter().flatten().collect::<Vec<_>>(),
         "not_ready": report.pending,
     })
 }
@@ -493,6 +486,19 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
     if m.sockets.iter().any(|s| s.address == "/dev/log") {
         out.push_str(&format!(
             "  syslog:  the program logs to /dev/log: give the jail a socket there (`syslogd -a {root}/dev/log`, or bind-mount /dev/log)\n"
+        ));
+    }
+    let redacted: Vec<String> = m
+        .command
+        .env_redacted
+        .iter()
+        .flatten()
+        .map(|n| n.to_string())
+        .collect();
+    if !redacted.is_empty() {
+        out.push_str(&format!(
+            "  env:     {} given to the program, recorded by name only (they look like secrets; --record-env NAME records a value)\n",
+            redacted.join(", ")
         ));
     }
     let stripped: Vec<_> = m.entries.iter().filter(|e| e.setuid_stripped).collect();

@@ -25,7 +25,6 @@
 
 mod accounts;
 pub mod doctor;
-pub mod envfile;
 mod etc;
 mod handler;
 mod listing;
@@ -37,11 +36,12 @@ mod rootdir;
 mod session;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use jailtrace_manifest::{
-    Cause, Command, Manifest, PathText, Run, RunRole, RunStatus, SCHEMA_VERSION,
+    secret, Cause, Command, Manifest, PathText, Run, RunRole, RunStatus, SCHEMA_VERSION,
 };
 use jailtrace_rootfs::{self as rootfs, Follow, Host, Root};
 use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
@@ -65,6 +65,9 @@ pub struct Config {
     pub executable: PathBuf,
     /// The program's environment, `KEY=VALUE`.
     pub env: Vec<OsString>,
+    /// Names of variables in `env` whose values the manifest must not
+    /// record (they look like secrets): recorded by name only.
+    pub env_redacted: Vec<OsString>,
     /// Working directory inside the jail.
     pub cwd: PathBuf,
     /// The root, as returned by [`prepare_root`].
@@ -313,8 +316,19 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             env: config
                 .env
                 .iter()
+                .filter(|item| {
+                    let name = secret::split_item(item.as_bytes()).0;
+                    !config.env_redacted.iter().any(|r| r.as_bytes() == name)
+                })
                 .map(|a| PathText::new(a.clone()))
                 .collect(),
+            env_redacted: Some(
+                config
+                    .env_redacted
+                    .iter()
+                    .map(|n| PathText::new(n.clone()))
+                    .collect(),
+            ),
             user: config.credentials.as_ref().map(|c| c.user.clone()),
             group: config.credentials.as_ref().map(|c| c.group.clone()),
         },

@@ -25,15 +25,20 @@
 //! Not done (see docs/export.md): owners and modes of bound files are the
 //! host's (a bind mount cannot change them); directories and synthesized
 //! files belong to whoever runs bwrap; `--uid`/`--gid` are not used (they
-//! need a user namespace); the environment is the caller's.
+//! need a user namespace).
+//!
+//! The environment is the manifest's (`--clearenv`, then `--setenv` for each
+//! recorded variable but the login session's), plus the caller's `TERM`;
+//! a variable recorded by name only is read from the caller's environment
+//! when the script runs, and the script stops naming it when it is unset.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use jailtrace_manifest::Manifest;
+use jailtrace_manifest::{secret, EnvVar, Manifest};
 
-use crate::command::argv;
+use crate::command::{argv, program_env};
 use crate::plan::{bytes, Item, What};
 use crate::shell::{check_nul, word};
 use crate::source::Source;
@@ -133,6 +138,7 @@ pub(crate) fn script(
         }
     }
     s.option(&[b"--chdir", manifest.command.cwd.as_bytes()]);
+    environment(&mut s, manifest, &mut source.report.notes);
 
     let mut out = Vec::new();
     out.extend_from_slice(b"#!/bin/sh\n# Runs ");
@@ -162,6 +168,42 @@ set -eu\n",
     out.push(b'\n');
     out.extend_from_slice(&s.bodies);
     Ok(out)
+}
+
+/// The program's environment: bubblewrap starts from none (`--clearenv`),
+/// then the recorded variables; the caller's `TERM` when set (the
+/// terminal is the caller's); each variable recorded by name only from the
+/// caller's environment when the script runs, which stops with a message
+/// naming it when it is not set.
+fn environment(s: &mut Script, manifest: &Manifest, notes: &mut Vec<String>) {
+    s.option(&[b"--clearenv"]);
+    for var in program_env(manifest) {
+        match var {
+            EnvVar::Recorded(item) => {
+                let (key, value) = secret::split_item(item.as_bytes());
+                s.option(&[b"--setenv", key, value]);
+            }
+            EnvVar::Redacted(name) if is_shell_name(name) => {
+                let name = String::from_utf8_lossy(name);
+                let _ = writeln!(
+                    s.before,
+                    ": \"${{{name}?jailtrace: {name} is recorded by name only (secret-looking); set it in this script's environment}}\""
+                );
+                s.options.push(format!("--setenv {name} \"${name}\"").into_bytes());
+            }
+            EnvVar::Redacted(name) => notes.push(format!(
+                "{} is recorded by name only and is not a shell variable name; left out of the bwrap script",
+                String::from_utf8_lossy(name)
+            )),
+        }
+    }
+    s.options.push(b"${TERM:+--setenv TERM \"$TERM\"}".to_vec());
+}
+
+/// A name `${NAME}` can expand: a letter or `_`, then letters, digits, `_`.
+fn is_shell_name(name: &[u8]) -> bool {
+    matches!(name.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
+        && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// The option that places one item.
@@ -297,6 +339,8 @@ exec bwrap \\
 \t--symlink usr/lib /lib \\
 \t--proc /proc \\
 \t--chdir /etc \\
+\t--clearenv \\
+\t${{TERM:+--setenv TERM \"$TERM\"}} \\
 \t-- /bin/sh -c 'cat /etc/conf; echo \"$0 $1\"' 'it'\\''s' \"$@\" 3<<'JAILTRACE_EOF_3_'
 root:x:0:0::/:/bin/sh
 JAILTRACE_EOF_3

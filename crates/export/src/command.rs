@@ -10,10 +10,13 @@
 //!   the variables that belong to the login session jailtrace ran in rather
 //!   than to the program ([`SESSION_VARS`], and names starting with one of
 //!   [`SESSION_PREFIXES`]). Nothing else is added or changed.
+//! - A variable recorded by name only (its value looked like a secret) is
+//!   never written with a value: each format either reads it at run time
+//!   or leaves it out and says so.
 
 use std::os::unix::ffi::OsStrExt;
 
-use jailtrace_manifest::{Manifest, PathText};
+use jailtrace_manifest::{EnvVar, Manifest, PathText};
 
 use crate::Error;
 
@@ -58,14 +61,30 @@ pub fn is_session_var(item: &[u8]) -> bool {
             .any(|p| name.starts_with(p.as_bytes()))
 }
 
-/// The manifest's environment without the session variables, in order.
-pub fn program_env(manifest: &Manifest) -> Vec<&PathText> {
+/// The manifest's environment without the session variables, in order,
+/// the variables recorded by name only last (see
+/// [`jailtrace_manifest::Command::environment`]: an older manifest's
+/// secret-looking values count as recorded by name only too).
+pub fn program_env(manifest: &Manifest) -> Vec<EnvVar<'_>> {
     manifest
         .command
-        .env
-        .iter()
-        .filter(|item| !is_session_var(item.as_bytes()))
+        .environment()
+        .into_iter()
+        .filter(|var| !is_session_var(var.name()))
         .collect()
+}
+
+/// The values a format leaves out, for its report: one sentence naming
+/// the variables (never their values) and how to give them at run time.
+pub(crate) fn redacted_note(names: &[&[u8]], format: &str, how: &str) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let names: Vec<_> = names.iter().map(|n| String::from_utf8_lossy(n)).collect();
+    Some(format!(
+        "{} recorded by name only (secret-looking); left out of the {format}: {how}",
+        names.join(", ")
+    ))
 }
 
 /// The argument vector to start: `executable`, then `argv[1..]`.
@@ -120,17 +139,25 @@ mod tests {
             "SHLVL=2",
             "LANG=C.UTF-8",
             "PWD=/",
+            "GITHUB_TOKEN=ghp_abc123",
         ]
         .map(PathText::from)
         .to_vec();
-        let kept: Vec<_> = program_env(&m).into_iter().map(|e| e.to_string()).collect();
+        let kept: Vec<_> = program_env(&m)
+            .into_iter()
+            .map(|var| match var {
+                EnvVar::Recorded(item) => item.to_string(),
+                EnvVar::Redacted(name) => String::from_utf8_lossy(name).into_owned(),
+            })
+            .collect();
         assert_eq!(
             kept,
             [
                 "PATH=/usr/bin:/bin",
                 "HOME=/root",
                 "TERMINAL_APP=keep: only TERM itself is a session variable",
-                "LANG=C.UTF-8"
+                "LANG=C.UTF-8",
+                "GITHUB_TOKEN"
             ]
         );
         assert!(is_session_var(b"DISPLAY"));

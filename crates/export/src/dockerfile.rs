@@ -17,9 +17,9 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use jailtrace_manifest::Manifest;
+use jailtrace_manifest::{EnvVar, Manifest};
 
-use crate::command::{argv, container_user, program_env, utf8};
+use crate::command::{argv, container_user, program_env, redacted_note, utf8};
 use crate::plan::Item;
 use crate::source::Source;
 use crate::Error;
@@ -64,7 +64,15 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
     if let Some(user) = container_user(manifest) {
         let _ = writeln!(out, "USER {}", word("user", &user)?);
     }
-    for item in program_env(manifest) {
+    let mut redacted = Vec::new();
+    for var in program_env(manifest) {
+        let item = match var {
+            EnvVar::Recorded(item) => item,
+            EnvVar::Redacted(name) => {
+                redacted.push(name);
+                continue;
+            }
+        };
         let Some((key, value)) = item.to_str().and_then(|text| text.split_once('=')) else {
             notes.push(format!(
                 "environment item {item} is not UTF-8 KEY=VALUE; left out of the Dockerfile"
@@ -82,6 +90,11 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
             )),
         }
     }
+    notes.extend(redacted_note(
+        &redacted,
+        "Dockerfile",
+        "give them when the container starts (`docker run -e NAME`, `--env-file`)",
+    ));
     let args = argv(manifest)
         .into_iter()
         .enumerate()

@@ -346,6 +346,7 @@ mod tests {
                 executable: PathText::from("/bin/true"),
                 cwd: PathText::from("/"),
                 env: vec![],
+                env_redacted: None,
                 user: None,
                 group: None,
             },

@@ -25,11 +25,11 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use jailtrace_manifest::Manifest;
+use jailtrace_manifest::{EnvVar, Manifest};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::command::{argv, container_user, program_env, utf8};
+use crate::command::{argv, container_user, program_env, redacted_note, utf8};
 use crate::plan::Item;
 use crate::source::{hex, sha256_hex, Source};
 use crate::Error;
@@ -179,14 +179,23 @@ fn config(manifest: &Manifest, diff_id: &str, notes: &mut Vec<String>) -> Result
         .map(|(i, arg)| utf8(FORMAT, &format!("argument {i}"), arg))
         .collect::<Result<Vec<_>, _>>()?;
     let mut env = Vec::new();
-    for item in program_env(manifest) {
-        match item.to_str() {
-            Some(text) => env.push(text),
-            None => notes.push(format!(
-                "environment variable {item} is not UTF-8; left out of the OCI config"
-            )),
+    let mut redacted = Vec::new();
+    for var in program_env(manifest) {
+        match var {
+            EnvVar::Redacted(name) => redacted.push(name),
+            EnvVar::Recorded(item) => match item.to_str() {
+                Some(text) => env.push(text),
+                None => notes.push(format!(
+                    "environment variable {item} is not UTF-8; left out of the OCI config"
+                )),
+            },
         }
     }
+    notes.extend(redacted_note(
+        &redacted,
+        "image config",
+        "give them when the container starts (`podman run -e NAME`, a runtime's env file)",
+    ));
     let mut run = json!({
         "Entrypoint": entrypoint,
         "Env": env,

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use jailtrace_manifest::Manifest;
+use jailtrace_manifest::{EnvVar, Manifest};
 
 use crate::command::{argv, program_env, utf8};
 use crate::plan::bytes;
@@ -105,15 +105,39 @@ pub(crate) fn dropin(
     if let Some(group) = &command.group {
         let _ = writeln!(out, "Group={}", plain("group", group.as_bytes())?);
     }
-    for item in program_env(manifest) {
-        match item.to_str() {
-            Some(text) => {
-                let _ = writeln!(out, "Environment={}", quote(text, false));
-            }
-            None => report.notes.push(format!(
-                "environment variable {item} is not UTF-8; left out of the systemd drop-in"
-            )),
+    let mut redacted = Vec::new();
+    for var in program_env(manifest) {
+        match var {
+            EnvVar::Redacted(name) => redacted.push(String::from_utf8_lossy(name).into_owned()),
+            EnvVar::Recorded(item) => match item.to_str() {
+                Some(text) => {
+                    let _ = writeln!(out, "Environment={}", quote(text, false));
+                }
+                None => report.notes.push(format!(
+                    "environment variable {item} is not UTF-8; left out of the systemd drop-in"
+                )),
+            },
         }
+    }
+    if !redacted.is_empty() {
+        // The values stay with the admin: a file of KEY=VALUE lines that
+        // systemd reads when the service starts (and refuses to start
+        // without, so a forgotten secret is an error, not an empty value).
+        let file = plain(
+            "environment file",
+            format!("/etc/jailtrace/{name}.env").as_bytes(),
+        )?;
+        let _ = writeln!(
+            out,
+            "# {} recorded by name only (secret-looking): put `NAME=VALUE` lines\n\
+             # for them in {file} (mode 0600).\n\
+             EnvironmentFile={file}",
+            redacted.join(", ")
+        );
+        report.notes.push(format!(
+            "{} recorded by name only (secret-looking): the drop-in reads them from {file}, which you provide",
+            redacted.join(", ")
+        ));
     }
     out.push_str("ExecStart=\nExecStart=");
     for (i, arg) in argv(manifest).into_iter().enumerate() {

@@ -124,6 +124,7 @@ fn fixture_in(base: &Path) -> Fixture {
             executable: "/usr/bin/tool".into(),
             cwd: "/".into(),
             env: Vec::new(),
+            env_redacted: None,
             user: None,
             group: None,
         },

@@ -288,7 +288,14 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         CommandChange::Executable,
     );
     push_if_changed(&mut changes, &a.cwd, &b.cwd, CommandChange::Cwd);
-    push_if_changed(&mut changes, &a.env, &b.env, CommandChange::Env);
+    // Compared as shown, so that an older manifest's secret-looking
+    // values are never printed.
+    push_if_changed(
+        &mut changes,
+        &a.environment_shown(),
+        &b.environment_shown(),
+        CommandChange::Env,
+    );
     push_if_changed(&mut changes, &a.user, &b.user, CommandChange::User);
     push_if_changed(&mut changes, &a.group, &b.group, CommandChange::Group);
     changes

@@ -22,11 +22,13 @@
 
 mod base64;
 mod diff;
+mod env;
 mod error;
 mod file;
 mod mode;
 mod path_text;
 mod schema;
+pub mod secret;
 
 use std::fmt;
 use std::path::Path;
@@ -38,6 +40,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use diff::{
     diff, Changed, CommandChange, Diff, EntryChange, EntryDiff, MountChange, MountDiff,
 };
+pub use env::EnvVar;
 pub use error::{Error, WriteStep};
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;

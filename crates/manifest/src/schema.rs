@@ -25,8 +25,16 @@ pub struct Command {
     pub executable: PathText,
     /// The working directory inside the jail.
     pub cwd: PathText,
-    /// The environment, each item `KEY=VALUE`, in the order given to `execve`.
+    /// The environment the program was given, each item `KEY=VALUE`, in
+    /// order, less the variables in [`Command::env_redacted`].
     pub env: Vec<PathText>,
+    /// Variables the program was given whose values are not recorded
+    /// because they look like credentials (see `docs/security.md`): names
+    /// only. Present (possibly empty) in manifests written since redaction
+    /// exists; absent in older ones, whose `env` may hold such values (see
+    /// [`Command::environment`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_redacted: Option<Vec<PathText>>,
     /// The user the program ran as (`--user`), by name or number; `null` = unchanged.
     #[serde(default)]
     pub user: Option<String>,

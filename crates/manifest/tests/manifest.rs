@@ -136,6 +136,7 @@ fn sample() -> Manifest {
                 "PATH=/usr/bin:/bin".into(),
                 PathText::from(OsString::from_vec(b"NAME=\xff".to_vec())),
             ],
+            env_redacted: None,
             user: Some("nobody".into()),
             group: None,
         },

@@ -46,6 +46,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
             executable: "/bin/true".into(),
             cwd: "/".into(),
             env: vec![],
+            env_redacted: None,
             user: None,
             group: None,
         },

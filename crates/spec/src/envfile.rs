@@ -26,6 +26,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use jailtrace_manifest::secret;
+
 /// What an env file defines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvFile {
@@ -157,9 +159,18 @@ pub fn parse(text: &str, base: &[(OsString, OsString)]) -> EnvFile {
     }
 }
 
-/// A line for a warning: trimmed, at most 60 characters.
+/// A line for a warning: trimmed, at most 60 characters; a line that
+/// assigns a secret-looking variable is not shown, only named.
 fn excerpt(line: &str) -> String {
     let line = line.trim();
+    let secret = line
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .map(|word| word.trim_matches(|c| c == '"' || c == '\''))
+        .find(|word| word.contains('=') && secret::rule_for_item(word.as_bytes()).is_some());
+    if let Some(word) = secret {
+        let name = word.split('=').next().unwrap_or(word);
+        return format!("(it sets the secret-looking {name}; not shown)");
+    }
     match line.char_indices().nth(60) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_string(),

@@ -301,3 +301,15 @@ fn read_names_the_path() {
     std::fs::write(&good, "export A=1\n").unwrap();
     assert_eq!(vars(&read(&good, &[]).unwrap()), [("A", "1")]);
 }
+
+#[test]
+fn a_skipped_line_that_sets_a_secret_is_named_not_shown() {
+    let file = parse("export DB_PASSWORD=hunter2; restart-db\n", &[]);
+    assert_eq!(file.warnings.len(), 1);
+    assert!(
+        file.warnings[0].contains("DB_PASSWORD"),
+        "{:?}",
+        file.warnings
+    );
+    assert!(!file.warnings[0].contains("hunter2"), "{:?}", file.warnings);
+}
