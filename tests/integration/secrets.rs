@@ -251,6 +251,31 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
     jailtrace(&[&doctor[..], PROGRAM].concat());
     jailtrace(&[&doctor[..], &["--json"], PROGRAM].concat());
 
+    // update --run gives the program the recorded environment again: the
+    // redacted values come from the caller, and a missing one is an error
+    // that names it.
+    let rerun = jail.jailtrace(&["update", "--manifest", m, "--run"], &caller_env());
+    assert_quiet(&rerun);
+    rerun.assert_code(exit::ERROR);
+    assert!(
+        rerun.stderr_text().contains("DB_PASSWORD by name only"),
+        "{}",
+        rerun.report()
+    );
+    let mut with_password = caller_env();
+    with_password.push(("DB_PASSWORD", PASSWORD));
+    fs::remove_file(jail.root.join("env.sha256")).unwrap();
+    let rerun = jail.jailtrace(&["update", "--manifest", m, "--run"], &with_password);
+    assert_quiet(&rerun);
+    rerun.assert_code(exit::OK);
+    let digest = fs::read_to_string(jail.root.join("env.sha256")).unwrap();
+    assert_eq!(
+        digest.split_whitespace().next(),
+        Some(expected_digest().as_str()),
+        "update --run gave the program another environment\n{}",
+        rerun.report()
+    );
+
     // An older manifest that recorded the whole environment: read, diffed
     // and verified without printing its values, and rewritten by update.
     let legacy = jail.join("legacy.json");
