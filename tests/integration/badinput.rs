@@ -27,7 +27,8 @@ fn non_utf8_paths_are_copied_and_recorded_byte_for_byte() {
     fs::write(&file, "latin-1 name\n").unwrap();
     let script = format!("cat \"$(printf '{}/caf\\351.txt')\"", dir.display());
     let argv = ["/bin/sh", "-c", script.as_str()];
-    let out = jail.run(&argv, &[], BASE_ENV);
+    let allow = jail.allow_own_files();
+    let out = jail.run(&argv, &[&allow[0], &allow[1]], BASE_ENV);
     out.expect_ok();
     let in_root = jail.root.join(file.strip_prefix("/").unwrap());
     assert_eq!(fs::read(&in_root).unwrap(), b"latin-1 name\n");

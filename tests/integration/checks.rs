@@ -322,6 +322,30 @@ fn check_entry_on_disk(entry: &Entry, root: &Path, at: &str, report: &str) {
                 "{at}: a created file has no recorded content\n{report}"
             );
         }
+        // A listed file the program only looked at: the host's size and
+        // metadata, no content at all (not a byte of disk).
+        EntryKind::File if entry.hollow => {
+            let host = fs::metadata(path).unwrap_or_else(|e| panic!("{at}: not on the host: {e}"));
+            assert_eq!(
+                Some(meta.len()),
+                entry.size,
+                "{at}: size in the root\n{report}"
+            );
+            assert_eq!(
+                host.len(),
+                meta.len(),
+                "{at}: size differs from the host's\n{report}"
+            );
+            assert!(
+                entry.sha256.is_none(),
+                "{at}: a hollow file has no recorded hash\n{report}"
+            );
+            assert_eq!(
+                meta.blocks(),
+                0,
+                "{at}: a hollow file holds content\n{report}"
+            );
+        }
         EntryKind::File => {
             assert_eq!(
                 Some(meta.len()),

@@ -278,3 +278,22 @@ fn sigterm_stops_jailtrace_and_its_program() {
     }
     interrupt("sigterm", Signal::SIGTERM, exit::SIGTERM);
 }
+
+#[test]
+fn a_program_a_rule_refuses_is_named_with_the_rule() {
+    if !require_root("a_program_a_rule_refuses_is_named_with_the_rule") {
+        return;
+    }
+    let jail = Jail::new("denied-program");
+    // `env` found through PATH, then refused: say by which rule, before
+    // anything is written.
+    let out = jail.run(&["env"], &["--deny", "^/usr/bin/env$"], BASE_ENV);
+    let stderr = out.expect_error(exit::ERROR);
+    assert!(
+        stderr.contains("refused by the rule `^/usr/bin/env$`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow"), "{stderr}");
+    assert!(!jail.root.join("usr").exists(), "something was placed");
+    assert_no_manifest(&jail);
+}

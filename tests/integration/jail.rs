@@ -113,6 +113,23 @@ impl Jail {
         self.path.join(rel)
     }
 
+    /// An `--allow` rule for everything below `T`: a test's host files
+    /// live there, and `T` is under /tmp, whose content jailtrace treats
+    /// as host runtime state and does not copy unless allowed.
+    pub fn allow_own_files(&self) -> [String; 2] {
+        let escaped: String = self
+            .path
+            .to_string_lossy()
+            .chars()
+            .flat_map(|c| match c {
+                '.' | '+' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' | '*' | '?' | '|'
+                | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        ["--allow".into(), format!("^{escaped}/")]
+    }
+
     /// Runs `jailtrace run --root T/root --manifest T/m.json --json EXTRA -- ARGV`.
     pub fn run(&self, argv: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Outcome {
         self.run_at(&self.root, &self.manifest, argv, extra, env)

@@ -310,7 +310,14 @@ fn run_hostile(
     let decoy = snapshot(&outside, Depth::Tree);
     let host = host_snapshot();
     let script = format!("{}{}", chroot_guard(), script(&outside));
-    let outcome = jail.run(&["/bin/sh", "-c", &script], &[], BASE_ENV);
+    // The decoy lives in the test's directory under /tmp: allowed, so
+    // that the traps have host files to lead to.
+    let allow = jail.allow_own_files();
+    let outcome = jail.run(
+        &["/bin/sh", "-c", &script],
+        &[&allow[0], &allow[1]],
+        BASE_ENV,
+    );
     check_untouched(test, traps, &outcome, (&outside, &decoy), &host);
     if let Ok(summary) = serde_json::from_slice::<Summary>(&outcome.finished.stdout) {
         assert_ne!(

@@ -237,6 +237,11 @@ pub struct RunArgs {
     /// Wipe the root first; only a root that the manifest says jailtrace made.
     #[arg(long)]
     pub fresh: bool,
+    /// Keep every entry of this directory in the jail when the program
+    /// lists it, with content (repeatable). Otherwise a listed entry stays
+    /// only when the program opens, executes or goes through it.
+    #[arg(long, value_name = "DIR")]
+    pub keep_listing: Vec<PathBuf>,
     /// Most placeholders one directory listing may create.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_listing: usize,
@@ -250,8 +255,8 @@ pub struct RunArgs {
 /// How the program is started in the jail: `run` and `doctor` take the same.
 #[derive(Debug, Args)]
 pub struct ProgramArgs {
-    /// Working directory inside the jail.
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    /// Working directory inside the jail (an absolute path).
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = parse_jail_dir)]
     pub cwd: PathBuf,
     /// Run the program as this user after the chroot (name or uid).
     #[arg(long, value_name = "USER")]
@@ -516,6 +521,18 @@ fn parse_env(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// An absolute path inside the jail (`--cwd`).
+fn parse_jail_dir(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "`{s}` is relative; the working directory in the jail must be an absolute path (e.g. /{s})"
+        ))
     }
 }
 

@@ -42,6 +42,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         policy: Policy::default(),
         keep_setuid: false,
         stdout_to_stderr: args.json,
+        keep_listing: Vec::new(),
         max_listing: 0,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),

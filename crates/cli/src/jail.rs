@@ -295,9 +295,17 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         .as_deref()
         .map(|u| crate::run::credentials(u, c.group.as_deref()))
         .transpose()?;
+    let argv: Vec<OsString> = c.argv.iter().map(|a| a.as_os_str().to_owned()).collect();
+    let executable = c.executable.as_path().to_path_buf();
     let config = engine::Config {
-        argv: c.argv.iter().map(|a| a.as_os_str().to_owned()).collect(),
-        executable: c.executable.as_path().to_path_buf(),
+        policy: crate::run::program_policy(
+            engine::Policy::default(),
+            &executable,
+            &argv,
+            credentials.as_ref(),
+        ),
+        argv,
+        executable,
         env: recorded_env(c)?,
         env_redacted: c
             .environment()
@@ -311,13 +319,13 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         max_runs: 50,
         timeout: Some(args.timeout),
         stop_timeout: std::time::Duration::from_secs(5),
-        policy: engine::Policy::default(),
         // Setuid bits the jail kept were kept on purpose.
         keep_setuid: manifest
             .entries
             .iter()
             .any(|e| e.mode.has_setid() && !e.setuid_stripped),
         stdout_to_stderr: true,
+        keep_listing: Vec::new(),
         max_listing: 10_000,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use indicatif::HumanBytes;
 use jailtrace_engine::{self as engine, Config, Outcome, Policy};
-use jailtrace_manifest::{EntryKind, Manifest, RunStatus};
+use jailtrace_manifest::{EntryKind, Manifest, RunStatus, Unfinished};
 use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
@@ -41,6 +41,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
 
     let credentials = args.program.credentials()?;
+    let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
+    check_program_allowed(&policy, &executable)?;
+    if !args.program.cwd.is_dir() {
+        bail!(
+            "--cwd {}: the host has no such directory (the jail's working directory is copied from the host)",
+            args.program.cwd.display()
+        );
+    }
     let env = args.program.environment(credentials.as_ref())?;
     let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items())?;
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
@@ -60,6 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         policy,
         keep_setuid: args.keep_setuid,
         stdout_to_stderr: args.json,
+        keep_listing: args.keep_listing.clone(),
         max_listing: args.max_listing,
         ld_library_path,
         ready: args.ready.clone(),
@@ -71,6 +80,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         earlier: None,
     };
 
+    // From the first write into the (now empty) root on, a record beside
+    // it says the root is jailtrace's, until the manifest is written.
+    Unfinished {
+        root: root.as_path().into(),
+        manifest: manifest_path.as_path().into(),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    }
+    .write()
+    .with_context(|| format!("cannot write {}", Unfinished::path_for(&root).display()))?;
     let mut progress = Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
@@ -91,6 +112,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .with_context(|| {
                     format!("cannot write the manifest {}", manifest_path.display())
                 })?;
+            Unfinished::remove(&root).with_context(|| {
+                format!("cannot remove {}", Unfinished::path_for(&root).display())
+            })?;
             exit::OK
         }
         Outcome::NotReady { .. } => exit::NOT_READY,
@@ -158,6 +182,60 @@ impl ProgramArgs {
         }
         Ok(env)
     }
+}
+
+/// `policy` with the exceptions a program brings to the runtime-state
+/// rules (paths below /tmp, /run, /var/log, /home… are not copied): for
+/// its executable and each absolute path its arguments name
+/// (`python3 /tmp/job.py`, `-f /tmp/site/httpd.conf`), the directory it is
+/// in below the runtime directory (`/tmp/site/httpd.conf` excepts
+/// `/tmp/site`; `/tmp/job.py` only itself); and its user's home directory.
+pub(crate) fn program_policy(
+    mut policy: Policy,
+    executable: &Path,
+    argv: &[OsString],
+    credentials: Option<&engine::Credentials>,
+) -> Policy {
+    let named = argv
+        .iter()
+        .skip(1)
+        .map(Path::new)
+        .filter(|a| a.is_absolute());
+    for path in std::iter::once(executable).chain(named) {
+        if let Some(top) = Policy::runtime_top(path) {
+            policy.except_runtime(&top);
+        }
+    }
+    if let Some(home) = jail_account(credentials).map(|a| a.home) {
+        if credentials.is_some() && Policy::runtime_dir(&home).is_some() {
+            policy.except_runtime(&home);
+        }
+    }
+    policy
+}
+
+/// Refuses a program the policy would not copy (found through `PATH` in a
+/// denied place, such as a shim under /root), naming the rule.
+fn check_program_allowed(policy: &Policy, executable: &Path) -> anyhow::Result<()> {
+    let real = std::fs::canonicalize(executable).unwrap_or_else(|_| executable.to_path_buf());
+    for path in [executable, real.as_path()] {
+        if let engine::policy::Verdict::Deny(rule) | engine::policy::Verdict::DirsOnly(rule) =
+            policy.verdict(path)
+        {
+            bail!(
+                "the program {} is refused by the rule `{rule}`{}; give the path of another copy \
+                 (e.g. /usr/bin/NAME) or allow it with --allow '^{}$'",
+                executable.display(),
+                if path == executable {
+                    String::new()
+                } else {
+                    format!(" (it is {})", path.display())
+                },
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The jail's user as the environment names it: `--user`, else the user
@@ -277,9 +355,12 @@ fn check_manifest_outside(manifest: &Path, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A non-empty root must be one this manifest describes: jailtrace records
-/// only what it places, so running into someone else's tree would give a
-/// manifest that does not describe the root.
+/// A non-empty root must be one jailtrace made: the manifest describes it,
+/// or the record of an unfinished run beside the manifest does (see
+/// [`Unfinished`]). jailtrace records only what it places, so running into
+/// someone else's tree would give a manifest that does not describe the
+/// root. An unfinished root is wiped and made again; a finished one only
+/// with `--fresh`. Afterwards the root is empty.
 fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Result<()> {
     let empty = std::fs::read_dir(root)
         .with_context(|| format!("cannot read jail root {}", root.display()))?
@@ -288,37 +369,60 @@ fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Resu
     if empty {
         return Ok(());
     }
-    match Manifest::read(manifest) {
-        Ok(m) if m.root.as_path() == root && fresh => {
-            // Wiping must not descend into a file system mounted in the jail
-            // (the /proc a user mounted as the summary said).
-            if let Some(point) = mounts_under(root).first() {
-                bail!("{} is mounted inside the jail root; unmount it before --fresh", point.display());
-            }
-            for item in std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))? {
-                let path = item?.path();
-                let gone = if path.is_dir() && !path.is_symlink() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                gone.with_context(|| format!("cannot remove {}", path.display()))?;
-            }
-            Ok(())
+    let finished = matches!(Manifest::read(manifest), Ok(m) if m.root.as_path() == root);
+    let unfinished = Unfinished::read(root).is_some();
+    if unfinished {
+        if !fresh {
+            eprintln!(
+                "jailtrace: {} holds a jail an earlier run did not finish; starting it again",
+                root.display()
+            );
         }
-        Ok(m) if m.root.as_path() == root => {
-            bail!(
-                "jail root {} already holds a jail (manifest {}); use --fresh to start over",
-                root.display(),
-                manifest.display()
-            )
-        }
-        _ => bail!(
-            "jail root {} is not empty and {} does not describe it; choose an empty or new directory",
+        return wipe(root);
+    }
+    if finished && fresh {
+        return wipe(root);
+    }
+    if finished {
+        bail!(
+            "jail root {} already holds a jail (manifest {}); use --fresh to start over",
             root.display(),
             manifest.display()
-        ),
+        )
     }
+    bail!(
+        "jail root {} is not empty and jailtrace did not make it ({} does not describe it, and there is \
+         no {}); choose an empty or new directory, or remove this one yourself (rm -rf {}) if it is yours to lose",
+        root.display(),
+        manifest.display(),
+        Unfinished::path_for(root).display(),
+        root.display()
+    )
+}
+
+/// Removes everything in `root` (a root jailtrace made), never descending
+/// into a file system mounted there.
+fn wipe(root: &Path) -> anyhow::Result<()> {
+    // Wiping must not descend into a file system mounted in the jail
+    // (the /proc a user mounted as the summary said).
+    if let Some(point) = mounts_under(root).first() {
+        bail!(
+            "{} is mounted inside the jail root; unmount it before starting the jail again",
+            point.display()
+        );
+    }
+    for item in
+        std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))?
+    {
+        let path = item?.path();
+        let gone = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        gone.with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Mount points at or below `dir`, from /proc/self/mountinfo.
@@ -398,6 +502,13 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
         "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "env_redacted": m.command.env_redacted.iter().flatten().collect::<Vec<_>>(),
+        "listing": {
+            "shown": report.listing.shown,
+            "kept": report.listing.kept,
+            "hollow": report.listing.hollow,
+            "left_out": report.listing.left_out,
+            "hidden": report.listing.hidden,
+        },
         "not_ready": report.pending,
     })
 }
@@ -486,6 +597,15 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
     if m.sockets.iter().any(|s| s.address == "/dev/log") {
         out.push_str(&format!(
             "  syslog:  the program logs to /dev/log: give the jail a socket there (`syslogd -a {root}/dev/log`, or bind-mount /dev/log)\n"
+        ));
+    }
+    let l = &report.listing;
+    if l.shown + l.hidden > 0 {
+        out.push_str(&format!(
+            "  listing: of the host entries the program listed, {} kept (used), {} kept hollow (only their \
+             metadata was looked at), {} left out (only their names were seen; --keep-listing DIR keeps \
+             a directory's), {} not shown (host runtime state or denied)\n",
+            l.kept, l.hollow, l.left_out, l.hidden
         ));
     }
     let redacted: Vec<String> = m

@@ -131,8 +131,9 @@ impl<'a> RunHandler<'a> {
                     ..
                 })
             );
+        let metadata_only = metadata_only(call.op);
         if self.session.copying {
-            self.session.touch(&path);
+            self.session.touch(&path, metadata_only);
         }
         let interest = if creates {
             ExitInterest::Yes
@@ -152,9 +153,16 @@ impl<'a> RunHandler<'a> {
             };
             if let Some(meta) = meta {
                 if let Some(ph) = self.session.placeholders.file_at(meta.dev, meta.ino) {
-                    if self.session.copying {
+                    if metadata_only {
+                        // A stat answers from the placeholder's metadata.
+                    } else if self.session.copying {
                         self.session
                             .fill(&ph, &Self::who(tracee, call), self.observer)?;
+                    } else if self.session.placeholders.is_hollow(&ph) {
+                        // A verifying run reads a file kept hollow: the
+                        // jail lacks its content.
+                        self.session
+                            .record_miss(&ph, follow, false, &Self::who(tracee, call));
                     }
                 }
                 // Each executable's interpreters are checked once a run;
@@ -325,6 +333,18 @@ impl<'a> RunHandler<'a> {
         if !self.ready {
             self.ready = self.readiness.poll(Duration::ZERO);
         }
+    }
+}
+
+/// A call that needs only its target's metadata (a placeholder made by a
+/// listing answers it without its content): the `stat` and `access`
+/// families, `readlink`, `statfs`, extended attributes, inotify watches and
+/// `O_PATH` opens.
+fn metadata_only(op: Op) -> bool {
+    match op {
+        Op::Access | Op::Stat | Op::Readlink | Op::Statfs | Op::Xattr | Op::Watch => true,
+        Op::Open { flags } => flags & libc::O_PATH as u64 != 0,
+        _ => false,
     }
 }
 

@@ -49,6 +49,7 @@ use nix::sys::signal::Signal;
 
 pub use accounts::Accounts;
 pub use etc::AccountDbs;
+pub use listing::ListingStats;
 pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
@@ -82,6 +83,10 @@ pub struct Config {
     pub keep_setuid: bool,
     /// Send the program's stdout to jailtrace's stderr.
     pub stdout_to_stderr: bool,
+    /// Directories whose listed entries all stay in the jail, with their
+    /// content (`--keep-listing`); entries of other listings stay only
+    /// when the program used them.
+    pub keep_listing: Vec<PathBuf>,
     /// Most placeholders one directory listing creates.
     pub max_listing: usize,
     /// `LD_LIBRARY_PATH` to use for the ELF closure.
@@ -143,6 +148,8 @@ pub struct Report {
     pub ptrace_callers: Vec<PathBuf>,
     /// Advice for a program that does not start.
     pub hints: Vec<String>,
+    /// What the program's directory listings came to.
+    pub listing: ListingStats,
 }
 
 /// Why a run could not be carried out at all.
@@ -209,10 +216,12 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     );
 
     session.account_dbs = config.account_dbs.clone();
+    session.placeholders.keep = config.keep_listing.clone();
     session.pid_namespace = config.pid_namespace;
     let mut runs: Vec<Run> = Vec::new();
     if let Some(earlier) = &config.earlier {
         session.seed(earlier);
+        session.seed_hollow(&earlier.entries)?;
         runs = earlier.runs.clone();
     }
     let first_run = runs.len() as u32;
@@ -242,7 +251,17 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             session.refresh_account_dbs(true, observer)?;
         }
         let began = Instant::now();
-        let traced = trace_run(config, &mut session, observer, &mut seccomp, false)?;
+        let traced = match trace_run(config, &mut session, observer, &mut seccomp, false) {
+            Ok(traced) => traced,
+            Err(e) => {
+                // An interrupted copying run must not leave the host's
+                // account databases in the root: write the jail's own.
+                if copying {
+                    let _ = session.refresh_account_dbs(false, observer);
+                }
+                return Err(e);
+            }
+        };
         pending = traced.pending;
         let (out, ready) = (traced.out, traced.ready);
         if let Some(failure) = session.mount_failures.first() {
@@ -353,6 +372,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         pending,
         ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
         hints,
+        listing: session.placeholders.stats,
     })
 }
 

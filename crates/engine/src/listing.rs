@@ -3,20 +3,36 @@
 //! A program that lists a directory (Python's import system, Apache's
 //! `Include mods-enabled/*.load`) must see the host's entries there, but a
 //! jail should not get a copy of everything. When a copying run sees the
-//! first `getdents64` of a directory, each host entry the root lacks is
-//! created as a *placeholder*: symlinks as they are, directories empty,
-//! regular files empty with the host's mode and owner. The first syscall
-//! that touches a placeholder file by path fills it from the host before the
-//! call runs (found by its inode in the root, whatever path led to it).
-//! After the run, [`Session::prune`] removes the placeholder files nothing
-//! touched, then the placeholder symlinks left dangling and the placeholder
-//! directories left empty; what stays is recorded with cause `listed`.
-//! Listings of /proc, /sys and /dev are never touched.
+//! first `getdents64` of a directory, each host entry the root lacks (and
+//! the policy lets in: denied paths and host runtime state are not shown)
+//! is created as a *placeholder*: symlinks as they are, directories empty,
+//! regular files *hollow*: the host's size, mode, owner and times, no
+//! content (a hole that reads as zeros), so `stat` sees the host's file.
+//!
+//! A call that needs a placeholder file's content (an open, an exec;
+//! not `stat`, `access`, `readlink`) fills it from the host before the
+//! call runs, found by its inode in the root whatever path led to it.
+//! After the run, [`Session::prune`] decides what stays:
+//!
+//! - a file filled stays, recorded with cause `listed`;
+//! - a file the program only looked at (`stat`, `access`) stays hollow,
+//!   recorded with `hollow: true`: programs decide on a file's existence
+//!   and metadata (Python validates a cached `.pyc` against its `.py`'s
+//!   size and time) without reading it. A later run that reads it is a
+//!   miss in a verifying run and fills it in a copying one;
+//! - a file nothing looked at is removed;
+//! - a directory stays when a path went through it or something in it
+//!   stays; a symlink when a path went through it or its target is in the
+//!   root; the others are removed;
+//! - with `--keep-listing DIR`, every entry of DIR stays, files filled.
+//!
+//! So the verifying run runs in the root that ships. Listings of /proc,
+//! /sys and /dev are never touched.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use jailtrace_manifest::{Cause, Reason};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
 use jailtrace_rootfs::{self as rootfs, Applied, Kind, Meta, Step};
 
 use crate::policy::Verdict;
@@ -28,17 +44,42 @@ struct Placeholder {
     host: Meta,
     /// Who listed the directory.
     reason: Reason,
+    /// A path went through it (or, for a file, it was filled).
     touched: bool,
+    /// Its metadata was looked at (`stat`, `access`).
+    seen: bool,
 }
 
-/// The placeholders of the current copying run.
+/// What the listings of a whole `jailtrace run` came to, for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingStats {
+    /// Host entries shown to the program as placeholders.
+    pub shown: usize,
+    /// Placeholders kept in the jail: the program used them (opened,
+    /// executed, went through), or `--keep-listing` named their directory.
+    pub kept: usize,
+    /// Files kept hollow: the program only looked at their metadata.
+    pub hollow: usize,
+    /// Placeholders removed: the program only saw their names or metadata.
+    pub left_out: usize,
+    /// Host entries not shown at all: host runtime state or denied paths.
+    pub hidden: usize,
+}
+
+/// The placeholders of the current copying run, and the hollow files of
+/// the whole session.
 #[derive(Debug, Default)]
 pub(crate) struct Placeholders {
     map: HashMap<PathBuf, Placeholder>,
-    /// Root (dev, ino) of each unfilled placeholder file.
+    /// Files kept hollow by an earlier prune (recorded `hollow: true`).
+    hollow: HashMap<PathBuf, Placeholder>,
+    /// Root (dev, ino) of each unfilled placeholder or hollow file.
     by_inode: HashMap<(u64, u64), PathBuf>,
     listed: HashSet<PathBuf>,
     max: usize,
+    /// Directories whose entries all stay (`--keep-listing`).
+    pub(crate) keep: Vec<PathBuf>,
+    pub(crate) stats: ListingStats,
 }
 
 impl Placeholders {
@@ -49,9 +90,15 @@ impl Placeholders {
         }
     }
 
-    /// The unfilled placeholder file at root inode `(dev, ino)`, if any.
+    /// The unfilled placeholder or hollow file at root inode `(dev, ino)`,
+    /// if any.
     pub(crate) fn file_at(&self, dev: u64, ino: u64) -> Option<PathBuf> {
         self.by_inode.get(&(dev, ino)).cloned()
+    }
+
+    /// Whether `path` is a hollow file (kept from an earlier run).
+    pub(crate) fn is_hollow(&self, path: &Path) -> bool {
+        self.hollow.contains_key(path)
     }
 }
 
@@ -93,9 +140,11 @@ impl Session {
         let mut count = 0usize;
         for item in read.flatten() {
             let path = dir.join(item.file_name());
-            if self.root.lstat(&path)?.is_some()
-                || !matches!(self.policy().verdict(&path), Verdict::Copy)
-            {
+            if self.root.lstat(&path)?.is_some() {
+                continue;
+            }
+            if !matches!(self.policy().verdict(&path), Verdict::Copy) {
+                self.placeholders.stats.hidden += 1;
                 continue;
             }
             let Some(meta) = self.host.lstat(&path)? else {
@@ -110,9 +159,16 @@ impl Session {
                 ));
                 break;
             }
-            let attrs = meta.attrs();
+            let mut attrs = meta.attrs();
             match meta.kind {
-                Kind::File => self.root.create_empty(&path, &attrs)?,
+                // Size and times as on the host, no content: a `stat`
+                // sees the host's file, a read fills it first.
+                Kind::File => {
+                    if !self.keep_setuid() {
+                        attrs.mode &= !0o6000;
+                    }
+                    self.root.create_sparse(&path, &attrs, meta.size)?
+                }
                 Kind::Dir => self.root.mkdir(&path, &attrs)?,
                 Kind::Symlink => {
                     let target = self.host.readlink(&path)?;
@@ -127,6 +183,7 @@ impl Session {
                         .insert((m.dev, m.ino), path.clone());
                 }
             }
+            self.placeholders.stats.shown += 1;
             let reason = who.reason(Cause::Listed, self.run, Some(dir));
             self.placeholders.map.insert(
                 path,
@@ -135,6 +192,7 @@ impl Session {
                     host: meta,
                     reason,
                     touched: false,
+                    seen: false,
                 },
             );
         }
@@ -142,8 +200,10 @@ impl Session {
     }
 
     /// Marks the placeholders `path` goes through (lexically, following
-    /// placeholder symlinks) as touched.
-    pub(crate) fn touch(&mut self, path: &Path) {
+    /// placeholder symlinks) as touched. With `metadata_only` (a `stat`,
+    /// `access`, `readlink` of `path`) the last component is only seen:
+    /// looking at an entry's metadata does not need its content.
+    pub(crate) fn touch(&mut self, path: &Path, metadata_only: bool) {
         if self.placeholders.map.is_empty() {
             return;
         }
@@ -158,6 +218,10 @@ impl Session {
                 let Some(ph) = self.placeholders.map.get_mut(prefix) else {
                     continue;
                 };
+                if metadata_only && prefix == p && ph.kind != Kind::Symlink {
+                    ph.seen = true;
+                    continue;
+                }
                 ph.touched = true;
                 if ph.kind == Kind::Symlink {
                     if let Ok(target) = self.host.readlink(prefix) {
@@ -186,9 +250,17 @@ impl Session {
             self.placeholders.by_inode.retain(|_, p| p != path);
             return Ok(());
         }
-        let Some(ph) = self.placeholders.map.remove(path) else {
-            return Ok(());
+        let (ph, was_hollow) = match self.placeholders.map.remove(path) {
+            Some(ph) => (ph, false),
+            None => match self.placeholders.hollow.remove(path) {
+                Some(ph) => (ph, true),
+                None => return Ok(()),
+            },
         };
+        if was_hollow {
+            self.placeholders.stats.hollow -= 1;
+        }
+        self.placeholders.stats.kept += 1;
         self.placeholders.by_inode.retain(|_, p| p != path);
         let mut attrs = ph.host.attrs();
         let stripped = attrs.mode & 0o6000 != 0;
@@ -205,11 +277,63 @@ impl Session {
         };
         let mut reason = who.reason(Cause::Listed, self.run, None);
         reason.requested = ph.reason.requested.clone();
-        self.record(
-            entry_for(&step, &Applied::File(copied), stripped, reason),
-            observer,
-        );
+        let entry = entry_for(&step, &Applied::File(copied), stripped, reason);
+        if was_hollow {
+            self.replace_entry(entry);
+        } else {
+            self.record(entry, observer);
+        }
         Ok(())
+    }
+
+    /// Registers the hollow entries of an earlier manifest of this root
+    /// (`update --run`), so that a read of one fills it.
+    pub(crate) fn seed_hollow(&mut self, entries: &[Entry]) -> Result<(), rootfs::Error> {
+        for e in entries.iter().filter(|e| e.hollow) {
+            let path = e.path.as_path();
+            let (Some(in_root), Some(host)) = (self.root.lstat(path)?, self.host.lstat(path)?)
+            else {
+                continue;
+            };
+            self.placeholders
+                .by_inode
+                .insert((in_root.dev, in_root.ino), path.to_path_buf());
+            let ph = Placeholder {
+                kind: Kind::File,
+                host,
+                reason: e.reason.clone(),
+                touched: false,
+                seen: true,
+            };
+            self.placeholders.hollow.insert(path.to_path_buf(), ph);
+            self.placeholders.stats.hollow += 1;
+        }
+        Ok(())
+    }
+
+    /// Keeps the placeholder file `path` hollow and records it so.
+    fn keep_hollow(&mut self, path: &Path, ph: &Placeholder, observer: &mut dyn Observer) {
+        let mut attrs = ph.host.attrs();
+        let stripped = attrs.mode & 0o6000 != 0 && !self.keep_setuid();
+        if stripped {
+            attrs.mode &= !0o6000;
+        }
+        let mut entry = Entry::new(
+            path.into(),
+            EntryKind::File,
+            Mode::from_st_mode(attrs.mode),
+            attrs.uid,
+            attrs.gid,
+            ph.reason.clone(),
+        );
+        entry.size = Some(ph.host.size);
+        entry.hollow = true;
+        entry.setuid_stripped = stripped;
+        self.record(entry, observer);
+        self.placeholders
+            .hollow
+            .insert(path.to_path_buf(), ph.clone());
+        self.placeholders.stats.hollow += 1;
     }
 
     /// Removes a placeholder; one the program already removed or moved
@@ -238,15 +362,33 @@ impl Session {
                 .then(a.0.cmp(&b.0))
         });
         let mut keep = Vec::new();
-        for (path, ph) in &all {
-            if ph.kind == Kind::File {
+        let keep_dirs = self.placeholders.keep.clone();
+        let kept_listing = |p: &Path| p.parent().is_some_and(|d| keep_dirs.iter().any(|k| k == d));
+        for (path, ph) in all.iter().filter(|(_, ph)| ph.kind == Kind::File) {
+            // Still there unless the program removed or replaced it.
+            let in_root = self.root.lstat(path)?;
+            let ours = in_root
+                .as_ref()
+                .is_some_and(|m| self.placeholders.by_inode.get(&(m.dev, m.ino)) == Some(path));
+            if ours && kept_listing(path) {
+                let who = Who {
+                    pid: ph.reason.pid,
+                    exe: ph.reason.exe.as_ref().map(|e| e.as_path().to_path_buf()),
+                    syscall: None,
+                };
+                self.placeholders.map.insert(path.clone(), ph.clone());
+                self.fill(path, &who, observer)?;
+            } else if ours && ph.seen {
+                self.keep_hollow(path, ph, observer);
+            } else {
                 self.remove_placeholder(path)?;
+                self.placeholders.by_inode.retain(|_, p| p != path);
                 removed += 1;
             }
         }
-        for (path, ph) in &all {
+        for (path, ph) in all.iter().filter(|(_, ph)| ph.kind != Kind::File) {
             let stays = match ph.kind {
-                Kind::File => false,
+                _ if kept_listing(path) => true,
                 Kind::Symlink => ph.touched || self.root.stat(path)?.is_some(),
                 _ => ph.touched || self.root.remove(path).is_err(),
             };
@@ -260,6 +402,7 @@ impl Session {
             }
         }
         // Record survivors shallowest first, like every other entry.
+        self.placeholders.stats.kept += keep.len();
         keep.reverse();
         for (path, ph) in keep {
             let attrs = ph.host.attrs();
@@ -284,8 +427,8 @@ impl Session {
                 observer,
             );
         }
-        self.placeholders.by_inode.clear();
         self.placeholders.listed.clear();
+        self.placeholders.stats.left_out += removed;
         Ok(removed)
     }
 }

@@ -43,6 +43,10 @@ use regex::bytes::Regex;
 pub const DEFAULT_DENY: &[&str] = &[
     r"^/etc/shadow-?$",
     r"^/etc/gshadow-?$",
+    r"^/etc/passwd-$",
+    r"^/etc/group-$",
+    r"^/etc/sub[ug]id-?$",
+    r"^/etc/\.pwd\.lock$",
     r"^/etc/sudoers$",
     r"^/etc/sudoers\.d(/|$)",
     r"^/etc/ssh/[^/]*_key$",
@@ -51,6 +55,25 @@ pub const DEFAULT_DENY: &[&str] = &[
     r"^/home/[^/]+/\.(ssh|gnupg)(/|$)",
     r"^/proc/[^/]+/environ$",
     r"^/dev/(mem|kmem|port)$",
+];
+
+/// Where the host keeps its runtime state: scratch files, pid files and
+/// sockets, logs, caches, spools, locks, and accounts' home directories.
+/// Below these directories, directories are placed (with the host's mode
+/// and owner, empty) but nothing else is copied, whether the program opens
+/// a path there or lists it: [`Verdict::DirsOnly`]. An allow rule, or
+/// [`Policy::except_runtime`], makes an exception; the deny list still
+/// applies then.
+pub const RUNTIME_STATE: &[&str] = &[
+    "/tmp",
+    "/var/tmp",
+    "/run",
+    "/var/run",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/lock",
+    "/home",
 ];
 
 /// File systems that are mounted, never copied.
@@ -63,6 +86,9 @@ pub const VIRTUAL: &[&str] = &["/proc", "/sys", "/dev/pts"];
 pub struct Policy {
     deny: Vec<(String, Regex)>,
     allow: Vec<(String, Regex)>,
+    /// Paths below a [`RUNTIME_STATE`] directory that are copied as usual,
+    /// with everything below them.
+    runtime_exceptions: Vec<PathBuf>,
 }
 
 /// A deny or allow rule that is not a valid regular expression.
@@ -199,6 +225,9 @@ pub enum Verdict {
     Virtual(&'static str),
     /// Refused by the named rule.
     Deny(String),
+    /// Host runtime state ([`RUNTIME_STATE`]; the string names the rule): a
+    /// directory is placed, anything else refused.
+    DirsOnly(String),
 }
 
 fn compile(rules: &[String]) -> Result<Vec<(String, Regex)>, RuleError> {
@@ -223,7 +252,31 @@ impl Policy {
         Ok(Policy {
             deny: compile(&all)?,
             allow: compile(allow)?,
+            runtime_exceptions: Vec::new(),
         })
+    }
+
+    /// Copies `path` and what lies below it as usual although it is host
+    /// runtime state (the jail's user's home directory, the directory its
+    /// program is in). The deny list still applies there.
+    pub fn except_runtime(&mut self, path: &Path) {
+        self.runtime_exceptions.push(path.to_path_buf());
+    }
+
+    /// The [`RUNTIME_STATE`] directory `path` lies strictly below, if any.
+    pub fn runtime_dir(path: &Path) -> Option<&'static str> {
+        RUNTIME_STATE
+            .iter()
+            .copied()
+            .find(|dir| path != Path::new(dir) && path.starts_with(dir))
+    }
+
+    /// For a path below a [`RUNTIME_STATE`] directory, its first component
+    /// there (`/tmp/build/bin/prog` → `/tmp/build`); `None` for any other.
+    pub fn runtime_top(path: &Path) -> Option<PathBuf> {
+        let dir = Path::new(Policy::runtime_dir(path)?);
+        let first = path.strip_prefix(dir).ok()?.components().next()?;
+        Some(dir.join(first))
     }
 
     /// The rules of the policy file `path` (see the module documentation),
@@ -252,6 +305,7 @@ impl Policy {
         Ok(Policy {
             deny: all_deny,
             allow: all_allow,
+            runtime_exceptions: Vec::new(),
         })
     }
 
@@ -272,9 +326,16 @@ impl Policy {
             return Verdict::Virtual(v);
         }
         let bytes = path.as_os_str().as_bytes();
+        let allowed = || self.allow.iter().any(|(_, re)| re.is_match(bytes));
         if let Some((rule, _)) = self.deny.iter().find(|(_, re)| re.is_match(bytes)) {
-            if !self.allow.iter().any(|(_, re)| re.is_match(bytes)) {
+            if !allowed() {
                 return Verdict::Deny(rule.clone());
+            }
+        }
+        if let Some(dir) = Policy::runtime_dir(path) {
+            let excepted = self.runtime_exceptions.iter().any(|e| path.starts_with(e));
+            if !excepted && !allowed() {
+                return Verdict::DirsOnly(format!("host runtime state under {dir}"));
             }
         }
         Verdict::Copy
@@ -292,9 +353,124 @@ pub fn virtual_fs(path: &Path) -> Option<&'static str> {
     VIRTUAL.iter().copied().find(|v| path.starts_with(v))
 }
 
+/// The file system uid of process `pid` when it could not read a file with
+/// `attrs` on the host (its mode bits for that uid, its groups and others
+/// give no read permission); `None` when it could, or for root, or when
+/// the process is gone.
+pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Uid: real, effective, saved, file system; the fourth decides access.
+    let fsuid = *field("Uid:").get(3)?;
+    let fsgid = *field("Gid:").get(3)?;
+    if fsuid == 0 {
+        return None;
+    }
+    let bits = if attrs.uid == fsuid {
+        attrs.mode >> 6
+    } else if attrs.gid == fsgid || field("Groups:").contains(&attrs.gid) {
+        attrs.mode >> 3
+    } else {
+        attrs.mode
+    };
+    (bits & 0o4 == 0).then_some(fsuid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_backups_and_locks_are_denied_by_default() {
+        let p = Policy::default();
+        for path in [
+            "/etc/passwd-",
+            "/etc/group-",
+            "/etc/shadow-",
+            "/etc/gshadow-",
+            "/etc/subuid",
+            "/etc/subgid-",
+            "/etc/.pwd.lock",
+        ] {
+            assert!(
+                matches!(p.verdict(Path::new(path)), Verdict::Deny(_)),
+                "{path}"
+            );
+        }
+        for fine in ["/etc/passwd", "/etc/group", "/etc/passwd.d"] {
+            assert_eq!(p.verdict(Path::new(fine)), Verdict::Copy, "{fine}");
+        }
+    }
+
+    #[test]
+    fn runtime_state_keeps_directories_only() {
+        let mut p = Policy::default();
+        for path in [
+            "/tmp/x",
+            "/var/tmp/x/y",
+            "/run/nginx.pid",
+            "/var/run/utmp",
+            "/var/log/dpkg.log",
+            "/var/cache/debconf/config.dat",
+            "/var/spool/cron/crontabs",
+            "/var/lock/LCK..ttyS0",
+            "/home/alice/.profile",
+        ] {
+            assert!(
+                matches!(p.verdict(Path::new(path)), Verdict::DirsOnly(ref r) if r.starts_with("host runtime state under /")),
+                "{path}"
+            );
+        }
+        for fine in [
+            "/tmp",
+            "/var/log",
+            "/home",
+            "/var/lib/dpkg/status",
+            "/var/www/html/index.html",
+        ] {
+            assert_eq!(p.verdict(Path::new(fine)), Verdict::Copy, "{fine}");
+        }
+        // Secrets stay denied, not merely runtime state.
+        assert!(matches!(
+            p.verdict(Path::new("/home/alice/.ssh/id_rsa")),
+            Verdict::Deny(_)
+        ));
+
+        assert_eq!(
+            Policy::runtime_top(Path::new("/tmp/build/bin/prog")),
+            Some("/tmp/build".into())
+        );
+        assert_eq!(
+            Policy::runtime_top(Path::new("/tmp/job.py")),
+            Some("/tmp/job.py".into())
+        );
+        assert_eq!(Policy::runtime_top(Path::new("/usr/bin/env")), None);
+        p.except_runtime(Path::new("/tmp/build"));
+        assert_eq!(
+            p.verdict(Path::new("/tmp/build/lib/libx.so")),
+            Verdict::Copy
+        );
+        assert!(matches!(
+            p.verdict(Path::new("/tmp/other")),
+            Verdict::DirsOnly(_)
+        ));
+
+        let allowed = Policy::new(&[], &[r"^/var/cache/app/".into()]).unwrap();
+        assert_eq!(
+            allowed.verdict(Path::new("/var/cache/app/data")),
+            Verdict::Copy
+        );
+    }
 
     #[test]
     fn secrets_are_denied_by_default() {
@@ -317,7 +493,6 @@ mod tests {
         for fine in [
             "/etc/passwd",
             "/etc/ssh/ssh_host_ed25519_key.pub",
-            "/home/alice/.profile",
             "/rootfs",
         ] {
             assert_eq!(p.verdict(Path::new(fine)), Verdict::Copy, "{fine}");

@@ -253,6 +253,11 @@ impl Session {
                 exe: miss.exe.clone(),
                 syscall: miss.syscall,
             };
+            if self.placeholders.is_hollow(&miss.path) {
+                // The verifying run read a file kept hollow: copy it now.
+                self.fill(&miss.path, &who, observer)?;
+                continue;
+            }
             self.place(
                 &miss.path,
                 miss.follow,
@@ -277,6 +282,23 @@ impl Session {
 
     pub(crate) fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    pub(crate) fn keep_setuid(&self) -> bool {
+        self.keep_setuid
+    }
+
+    /// Replaces the recorded entry at `entry.path` (a hollow file whose
+    /// content a later run copied), or records it when there is none.
+    pub(crate) fn replace_entry(&mut self, entry: Entry) {
+        match self.index.get(entry.path.as_path()) {
+            Some(&i) => self.entries[i] = entry,
+            None => {
+                self.index
+                    .insert(entry.path.as_path().to_path_buf(), self.entries.len());
+                self.entries.push(entry);
+            }
+        }
     }
 
     /// Makes `path` exist in the root as it does on the host. `creates`: the
@@ -362,6 +384,24 @@ impl Session {
                 }
                 Verdict::Deny(rule) => {
                     self.record_denied(path, who, rule);
+                    return Ok(Placement::Denied);
+                }
+                Verdict::DirsOnly(_) if matches!(step, Step::Dir { .. }) => {}
+                Verdict::DirsOnly(rule) => {
+                    self.record_denied(path, who, rule);
+                    return Ok(Placement::Denied);
+                }
+            }
+            if let Step::File { attrs, .. } = step {
+                if let Some(uid) = who
+                    .pid
+                    .and_then(|pid| crate::policy::unreadable_by(pid, attrs))
+                {
+                    self.record_denied(
+                        path,
+                        who,
+                        format!("not readable on the host by uid {uid}, which asked for it"),
+                    );
                     return Ok(Placement::Denied);
                 }
             }

@@ -47,6 +47,13 @@ impl Manifest {
     /// `path` is a symlink, the link itself is replaced. Errors are
     /// [`Error::Write`] naming `path` and the step.
     pub fn write_atomic(&self, path: &Path) -> Result<(), Error> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` as [`Manifest::write_atomic`] does.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    {
         let fail = |step: WriteStep| {
             move |source: io::Error| Error::Write {
                 path: path.to_owned(),
@@ -64,7 +71,6 @@ impl Manifest {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        let json = self.to_json();
 
         // Dropping `temp` (on any early return below) deletes the temporary file.
         let mut temp = tempfile::Builder::new()
@@ -73,7 +79,7 @@ impl Manifest {
             .permissions(Permissions::from_mode(FILE_MODE))
             .tempfile_in(dir)
             .map_err(fail(WriteStep::CreateTemporary))?;
-        temp.write_all(json.as_bytes())
+        temp.write_all(bytes)
             .map_err(fail(WriteStep::WriteTemporary))?;
         temp.as_file()
             .sync_all()

@@ -29,6 +29,7 @@ mod mode;
 mod path_text;
 mod schema;
 pub mod secret;
+mod unfinished;
 
 use std::fmt;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub use schema::{
     Cause, Command, DeviceNumber, Entry, EntryKind, Mount, Probe, Reason, Run, RunRole, RunStatus,
     Socket, SocketFamily, SocketOp,
 };
+pub use unfinished::Unfinished;
 
 /// The manifest format version this crate writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -177,6 +177,13 @@ pub struct Entry {
     /// removed by policy (`mode` is the stripped mode). Omitted when false.
     #[serde(default, skip_serializing_if = "is_false")]
     pub setuid_stripped: bool,
+    /// True for a regular file the program listed and only looked at
+    /// (`stat`, `access`) without reading it: the root holds a file with
+    /// the host's `size`, mode, owner and times but no content (a hole
+    /// that reads as zeros), and `sha256` is absent. A run that reads it
+    /// copies its content and clears this. Omitted when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hollow: bool,
     /// The whole content of a file jailtrace wrote itself rather than
     /// copied (cause `synthesized`: `/etc/passwd`, `/etc/group`), so that a
     /// builder writes the same bytes. Omitted for copied files.
@@ -208,6 +215,7 @@ impl Entry {
             rdev: None,
             hardlink_to: None,
             setuid_stripped: false,
+            hollow: false,
             content: None,
             reason,
         }

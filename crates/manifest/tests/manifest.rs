@@ -30,6 +30,7 @@ fn entry(path: &str, kind: EntryKind, bits: u32, reason: Reason) -> Entry {
         rdev: None,
         hardlink_to: None,
         setuid_stripped: false,
+        hollow: false,
         content: None,
         reason,
     }

@@ -30,6 +30,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
             rdev: None,
             hardlink_to: None,
             setuid_stripped: false,
+            hollow: false,
             content: None,
             reason: Reason {
                 syscall: Some("openat".into()),

@@ -227,8 +227,20 @@ impl Root {
 
     /// Creates an empty regular file at `p` (a placeholder), with `attrs`.
     pub fn create_empty(&mut self, p: &Path, attrs: &Attrs) -> Result<(), Error> {
+        self.create_sparse(p, attrs, 0)
+    }
+
+    /// Creates a regular file at `p` of `size` bytes that uses no disk
+    /// blocks (a hole; it reads as zeros), with `attrs`: a placeholder that
+    /// `stat` cannot tell from the host's file, before its content is
+    /// copied with [`Root::fill_placeholder`].
+    pub fn create_sparse(&mut self, p: &Path, attrs: &Attrs, size: u64) -> Result<(), Error> {
         let (dir, name) = self.parent("create", p)?;
         let fd = self.create_excl(p, &dir, name)?;
+        if size > 0 {
+            let len = i64::try_from(size).map_err(|_| self.err("truncate", p, Errno::EFBIG))?;
+            nix::unistd::ftruncate(&fd, len).map_err(|e| self.err("truncate", p, e))?;
+        }
         set_fd_attrs(&fd, attrs).map_err(|e| self.err("set attributes of", p, e))?;
         self.restore_dir_time(p, &dir)
     }
