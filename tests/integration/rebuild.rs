@@ -500,3 +500,154 @@ fn update_brings_host_changes_into_the_root_and_the_manifest() {
     let fixed = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
     cmd::assert_same_stdout(&fixed, &host);
 }
+
+#[test]
+fn hollow_files_survive_build_and_the_sh_and_tar_exports() {
+    if !require_root("hollow_files_survive_build_and_the_sh_and_tar_exports") {
+        return;
+    }
+    // Python's import system only stats most .py files (it reads the
+    // cached .pyc after comparing its recorded size and time with the
+    // .py's): those stay hollow, and every rebuilt root must keep their
+    // size and time, or Python reads the zeros.
+    let argv = [
+        "/usr/bin/python3",
+        "-c",
+        "import json, email.message; print('ok')",
+    ];
+    let jail = Jail::new("hollow-rebuild");
+    let out = jail.run(&argv, &[], BASE_ENV);
+    out.expect_ok();
+    let manifest = out.manifest();
+    let hollow: Vec<_> = manifest.entries.iter().filter(|e| e.hollow).collect();
+    assert!(!hollow.is_empty(), "python3 left no hollow file");
+    let host = cmd::host_output(&argv, BASE_ENV);
+    let m = text(&jail.manifest);
+
+    let built = jail.join("built");
+    fs::create_dir(&built).unwrap();
+    jailtrace(&jail, &["build", "--manifest", m, "--root", text(&built)]).assert_success();
+
+    let from_sh = jail.join("from-sh");
+    let script = jail.join("build.sh");
+    jailtrace(
+        &jail,
+        &[
+            "export",
+            "--manifest",
+            m,
+            "--format",
+            "sh",
+            "-o",
+            text(&script),
+        ],
+    )
+    .assert_success();
+    cmd::run(
+        {
+            let mut c = std::process::Command::new("/bin/sh");
+            c.arg(&script).arg(&from_sh);
+            c
+        },
+        cmd::PROGRAM_TIMEOUT,
+    )
+    .assert_success();
+
+    let from_tar = jail.join("from-tar");
+    let archive = jail.join("root.tar");
+    jailtrace(
+        &jail,
+        &[
+            "export",
+            "--manifest",
+            m,
+            "--format",
+            "tar",
+            "-o",
+            text(&archive),
+        ],
+    )
+    .assert_success();
+    fs::create_dir(&from_tar).unwrap();
+    cmd::run(
+        {
+            let mut c = std::process::Command::new("tar");
+            c.args([
+                "-xpf",
+                text(&archive),
+                "--numeric-owner",
+                "-C",
+                text(&from_tar),
+            ]);
+            c
+        },
+        cmd::PROGRAM_TIMEOUT,
+    )
+    .assert_success();
+
+    for root in [&built, &from_sh, &from_tar] {
+        for e in &hollow {
+            let rel = e.path.as_path().strip_prefix("/").unwrap();
+            let (made, on_host) = (
+                fs::metadata(root.join(rel)).unwrap(),
+                fs::metadata(e.path.as_path()).unwrap(),
+            );
+            assert_eq!(
+                (made.len(), made.mtime()),
+                (on_host.len(), on_host.mtime()),
+                "{} in {}",
+                e.path,
+                root.display()
+            );
+        }
+        cmd::assert_same_stdout(&cmd::chroot_output(root, &argv, BASE_ENV), &host);
+    }
+    // A second build leaves the hollow files alone.
+    let again = jailtrace(
+        &jail,
+        &["build", "--manifest", m, "--root", text(&built), "--json"],
+    );
+    again.assert_success();
+    let report = &json(&again)["report"];
+    assert_eq!(
+        report["replaced"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        again.report()
+    );
+    assert_eq!(report["made"].as_u64(), Some(0), "{}", again.report());
+    jailtrace(&jail, &["verify", "--manifest", m, "--root", text(&built)]).assert_success();
+}
+
+#[test]
+fn what_the_program_created_is_recorded_but_never_built_nor_missing() {
+    if !require_root("what_the_program_created_is_recorded_but_never_built_nor_missing") {
+        return;
+    }
+    // Like `python3 -m venv`: directories made, some removed again.
+    let script = "mkdir -p /var/tmp/out/a/b && echo x > /var/tmp/out/a/b/f && \
+                  mkdir /var/tmp/scratch && rmdir /var/tmp/scratch";
+    let jail = Jail::new("created");
+    let out = jail.run(&["/bin/sh", "-c", script], &[], BASE_ENV);
+    out.expect_ok();
+    let manifest = out.manifest();
+    for created in ["/var/tmp/out", "/var/tmp/out/a/b", "/var/tmp/scratch"] {
+        let entry = manifest
+            .entry(Path::new(created))
+            .unwrap_or_else(|| panic!("{created} is not recorded"));
+        assert_eq!(entry.reason.cause, jailtrace_manifest::Cause::Created);
+    }
+    let m = text(&jail.manifest);
+    let verify = jailtrace(&jail, &["verify", "--manifest", m]);
+    verify.assert_success();
+    let built = jail.join("built");
+    fs::create_dir(&built).unwrap();
+    jailtrace(&jail, &["build", "--manifest", m, "--root", text(&built)]).assert_success();
+    assert!(built.join("var/tmp").is_dir());
+    assert!(
+        !built.join("var/tmp/out").exists(),
+        "build made the program's output"
+    );
+    jailtrace(&jail, &["verify", "--manifest", m, "--root", text(&built)]).assert_success();
+    cmd::chroot_output(&built, &["/bin/sh", "-c", script], BASE_ENV).assert_success();
+}

@@ -76,8 +76,9 @@ pub enum Command {
     /// Places every entry of the manifest in DIR: directories, symlinks,
     /// device nodes and files with the recorded modes and owners, the
     /// synthesized /etc/passwd and /etc/group with their recorded content,
-    /// and directories the program created (files it created, such as logs,
-    /// are not). Entries already right in DIR are left alone, so a second
+    /// and hollow files (listed, only looked at) with their size and no
+    /// content. What the program created (logs, directories) is not: it
+    /// makes that again when it runs. Entries already right in DIR are left alone, so a second
     /// build changes nothing; a wrong one is replaced. Files are copied in
     /// parallel. A host file whose SHA-256 differs from the manifest's is
     /// reported (an error with --strict). The mounts the jail needs are

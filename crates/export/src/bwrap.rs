@@ -225,6 +225,10 @@ fn place(
             source.check(item)?;
             s.option(&[b"--ro-bind", bytes(&source.host_path(&item.path)), path]);
         }
+        // A bind cannot make a hollow file: the host's file is bound.
+        What::Hollow { .. } => {
+            s.option(&[b"--ro-bind", bytes(&source.host_path(&item.path)), path]);
+        }
         What::Synthesized(content) => synthesized(s, item, content, source)?,
         What::Hardlink(to) => {
             // Bind what the earlier file was bound to: the same content.

@@ -10,9 +10,9 @@
 //! - **What a builder needs is present**: a symlink has its target, a
 //!   device its number, a hard link names an earlier file.
 //! - **Run-time leftovers are left out**: entries the program created
-//!   (cause `created`) are kept only when they are directories; files,
-//!   links and devices it made are its output, not its needs. An entry for
-//!   `/` itself is left out (every format has a root already).
+//!   (cause `created`: files, directories) are its output, not its needs;
+//!   it makes them again when it runs. An entry for `/` itself is left out
+//!   (every format has a root already).
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -40,6 +40,9 @@ pub(crate) enum What<'a> {
     Hardlink(PathBuf),
     /// A file with exactly this content, never read from the host.
     Synthesized(&'a [u8]),
+    /// A file of this size with no content (`hollow` in the manifest):
+    /// zeros, with the host file's modification time.
+    Hollow { size: u64 },
     /// A file copied from the host at the same path.
     Copied {
         /// The manifest's SHA-256 (lowercase hex), if recorded.
@@ -87,7 +90,7 @@ pub(crate) fn items(manifest: &Manifest) -> Result<Vec<Item<'_>>, Error> {
             }
             return Err(Error::entry(raw, "`/` can only be a directory"));
         }
-        if entry.reason.cause == Cause::Created && entry.kind != EntryKind::Dir {
+        if entry.reason.cause == Cause::Created {
             continue;
         }
         if seen.contains_key(&path) {
@@ -145,6 +148,10 @@ fn what<'a>(
         EntryKind::File => {
             if let Some(content) = &entry.content {
                 What::Synthesized(content.as_bytes())
+            } else if entry.hollow {
+                What::Hollow {
+                    size: entry.size.unwrap_or(0),
+                }
             } else if let Some(to) = &entry.hardlink_to {
                 let to = normal(to.as_path())
                     .filter(|to| seen.get(to) == Some(&EntryKind::File))

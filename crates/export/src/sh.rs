@@ -14,7 +14,7 @@
 //! (see [`crate::shell`]), byte for byte, so non-UTF-8 names survive; the
 //! script runs under `set -eu`, so any failed command stops it. It uses only
 //! POSIX sh and coreutils (`sha256sum`, `cp`, `ln`, `mknod`, `chown`,
-//! `chmod`, `mkdir`, `ls`).
+//! `chmod`, `mkdir`, `ls`, `truncate`, `touch`).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -182,6 +182,15 @@ fn entry(
             target(out);
             report.files += 1;
             report.bytes += content.len() as u64;
+        }
+        What::Hollow { size } => {
+            // The host's size and time, no content (the manifest's `hollow`).
+            write!(out, "truncate -s {size} -- ").ok();
+            target(out);
+            out.extend_from_slice(b"\ntouch -r ");
+            word(out, bytes(&host.path_of(&item.path)));
+            out.extend_from_slice(b" -- ");
+            target(out);
         }
         What::Copied { .. } => {
             out.extend_from_slice(b"cp -- ");

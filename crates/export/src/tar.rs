@@ -87,6 +87,17 @@ fn append<W: Write>(
             source.count(content);
             builder.append_data(&mut header, name, *content)
         }
+        What::Hollow { size } => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(*size);
+            // The host's time: programs compare it (Python's .pyc check).
+            if let Ok(meta) = std::fs::symlink_metadata(source.host_path(&item.path)) {
+                header.set_mtime(
+                    u64::try_from(std::os::unix::fs::MetadataExt::mtime(&meta)).unwrap_or(0),
+                );
+            }
+            builder.append_data(&mut header, name, io::repeat(0).take(*size))
+        }
         What::Copied { .. } => {
             let mut opened = source.open(item)?;
             header.set_entry_type(EntryType::Regular);

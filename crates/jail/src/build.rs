@@ -111,6 +111,7 @@ pub fn build(
                 && check::from_host(e)
                 && e.content.is_none()
                 && e.hardlink_to.is_none()
+                && !e.hollow
         })
         .collect();
     let hashed = parallel::map(
@@ -139,8 +140,17 @@ pub fn build(
     let view = Host::at(r.path());
     for entry in &manifest.entries {
         match entry.kind {
-            EntryKind::File if entry.reason.cause == Cause::Created => {
+            // What the program made is its output, not the jail's: it
+            // makes it again when it runs.
+            _ if entry.reason.cause == Cause::Created => {
                 report.skipped_created += 1;
+            }
+            EntryKind::File if entry.hollow => {
+                if write_hollow(&mut r, &view, host, entry)? {
+                    report.made += 1;
+                } else {
+                    report.unchanged += 1;
+                }
             }
             EntryKind::File if entry.content.is_some() => {
                 let changed = write_synthesized(&mut r, &view, entry)?;
@@ -281,6 +291,24 @@ fn write_synthesized(r: &mut Root, view: &Host, entry: &Entry) -> Result<Option<
     }
     r.write_file(p, content, &attrs_of(entry))?;
     Ok(Some(existing.is_some()))
+}
+
+/// Places a hollow file: the manifest's size, mode and owner, the host
+/// file's modification time (programs compare it: Python's `.pyc`
+/// check), no content. Returns false when the root has it already.
+fn write_hollow(r: &mut Root, view: &Host, host: &Host, entry: &Entry) -> Result<bool, Error> {
+    let p = entry.path.as_path();
+    let existing = view.lstat(p)?;
+    if let Some(meta) = &existing {
+        if check::differences(entry, meta, view, Side::Root)?.is_empty() {
+            return Ok(false);
+        }
+        r.remove(p)?;
+    }
+    let mut attrs = attrs_of(entry);
+    attrs.mtime = host.lstat(p)?.map(|m| m.mtime);
+    r.create_sparse(p, &attrs, entry.size.unwrap_or(0))?;
+    Ok(true)
 }
 
 /// Places one host file (in a worker thread).

@@ -84,7 +84,9 @@ pub fn update(
         }
         let mut fields = check::differences(entry, &meta, host, Side::Host)?;
         let mut new_sha = None;
-        if meta.kind == Kind::File && entry.kind == EntryKind::File {
+        if entry.hollow {
+            // No content recorded: size, mode and owner say it all.
+        } else if meta.kind == Kind::File && entry.kind == EntryKind::File {
             let (_, sha) = check::hash(host, &p, false)?;
             if entry.sha256.as_deref() != Some(sha.as_str()) && !fields.contains(&Field::Content) {
                 fields.push(Field::Content);

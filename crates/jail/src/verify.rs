@@ -134,7 +134,7 @@ fn check_entry(
     match view.lstat(p)? {
         // The program makes its files (logs, pid files) when it runs;
         // a jail just built has none yet.
-        None if entry.reason.cause == Cause::Created && entry.kind == EntryKind::File => {}
+        None if entry.reason.cause == Cause::Created => {}
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
             let mut fields = check::differences(entry, &meta, view, Side::Root)?;
