@@ -30,6 +30,7 @@ mod export;
 mod generate;
 mod harness;
 mod hostile;
+mod input;
 mod inspect;
 mod jailfiles;
 mod listings;

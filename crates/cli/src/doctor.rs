@@ -43,6 +43,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         keep_setuid: false,
         stdout_to_stderr: args.json,
         keep_listing: Vec::new(),
+        input: engine::Input::default(),
         max_listing: 0,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),

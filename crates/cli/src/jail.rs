@@ -326,6 +326,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             .any(|e| e.mode.has_setid() && !e.setuid_stripped),
         stdout_to_stderr: true,
         keep_listing: Vec::new(),
+        input: crate::run::program_input()?,
         max_listing: 10_000,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),

@@ -45,10 +45,13 @@ impl Progress {
 
     fn redraw(&self) {
         self.bar.tick();
+        let stage = if self.run == 0 {
+            "before the first run".to_string()
+        } else {
+            format!("run {} ({})", self.run, self.role)
+        };
         self.bar.set_message(format!(
-            "run {} ({}): {} files, {} placed",
-            self.run,
-            self.role,
+            "{stage}: {} files, {} placed",
             self.files,
             HumanBytes(self.bytes)
         ));

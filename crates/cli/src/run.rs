@@ -69,6 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         keep_setuid: args.keep_setuid,
         stdout_to_stderr: args.json,
         keep_listing: args.keep_listing.clone(),
+        input: program_input()?,
         max_listing: args.max_listing,
         ld_library_path,
         ready: args.ready.clone(),
@@ -120,6 +121,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Outcome::NotReady { .. } => exit::NOT_READY,
         Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    if let (Some((run, output)), false) = (&report.hidden_output, code == exit::OK) {
+        if !output.is_empty() {
+            eprintln!("jailtrace: the program's output in run {run}, where it did not start:");
+            eprint!("{}", String::from_utf8_lossy(output));
+        }
+    }
     for hint in &report.hints {
         eprintln!("hint: {hint}");
     }
@@ -212,6 +219,24 @@ pub(crate) fn program_policy(
         }
     }
     policy
+}
+
+/// What every run of the program reads on stdin (see
+/// [`engine::Input`]): a piped input is read here, before the first run.
+pub(crate) fn program_input() -> anyhow::Result<engine::Input> {
+    let input =
+        engine::Input::from_stdin().context("cannot read the program's input from stdin")?;
+    if let engine::Input::Recorded {
+        truncated: true, ..
+    } = &input
+    {
+        eprintln!(
+            "warning: stdin is longer than {}; every run gets only its first {}",
+            HumanBytes(engine::input::MAX_RECORDED),
+            HumanBytes(engine::input::MAX_RECORDED)
+        );
+    }
+    Ok(input)
 }
 
 /// Refuses a program the policy would not copy (found through `PATH` in a

@@ -219,23 +219,28 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
     session.begin_run(1, false);
     let mut seccomp = config.seccomp;
     let mut start_error = None;
-    let (status, started, pending, transcript) =
-        match crate::trace_run(config, &mut session, observer, &mut seccomp, true) {
-            Ok(t) => (crate::status_of(&t.out), t.ready, t.pending, t.transcript),
-            // The child could not chroot, change directory, switch user or
-            // exec in this root: that is the program not starting, as a
-            // plain chroot(8) would report with status 127.
-            Err(Error::Trace(tracer::Error::Spawn(e @ SpawnError::Child { .. }))) => {
-                start_error = Some(e);
-                (
-                    RunStatus::Exited { code: 127 },
-                    false,
-                    Vec::new(),
-                    Vec::new(),
-                )
-            }
-            Err(e) => return Err(e),
-        };
+    let (status, started, pending, transcript) = match crate::trace_run(
+        config,
+        &mut session,
+        observer,
+        &mut seccomp,
+        crate::Output::Kept,
+    ) {
+        Ok(t) => (crate::status_of(&t.out), t.ready, t.pending, t.transcript),
+        // The child could not chroot, change directory, switch user or
+        // exec in this root: that is the program not starting, as a
+        // plain chroot(8) would report with status 127.
+        Err(Error::Trace(tracer::Error::Spawn(e @ SpawnError::Child { .. }))) => {
+            start_error = Some(e);
+            (
+                RunStatus::Exited { code: 127 },
+                false,
+                Vec::new(),
+                Vec::new(),
+            )
+        }
+        Err(e) => return Err(e),
+    };
     let failures = failures(&session);
     let facts = diagnose::Facts {
         config,

@@ -27,6 +27,7 @@ mod accounts;
 pub mod doctor;
 mod etc;
 mod handler;
+pub mod input;
 mod listing;
 mod mounts;
 mod output;
@@ -49,6 +50,7 @@ use nix::sys::signal::Signal;
 
 pub use accounts::Accounts;
 pub use etc::AccountDbs;
+pub use input::Input;
 pub use listing::ListingStats;
 pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
@@ -83,6 +85,8 @@ pub struct Config {
     pub keep_setuid: bool,
     /// Send the program's stdout to jailtrace's stderr.
     pub stdout_to_stderr: bool,
+    /// What every run reads on its standard input.
+    pub input: Input,
     /// Directories whose listed entries all stay in the jail, with their
     /// content (`--keep-listing`); entries of other listings stay only
     /// when the program used them.
@@ -150,6 +154,10 @@ pub struct Report {
     pub hints: Vec<String>,
     /// What the program's directory listings came to.
     pub listing: ListingStats,
+    /// The program's output in the last run, when it was not shown (runs
+    /// after the first are quiet unless the user types the input): the run
+    /// and the output, for the user to see when the program did not start.
+    pub hidden_output: Option<(u32, Vec<u8>)>,
 }
 
 /// Why a run could not be carried out at all.
@@ -165,6 +173,8 @@ pub enum Error {
     Interrupted(nix::sys::signal::Signal),
     #[error("cannot capture the program's output: {0}")]
     Output(#[source] std::io::Error),
+    #[error("cannot give the program its input: {0}")]
+    Stdin(#[source] std::io::Error),
     #[error("cannot open the log file {path}: {source}")]
     LogFile {
         path: PathBuf,
@@ -230,6 +240,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let mut role = RunRole::Discover;
     let mut pending = Vec::new();
     let mut hints = Vec::new();
+    let mut hidden_output = None;
     // Where the kernel refuses seccomp filters, every syscall stops instead.
     let mut seccomp = config.seccomp;
     let outcome = loop {
@@ -251,7 +262,22 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             session.refresh_account_dbs(true, observer)?;
         }
         let began = Instant::now();
-        let traced = match trace_run(config, &mut session, observer, &mut seccomp, false) {
+        if index > first_run + 1 && config.input.is_terminal() {
+            observer.warn(&format!(
+                "run {index} ({}) starts the program again in the jail, and it reads this terminal: \
+                 give it the same input again (input piped into jailtrace is replayed to every run instead)",
+                match role {
+                    RunRole::Verify => "verify",
+                    RunRole::Retry => "retry",
+                    RunRole::Discover => "discover",
+                }
+            ));
+        }
+        // Every run after the first shows nothing (the user saw the first);
+        // its output goes to --log, and is kept to be shown on failure.
+        let quiet = index > first_run + 1 && !config.input.is_terminal();
+        let output = if quiet { Output::Hidden } else { Output::Shown };
+        let traced = match trace_run(config, &mut session, observer, &mut seccomp, output) {
             Ok(traced) => traced,
             Err(e) => {
                 // An interrupted copying run must not leave the host's
@@ -263,6 +289,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             }
         };
         pending = traced.pending;
+        hidden_output = quiet.then(|| (index, traced.transcript.clone()));
         let (out, ready) = (traced.out, traced.ready);
         if let Some(failure) = session.mount_failures.first() {
             observer.warn(failure);
@@ -373,6 +400,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
         hints,
         listing: session.placeholders.stats,
+        hidden_output,
     })
 }
 
@@ -391,16 +419,17 @@ struct Traced {
 /// calls: the body of every run of [`run`], and the one run of
 /// [`doctor::doctor`]. Where the kernel refuses seccomp filters, `seccomp`
 /// is turned off and the run started again, tracing every syscall.
-/// `transcript`: capture the program's output and return it.
+/// `output`: what becomes of the program's output.
 fn trace_run(
     config: &Config,
     session: &mut session::Session,
     observer: &mut dyn Observer,
     seccomp: &mut bool,
-    transcript: bool,
+    output: Output,
 ) -> Result<Traced, Error> {
+    let transcript = output != Output::Shown;
     loop {
-        let pipes = capture(config, transcript)?;
+        let pipes = capture(config, output, session.run)?;
         let readiness = ready::Readiness::new(config.ready.clone());
         let mut handler = handler::RunHandler::new(
             session,
@@ -413,6 +442,7 @@ fn trace_run(
             handler.transcript = Some(Vec::new());
         }
         let mut spec = spawn(config);
+        spec.stdin = config.input.for_run().map_err(Error::Stdin)?;
         if let Some(p) = pipes {
             spec.stdout = Stdio::Fd(p.stdout);
             spec.stderr = Stdio::Fd(p.stderr);
@@ -535,14 +565,26 @@ fn spawn(config: &Config) -> Spawn {
     }
 }
 
-/// Pipes for the program's output when jailtrace must read it (`always`:
-/// in any case).
-fn capture(config: &Config, always: bool) -> Result<Option<output::Pipes>, Error> {
+/// What becomes of the program's output in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// On jailtrace's streams (and `--log`).
+    Shown,
+    /// On jailtrace's streams and kept (`jailtrace doctor` reads it).
+    Kept,
+    /// Only kept (and in `--log`): a run after the first.
+    Hidden,
+}
+
+/// Pipes for the program's output when jailtrace must read it: a `log:`
+/// readiness, `--log`, or an `output` that is kept. A log file gets a line
+/// naming the run before its output.
+fn capture(config: &Config, output: Output, run: u32) -> Result<Option<output::Pipes>, Error> {
     let wants_log = config
         .ready
         .iter()
         .any(|c| matches!(c, ready::Condition::Log(_)));
-    if !always && !wants_log && config.log_file.is_none() {
+    if output == Output::Shown && !wants_log && config.log_file.is_none() {
         return Ok(None);
     }
     let log = match &config.log_file {
@@ -558,12 +600,19 @@ fn capture(config: &Config, always: bool) -> Result<Option<output::Pipes>, Error
         ),
         None => None,
     };
-    let sink = if config.stdout_to_stderr {
-        output::Sink::Stderr
-    } else {
-        output::Sink::Stdout
+    if let (Some(mut file), Some(path)) = (log.as_ref(), &config.log_file) {
+        use std::io::Write as _;
+        writeln!(file, "=== jailtrace: run {run} ===").map_err(|source| Error::LogFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let (stdout, stderr) = match output {
+        Output::Hidden => (output::Sink::Hidden, output::Sink::Hidden),
+        _ if config.stdout_to_stderr => (output::Sink::Stderr, output::Sink::Stderr),
+        _ => (output::Sink::Stdout, output::Sink::Stderr),
     };
-    output::Capture::pipes(sink, log)
+    output::Capture::pipes(stdout, stderr, log)
         .map(Some)
         .map_err(Error::Output)
 }

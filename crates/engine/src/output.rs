@@ -1,8 +1,9 @@
 //! The program's output when jailtrace must read it (`--ready log:…`,
-//! `--log FILE`): its stdout and stderr go to pipes that the tracer's tick
-//! drains without blocking, forwarding every byte to where it would have
-//! gone (jailtrace's stdout or stderr) and to the log file. Without those
-//! options the program writes to jailtrace's streams directly.
+//! `--log FILE`, a run after the first, whose output is not shown): its
+//! stdout and stderr go to pipes that the tracer's tick drains without
+//! blocking, forwarding every byte to where it would have gone
+//! (jailtrace's stdout or stderr, or nowhere for a hidden run) and to the
+//! log file. Otherwise the program writes to jailtrace's streams directly.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -15,6 +16,8 @@ use nix::fcntl::OFlag;
 pub(crate) enum Sink {
     Stdout,
     Stderr,
+    /// Not forwarded: only the log file and the transcript get it.
+    Hidden,
 }
 
 #[derive(Debug)]
@@ -31,9 +34,8 @@ pub(crate) struct Pipes {
 }
 
 impl Capture {
-    /// Pipes for stdout and stderr; `stdout` says where the program's stdout
-    /// is forwarded.
-    pub(crate) fn pipes(stdout: Sink, log: Option<File>) -> io::Result<Pipes> {
+    /// Pipes for stdout and stderr, forwarded to `stdout` and `stderr`.
+    pub(crate) fn pipes(stdout: Sink, stderr: Sink, log: Option<File>) -> io::Result<Pipes> {
         let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         // The program's ends block, as a terminal or file would.
@@ -51,7 +53,7 @@ impl Capture {
             stdout: out_w,
             stderr: err_w,
             capture: Capture {
-                streams: vec![(out_r, stdout), (err_r, Sink::Stderr)],
+                streams: vec![(out_r, stdout), (err_r, stderr)],
                 log,
             },
         })
@@ -72,6 +74,7 @@ impl Capture {
                         let _ = match sink {
                             Sink::Stdout => io::stdout().write_all(chunk),
                             Sink::Stderr => io::stderr().write_all(chunk),
+                            Sink::Hidden => Ok(()),
                         };
                         if let Some(log) = &mut self.log {
                             let _ = log.write_all(chunk);
