@@ -36,8 +36,8 @@ fn run_with_stdin(jail: &Jail, pipe: Option<&str>, redirect: Option<&str>) -> Fi
     cmd::run(sh, JAILTRACE_TIMEOUT)
 }
 
-/// Every run of `manifest` traced the same work: as many processes (the
-/// shell and python3) and about as many stops as the first.
+/// Every run of `manifest` traced the same work: the shell started
+/// python3, with about as many stops as the first run.
 fn assert_runs_alike(manifest: &Manifest, report: &str) {
     let first = &manifest.runs[0];
     assert!(
@@ -49,8 +49,10 @@ fn assert_runs_alike(manifest: &Manifest, report: &str) {
         .iter()
         .rfind(|r| r.role == RunRole::Verify)
         .expect("a verifying run");
-    assert_eq!(
-        verify.processes, first.processes,
+    // sh and python3 (and the pid namespace's init), as in the first run;
+    // a shell that read end-of-file starts nothing.
+    assert!(
+        verify.processes >= 3,
         "the verifying run got no input\n{report}"
     );
     assert!(
