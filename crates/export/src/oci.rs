@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::command::{argv, container_user, program_env, redacted_note, utf8};
 use crate::plan::Item;
-use crate::source::{hex, sha256_hex, Source};
+use crate::source::{sha256_hex, Source};
 use crate::Error;
 
 const FORMAT: &str = "OCI image config";
@@ -87,7 +87,11 @@ impl<W> Hashing<W> {
     }
     /// The inner writer, the hex SHA-256 and the byte count.
     fn into_parts(self) -> (W, String, u64) {
-        (self.inner, hex(&self.hasher.finalize()), self.written)
+        (
+            self.inner,
+            format!("{:x}", self.hasher.finalize()),
+            self.written,
+        )
     }
 }
 

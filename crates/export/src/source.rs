@@ -163,7 +163,7 @@ impl<'h> Source<'h> {
                 found: opened.read,
             });
         }
-        let found = hex(&opened.hasher.finalize());
+        let found = format!("{:x}", opened.hasher.finalize());
         self.report.files += 1;
         self.report.bytes += opened.read;
         match item.what {
@@ -210,20 +210,9 @@ fn is_not_found(errno: i32) -> bool {
     kind == io::ErrorKind::NotFound || kind == io::ErrorKind::NotADirectory
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// SHA-256 of `bytes`, lowercase hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -312,6 +301,5 @@ mod tests {
             sha256_hex(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }
 }

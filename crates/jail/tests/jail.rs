@@ -63,6 +63,8 @@ fn fixture_in(base: &Path) -> Fixture {
     fs::create_dir_all(host.join("etc")).unwrap();
     fs::create_dir_all(host.join("opt/v1")).unwrap();
     fs::create_dir_all(host.join("opt/v2")).unwrap();
+    fs::create_dir_all(host.join("var/log")).unwrap();
+    fs::set_permissions(host.join("var/log"), fs::Permissions::from_mode(0o1777)).unwrap();
     fs::create_dir_all(&root).unwrap();
     fs::write(host.join("usr/lib/libx.so.1"), b"library, version 1").unwrap();
     symlink("usr/lib", host.join("lib")).unwrap();
@@ -111,8 +113,8 @@ fn fixture_in(base: &Path) -> Fixture {
         data,
         entry("/etc", EntryKind::Dir, 0o755, Cause::Parent),
         passwd,
-        entry("/var", EntryKind::Dir, 0o755, Cause::Created),
-        entry("/var/log", EntryKind::Dir, 0o1777, Cause::Created),
+        entry("/var", EntryKind::Dir, 0o755, Cause::Parent),
+        entry("/var/log", EntryKind::Dir, 0o1777, Cause::Parent),
         log,
     ];
     let manifest = Manifest {

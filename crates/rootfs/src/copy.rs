@@ -11,7 +11,6 @@
 //! a hard link to that copy, provided the copy is still the same inode.
 
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -109,7 +108,7 @@ impl Root {
         self.restore_dir_time(p, &dir)?;
         Ok(Copied {
             bytes: contents.len() as u64,
-            sha256: hex(&Sha256::digest(contents)),
+            sha256: format!("{:x}", Sha256::digest(contents)),
             hardlink_to: None,
         })
     }
@@ -221,7 +220,7 @@ impl Root {
             _ => return Ok(None),
         }
         // Link the inode held by `old` itself, not whatever the path names now.
-        match crate::link::link_fd(old.as_fd(), dir, name) {
+        match crate::root::link_fd(old.as_fd(), dir, name) {
             Ok(()) => {
                 // The new link changed the inode's ctime; remember the new one.
                 if let (Ok(st), Some(r)) = (fstat(&old), self.copies.get_mut(&host_id)) {
@@ -282,17 +281,7 @@ fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyE
     }
     let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
     ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
-    Ok((size, hex(&hasher.finalize())))
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(digest: &[u8]) -> String {
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
+    Ok((size, format!("{:x}", hasher.finalize())))
 }
 
 /// `lseek` for `SEEK_DATA`/`SEEK_HOLE`: `Ok(None)` means "no more data" (or

@@ -12,16 +12,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, Mode};
-use nix::unistd::linkat;
 use sha2::{Digest, Sha256};
 
-use crate::copy::hex;
 use crate::root::set_fd_attrs;
 use crate::{Attrs, Error, Kind, Meta, Root};
 
@@ -57,7 +55,8 @@ impl Root {
             });
         }
         let (dir, name) = self.parent("link", p)?;
-        link_fd(old.as_fd(), &dir, name).map_err(|e| self.link_err(p, &dir, name, e))?;
+        crate::root::link_fd(old.as_fd(), &dir, name)
+            .map_err(|e| self.link_err(p, &dir, name, e))?;
         self.restore_dir_time(p, &dir)
     }
 
@@ -75,7 +74,7 @@ impl Root {
     ) -> Result<Option<Shared>, Error> {
         let (dir, name) = self.parent("link", p)?;
         if meta.mode == attrs.mode && meta.uid == attrs.uid && meta.gid == attrs.gid {
-            match link_fd(src.as_fd(), &dir, name) {
+            match crate::root::link_fd(src.as_fd(), &dir, name) {
                 Ok(()) => {
                     self.restore_dir_time(p, &dir)?;
                     return Ok(Some(Shared::HardLink));
@@ -120,26 +119,6 @@ impl Root {
     }
 }
 
-/// Links the inode `fd` holds as `name` in `dir`: `AT_EMPTY_PATH` (needs
-/// CAP_DAC_READ_SEARCH), else the descriptor's /proc link with
-/// `AT_SYMLINK_FOLLOW` (open(2), O_PATH).
-pub(crate) fn link_fd(
-    fd: BorrowedFd<'_>,
-    dir: &OwnedFd,
-    name: &std::ffi::OsStr,
-) -> Result<(), Errno> {
-    match linkat(fd, "", dir, name, AtFlags::AT_EMPTY_PATH) {
-        Err(Errno::ENOENT | Errno::EPERM | Errno::EINVAL) => linkat(
-            AT_FDCWD,
-            format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
-            dir,
-            name,
-            AtFlags::AT_SYMLINK_FOLLOW,
-        ),
-        other => other,
-    }
-}
-
 /// The size and SHA-256 (lowercase hex) of everything `file` reads from its
 /// current offset on.
 pub fn sha256_of(mut file: &File) -> std::io::Result<(u64, String)> {
@@ -156,5 +135,5 @@ pub fn sha256_of(mut file: &File) -> std::io::Result<(u64, String)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, format!("{:x}", hasher.finalize())))
 }

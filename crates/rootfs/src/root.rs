@@ -15,17 +15,17 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
+use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{
     fchmod, fchmodat, fstat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode,
     SFlag, UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchown, fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use crate::resolve::{self, Strategy};
 use crate::{Attrs, Error, Kind, Meta};
@@ -414,4 +414,24 @@ pub(crate) fn set_fd_attrs(fd: &OwnedFd, attrs: &Attrs) -> Result<(), Errno> {
         futimens(fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns))?;
     }
     Ok(())
+}
+
+/// Links the inode `fd` holds as `name` in `dir`: `AT_EMPTY_PATH` (needs
+/// CAP_DAC_READ_SEARCH), else the descriptor's /proc link with
+/// `AT_SYMLINK_FOLLOW` (open(2), O_PATH).
+pub(crate) fn link_fd(
+    fd: BorrowedFd<'_>,
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+) -> Result<(), Errno> {
+    match linkat(fd, "", dir, name, AtFlags::AT_EMPTY_PATH) {
+        Err(Errno::ENOENT | Errno::EPERM | Errno::EINVAL) => linkat(
+            AT_FDCWD,
+            format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+            dir,
+            name,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        ),
+        other => other,
+    }
 }
