@@ -20,7 +20,6 @@
 //! - **Atomic writes.** [`Manifest::write_atomic`] leaves either the old file
 //!   or the complete new one at the target, never a partial file.
 
-mod base64;
 mod diff;
 mod env;
 mod error;

@@ -17,7 +17,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::base64;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 
 /// An `OsString` (path, argument or `KEY=VALUE` environment string) that
 /// serialises losslessly: a JSON string when it is UTF-8, else `{"bytes": base64}`.
@@ -149,7 +150,7 @@ impl Serialize for PathText {
             Some(text) => serializer.serialize_str(text),
             None => {
                 let mut map = serializer.serialize_map(Some(1))?;
-                map.serialize_entry(BYTES_KEY, &base64::encode(self.0.as_bytes()))?;
+                map.serialize_entry(BYTES_KEY, &BASE64.encode(self.0.as_bytes()))?;
                 map.end()
             }
         }
@@ -189,7 +190,7 @@ impl<'de> Visitor<'de> for PathTextVisitor {
                 return Err(de::Error::duplicate_field(BYTES_KEY));
             }
             let encoded: String = map.next_value()?;
-            let decoded = base64::decode(&encoded).map_err(|e| {
+            let decoded = BASE64.decode(&encoded).map_err(|e| {
                 de::Error::custom(format_args!("invalid base64 in path \"bytes\": {e}"))
             })?;
             bytes = Some(decoded);
@@ -277,6 +278,11 @@ mod tests {
     fn bad_shapes_are_rejected() {
         for (json, needle) in [
             (r#"{"bytes":"L3RtcC9jYWbp="}"#, "invalid base64"),
+            // One accepted encoding per byte string: no stray bits, no
+            // missing padding, no whitespace.
+            (r#"{"bytes":"L2Jpbh=="}"#, "invalid base64"),
+            (r#"{"bytes":"L2Jpbg"}"#, "invalid base64"),
+            (r#"{"bytes":"L2Jp bg=="}"#, "invalid base64"),
             (r#"{"text":"/bin"}"#, "unknown field `text`"),
             (r#"{}"#, "missing field `bytes`"),
             (
