@@ -32,6 +32,7 @@ mod harness;
 mod hostile;
 mod inspect;
 mod jailfiles;
+mod pipes;
 mod rebuild;
 mod secrets;
 mod security;

@@ -55,16 +55,16 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let exam = match engine::doctor::doctor(&config, &mut Warnings) {
         Ok(exam) => exam,
         Err(engine::Error::Interrupted(sig)) => {
-            eprintln!("jailtrace: interrupted by {sig}; the traced programs were killed");
+            errln!("jailtrace: interrupted by {sig}; the traced programs were killed");
             return Ok(exit::signaled(sig));
         }
         Err(e) => return Err(e).context(format!("examining {} failed", executable.display())),
     };
     let code = exit_code(&exam);
     if args.json {
-        println!("{}", json(&exam, &executable, code));
+        outln!("{}", json(&exam, &executable, code));
     } else {
-        eprint!("{}", text(&exam, &executable, args.global.verbose > 0));
+        err!("{}", text(&exam, &executable, args.global.verbose > 0));
     }
     Ok(code)
 }
@@ -74,7 +74,7 @@ struct Warnings;
 
 impl Observer for Warnings {
     fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
+        errln!("warning: {message}");
     }
 }
 

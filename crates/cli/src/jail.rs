@@ -32,7 +32,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
     let report = match jail::build(&manifest, &root, &Host::system(), &opts) {
         Err(jail::Error::Strict(mismatches)) => {
             for m in &mismatches {
-                eprintln!("error: {}", mismatch_text(m));
+                errln!("error: {}", mismatch_text(m));
             }
             anyhow::bail!(
                 "{} host file(s) differ from the manifest (--strict); nothing was built in {}",
@@ -43,7 +43,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
         other => other.with_context(|| format!("cannot build {}", root.display()))?,
     };
     for m in &report.mismatches {
-        eprintln!("warning: {}", mismatch_text(m));
+        errln!("warning: {}", mismatch_text(m));
     }
     if args.json {
         let value = json!({
@@ -51,9 +51,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
             "report": report,
             "mounts": manifest.mounts.iter().map(|m| m.shell_command(&root)).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
-        eprint!("{}", build_text(&report, &root, &manifest));
+        err!("{}", build_text(&report, &root, &manifest));
     }
     Ok(exit::OK)
 }
@@ -128,7 +128,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot verify {}", root.display()))?;
     let secrets = manifest.command.legacy_secrets();
     for (name, rule) in &secrets {
-        eprintln!(
+        errln!(
             "warning: the manifest records the value of {name}, which looks like a secret ({}); \
              `jailtrace update` rewrites it with the name only",
             rule.id
@@ -143,9 +143,9 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
             "findings": report.findings,
             "secret_looking_env": secrets.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
-        print!("{}", verify_text(&report, &root));
+        out!("{}", verify_text(&report, &root));
     }
     Ok(if report.is_clean() {
         exit::OK
@@ -211,7 +211,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
     .with_context(|| format!("cannot update {}", root.display()))?;
     let redacted = manifest.command.redact_legacy();
     for name in &redacted {
-        eprintln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
+        errln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
     }
     if report.manifest_changed() || !redacted.is_empty() {
         manifest
@@ -224,7 +224,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
             "manifest_changed": report.manifest_changed(),
             "report": report,
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
         for c in &report.changed {
             let fields: Vec<_> = c.fields.iter().map(|f| f.as_str()).collect();
@@ -232,16 +232,16 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
                 (Some(old), Some(new)) => format!(" (sha256 {} -> {})", short(old), short(new)),
                 _ => String::new(),
             };
-            eprintln!("updated  {}: {}{hashes}", c.path, fields.join(", "));
+            errln!("updated  {}: {}{hashes}", c.path, fields.join(", "));
         }
         for p in &report.added {
-            eprintln!("added    {p}");
+            errln!("added    {p}");
         }
         for p in &report.gone {
-            eprintln!("warning: {p} is no longer on the host; it stays in the jail");
+            errln!("warning: {p} is no longer on the host; it stays in the jail");
         }
         if report.manifest_changed() {
-            eprintln!(
+            errln!(
                 "{}: {} changed, {} added; manifest {} rewritten",
                 root.display(),
                 report.changed.len(),
@@ -249,7 +249,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
                 args.manifest.display()
             );
         } else {
-            eprintln!("{}: up to date with the host", root.display());
+            errln!("{}: up to date with the host", root.display());
         }
     }
     if args.run {
@@ -334,7 +334,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
     let report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
-            eprintln!("jailtrace: interrupted by {sig}; the manifest was not changed");
+            errln!("jailtrace: interrupted by {sig}; the manifest was not changed");
             return Ok(exit::signaled(sig));
         }
         Err(e) => return Err(e).context("the traced run failed"),
@@ -364,19 +364,19 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             "ready": code == exit::OK,
             "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
         for e in &added {
-            eprintln!("added    {} ({})", e.path, e.reason.cause.as_str());
+            errln!("added    {} ({})", e.path, e.reason.cause.as_str());
         }
         let runs = report.manifest.runs.len() - manifest.runs.len();
         match code {
-            exit::OK => eprintln!(
+            exit::OK => errln!(
                 "re-ran the program: ready after {runs} run(s), {} new entries; manifest {} rewritten",
                 added.len(),
                 args.manifest.display()
             ),
-            _ => eprintln!(
+            _ => errln!(
                 "re-ran the program: it does not start after {runs} run(s); the manifest was not changed"
             ),
         }
