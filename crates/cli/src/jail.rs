@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::HumanBytes;
 use jailtrace_engine as engine;
-use jailtrace_jail::{self as jail, BuildReport, Host, Problem, VerifyReport};
+use jailtrace_jail::{
+    self as jail, BuildReport, Differences, Field, Host, Problem, Values, VerifyReport,
+};
 use jailtrace_manifest::{EnvVar, Manifest};
 use serde_json::json;
 
@@ -157,26 +159,28 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 fn verify_text(r: &VerifyReport, root: &Path) -> String {
     let mut out = String::new();
     for f in &r.findings {
-        let fields = |fields: &[jail::Field]| {
-            fields
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let line = match &f.problem {
-            Problem::Missing => format!("missing       {}: in the manifest, not in the root", f.path),
-            Problem::ChangedInRoot { fields: fl } => {
-                format!("changed       {}: {} differ in the root", f.path, fields(fl))
+            Problem::Missing => {
+                format!("missing       {}: in the manifest, not in the root", f.path)
             }
-            Problem::ChangedOnHost { fields: fl } => format!(
-                "host changed  {}: {} differ on the host since the manifest (`jailtrace update` brings it in)",
+            Problem::ChangedInRoot(d) => {
+                format!(
+                    "changed       {}: {}",
+                    f.path,
+                    differences_text(d, "in the root")
+                )
+            }
+            Problem::ChangedOnHost(d) => format!(
+                "host changed  {}: {} (`jailtrace update` brings it in)",
                 f.path,
-                fields(fl)
+                differences_text(d, "on the host")
             ),
             Problem::GoneFromHost => format!("host lacks    {}: no longer on the host", f.path),
             Problem::Extra { kind } => {
-                format!("extra         {}: a {kind} the manifest does not list", f.path)
+                format!(
+                    "extra         {}: a {kind} the manifest does not list",
+                    f.path
+                )
             }
         };
         out.push_str(&line);
@@ -197,6 +201,67 @@ fn verify_text(r: &VerifyReport, root: &Path) -> String {
         ));
     }
     out
+}
+
+/// Each differing field with the manifest's value and the one found
+/// `place`: `mode 0644 in the manifest, 0600 in the root; owner 0:0 in
+/// the manifest, 33:33 in the root`.
+fn differences_text(d: &Differences, place: &str) -> String {
+    let (want, got) = (&d.expected, &d.found);
+    let pair = |what: &str, want: Option<String>, got: Option<String>| {
+        let unknown = || "unknown".to_owned();
+        format!(
+            "{what} {} in the manifest, {} {place}",
+            want.unwrap_or_else(unknown),
+            got.unwrap_or_else(unknown)
+        )
+    };
+    let owner = |v: &Values| v.uid.zip(v.gid).map(|(u, g)| format!("{u}:{g}"));
+    let sha = |v: &Values| v.sha256.as_deref().map(|s| short(s).to_owned());
+    let mut parts = Vec::new();
+    for field in &d.fields {
+        match field {
+            Field::Kind => parts.push(pair(
+                "kind",
+                want.kind.map(str::to_owned),
+                got.kind.map(str::to_owned),
+            )),
+            Field::Mode => parts.push(pair(
+                "mode",
+                want.mode.map(|m| m.to_string()),
+                got.mode.map(|m| m.to_string()),
+            )),
+            Field::Owner => parts.push(pair("owner", owner(want), owner(got))),
+            Field::Content => {
+                if want.size != got.size {
+                    parts.push(pair(
+                        "size",
+                        want.size.map(|n| n.to_string()),
+                        got.size.map(|n| n.to_string()),
+                    ));
+                }
+                if sha(want) != sha(got) {
+                    parts.push(pair("sha256", sha(want), sha(got)));
+                }
+            }
+            Field::Target => parts.push(pair(
+                "target",
+                want.target.as_ref().map(ToString::to_string),
+                got.target.as_ref().map(ToString::to_string),
+            )),
+            Field::Device => {
+                let dev = |v: &Values| v.device.map(|d| format!("{}:{}", d.major, d.minor));
+                parts.push(pair("device", dev(want), dev(got)));
+            }
+            Field::HardLink => parts.push(format!(
+                "a hard link to {} in the manifest, a file of its own {place}",
+                want.hard_link
+                    .as_ref()
+                    .map_or_else(|| "another file".to_owned(), ToString::to_string)
+            )),
+        }
+    }
+    parts.join("; ")
 }
 
 pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {

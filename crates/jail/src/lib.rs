@@ -28,10 +28,10 @@ mod update;
 mod verify;
 
 pub use build::{build, BuildReport, Mismatch, Options};
-pub use check::Field;
+pub use check::{Field, Values};
 pub use entry::entry_for;
 pub use error::Error;
 pub use update::{update, Change, UpdateReport};
-pub use verify::{verify, Finding, Problem, VerifyReport};
+pub use verify::{verify, Differences, Finding, Problem, VerifyReport};
 
 pub use jailtrace_rootfs::Host;

@@ -28,7 +28,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{fstat, Mode};
 use serde::Serialize;
 
-use crate::check::{self, Field, Side};
+use crate::check::{self, Field, Side, Values};
 use crate::{parallel, Error};
 
 /// What is wrong with one path.
@@ -38,15 +38,9 @@ pub enum Problem {
     /// The manifest lists it; the root lacks it.
     Missing,
     /// The root has it, but not as the manifest says.
-    ChangedInRoot {
-        /// What differs.
-        fields: Vec<Field>,
-    },
+    ChangedInRoot(Differences),
     /// The host's file changed since the manifest was written.
-    ChangedOnHost {
-        /// What differs.
-        fields: Vec<Field>,
-    },
+    ChangedOnHost(Differences),
     /// The host no longer has it.
     GoneFromHost,
     /// The root has it; the manifest does not list it.
@@ -54,6 +48,29 @@ pub enum Problem {
         /// What it is: `file`, `dir`, `symlink`, …
         kind: String,
     },
+}
+
+/// What differs between the manifest and the disk (the root or the host),
+/// with the values on both sides. JSON: `"fields": ["mode"], "expected":
+/// {"mode": "0644"}, "found": {"mode": "0600"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Differences {
+    /// What differs.
+    pub fields: Vec<Field>,
+    /// The manifest's values of those fields.
+    pub expected: Values,
+    /// The values found on disk.
+    pub found: Values,
+}
+
+impl Differences {
+    fn new(entry: &Entry, fields: Vec<Field>, found: Values) -> Differences {
+        Differences {
+            expected: Values::recorded(entry).only(&fields),
+            found: found.only(&fields),
+            fields,
+        }
+    }
 }
 
 /// One finding of [`verify`].
@@ -138,26 +155,35 @@ fn check_entry(
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
             let mut fields = check::differences(entry, &meta, view, Side::Root)?;
+            let mut sha = None;
             if entry.kind == EntryKind::File
                 && meta.kind == Kind::File
                 && entry.reason.cause != Cause::Created
-                && !fields.contains(&Field::Content)
             {
-                let (_, sha) = check::hash(view, p, true)?;
-                if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                let (_, root_sha) = check::hash(view, p, true)?;
+                if entry.sha256.as_deref().is_some_and(|want| want != root_sha)
+                    && !fields.contains(&Field::Content)
+                {
                     fields.push(Field::Content);
                 }
+                sha = Some(root_sha);
             }
+            let mut linked = None;
             if let Some(to) = &entry.hardlink_to {
                 let shared = view
                     .lstat(to.as_path())?
                     .is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
-                if !shared && manifest.entry(to.as_path()).is_some() {
+                if shared {
+                    linked = Some(to.clone());
+                } else if manifest.entry(to.as_path()).is_some() {
                     fields.push(Field::HardLink);
                 }
             }
             if !fields.is_empty() {
-                found.push(finding(Problem::ChangedInRoot { fields }));
+                let values = Values::found(&meta, view, p, sha, linked)?;
+                found.push(finding(Problem::ChangedInRoot(Differences::new(
+                    entry, fields, values,
+                ))));
             }
         }
     }
@@ -166,17 +192,21 @@ fn check_entry(
             None => found.push(finding(Problem::GoneFromHost)),
             Some(meta) => {
                 let mut fields = check::differences(entry, &meta, host, Side::Host)?;
-                if entry.kind == EntryKind::File
-                    && meta.kind == Kind::File
-                    && !fields.contains(&Field::Content)
-                {
-                    let (_, sha) = check::hash(host, p, false)?;
-                    if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                let mut sha = None;
+                if entry.kind == EntryKind::File && meta.kind == Kind::File {
+                    let (_, host_sha) = check::hash(host, p, false)?;
+                    if entry.sha256.as_deref().is_some_and(|want| want != host_sha)
+                        && !fields.contains(&Field::Content)
+                    {
                         fields.push(Field::Content);
                     }
+                    sha = Some(host_sha);
                 }
                 if !fields.is_empty() {
-                    found.push(finding(Problem::ChangedOnHost { fields }));
+                    let values = Values::found(&meta, host, p, sha, None)?;
+                    found.push(finding(Problem::ChangedOnHost(Differences::new(
+                        entry, fields, values,
+                    ))));
                 }
             }
         }
@@ -306,15 +336,17 @@ impl Walk {
     }
 }
 
+/// The name of a directory entry's type, as [`check::kind_name`] spells it.
 fn type_name(t: Option<Type>) -> &'static str {
-    match t {
-        Some(Type::File) => "file",
-        Some(Type::Directory) => "dir",
-        Some(Type::Symlink) => "symlink",
-        Some(Type::CharacterDevice) => "char device",
-        Some(Type::BlockDevice) => "block device",
-        Some(Type::Fifo) => "fifo",
-        Some(Type::Socket) => "socket",
-        None => "unknown",
-    }
+    let kind = match t {
+        Some(Type::File) => Kind::File,
+        Some(Type::Directory) => Kind::Dir,
+        Some(Type::Symlink) => Kind::Symlink,
+        Some(Type::CharacterDevice) => Kind::CharDevice,
+        Some(Type::BlockDevice) => Kind::BlockDevice,
+        Some(Type::Fifo) => Kind::Fifo,
+        Some(Type::Socket) => Kind::Socket,
+        None => return "unknown",
+    };
+    check::kind_name(kind)
 }

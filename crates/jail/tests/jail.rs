@@ -8,7 +8,9 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use jailtrace_jail::{build, update, verify, Error, Field, Host, Options, Problem};
+use jailtrace_jail::{
+    build, update, verify, Differences, Error, Field, Host, Options, Problem, Values,
+};
 use jailtrace_manifest::{
     Cause, Command as Cmd, Entry, EntryKind, Manifest, Mode, PathText, Reason, SCHEMA_VERSION,
 };
@@ -236,9 +238,19 @@ fn a_host_file_that_differs_is_reported_and_strict_writes_nothing() {
     assert!(
         problems.contains(&(
             "/usr/lib/libx.so.1".into(),
-            Problem::ChangedOnHost {
-                fields: vec![Field::Content]
-            }
+            Problem::ChangedOnHost(Differences {
+                fields: vec![Field::Content],
+                expected: Values {
+                    size: Some(18),
+                    sha256: Some(sha(b"library, version 1")),
+                    ..Values::default()
+                },
+                found: Values {
+                    size: Some(18),
+                    sha256: Some(sha(b"library, version 2")),
+                    ..Values::default()
+                },
+            })
         )),
         "{problems:#?}"
     );
@@ -266,26 +278,33 @@ fn verify_reports_missing_changed_and_extra_entries() {
         .iter()
         .map(|x| (x.path.to_string(), x.problem.clone()))
         .collect();
+    let mode = |bits| Values {
+        mode: Some(Mode::new(bits).unwrap()),
+        ..Values::default()
+    };
+    let mode_changed = Problem::ChangedInRoot(Differences {
+        fields: vec![Field::Mode],
+        expected: mode(0o755),
+        found: mode(0o700),
+    });
     let want = vec![
         (
             "/lib".to_string(),
-            Problem::ChangedInRoot {
+            Problem::ChangedInRoot(Differences {
                 fields: vec![Field::Target],
-            },
+                expected: Values {
+                    target: Some("usr/lib".into()),
+                    ..Values::default()
+                },
+                found: Values {
+                    target: Some("/elsewhere".into()),
+                    ..Values::default()
+                },
+            }),
         ),
-        (
-            "/usr/bin/tool".into(),
-            Problem::ChangedInRoot {
-                fields: vec![Field::Mode],
-            },
-        ),
+        ("/usr/bin/tool".into(), mode_changed.clone()),
         // One inode: its hard link changed with it.
-        (
-            "/usr/bin/tool2".into(),
-            Problem::ChangedInRoot {
-                fields: vec![Field::Mode],
-            },
-        ),
+        ("/usr/bin/tool2".into(), mode_changed),
         ("/opt/v1/data".into(), Problem::Missing),
         (
             "/etc/shadow".into(),
