@@ -451,27 +451,7 @@ fn bind_fixture(test: &str) -> Option<&'static String> {
 }
 
 fn build_bind() -> Result<String, BuildError> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor/bind.c");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jailtrace-fixtures/doctor");
-    fs::create_dir_all(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot create {}: {e}", out.display())))?;
-    let out = fs::canonicalize(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot resolve {}: {e}", out.display())))?;
-    // Built in a private staging dir and renamed into place, so a
-    // concurrent run never executes a half-written file.
-    let stage = tempfile::Builder::new()
-        .prefix(".stage-")
-        .tempdir_in(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot create a staging dir: {e}")))?;
-    let staged = stage.path().join("bind");
-    fixtures::gcc(&["-o".into(), staged.clone().into(), src.into()])?;
-    let placed = out.join("bind");
-    fs::rename(&staged, &placed)
-        .map_err(|e| BuildError::Failed(format!("cannot move {}: {e}", staged.display())))?;
-    placed
-        .into_os_string()
-        .into_string()
-        .map_err(|p| BuildError::Failed(format!("fixture path {p:?} is not UTF-8")))
+    fixtures::Compiler::new("doctor")?.compile("bind", "bind.c", &[])
 }
 
 #[test]
