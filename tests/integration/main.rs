@@ -34,6 +34,7 @@ mod inspect;
 mod jailfiles;
 mod pipes;
 mod rebuild;
+mod runtime;
 mod secrets;
 mod security;
 mod servers;

@@ -142,6 +142,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
             "clean": report.is_clean(),
             "entries": report.entries,
             "runtime_files": report.runtime_files,
+            "data_files": report.data_files,
             "findings": report.findings,
             "secret_looking_env": secrets.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         });
@@ -198,6 +199,12 @@ fn verify_text(r: &VerifyReport, root: &Path) -> String {
             root.display(),
             r.findings.len(),
             r.entries
+        ));
+    }
+    if r.data_files > 0 {
+        out.push_str(&format!(
+            "  ({} file(s) of the program's data, in directories it writes in: content not compared)\n",
+            r.data_files
         ));
     }
     out

@@ -24,6 +24,7 @@ mod check;
 mod entry;
 mod error;
 mod parallel;
+mod runtime;
 mod update;
 mod verify;
 

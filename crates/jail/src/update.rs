@@ -7,7 +7,9 @@
 //! values, and the root is rebuilt from the updated manifest, which places
 //! exactly the changed entries again. A symlink that now points elsewhere
 //! gets its new target placed and recorded. Setuid/setgid bits the policy
-//! stripped stay stripped.
+//! stripped stay stripped. The content of the program's data
+//! ([`crate::runtime`]) is the program's: the host's copy of it changing
+//! is no change of the jail.
 
 use std::path::Path;
 
@@ -16,6 +18,7 @@ use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Meta, Root, Step};
 use serde::Serialize;
 
 use crate::check::{self, Field, Side};
+use crate::runtime::Runtime;
 use crate::{build, entry_for, BuildReport, Error, Options};
 
 /// One entry that changed on the host.
@@ -64,6 +67,7 @@ pub fn update(
 ) -> Result<UpdateReport, Error> {
     let mut report = UpdateReport::default();
     let mut retargeted = Vec::new();
+    let state = Runtime::of(manifest);
     for i in 0..manifest.entries.len() {
         let entry = &manifest.entries[i];
         if !check::from_host(entry) {
@@ -84,7 +88,11 @@ pub fn update(
         }
         let mut fields = check::differences(entry, &meta, host, Side::Host)?;
         let mut new_sha = None;
-        if meta.kind == Kind::File && entry.kind == EntryKind::File {
+        let data = state.is_data(entry);
+        if data {
+            // The program's data: the host's copy is not the jail's.
+            fields.retain(|f| *f != Field::Content);
+        } else if meta.kind == Kind::File && entry.kind == EntryKind::File {
             let (_, sha) = check::hash(host, &p, false)?;
             if entry.sha256.as_deref() != Some(sha.as_str()) && !fields.contains(&Field::Content) {
                 fields.push(Field::Content);
@@ -98,7 +106,11 @@ pub fn update(
         }
         let entry = &mut manifest.entries[i];
         let old_sha = entry.sha256.clone();
+        let old_size = entry.size;
         refresh(entry, &meta, host, new_sha.clone())?;
+        if data && entry.kind == EntryKind::File {
+            (entry.size, entry.sha256) = (old_size, old_sha.clone());
+        }
         if entry.kind == EntryKind::Symlink
             && (fields.contains(&Field::Target) || fields.contains(&Field::Kind))
         {

@@ -6,14 +6,19 @@
 //! has not received?). Then the root is walked for files the manifest does
 //! not list. Nothing is written.
 //!
-//! Files the program creates (cause `created`) are only checked to be of
-//! their kind when present; their absence is not a problem.
-//!
-//! Not counted as extra: whatever lies under the jail's mount points
-//! (`/proc`, `/sys`, `/dev/pts`) or on another file system, under sticky
-//! world-writable directories (`/tmp`, `/var/tmp`), and in directories the
-//! program writes to (a `created` entry or its parent): those are the
-//! program's runtime files, counted apart.
+//! What a running program adds is not a problem (the rule is
+//! [`crate::runtime`]'s):
+//! - files the program creates (cause `created`) are only checked to be of
+//!   their kind when present; their absence is not a problem;
+//! - the content of the program's data (a file from the host in a
+//!   directory the program writes in) is not compared, in the root or on
+//!   the host; its kind, mode and owner are;
+//! - not counted as extra, but as runtime files: sockets and fifos
+//!   anywhere, whatever lies under the jail's mount points (`/proc`,
+//!   `/sys`, `/dev/pts`) or on another file system, and unlisted files in
+//!   the directories the program writes in (sticky scratch directories
+//!   such as `/tmp`, a `created` directory, the directory of a `created`
+//!   entry).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -29,6 +34,7 @@ use nix::sys::stat::{fstat, Mode};
 use serde::Serialize;
 
 use crate::check::{self, Field, Side, Values};
+use crate::runtime::{self, Runtime};
 use crate::{parallel, Error};
 
 /// What is wrong with one path.
@@ -90,6 +96,8 @@ pub struct VerifyReport {
     pub entries: usize,
     /// Files in the root's runtime places (see the module doc), not counted as extra.
     pub runtime_files: usize,
+    /// Files of the program's data, whose content was not compared.
+    pub data_files: usize,
     /// Everything found wrong, entries first (in manifest order), extras last.
     pub findings: Vec<Finding>,
 }
@@ -115,20 +123,22 @@ pub fn verify(
         jobs
     };
     let view = Host::at(root);
+    let state = Runtime::of(manifest);
     let checked = parallel::map(
         jobs,
         &manifest.entries,
         || Ok::<_, Error>(()),
-        |(), entry| check_entry(entry, &view, host, manifest),
+        |(), entry| check_entry(entry, &view, host, manifest, &state),
     );
     let mut report = VerifyReport {
         entries: manifest.entries.len(),
+        data_files: manifest.entries.iter().filter(|e| state.is_data(e)).count(),
         ..Default::default()
     };
     for found in checked {
         report.findings.extend(found?);
     }
-    let mut walk = Walk::new(manifest);
+    let mut walk = Walk::new(manifest, state);
     walk.dir(root, PathBuf::from("/"))?;
     report.runtime_files = walk.runtime_files;
     report.findings.extend(walk.extras);
@@ -141,8 +151,17 @@ fn check_entry(
     view: &Host,
     host: &Host,
     manifest: &Manifest,
+    state: &Runtime,
 ) -> Result<Vec<Finding>, Error> {
     let p = entry.path.as_path();
+    // The content of the program's data is the program's.
+    let content = !state.is_data(entry);
+    let compared = |mut fields: Vec<Field>| {
+        if !content {
+            fields.retain(|f| *f != Field::Content);
+        }
+        fields
+    };
     let mut found = Vec::new();
     let finding = |problem| Finding {
         path: entry.path.clone(),
@@ -154,11 +173,12 @@ fn check_entry(
         None if entry.reason.cause == Cause::Created && entry.kind == EntryKind::File => {}
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
-            let mut fields = check::differences(entry, &meta, view, Side::Root)?;
+            let mut fields = compared(check::differences(entry, &meta, view, Side::Root)?);
             let mut sha = None;
             if entry.kind == EntryKind::File
                 && meta.kind == Kind::File
                 && entry.reason.cause != Cause::Created
+                && content
             {
                 let (_, root_sha) = check::hash(view, p, true)?;
                 if entry.sha256.as_deref().is_some_and(|want| want != root_sha)
@@ -191,9 +211,9 @@ fn check_entry(
         match host.lstat(p)? {
             None => found.push(finding(Problem::GoneFromHost)),
             Some(meta) => {
-                let mut fields = check::differences(entry, &meta, host, Side::Host)?;
+                let mut fields = compared(check::differences(entry, &meta, host, Side::Host)?);
                 let mut sha = None;
-                if entry.kind == EntryKind::File && meta.kind == Kind::File {
+                if entry.kind == EntryKind::File && meta.kind == Kind::File && content {
                     let (_, host_sha) = check::hash(host, p, false)?;
                     if entry.sha256.as_deref().is_some_and(|want| want != host_sha)
                         && !fields.contains(&Field::Content)
@@ -217,8 +237,8 @@ fn check_entry(
 /// The walk of the root for extra files.
 struct Walk {
     listed: HashSet<PathBuf>,
-    /// Directories whose unlisted contents belong to the program at run time.
-    runtime_dirs: HashSet<PathBuf>,
+    /// Where the program writes at run time.
+    state: Runtime,
     /// Mount points: not descended into.
     mounts: HashSet<PathBuf>,
     extras: Vec<Finding>,
@@ -227,29 +247,14 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(manifest: &Manifest) -> Walk {
-        let mut runtime_dirs = HashSet::new();
-        for e in &manifest.entries {
-            if e.reason.cause == Cause::Created {
-                if e.kind == EntryKind::Dir {
-                    runtime_dirs.insert(e.path.as_path().to_path_buf());
-                }
-                if let Some(parent) = e.path.as_path().parent() {
-                    runtime_dirs.insert(parent.to_path_buf());
-                }
-            }
-            // Sticky directories (/tmp) are scratch space.
-            if e.kind == EntryKind::Dir && e.mode.bits() & 0o1000 != 0 {
-                runtime_dirs.insert(e.path.as_path().to_path_buf());
-            }
-        }
+    fn new(manifest: &Manifest, state: Runtime) -> Walk {
         Walk {
             listed: manifest
                 .entries
                 .iter()
                 .map(|e| e.path.as_path().to_path_buf())
                 .collect(),
-            runtime_dirs,
+            state,
             mounts: manifest
                 .mounts
                 .iter()
@@ -286,7 +291,7 @@ impl Walk {
         if st.st_dev != root_dev {
             return Ok(());
         }
-        let runtime = self.runtime_dirs.contains(&jail);
+        let runtime_dir = self.state.is_dir(&jail);
         let mut dir = Dir::from_fd(fd).map_err(walk_err)?;
         let mut subdirs = Vec::new();
         for item in dir.iter() {
@@ -302,13 +307,14 @@ impl Walk {
             }
             // An unlisted directory is counted once, not file by file.
             if !self.listed.contains(&path) {
-                if runtime {
+                let kind = item.file_type().map(kind_of);
+                if runtime_dir || kind.is_some_and(runtime::is_runtime_kind) {
                     self.runtime_files += 1;
                 } else {
                     self.extras.push(Finding {
                         path: path.as_path().into(),
                         problem: Problem::Extra {
-                            kind: type_name(item.file_type()).into(),
+                            kind: kind.map_or("unknown", check::kind_name).into(),
                         },
                     });
                 }
@@ -336,17 +342,15 @@ impl Walk {
     }
 }
 
-/// The name of a directory entry's type, as [`check::kind_name`] spells it.
-fn type_name(t: Option<Type>) -> &'static str {
-    let kind = match t {
-        Some(Type::File) => Kind::File,
-        Some(Type::Directory) => Kind::Dir,
-        Some(Type::Symlink) => Kind::Symlink,
-        Some(Type::CharacterDevice) => Kind::CharDevice,
-        Some(Type::BlockDevice) => Kind::BlockDevice,
-        Some(Type::Fifo) => Kind::Fifo,
-        Some(Type::Socket) => Kind::Socket,
-        None => return "unknown",
-    };
-    check::kind_name(kind)
+/// The kind of a directory entry's type.
+fn kind_of(t: Type) -> Kind {
+    match t {
+        Type::File => Kind::File,
+        Type::Directory => Kind::Dir,
+        Type::Symlink => Kind::Symlink,
+        Type::CharacterDevice => Kind::CharDevice,
+        Type::BlockDevice => Kind::BlockDevice,
+        Type::Fifo => Kind::Fifo,
+        Type::Socket => Kind::Socket,
+    }
 }

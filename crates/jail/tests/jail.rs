@@ -441,3 +441,53 @@ fn link_hard_links_same_attrs_and_reflinks_the_rest_on_xfs() {
         .unwrap()
         .is_clean());
 }
+
+#[test]
+fn the_programs_data_sockets_and_fifos_are_its_runtime_state() {
+    let mut f = fixture();
+    fs::create_dir_all(f.host.join("var/lib/app")).unwrap();
+    fs::write(f.host.join("var/lib/app/db"), b"the seed").unwrap();
+    let db = file(&f.host, "/var/lib/app/db", 0o644, Cause::Accessed);
+    f.manifest.entries.extend([
+        entry("/var/lib", EntryKind::Dir, 0o755, Cause::Parent),
+        entry("/var/lib/app", EntryKind::Dir, 0o755, Cause::Parent),
+        db,
+        // The program makes a file beside db: /var/lib/app is its data
+        // directory.
+        entry("/var/lib/app/pid", EntryKind::File, 0o644, Cause::Created),
+    ]);
+    let host = Host::at(&f.host);
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    let root_db = f.root.join("var/lib/app/db");
+    assert_eq!(fs::read(&root_db).unwrap(), b"the seed");
+    // The program runs: it writes its data, binds a socket, makes a fifo.
+    fs::write(&root_db, b"what the program wrote").unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(f.root.join("opt/app.sock")).unwrap();
+    nix::unistd::mkfifo(
+        &f.root.join("usr/app.fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // And the host's own copy of the database moves on.
+    fs::write(f.host.join("var/lib/app/db"), b"the host's, later").unwrap();
+
+    let v = verify(&f.manifest, &f.root, &host, 2).unwrap();
+    assert!(v.is_clean(), "{v:#?}");
+    assert_eq!((v.data_files, v.runtime_files), (1, 2), "{v:#?}");
+
+    // Neither a build nor an update overwrites what the program wrote.
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    assert_eq!(fs::read(&root_db).unwrap(), b"what the program wrote");
+    let u = update(&mut f.manifest, &f.root, &host, &opts()).unwrap();
+    assert!(!u.manifest_changed(), "{u:#?}");
+    assert_eq!(fs::read(&root_db).unwrap(), b"what the program wrote");
+
+    // Its mode is still the jail's.
+    fs::set_permissions(&root_db, fs::Permissions::from_mode(0o666)).unwrap();
+    let v = verify(&f.manifest, &f.root, &host, 2).unwrap();
+    assert_eq!(v.findings.len(), 1, "{v:#?}");
+    assert!(
+        matches!(&v.findings[0].problem, Problem::ChangedInRoot(d) if d.fields == [Field::Mode]),
+        "{v:#?}"
+    );
+}
