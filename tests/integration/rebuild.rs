@@ -558,3 +558,57 @@ fn update_brings_host_changes_into_the_root_and_the_manifest() {
     let fixed = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
     cmd::assert_same_stdout(&fixed, &host);
 }
+
+#[test]
+fn update_says_a_changed_configuration_needs_update_run() {
+    if !require_root("update_says_a_changed_configuration_needs_update_run") {
+        return;
+    }
+    // The program reads a configuration file, which later includes another.
+    let pkg = FakePackage::new();
+    let conf = pkg.path("conf");
+    let script = format!(". {conf}; echo \"$setting\"");
+    let argv = ["/bin/sh", "-c", script.as_str()];
+    let jail = Jail::new("update-conf");
+    jail.run(&argv, &[], BASE_ENV).expect_ok();
+    let m = text(&jail.manifest);
+    fs::write(&conf, format!(". {}\n", pkg.path("v2/more.conf"))).unwrap();
+    fs::write(pkg.path("v2/more.conf"), "setting=included\n").unwrap();
+
+    let json_up = jailtrace(&jail, &["update", "--json", "--manifest", m]);
+    json_up.assert_code(exit::OK);
+    let report = json(&json_up);
+    assert_eq!(report["run_needed"], true, "{report:#}");
+    let changed = report["report"]["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{report:#}");
+    assert_eq!(changed[0]["path"], conf.as_str());
+    assert_eq!(changed[0]["configuration"], true, "{report:#}");
+
+    // verify is clean, yet the jail lacks what the configuration includes:
+    // the words say so, and `update --run` finds it.
+    jailtrace(&jail, &["verify", "--manifest", m]).assert_code(exit::OK);
+    let broken = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
+    assert!(!broken.status.success(), "{}", broken.report());
+    // The same in words (the manifest made stale again to have a change).
+    pretend_host_changed(&jail.manifest, &conf);
+    let up = jailtrace(&jail, &["update", "--manifest", m]);
+    up.assert_code(exit::OK);
+    let err = up.stderr_text();
+    assert!(
+        err.contains(&format!("note: {conf} changed and is read by the program"))
+            && err.contains("run `jailtrace update --run --manifest "),
+        "{}",
+        up.report()
+    );
+    jailtrace(&jail, &["update", "--run", "--manifest", m]).assert_code(exit::OK);
+    let fixed = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
+    cmd::assert_same_stdout(&fixed, &cmd::host_output(&argv, BASE_ENV));
+
+    // A changed ELF object is no configuration: no note.
+    let sh = fs::canonicalize("/bin/sh").unwrap();
+    pretend_host_changed(&jail.manifest, sh.to_str().unwrap());
+    let up = jailtrace(&jail, &["update", "--json", "--manifest", m]);
+    let report = json(&up);
+    assert_eq!(report["run_needed"], false, "{report:#}");
+    assert_eq!(report["report"]["changed"][0]["configuration"], false);
+}

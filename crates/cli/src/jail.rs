@@ -290,10 +290,12 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
             .write_atomic(&args.manifest)
             .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
     }
+    let configuration: Vec<_> = report.configuration().collect();
     if args.json && !args.run {
         let value = json!({
             "root": root.to_string_lossy(),
             "manifest_changed": report.manifest_changed(),
+            "run_needed": !configuration.is_empty(),
             "report": report,
         });
         outln!("{value:#}");
@@ -322,6 +324,18 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
             );
         } else {
             errln!("{}: up to date with the host", root.display());
+        }
+        if !configuration.is_empty() && !args.run {
+            let list: Vec<String> = configuration.iter().map(ToString::to_string).collect();
+            errln!(
+                "note: {} changed and {} read by the program, not loaded as code: what {} now \
+                 may need files the jail lacks (an include, a module), which `verify` cannot \
+                 see; run `jailtrace update --run --manifest {}` to trace the program and place them",
+                list.join(", "),
+                if list.len() == 1 { "is" } else { "are" },
+                if list.len() == 1 { "it says" } else { "they say" },
+                args.manifest.display()
+            );
         }
     }
     if args.run {

@@ -267,6 +267,21 @@ pub(crate) fn differences(
     Ok(fields)
 }
 
+/// Whether the regular file at jail path `p` on `host` is an ELF object
+/// (it starts with the ELF magic), rather than a file the program reads.
+pub(crate) fn is_elf(host: &Host, p: &Path) -> Result<bool, Error> {
+    use std::io::Read;
+    let (file, _) = host.open_file(p)?;
+    let mut magic = Vec::with_capacity(jailtrace_elf::ELF_MAGIC.len());
+    file.take(jailtrace_elf::ELF_MAGIC.len() as u64)
+        .read_to_end(&mut magic)
+        .map_err(|source| Error::ReadHost {
+            path: host.path_of(p),
+            source,
+        })?;
+    Ok(magic == jailtrace_elf::ELF_MAGIC)
+}
+
 /// Opens the regular file at jail path `p` through `view` and hashes it.
 /// `in_root` picks the error's wording.
 pub(crate) fn hash(view: &Host, p: &Path, in_root: bool) -> Result<(Meta, String), Error> {

@@ -10,6 +10,11 @@
 //! stripped stay stripped. The content of the program's data
 //! ([`crate::runtime`]) is the program's: the host's copy of it changing
 //! is no change of the jail.
+//!
+//! A changed file that is not an ELF object (a configuration, a script)
+//! is marked ([`Change::configuration`]): what it says now may need files
+//! the jail lacks (an include), which only a traced run (`update --run`)
+//! finds.
 
 use std::path::Path;
 
@@ -34,6 +39,11 @@ pub struct Change {
     /// …and now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_sha256: Option<String>,
+    /// The new content is a file the program reads (not an ELF object: a
+    /// configuration, a script), which may now name files the jail lacks
+    /// (an include, a module): only a traced run (`update --run`) finds
+    /// them.
+    pub configuration: bool,
 }
 
 /// What [`update`] did.
@@ -54,6 +64,15 @@ impl UpdateReport {
     /// True when the manifest changed (and should be written back).
     pub fn manifest_changed(&self) -> bool {
         !self.changed.is_empty() || !self.added.is_empty()
+    }
+
+    /// The changed files the program reads ([`Change::configuration`]):
+    /// the program should be traced again to find what they now need.
+    pub fn configuration(&self) -> impl Iterator<Item = &PathText> {
+        self.changed
+            .iter()
+            .filter(|c| c.configuration)
+            .map(|c| &c.path)
     }
 }
 
@@ -117,11 +136,13 @@ pub fn update(
             retargeted.push(p.clone());
         }
         let content = fields.contains(&Field::Content) || fields.contains(&Field::Kind);
+        let configuration = content && entry.kind == EntryKind::File && !check::is_elf(host, &p)?;
         report.changed.push(Change {
             path: entry.path.clone(),
             fields,
             old_sha256: old_sha.filter(|_| content),
             new_sha256: new_sha.filter(|_| content),
+            configuration,
         });
     }
     // A hard link whose file changed on its own is a file of its own now.

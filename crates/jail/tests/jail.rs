@@ -491,3 +491,27 @@ fn the_programs_data_sockets_and_fifos_are_its_runtime_state() {
         "{v:#?}"
     );
 }
+
+#[test]
+fn update_marks_a_changed_file_that_is_no_elf_object_as_configuration() {
+    let mut f = fixture();
+    let host = Host::at(&f.host);
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    fs::write(f.host.join("usr/lib/libx.so.1"), b"\x7fELF, version 2").unwrap();
+    fs::write(f.host.join("opt/v1/data"), b"include /opt/v1/more").unwrap();
+    let r = update(&mut f.manifest, &f.root, &host, &opts()).unwrap();
+    let marked: Vec<_> = r
+        .changed
+        .iter()
+        .map(|c| (c.path.to_string(), c.configuration))
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("/usr/lib/libx.so.1".to_string(), false),
+            ("/opt/v1/data".to_string(), true)
+        ]
+    );
+    let configuration: Vec<_> = r.configuration().map(ToString::to_string).collect();
+    assert_eq!(configuration, ["/opt/v1/data"]);
+}
