@@ -15,7 +15,7 @@ use jailtrace_manifest::{Manifest, SocketFamily, SocketOp};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::cmd::Finished;
+use crate::cmd::{self, Finished};
 use crate::fixtures::{self, BuildError};
 use crate::jail::{exit, Jail};
 use crate::net::{require_server, HostDir, ServerGuard};
@@ -121,6 +121,36 @@ fn sockets_fifos_and_the_programs_data_are_runtime_state() {
         assert!(fs::symlink_metadata(in_fresh(p)).is_err(), "{p} was built");
     }
     assert_eq!(fs::read(in_fresh(&db)).unwrap(), SEED);
+    // Nor does an export.
+    let tar = jail.join("jail.tar");
+    jailtrace(
+        &jail,
+        &[
+            "export",
+            "--manifest",
+            m,
+            "--format",
+            "tar",
+            "-o",
+            text(&tar),
+        ],
+    )
+    .assert_code(exit::OK);
+    let listing = cmd::run(
+        {
+            let mut c = std::process::Command::new("tar");
+            c.arg("-tf").arg(&tar);
+            c
+        },
+        cmd::PROGRAM_TIMEOUT,
+    );
+    listing.assert_success();
+    let names = listing.stdout_text();
+    assert!(names.contains(&format!("var/lib/{name}/db")), "{names}");
+    assert!(
+        !names.contains(".sock") && !names.contains(".fifo") && !names.contains("run/ctl"),
+        "{names}"
+    );
     // A build over the program's root keeps what it wrote, even --link.
     jailtrace(&jail, &["build", "--manifest", m, "--link"]).assert_code(exit::OK);
     assert_eq!(fs::read(in_root(&db)).unwrap(), written);
