@@ -52,23 +52,51 @@ pub struct Finished {
     pub timed_out: bool,
 }
 
+/// Which of a process's output streams a reader has already closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Neither: both are captured.
+    Neither,
+    /// stdout is a pipe whose reading end is closed, as after `| head`
+    /// exited: every write there fails with EPIPE (stderr is captured).
+    Stdout,
+    /// The same for stderr (stdout is captured).
+    Stderr,
+}
+
 /// Starts `cmd` in a new process group with stdin from `/dev/null` and
 /// stdout/stderr captured. Panics when it cannot start.
-pub fn spawn(mut cmd: Command) -> Running {
+pub fn spawn(cmd: Command) -> Running {
+    spawn_closing(cmd, Closed::Neither)
+}
+
+/// Like [`spawn`], with the stream `closed` a pipe nobody reads (its
+/// captured output is then empty).
+pub fn spawn_closing(mut cmd: Command, closed: Closed) -> Running {
     let what = format!("{cmd:?}");
     let stdout = tempfile::tempfile().expect("cannot create a temporary file for stdout");
     let stderr = tempfile::tempfile().expect("cannot create a temporary file for stderr");
+    let capture = |file: &File| -> Stdio {
+        file.try_clone()
+            .expect("cannot duplicate a captured output file")
+            .into()
+    };
+    let unread = || -> Stdio {
+        // Close-on-exec, so no other test's child inherits the reading end
+        // before it is dropped.
+        let (reader, writer) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("cannot create a pipe");
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let (out, err) = match closed {
+        Closed::Neither => (capture(&stdout), capture(&stderr)),
+        Closed::Stdout => (unread(), capture(&stderr)),
+        Closed::Stderr => (capture(&stdout), unread()),
+    };
     cmd.stdin(Stdio::null())
-        .stdout(
-            stdout
-                .try_clone()
-                .expect("cannot duplicate the stdout file"),
-        )
-        .stderr(
-            stderr
-                .try_clone()
-                .expect("cannot duplicate the stderr file"),
-        )
+        .stdout(out)
+        .stderr(err)
         .process_group(0);
     let child = cmd
         .spawn()
@@ -85,6 +113,11 @@ pub fn spawn(mut cmd: Command) -> Running {
 /// Runs `cmd` to completion (killed at `timeout`) and returns its output.
 pub fn run(cmd: Command, timeout: Duration) -> Finished {
     spawn(cmd).wait(timeout)
+}
+
+/// Like [`run`], with the stream `closed` a pipe nobody reads.
+pub fn run_closing(cmd: Command, closed: Closed, timeout: Duration) -> Finished {
+    spawn_closing(cmd, closed).wait(timeout)
 }
 
 impl Running {

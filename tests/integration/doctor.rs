@@ -206,6 +206,60 @@ fn doctor_names_a_missing_library_and_what_run_would_copy() {
 }
 
 #[test]
+fn doctor_says_run_writes_the_jails_passwd_rather_than_copying_it() {
+    if !require_root("doctor_says_run_writes_the_jails_passwd_rather_than_copying_it") {
+        return;
+    }
+    // id looks its user up in /etc/passwd.
+    let argv = ["/usr/bin/id"];
+    let jail = jail_intact("doctor-passwd", &argv, &[], &[]);
+    remove(&jail, "/etc/passwd");
+
+    let m = jail.manifest.to_str().expect("test paths are UTF-8");
+    let words = doctor(&jail, false, &["--manifest", m], &argv);
+    let stderr = words.stderr_text();
+    assert!(
+        stderr.contains(
+            "`jailtrace run` would: write /etc/passwd itself with only the accounts the jail needs"
+        ),
+        "{}",
+        words.report()
+    );
+    assert!(
+        !stderr.contains("would: copy /etc/passwd"),
+        "run never copies the host's /etc/passwd\n{}",
+        words.report()
+    );
+
+    let out = doctor(&jail, true, &[], &argv);
+    let r = report(&out);
+    let f = r["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .find(|f| f["resolved"] == "/etc/passwd")
+        .unwrap_or_else(|| panic!("/etc/passwd is not among the failures\n{}", out.report()));
+    assert_eq!(
+        f["would_copy"],
+        serde_json::json!([{"op": "synthesize", "path": "/etc/passwd"}]),
+        "{f}"
+    );
+
+    // A jail made with --passwd copy gets the host's file again.
+    let copied = jail_intact("doctor-passwd-copy", &argv, &["--passwd", "copy"], &[]);
+    remove(&copied, "/etc/passwd");
+    let m = copied.manifest.to_str().expect("test paths are UTF-8");
+    let words = doctor(&copied, false, &["--manifest", m], &argv);
+    assert!(
+        words
+            .stderr_text()
+            .contains("`jailtrace run` would: copy /etc/passwd ("),
+        "{}",
+        words.report()
+    );
+}
+
+#[test]
 fn doctor_explains_a_missing_elf_interpreter() {
     if !require_root("doctor_explains_a_missing_elf_interpreter") {
         return;
@@ -451,27 +505,7 @@ fn bind_fixture(test: &str) -> Option<&'static String> {
 }
 
 fn build_bind() -> Result<String, BuildError> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/doctor/bind.c");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jailtrace-fixtures/doctor");
-    fs::create_dir_all(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot create {}: {e}", out.display())))?;
-    let out = fs::canonicalize(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot resolve {}: {e}", out.display())))?;
-    // Built in a private staging dir and renamed into place, so a
-    // concurrent run never executes a half-written file.
-    let stage = tempfile::Builder::new()
-        .prefix(".stage-")
-        .tempdir_in(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot create a staging dir: {e}")))?;
-    let staged = stage.path().join("bind");
-    fixtures::gcc(&["-o".into(), staged.clone().into(), src.into()])?;
-    let placed = out.join("bind");
-    fs::rename(&staged, &placed)
-        .map_err(|e| BuildError::Failed(format!("cannot move {}: {e}", staged.display())))?;
-    placed
-        .into_os_string()
-        .into_string()
-        .map_err(|p| BuildError::Failed(format!("fixture path {p:?} is not UTF-8")))
+    fixtures::Compiler::new("doctor")?.compile("bind", "bind.c", &[])
 }
 
 #[test]

@@ -66,22 +66,14 @@ pub(crate) fn built<T>(
 }
 
 fn build() -> Result<Fixtures, BuildError> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jailtrace-fixtures");
+    // The fixtures of `fixtures/` itself, staged by hand: origin-main links
+    // against the staged libgreet.so.
+    let c = Compiler::new("")?;
+    let (src, out, st) = (&c.src, &c.out, c.stage.path());
     for dir in [out.join("bin"), out.join("lib")] {
         fs::create_dir_all(&dir)
             .map_err(|e| BuildError::Failed(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let stage = tempfile::Builder::new()
-        .prefix(".stage-")
-        .tempdir_in(&out)
-        .map_err(|e| {
-            BuildError::Failed(format!(
-                "cannot create a staging dir in {}: {e}",
-                out.display()
-            ))
-        })?;
-    let st = stage.path();
     let src_arg = |rel: &str| src.join(rel).into_os_string();
     let st_arg = |rel: &str| st.join(rel).into_os_string();
 
@@ -127,14 +119,79 @@ fn build() -> Result<Fixtures, BuildError> {
             ))
         })?;
     }
-    let dir = fs::canonicalize(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot resolve {}: {e}", out.display())))?;
+    let dir = out;
     Ok(Fixtures {
         threads: dir.join("bin/threads"),
         origin_main: dir.join("bin/origin-main"),
         origin_lib: dir.join("lib/libgreet.so"),
         static_bin: dir.join("bin/static"),
     })
+}
+
+/// Compiles C fixtures of one directory `fixtures/DIR` into
+/// `target/tmp/jailtrace-fixtures/DIR/`, each in a private staging
+/// directory first and renamed into place, so a concurrent run never
+/// executes a half-written file.
+pub(crate) struct Compiler {
+    src: PathBuf,
+    out: PathBuf,
+    stage: tempfile::TempDir,
+}
+
+impl Compiler {
+    /// A compiler for `fixtures/DIR`.
+    pub(crate) fn new(dir: &str) -> Result<Compiler, BuildError> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(dir);
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("jailtrace-fixtures")
+            .join(dir);
+        fs::create_dir_all(&out)
+            .map_err(|e| BuildError::Failed(format!("cannot create {}: {e}", out.display())))?;
+        let out = fs::canonicalize(&out)
+            .map_err(|e| BuildError::Failed(format!("cannot resolve {}: {e}", out.display())))?;
+        let stage = tempfile::Builder::new()
+            .prefix(".stage-")
+            .tempdir_in(&out)
+            .map_err(|e| {
+                BuildError::Failed(format!(
+                    "cannot create a staging dir in {}: {e}",
+                    out.display()
+                ))
+            })?;
+        Ok(Compiler { src, out, stage })
+    }
+
+    /// Compiles `SOURCE` (in DIR) with `flags` into `NAME`; returns its
+    /// canonical path (UTF-8, to be passed as a `&str` argv).
+    pub(crate) fn compile(
+        &self,
+        name: &str,
+        source: &str,
+        flags: &[&str],
+    ) -> Result<String, BuildError> {
+        let staged = self.stage.path().join(name);
+        let mut args: Vec<std::ffi::OsString> = flags.iter().map(Into::into).collect();
+        args.extend([
+            "-o".into(),
+            staged.clone().into(),
+            self.src.join(source).into(),
+        ]);
+        gcc(&args)?;
+        let placed = self.out.join(name);
+        fs::rename(&staged, &placed).map_err(|e| {
+            BuildError::Failed(format!(
+                "cannot move {} to {}: {e}",
+                staged.display(),
+                placed.display()
+            ))
+        })?;
+        placed
+            .into_os_string()
+            .into_string()
+            .map_err(|p| BuildError::Failed(format!("fixture path {p:?} is not UTF-8")))
+    }
 }
 
 /// Runs `gcc -O2 -Wall -Wextra -Werror ARGS`.

@@ -69,39 +69,8 @@ fn hostile(test: &str) -> Option<&'static Hostile> {
 }
 
 fn build() -> Result<Hostile, BuildError> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jailtrace-fixtures/hostile");
-    fs::create_dir_all(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot create {}: {e}", out.display())))?;
-    let out = fs::canonicalize(&out)
-        .map_err(|e| BuildError::Failed(format!("cannot resolve {}: {e}", out.display())))?;
-    // Every binary is built in a private staging dir and renamed into place,
-    // so a concurrent run never executes a half-written file.
-    let stage = tempfile::Builder::new()
-        .prefix(".stage-")
-        .tempdir_in(&out)
-        .map_err(|e| {
-            BuildError::Failed(format!(
-                "cannot create a staging dir in {}: {e}",
-                out.display()
-            ))
-        })?;
-    let compile = |name: &str, source: &str| -> Result<String, BuildError> {
-        let staged = stage.path().join(name);
-        gcc(&src.join(source), &staged)?;
-        let placed = out.join(name);
-        fs::rename(&staged, &placed).map_err(|e| {
-            BuildError::Failed(format!(
-                "cannot move {} to {}: {e}",
-                staged.display(),
-                placed.display()
-            ))
-        })?;
-        placed
-            .into_os_string()
-            .into_string()
-            .map_err(|p| BuildError::Failed(format!("fixture path {p:?} is not UTF-8")))
-    };
+    let c = fixtures::Compiler::new("hostile")?;
+    let compile = |name: &str, source: &str| c.compile(name, source, &["-pthread"]);
     Ok(Hostile {
         forkbomb: compile("forkbomb", "forkbomb.c")?,
         exec_threads: compile("exec-threads", "exec_threads.c")?,
@@ -110,11 +79,6 @@ fn build() -> Result<Hostile, BuildError> {
         zombies: compile("zombies", "zombies.c")?,
         segv: compile("segv", "segv.c")?,
     })
-}
-
-/// Runs `gcc -O2 -Wall -Wextra -Werror -pthread -o OUTPUT SOURCE`.
-fn gcc(source: &Path, output: &Path) -> Result<(), BuildError> {
-    fixtures::gcc(&["-pthread".into(), "-o".into(), output.into(), source.into()])
 }
 
 // ---------------------------------------------------------------------------

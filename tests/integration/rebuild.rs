@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use jailtrace_manifest::Manifest;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::cmd::{self, Finished};
 use crate::jail::{exit, Jail};
@@ -321,6 +322,7 @@ fn verify_names_every_kind_of_problem_and_exits_0_only_when_clean() {
     fs::set_permissions(root.join("usr/bin/id"), fs::Permissions::from_mode(0o4755)).unwrap();
     fs::write(root.join("etc/planted"), b"x").unwrap();
     symlink("/", root.join("escape")).unwrap();
+    std::os::unix::fs::chown(root.join("usr/bin"), Some(1), Some(2)).unwrap();
     // The program's scratch space is not "extra".
     fs::write(root.join("tmp/scratch"), b"x").unwrap();
     let sh = fs::canonicalize("/bin/sh").unwrap();
@@ -363,18 +365,74 @@ fn verify_names_every_kind_of_problem_and_exits_0_only_when_clean() {
     // otherwise: it is reported on both sides.
     has(sh.to_str().unwrap(), "changed_in_root", &["content"]);
     has(sh.to_str().unwrap(), "changed_on_host", &["content"]);
-    assert_eq!(findings.len(), 7, "{findings:#?}");
+    has("/usr/bin", "changed_in_root", &["owner"]);
+    assert_eq!(findings.len(), 8, "{findings:#?}");
 
-    // The text form names the same paths, one per line.
+    // Each change carries the manifest's value and the one found.
+    let finding = |path: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path && f["problem"] == "changed_in_root")
+            .unwrap_or_else(|| panic!("no change of {path} in {report:#}"))
+            .clone()
+    };
+    let manifest = Manifest::read(&jail.manifest).unwrap();
+    let recorded = |path: &str| manifest.entry(Path::new(path)).unwrap().clone();
+    let id = finding("/usr/bin/id");
+    assert_eq!(
+        id["expected"]["mode"],
+        recorded("/usr/bin/id").mode.to_string()
+    );
+    assert_eq!(id["found"]["mode"], "4755", "{id:#}");
+    let date = finding("/usr/bin/date");
+    assert_eq!(
+        date["expected"]["size"],
+        recorded("/usr/bin/date").size.unwrap()
+    );
+    assert_eq!(
+        date["expected"]["sha256"].as_str(),
+        recorded("/usr/bin/date").sha256.as_deref()
+    );
+    assert_eq!(date["found"]["size"], 8, "{date:#}");
+    let tampered = format!("{:x}", Sha256::digest(b"tampered"));
+    assert_eq!(date["found"]["sha256"], tampered.as_str(), "{date:#}");
+    let usr_bin = finding("/usr/bin");
+    assert_eq!(usr_bin["expected"]["uid"], 0, "{usr_bin:#}");
+    assert_eq!(usr_bin["found"]["uid"], 1, "{usr_bin:#}");
+    assert_eq!(usr_bin["found"]["gid"], 2, "{usr_bin:#}");
+    assert!(
+        usr_bin["found"].get("mode").is_none(),
+        "only what differs: {usr_bin:#}"
+    );
+
+    // The text form names the same paths, one per line, with the values.
     let text_out = jailtrace(&jail, &["verify", "--manifest", m]);
     text_out.assert_code(exit::ERROR);
+    let stdout = text_out.stdout_text();
     for path in ["/dev/null", "/usr/bin/date", "/etc/planted"] {
-        assert!(
-            text_out.stdout_text().contains(path),
-            "{}",
-            text_out.report()
-        );
+        assert!(stdout.contains(path), "{}", text_out.report());
     }
+    let id_line = format!(
+        "changed       /usr/bin/id: mode {} in the manifest, 4755 in the root\n",
+        recorded("/usr/bin/id").mode
+    );
+    assert!(stdout.contains(&id_line), "no {id_line:?} in\n{stdout}");
+    assert!(
+        stdout.contains("changed       /usr/bin: owner 0:0 in the manifest, 1:2 in the root\n"),
+        "{stdout}"
+    );
+    let date_sizes = format!(
+        "changed       /usr/bin/date: size {} in the manifest, 8 in the root; sha256 {} in the manifest, {} in the root\n",
+        recorded("/usr/bin/date").size.unwrap(),
+        &recorded("/usr/bin/date").sha256.unwrap()[..12],
+        &tampered[..12],
+    );
+    assert!(
+        stdout.contains(&date_sizes),
+        "no {date_sizes:?} in\n{stdout}"
+    );
 }
 
 /// A directory under /opt that the test's program reads through a
@@ -650,4 +708,58 @@ fn what_the_program_created_is_recorded_but_never_built_nor_missing() {
     );
     jailtrace(&jail, &["verify", "--manifest", m, "--root", text(&built)]).assert_success();
     cmd::chroot_output(&built, &["/bin/sh", "-c", script], BASE_ENV).assert_success();
+}
+
+#[test]
+fn update_says_a_changed_configuration_needs_update_run() {
+    if !require_root("update_says_a_changed_configuration_needs_update_run") {
+        return;
+    }
+    // The program reads a configuration file, which later includes another.
+    let pkg = FakePackage::new();
+    let conf = pkg.path("conf");
+    let script = format!(". {conf}; echo \"$setting\"");
+    let argv = ["/bin/sh", "-c", script.as_str()];
+    let jail = Jail::new("update-conf");
+    jail.run(&argv, &[], BASE_ENV).expect_ok();
+    let m = text(&jail.manifest);
+    fs::write(&conf, format!(". {}\n", pkg.path("v2/more.conf"))).unwrap();
+    fs::write(pkg.path("v2/more.conf"), "setting=included\n").unwrap();
+
+    let json_up = jailtrace(&jail, &["update", "--json", "--manifest", m]);
+    json_up.assert_code(exit::OK);
+    let report = json(&json_up);
+    assert_eq!(report["run_needed"], true, "{report:#}");
+    let changed = report["report"]["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{report:#}");
+    assert_eq!(changed[0]["path"], conf.as_str());
+    assert_eq!(changed[0]["configuration"], true, "{report:#}");
+
+    // verify is clean, yet the jail lacks what the configuration includes:
+    // the words say so, and `update --run` finds it.
+    jailtrace(&jail, &["verify", "--manifest", m]).assert_code(exit::OK);
+    let broken = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
+    assert!(!broken.status.success(), "{}", broken.report());
+    // The same in words (the manifest made stale again to have a change).
+    pretend_host_changed(&jail.manifest, &conf);
+    let up = jailtrace(&jail, &["update", "--manifest", m]);
+    up.assert_code(exit::OK);
+    let err = up.stderr_text();
+    assert!(
+        err.contains(&format!("note: {conf} changed and is read by the program"))
+            && err.contains("run `jailtrace update --run --manifest "),
+        "{}",
+        up.report()
+    );
+    jailtrace(&jail, &["update", "--run", "--manifest", m]).assert_code(exit::OK);
+    let fixed = cmd::chroot_output(&jail.root, &argv, BASE_ENV);
+    cmd::assert_same_stdout(&fixed, &cmd::host_output(&argv, BASE_ENV));
+
+    // A changed ELF object is no configuration: no note.
+    let sh = fs::canonicalize("/bin/sh").unwrap();
+    pretend_host_changed(&jail.manifest, sh.to_str().unwrap());
+    let up = jailtrace(&jail, &["update", "--json", "--manifest", m]);
+    let report = json(&up);
+    assert_eq!(report["run_needed"], false, "{report:#}");
+    assert_eq!(report["report"]["changed"][0]["configuration"], false);
 }

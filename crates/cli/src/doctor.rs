@@ -57,16 +57,16 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
     let exam = match engine::doctor::doctor(&config, &mut Warnings) {
         Ok(exam) => exam,
         Err(engine::Error::Interrupted(sig)) => {
-            eprintln!("jailtrace: interrupted by {sig}; the traced programs were killed");
+            errln!("jailtrace: interrupted by {sig}; the traced programs were killed");
             return Ok(exit::signaled(sig));
         }
         Err(e) => return Err(e).context(format!("examining {} failed", executable.display())),
     };
     let code = exit_code(&exam);
     if args.json {
-        println!("{}", json(&exam, &executable, code));
+        outln!("{}", json(&exam, &executable, code));
     } else {
-        eprint!("{}", text(&exam, &executable, args.global.verbose > 0));
+        err!("{}", text(&exam, &executable, args.global.verbose > 0));
     }
     Ok(code)
 }
@@ -76,7 +76,7 @@ struct Warnings;
 
 impl Observer for Warnings {
     fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
+        errln!("warning: {message}");
     }
 }
 
@@ -220,18 +220,33 @@ fn failure_text(f: &Failure) -> String {
         Some(h) => out.push_str(&format!("      on the host: {}\n", h.kind)),
         None => out.push_str("      on the host: missing\n"),
     }
-    if f.would_copy.is_empty() {
+    let mut would: Vec<String> = f.would_copy.iter().map(step_text).collect();
+    if f.synthesized {
+        would.push(synthesized_text(&f.resolved));
+    }
+    if would.is_empty() {
         out.push_str("      `jailtrace run` would place nothing (the jail has it now)\n");
     }
-    for (i, step) in f.would_copy.iter().enumerate() {
+    for (i, step) in would.iter().enumerate() {
         let lead = if i == 0 {
             "`jailtrace run` would:"
         } else {
             "                      "
         };
-        out.push_str(&format!("      {lead} {}\n", step_text(step)));
+        out.push_str(&format!("      {lead} {step}\n"));
     }
     out
+}
+
+/// What `jailtrace run` does instead of copying the host's /etc/passwd or
+/// /etc/group at `path` ([`Failure::synthesized`]).
+fn synthesized_text(path: &Path) -> String {
+    format!(
+        "write {} itself with only the accounts the jail needs (root, the users and \
+         groups the program runs as or switches to, the owners of the jail's files, \
+         --keep-user/--keep-group), not a copy of the host's (that is `--passwd copy`)",
+        path.display()
+    )
 }
 
 /// The human report (stderr).
@@ -500,7 +515,9 @@ fn diagnosis_json(d: &Diagnosis, root: &Path) -> Value {
 /// - `failures`: `[{kind: "missing" | "parent_missing", path, resolved,
 ///   pid, exe, syscall, host: {kind, size} | null, would_copy: [{op:
 ///   "mkdir" | "symlink" | "copy" | "mknod", path, mode, uid, gid, target?,
-///   size?, type?, major?, minor?}]}]`;
+///   size?, type?, major?, minor?} | {op: "synthesize", path}]}]` (`synthesize`:
+///   `/etc/passwd` or `/etc/group`, which `run` writes with only the
+///   accounts the jail needs instead of copying the host's);
 /// - `diagnoses`: `[{kind, message, …}]` with the fields of each kind;
 /// - `absent`: paths probed that the host lacks too; `denied`: `[{path,
 ///   rule}]`; `elapsed_ms`.
@@ -528,10 +545,11 @@ fn json(exam: &Examination, executable: &Path, code: u8) -> Value {
                     None => Value::Null,
                 },
             );
-            o.insert(
-                "would_copy".into(),
-                Value::Array(f.would_copy.iter().map(step_json).collect()),
-            );
+            let mut would: Vec<Value> = f.would_copy.iter().map(step_json).collect();
+            if f.synthesized {
+                would.push(json!({"op": "synthesize", "path": path(&f.resolved)}));
+            }
+            o.insert("would_copy".into(), Value::Array(would));
             Value::Object(o)
         })
         .collect();

@@ -1,4 +1,14 @@
 //! jailtrace's exit codes. Scripts may rely on them.
+//!
+//! A closed stdout or stderr is not an error and has no code of its own:
+//! when the reader stops early (`jailtrace diff A B | head -2`), jailtrace
+//! stops writing there, says nothing, and exits with the code the command
+//! would have had if its output had been read whole: `verify` 1 for a jail
+//! with problems, `doctor` the program's status, `run` 3 when the program
+//! does not start, 0 for an export cut short. ripgrep exits 0 instead; a
+//! command's verdict is decided before it prints, and a script with
+//! `set -o pipefail` should see it whatever the reader did. Any other
+//! failure to write stdout (a full disk behind `> FILE`) is an error (1).
 
 /// The program runs from the jail (or the command succeeded).
 pub const OK: u8 = 0;

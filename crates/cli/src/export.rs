@@ -3,7 +3,6 @@
 //! and reports, on stderr, what was written and which host files differ
 //! from the manifest). stdout carries only the artifact, when it goes there.
 
-use std::io;
 use std::path::Path;
 
 use anyhow::Context;
@@ -25,7 +24,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
     let mut export = Export::new(&manifest).strict(args.strict);
     if let Some(root) = &args.root {
         if format != Format::Systemd {
-            eprintln!("warning: --root only applies to --format systemd; ignored");
+            errln!("warning: --root only applies to --format systemd; ignored");
         }
         let root = std::path::absolute(root)
             .with_context(|| format!("cannot make {} absolute", root.display()))?;
@@ -39,14 +38,19 @@ pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
             anyhow::bail!("--format {format} writes a directory: give --output DIR")
         }
         Some(file) => export.to_file(format, file),
-        None => export.to_writer(format, &mut io::stdout().lock()),
+        None => export.to_writer(format, &mut crate::out::Stdout),
     };
+    // The reader of stdout stopped reading: the export to it is over, and
+    // that is not an error (see `out`).
+    if output.is_none() && crate::out::stdout_closed() {
+        return Ok(exit::OK);
+    }
     let whither = output.map_or_else(|| "to stdout".to_owned(), |p| p.display().to_string());
     let report = match result {
         Ok(report) => report,
         Err(Error::Differs { report }) => {
             for d in &report.differs {
-                eprintln!("error: {}", differs_text(d));
+                errln!("error: {}", differs_text(d));
             }
             anyhow::bail!(
                 "{} host file(s) differ from the manifest (--strict); nothing was written {}",
@@ -71,10 +75,10 @@ pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
 /// The warnings, notes and the `wrote …` line, on stderr.
 fn print_report(report: &Report, format: Format, whither: &str) {
     for d in &report.differs {
-        eprintln!("warning: {}", differs_text(d));
+        errln!("warning: {}", differs_text(d));
     }
     for note in &report.notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
     let content = if report.files > 0 {
         format!(
@@ -85,7 +89,7 @@ fn print_report(report: &Report, format: Format, whither: &str) {
     } else {
         String::new()
     };
-    eprintln!("wrote {} {whither}{content}", format.describe());
+    errln!("wrote {} {whither}{content}", format.describe());
 }
 
 fn differs_text(d: &Difference) -> String {

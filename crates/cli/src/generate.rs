@@ -13,7 +13,11 @@ use crate::exit;
 /// Prints the completion script for `args.shell` on stdout.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "jailtrace", &mut std::io::stdout());
+    // clap_complete panics when its writer fails: generate in memory, and
+    // print through `out`, where a closed stdout is not an error.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "jailtrace", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(exit::OK)
 }
 

@@ -118,7 +118,7 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
             })).collect::<Vec<_>>(),
             "also_on_the_way_to": also.iter().map(|l| PathText::from(*l)).collect::<Vec<_>>(),
         });
-        println!("{}", pretty(&value));
+        outln!("{}", pretty(&value));
         return Ok(exit::OK);
     }
 
@@ -126,22 +126,22 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
     let normal: PathBuf = path.components().collect();
     let shown = normal.display();
     if let Some(e) = entry {
-        println!("{shown}: {}", describe(e));
+        outln!("{shown}: {}", describe(e));
         print_reason(&e.reason);
     }
     for probe in &absent {
-        println!("{shown}: absent: the program looked it up and the host has no such file either");
+        outln!("{shown}: absent: the program looked it up and the host has no such file either");
         print_reason(&probe.reason);
     }
     for probe in &denied {
         let rule = probe.rule.as_deref().unwrap_or("(unnamed rule)");
-        println!(
+        outln!(
             "{shown}: denied by the policy rule `{rule}`: the host has it but it was not copied"
         );
         print_reason(&probe.reason);
     }
     for mount in &mounts {
-        println!(
+        outln!(
             "{shown}: mount point of a {} filesystem (options {})",
             mount.fstype,
             mount.options.join(",")
@@ -149,12 +149,12 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
         print_reason(&mount.reason);
     }
     if entry.is_none() && absent.is_empty() && denied.is_empty() && mounts.is_empty() {
-        println!("{shown}: not itself in the jail; the program asked for it");
+        outln!("{shown}: not itself in the jail; the program asked for it");
     }
     if !placed_for.is_empty() {
-        println!("  placed because {shown} was requested:");
+        outln!("  placed because {shown} was requested:");
         for e in &placed_for {
-            println!(
+            outln!(
                 "    {} ({}, {})",
                 e.path,
                 e.kind.as_str(),
@@ -163,7 +163,7 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
         }
     }
     if !resolution.links.is_empty() {
-        println!("  {} resolves in the jail through:", lookup.display());
+        outln!("  {} resolves in the jail through:", lookup.display());
         for link in &resolution.links {
             let this = if same(&link.path, path) {
                 "   <- this"
@@ -175,25 +175,25 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            println!("    {} -> {target}{this}", link.path);
+            outln!("    {} -> {target}{this}", link.path);
         }
         match resolution.end_entry {
-            Some(end) => println!(
+            Some(end) => outln!(
                 "    = {} ({}, {})",
                 end.path,
                 end.kind.as_str(),
                 end.reason.cause.as_str()
             ),
-            None => println!("    = {} (not in the manifest)", resolution.end.display()),
+            None => outln!("    = {} (not in the manifest)", resolution.end.display()),
         }
     }
     if !also.is_empty() {
-        println!("  also on the way to:");
+        outln!("  also on the way to:");
         for l in also.iter().take(ALSO_SHOWN) {
-            println!("    {}", l.display());
+            outln!("    {}", l.display());
         }
         if also.len() > ALSO_SHOWN {
-            println!("    … and {} more (see --json)", also.len() - ALSO_SHOWN);
+            outln!("    … and {} more (see --json)", also.len() - ALSO_SHOWN);
         }
     }
     Ok(exit::OK)
@@ -215,30 +215,30 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         if let Value::Object(map) = &mut value {
             map.insert("identical".into(), Value::Bool(d.is_empty()));
         }
-        println!("{}", pretty(&value));
+        outln!("{}", pretty(&value));
     } else {
         for change in &d.command {
-            println!("~ command: {change}");
+            outln!("~ command: {change}");
         }
         for e in &d.entries {
             match e {
-                EntryDiff::Added { entry } => println!("+ {} ({})", entry.path, brief(entry)),
-                EntryDiff::Removed { entry } => println!("- {} ({})", entry.path, brief(entry)),
+                EntryDiff::Added { entry } => outln!("+ {} ({})", entry.path, brief(entry)),
+                EntryDiff::Removed { entry } => outln!("- {} ({})", entry.path, brief(entry)),
                 EntryDiff::Changed { path, fields } => {
                     let fields: Vec<String> = fields.iter().map(ToString::to_string).collect();
-                    println!("~ {path}: {}", fields.join(", "));
+                    outln!("~ {path}: {}", fields.join(", "));
                 }
             }
         }
         for m in &d.mounts {
             match m {
-                MountDiff::Added { mount } => println!("+ mount {} ({})", mount.path, mount.fstype),
+                MountDiff::Added { mount } => outln!("+ mount {} ({})", mount.path, mount.fstype),
                 MountDiff::Removed { mount } => {
-                    println!("- mount {} ({})", mount.path, mount.fstype)
+                    outln!("- mount {} ({})", mount.path, mount.fstype)
                 }
                 MountDiff::Changed { path, fields } => {
                     let fields: Vec<String> = fields.iter().map(ToString::to_string).collect();
-                    println!("~ mount {path}: {}", fields.join(", "));
+                    outln!("~ mount {path}: {}", fields.join(", "));
                 }
             }
         }
@@ -287,7 +287,7 @@ fn cause_meaning(cause: Cause) -> &'static str {
         Cause::Parent => "a directory needed to hold another entry",
         Cause::Interpreter => "an ELF interpreter (dynamic loader) or #! interpreter",
         Cause::Listed => "an entry of a directory the program listed, then used",
-        Cause::Created => "created empty by jailtrace",
+        Cause::Created => "made by the program itself while it ran, never copied from the host",
         Cause::Preseed => "placed before the first run because the ELF files name it",
         Cause::Synthesized => "generated by jailtrace, not copied from the host",
         Cause::Runtime => "needed by the runtime environment rather than one lookup",
@@ -295,27 +295,27 @@ fn cause_meaning(cause: Cause) -> &'static str {
 }
 
 fn print_reason(reason: &Reason) {
-    println!(
+    outln!(
         "  cause:     {} ({})",
         reason.cause.as_str(),
         cause_meaning(reason.cause)
     );
     if reason.run == 0 {
-        println!("  run:       0 (before the first run)");
+        outln!("  run:       0 (before the first run)");
     } else {
-        println!("  run:       {}", reason.run);
+        outln!("  run:       {}", reason.run);
     }
     match (reason.pid, &reason.exe) {
-        (Some(pid), Some(exe)) => println!("  process:   pid {pid}, {exe}"),
-        (Some(pid), None) => println!("  process:   pid {pid}"),
-        (None, Some(exe)) => println!("  process:   {exe}"),
+        (Some(pid), Some(exe)) => outln!("  process:   pid {pid}, {exe}"),
+        (Some(pid), None) => outln!("  process:   pid {pid}"),
+        (None, Some(exe)) => outln!("  process:   {exe}"),
         (None, None) => {}
     }
     if let Some(syscall) = &reason.syscall {
-        println!("  syscall:   {syscall}");
+        outln!("  syscall:   {syscall}");
     }
     if let Some(requested) = &reason.requested {
-        println!("  requested: {requested}");
+        outln!("  requested: {requested}");
     }
 }
 

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::HumanBytes;
 use jailtrace_engine as engine;
-use jailtrace_jail::{self as jail, BuildReport, Host, Problem, VerifyReport};
+use jailtrace_jail::{
+    self as jail, BuildReport, Differences, Field, Host, Problem, Values, VerifyReport,
+};
 use jailtrace_manifest::{EnvVar, Manifest};
 use serde_json::json;
 
@@ -32,7 +34,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
     let report = match jail::build(&manifest, &root, &Host::system(), &opts) {
         Err(jail::Error::Strict(mismatches)) => {
             for m in &mismatches {
-                eprintln!("error: {}", mismatch_text(m));
+                errln!("error: {}", mismatch_text(m));
             }
             anyhow::bail!(
                 "{} host file(s) differ from the manifest (--strict); nothing was built in {}",
@@ -43,7 +45,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
         other => other.with_context(|| format!("cannot build {}", root.display()))?,
     };
     for m in &report.mismatches {
-        eprintln!("warning: {}", mismatch_text(m));
+        errln!("warning: {}", mismatch_text(m));
     }
     if args.json {
         let value = json!({
@@ -51,9 +53,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
             "report": report,
             "mounts": manifest.mounts.iter().map(|m| m.shell_command(&root)).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
-        eprint!("{}", build_text(&report, &root, &manifest));
+        err!("{}", build_text(&report, &root, &manifest));
     }
     Ok(exit::OK)
 }
@@ -128,7 +130,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot verify {}", root.display()))?;
     let secrets = manifest.command.legacy_secrets();
     for (name, rule) in &secrets {
-        eprintln!(
+        errln!(
             "warning: the manifest records the value of {name}, which looks like a secret ({}); \
              `jailtrace update` rewrites it with the name only",
             rule.id
@@ -140,12 +142,13 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
             "clean": report.is_clean(),
             "entries": report.entries,
             "runtime_files": report.runtime_files,
+            "data_files": report.data_files,
             "findings": report.findings,
             "secret_looking_env": secrets.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
-        print!("{}", verify_text(&report, &root));
+        out!("{}", verify_text(&report, &root));
     }
     Ok(if report.is_clean() {
         exit::OK
@@ -157,26 +160,28 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 fn verify_text(r: &VerifyReport, root: &Path) -> String {
     let mut out = String::new();
     for f in &r.findings {
-        let fields = |fields: &[jail::Field]| {
-            fields
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let line = match &f.problem {
-            Problem::Missing => format!("missing       {}: in the manifest, not in the root", f.path),
-            Problem::ChangedInRoot { fields: fl } => {
-                format!("changed       {}: {} differ in the root", f.path, fields(fl))
+            Problem::Missing => {
+                format!("missing       {}: in the manifest, not in the root", f.path)
             }
-            Problem::ChangedOnHost { fields: fl } => format!(
-                "host changed  {}: {} differ on the host since the manifest (`jailtrace update` brings it in)",
+            Problem::ChangedInRoot(d) => {
+                format!(
+                    "changed       {}: {}",
+                    f.path,
+                    differences_text(d, "in the root")
+                )
+            }
+            Problem::ChangedOnHost(d) => format!(
+                "host changed  {}: {} (`jailtrace update` brings it in)",
                 f.path,
-                fields(fl)
+                differences_text(d, "on the host")
             ),
             Problem::GoneFromHost => format!("host lacks    {}: no longer on the host", f.path),
             Problem::Extra { kind } => {
-                format!("extra         {}: a {kind} the manifest does not list", f.path)
+                format!(
+                    "extra         {}: a {kind} the manifest does not list",
+                    f.path
+                )
             }
         };
         out.push_str(&line);
@@ -196,7 +201,74 @@ fn verify_text(r: &VerifyReport, root: &Path) -> String {
             r.entries
         ));
     }
+    if r.data_files > 0 {
+        out.push_str(&format!(
+            "  ({} file(s) of the program's data, in directories it writes in: content not compared)\n",
+            r.data_files
+        ));
+    }
     out
+}
+
+/// Each differing field with the manifest's value and the one found
+/// `place`: `mode 0644 in the manifest, 0600 in the root; owner 0:0 in
+/// the manifest, 33:33 in the root`.
+fn differences_text(d: &Differences, place: &str) -> String {
+    let (want, got) = (&d.expected, &d.found);
+    let pair = |what: &str, want: Option<String>, got: Option<String>| {
+        let unknown = || "unknown".to_owned();
+        format!(
+            "{what} {} in the manifest, {} {place}",
+            want.unwrap_or_else(unknown),
+            got.unwrap_or_else(unknown)
+        )
+    };
+    let owner = |v: &Values| v.uid.zip(v.gid).map(|(u, g)| format!("{u}:{g}"));
+    let sha = |v: &Values| v.sha256.as_deref().map(|s| short(s).to_owned());
+    let mut parts = Vec::new();
+    for field in &d.fields {
+        match field {
+            Field::Kind => parts.push(pair(
+                "kind",
+                want.kind.map(str::to_owned),
+                got.kind.map(str::to_owned),
+            )),
+            Field::Mode => parts.push(pair(
+                "mode",
+                want.mode.map(|m| m.to_string()),
+                got.mode.map(|m| m.to_string()),
+            )),
+            Field::Owner => parts.push(pair("owner", owner(want), owner(got))),
+            Field::Content => {
+                if want.size != got.size {
+                    parts.push(pair(
+                        "size",
+                        want.size.map(|n| n.to_string()),
+                        got.size.map(|n| n.to_string()),
+                    ));
+                }
+                if sha(want) != sha(got) {
+                    parts.push(pair("sha256", sha(want), sha(got)));
+                }
+            }
+            Field::Target => parts.push(pair(
+                "target",
+                want.target.as_ref().map(ToString::to_string),
+                got.target.as_ref().map(ToString::to_string),
+            )),
+            Field::Device => {
+                let dev = |v: &Values| v.device.map(|d| format!("{}:{}", d.major, d.minor));
+                parts.push(pair("device", dev(want), dev(got)));
+            }
+            Field::HardLink => parts.push(format!(
+                "a hard link to {} in the manifest, a file of its own {place}",
+                want.hard_link
+                    .as_ref()
+                    .map_or_else(|| "another file".to_owned(), ToString::to_string)
+            )),
+        }
+    }
+    parts.join("; ")
 }
 
 pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
@@ -211,20 +283,22 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
     .with_context(|| format!("cannot update {}", root.display()))?;
     let redacted = manifest.command.redact_legacy();
     for name in &redacted {
-        eprintln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
+        errln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
     }
     if report.manifest_changed() || !redacted.is_empty() {
         manifest
             .write_atomic(&args.manifest)
             .with_context(|| format!("cannot write the manifest {}", args.manifest.display()))?;
     }
+    let configuration: Vec<_> = report.configuration().collect();
     if args.json && !args.run {
         let value = json!({
             "root": root.to_string_lossy(),
             "manifest_changed": report.manifest_changed(),
+            "run_needed": !configuration.is_empty(),
             "report": report,
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
         for c in &report.changed {
             let fields: Vec<_> = c.fields.iter().map(|f| f.as_str()).collect();
@@ -232,16 +306,16 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
                 (Some(old), Some(new)) => format!(" (sha256 {} -> {})", short(old), short(new)),
                 _ => String::new(),
             };
-            eprintln!("updated  {}: {}{hashes}", c.path, fields.join(", "));
+            errln!("updated  {}: {}{hashes}", c.path, fields.join(", "));
         }
         for p in &report.added {
-            eprintln!("added    {p}");
+            errln!("added    {p}");
         }
         for p in &report.gone {
-            eprintln!("warning: {p} is no longer on the host; it stays in the jail");
+            errln!("warning: {p} is no longer on the host; it stays in the jail");
         }
         if report.manifest_changed() {
-            eprintln!(
+            errln!(
                 "{}: {} changed, {} added; manifest {} rewritten",
                 root.display(),
                 report.changed.len(),
@@ -249,7 +323,19 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
                 args.manifest.display()
             );
         } else {
-            eprintln!("{}: up to date with the host", root.display());
+            errln!("{}: up to date with the host", root.display());
+        }
+        if !configuration.is_empty() && !args.run {
+            let list: Vec<String> = configuration.iter().map(ToString::to_string).collect();
+            errln!(
+                "note: {} changed and {} read by the program, not loaded as code: what {} now \
+                 may need files the jail lacks (an include, a module), which `verify` cannot \
+                 see; run `jailtrace update --run --manifest {}` to trace the program and place them",
+                list.join(", "),
+                if list.len() == 1 { "is" } else { "are" },
+                if list.len() == 1 { "it says" } else { "they say" },
+                args.manifest.display()
+            );
         }
     }
     if args.run {
@@ -343,7 +429,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
     let report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
-            eprintln!("jailtrace: interrupted by {sig}; the manifest was not changed");
+            errln!("jailtrace: interrupted by {sig}; the manifest was not changed");
             return Ok(exit::signaled(sig));
         }
         Err(e) => return Err(e).context("the traced run failed"),
@@ -373,19 +459,19 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             "ready": code == exit::OK,
             "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        outln!("{value:#}");
     } else {
         for e in &added {
-            eprintln!("added    {} ({})", e.path, e.reason.cause.as_str());
+            errln!("added    {} ({})", e.path, e.reason.cause.as_str());
         }
         let runs = report.manifest.runs.len() - manifest.runs.len();
         match code {
-            exit::OK => eprintln!(
+            exit::OK => errln!(
                 "re-ran the program: ready after {runs} run(s), {} new entries; manifest {} rewritten",
                 added.len(),
                 args.manifest.display()
             ),
-            _ => eprintln!(
+            _ => errln!(
                 "re-ran the program: it does not start after {runs} run(s); the manifest was not changed"
             ),
         }

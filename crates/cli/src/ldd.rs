@@ -42,23 +42,23 @@ pub fn ldd(args: LddArgs) -> anyhow::Result<u8> {
             }));
         } else {
             if args.binaries.len() > 1 {
-                println!("{}:", binary.display());
+                outln!("{}:", binary.display());
             }
             for o in &closure.objects {
                 match o.kind {
-                    ObjectKind::Interpreter => println!("\t{}", o.path.display()),
+                    ObjectKind::Interpreter => outln!("\t{}", o.path.display()),
                     ObjectKind::Needed => {
-                        println!("\t{} => {}", o.name.to_string_lossy(), o.path.display())
+                        outln!("\t{} => {}", o.name.to_string_lossy(), o.path.display())
                     }
                 }
             }
             for (name, _) in &closure.missing {
-                println!("\t{} => not found", name.to_string_lossy());
+                outln!("\t{} => not found", name.to_string_lossy());
             }
         }
     }
     if args.json {
-        println!("{}", serde_json::Value::Array(results));
+        outln!("{}", serde_json::Value::Array(results));
     }
     Ok(code)
 }

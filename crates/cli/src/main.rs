@@ -2,6 +2,9 @@
 //! needs. This file only wires the command line to the commands; each
 //! command lives in its own module.
 
+#[macro_use]
+mod out;
+
 mod cli;
 mod doctor;
 mod exit;
@@ -25,7 +28,12 @@ fn main() -> ExitCode {
         Err(e) => return report(e),
     };
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        // A closed stdout is not an error (see `out`); any other failure
+        // to write there is.
+        Ok(code) => match out::take_stdout_error() {
+            None => ExitCode::from(code),
+            Some(e) => report(anyhow::Error::new(e).context("cannot write to stdout")),
+        },
         Err(e) => report(e),
     }
 }
@@ -54,8 +62,8 @@ fn report(e: anyhow::Error) -> ExitCode {
 
 /// Prints `error: …` and its causes, one per line, on stderr.
 fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        errln!("  caused by: {cause}");
     }
 }

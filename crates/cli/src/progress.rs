@@ -107,7 +107,7 @@ impl Observer for Progress {
             self.bytes += entry.size.unwrap_or(0);
         }
         if self.verbose {
-            self.bar.suspend(|| eprintln!("{}", describe(entry)));
+            self.bar.suspend(|| errln!("{}", describe(entry)));
         }
         self.redraw();
     }
@@ -115,7 +115,7 @@ impl Observer for Progress {
     fn run_finished(&mut self, run: &Run) {
         if self.verbose {
             self.bar.suspend(|| {
-                eprintln!(
+                errln!(
                     "run {} ({}): {:?}, {} placed, {} missing, {} ms",
                     run.index,
                     role_name(run.role),
@@ -129,6 +129,6 @@ impl Observer for Progress {
     }
 
     fn warn(&mut self, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {message}"));
+        self.bar.suspend(|| errln!("warning: {message}"));
     }
 }

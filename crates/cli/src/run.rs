@@ -99,7 +99,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
-            eprintln!("jailtrace: interrupted by {sig}; the traced programs were killed and no manifest was written");
+            errln!("jailtrace: interrupted by {sig}; the traced programs were killed and no manifest was written");
             return Ok(exit::signaled(sig));
         }
         Err(e) => return Err(e).context(format!("jailing {} failed", executable.display())),
@@ -123,26 +123,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     if let (Some((run, output)), false) = (&report.hidden_output, code == exit::OK) {
         if !output.is_empty() {
-            eprintln!("jailtrace: the program's output in run {run}, where it did not start:");
-            eprint!("{}", String::from_utf8_lossy(output));
+            errln!("jailtrace: the program's output in run {run}, where it did not start:");
+            err!("{}", String::from_utf8_lossy(output));
         }
     }
     for hint in &report.hints {
-        eprintln!("hint: {hint}");
+        errln!("hint: {hint}");
     }
     for exe in &report.ptrace_callers {
-        eprintln!(
+        errln!(
             "note: {} called ptrace(2), which fails while jailtrace traces it (a process has one tracer); in the finished jail it works",
             exe.display()
         );
     }
     for addr in &report.port_conflicts {
-        eprintln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
+        errln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
     }
     if args.json {
-        println!("{}", summary_json(&report, &manifest_path));
+        outln!("{}", summary_json(&report, &manifest_path));
     } else {
-        eprint!("{}", summary_text(&report, &executable, &manifest_path));
+        err!("{}", summary_text(&report, &executable, &manifest_path));
     }
     Ok(code)
 }
@@ -178,10 +178,10 @@ impl ProgramArgs {
         let caller: Vec<_> = std::env::vars_os().collect();
         let env = spec.resolve(&caller, jail_account(credentials).as_ref(), &self.cwd)?;
         for w in &env.warnings {
-            eprintln!("warning: {w}");
+            errln!("warning: {w}");
         }
         if self.inherit_env {
-            eprintln!(
+            errln!(
                 "warning: --inherit-env: the manifest records jailtrace's whole environment ({} variables; the {} that look like secrets by name only)",
                 env.vars.len(),
                 env.redacted.len()
@@ -230,7 +230,7 @@ pub(crate) fn program_input() -> anyhow::Result<engine::Input> {
         truncated: true, ..
     } = &input
     {
-        eprintln!(
+        errln!(
             "warning: stdin is longer than {}; every run gets only its first {}",
             HumanBytes(engine::input::MAX_RECORDED),
             HumanBytes(engine::input::MAX_RECORDED)
@@ -291,7 +291,7 @@ fn account_dbs(
     env: &[OsString],
 ) -> anyhow::Result<engine::AccountDbs> {
     if args.passwd == crate::cli::PasswdMode::Copy {
-        eprintln!("warning: --passwd copy puts the host's whole /etc/passwd and /etc/group (every account) into the jail");
+        errln!("warning: --passwd copy puts the host's whole /etc/passwd and /etc/group (every account) into the jail");
         return Ok(engine::AccountDbs::Copy);
     }
     let host = engine::Accounts::read_host()
@@ -398,7 +398,7 @@ fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Resu
     let unfinished = Unfinished::read(root).is_some();
     if unfinished {
         if !fresh {
-            eprintln!(
+            errln!(
                 "jailtrace: {} holds a jail an earlier run did not finish; starting it again",
                 root.display()
             );

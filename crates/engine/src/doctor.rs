@@ -27,12 +27,12 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use jailtrace_manifest::{Probe, RunStatus};
+use jailtrace_manifest::{Cause, Manifest, Probe, RunStatus};
 use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Outcome, Root, Step};
 use jailtrace_tracer::{self as tracer, Op, PathCall, SpawnError, Target, Tracee};
 use nix::errno::Errno;
 
-use crate::etc::AccountDbs;
+use crate::etc::{is_account_db, AccountDbs};
 use crate::policy::Verdict;
 use crate::session::{Observer, Session, Who};
 use crate::{Config, Error};
@@ -78,8 +78,14 @@ pub struct Failure {
     pub who: Who,
     /// What the host has at `resolved`.
     pub host: Option<HostFile>,
-    /// The steps `jailtrace run` would apply (planned, not applied).
+    /// The steps `jailtrace run` would apply (planned, not applied). For
+    /// a `synthesized` file, only the directories it needs.
     pub would_copy: Vec<Step>,
+    /// The path is `/etc/passwd` or `/etc/group`, which `jailtrace run`
+    /// does not copy but writes itself, with only the accounts the jail
+    /// needs (see [`crate::accounts`]); false when the manifest records the
+    /// host's copy (`run --passwd copy`).
+    pub synthesized: bool,
 }
 
 /// A host file's kind and size.
@@ -241,7 +247,7 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
         }
         Err(e) => return Err(e),
     };
-    let failures = failures(&session);
+    let failures = failures(&session, config.earlier.as_ref());
     let facts = diagnose::Facts {
         config,
         session: &session,
@@ -265,8 +271,18 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
     })
 }
 
+/// Whether `jailtrace run` would write the account database at `path`
+/// itself: it is one, and the manifest (if any) does not record the
+/// host's copy of it.
+fn synthesized(path: &std::path::Path, manifest: Option<&Manifest>) -> bool {
+    let copied = manifest
+        .and_then(|m| m.entry(path))
+        .is_some_and(|e| e.reason.cause != Cause::Synthesized);
+    is_account_db(path) && !copied
+}
+
 /// The session's misses, each planned against the host (never applied).
-fn failures(session: &Session) -> Vec<Failure> {
+fn failures(session: &Session, manifest: Option<&Manifest>) -> Vec<Failure> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for miss in &session.misses {
@@ -301,6 +317,11 @@ fn failures(session: &Session) -> Vec<Failure> {
         if !seen.insert(resolved.clone()) {
             continue;
         }
+        let synthesized = !miss.creates && synthesized(&resolved, manifest);
+        let mut would_copy = would_copy;
+        if synthesized {
+            would_copy.retain(|step| step.path() != resolved);
+        }
         let host = session
             .host
             .lstat(&resolved)
@@ -321,6 +342,7 @@ fn failures(session: &Session) -> Vec<Failure> {
             },
             host,
             would_copy,
+            synthesized,
         });
     }
     out

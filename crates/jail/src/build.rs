@@ -10,7 +10,11 @@
 //!
 //! An entry already right is left alone; a wrong one (other kind, content,
 //! target, device) is removed and placed again; a wrong mode or owner on a
-//! directory is corrected in place.
+//! directory is corrected in place. The program's data (a host file in a
+//! directory the program writes in, [`crate::runtime`]) is placed only
+//! where the root has no file of that name, always as a copy: a file there
+//! already holds what the program wrote, and keeps it (its mode and owner
+//! are corrected in place).
 
 use std::path::Path;
 
@@ -19,6 +23,7 @@ use jailtrace_rootfs::{Attrs, Host, Kind, Root, Shared};
 use serde::Serialize;
 
 use crate::check::{self, attrs_of, Side};
+use crate::runtime::Runtime;
 use crate::{parallel, Error};
 
 /// How to build.
@@ -77,6 +82,8 @@ pub struct BuildReport {
 struct FileJob<'m> {
     entry: &'m Entry,
     host_sha: String,
+    /// The program's data: an existing file keeps its content.
+    data: bool,
 }
 
 /// What placing one file did.
@@ -120,17 +127,24 @@ pub fn build(
         || Ok::<_, Error>(()),
         |(), entry| check::hash(host, entry.path.as_path(), false).map(|(_, sha)| sha),
     );
+    let state = Runtime::of(manifest);
     let mut file_jobs = Vec::with_capacity(files.len());
     for (entry, sha) in files.iter().zip(hashed) {
         let host_sha = sha?;
-        if entry.sha256.as_deref().is_some_and(|want| want != host_sha) {
+        let data = state.is_data(entry);
+        // The host's copy of the program's data is the host's business.
+        if !data && entry.sha256.as_deref().is_some_and(|want| want != host_sha) {
             report.mismatches.push(Mismatch {
                 path: entry.path.clone(),
                 manifest: entry.sha256.clone().unwrap_or_default(),
                 host: host_sha.clone(),
             });
         }
-        file_jobs.push(FileJob { entry, host_sha });
+        file_jobs.push(FileJob {
+            entry,
+            host_sha,
+            data,
+        });
     }
     if opts.strict && !report.mismatches.is_empty() {
         return Err(Error::Strict(report.mismatches));
@@ -322,6 +336,14 @@ fn place_file(r: &mut Root, host: &Host, job: &FileJob<'_>, link: bool) -> Resul
         ..attrs_of(entry)
     };
     let existing = view.lstat(p)?;
+    if let Some(meta) = existing.filter(|m| job.data && m.kind == Kind::File) {
+        if (meta.mode, meta.uid, meta.gid) != (attrs.mode, attrs.uid, attrs.gid) {
+            // chown(2) clears setuid and setgid bits: chmod after it.
+            r.chown(p, attrs.uid, attrs.gid)?;
+            r.chmod(p, attrs.mode)?;
+        }
+        return Ok(Placed::Unchanged);
+    }
     if let Some(meta) = existing {
         let right_attrs = meta.kind == Kind::File
             && (meta.mode, meta.uid, meta.gid) == (attrs.mode, attrs.uid, attrs.gid)
@@ -335,7 +357,8 @@ fn place_file(r: &mut Root, host: &Host, job: &FileJob<'_>, link: bool) -> Resul
         r.remove(p)?;
     }
     let replaced = existing.is_some();
-    if link {
+    // The program writes its data: never into the host's inode.
+    if link && !job.data {
         if let Some(how) = r.share_file(p, &src, &hmeta, &attrs)? {
             return Ok(Placed::Shared { how, replaced });
         }

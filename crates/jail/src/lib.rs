@@ -24,14 +24,15 @@ mod check;
 mod entry;
 mod error;
 mod parallel;
+mod runtime;
 mod update;
 mod verify;
 
 pub use build::{build, BuildReport, Mismatch, Options};
-pub use check::Field;
+pub use check::{Field, Values};
 pub use entry::entry_for;
 pub use error::Error;
 pub use update::{update, Change, UpdateReport};
-pub use verify::{verify, Finding, Problem, VerifyReport};
+pub use verify::{verify, Differences, Finding, Problem, VerifyReport};
 
 pub use jailtrace_rootfs::Host;

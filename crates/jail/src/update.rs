@@ -7,7 +7,14 @@
 //! values, and the root is rebuilt from the updated manifest, which places
 //! exactly the changed entries again. A symlink that now points elsewhere
 //! gets its new target placed and recorded. Setuid/setgid bits the policy
-//! stripped stay stripped.
+//! stripped stay stripped. The content of the program's data
+//! ([`crate::runtime`]) is the program's: the host's copy of it changing
+//! is no change of the jail.
+//!
+//! A changed file that is not an ELF object (a configuration, a script)
+//! is marked ([`Change::configuration`]): what it says now may need files
+//! the jail lacks (an include), which only a traced run (`update --run`)
+//! finds.
 
 use std::path::Path;
 
@@ -16,6 +23,7 @@ use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Meta, Root, Step};
 use serde::Serialize;
 
 use crate::check::{self, Field, Side};
+use crate::runtime::Runtime;
 use crate::{build, entry_for, BuildReport, Error, Options};
 
 /// One entry that changed on the host.
@@ -31,6 +39,11 @@ pub struct Change {
     /// …and now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_sha256: Option<String>,
+    /// The new content is a file the program reads (not an ELF object: a
+    /// configuration, a script), which may now name files the jail lacks
+    /// (an include, a module): only a traced run (`update --run`) finds
+    /// them.
+    pub configuration: bool,
 }
 
 /// What [`update`] did.
@@ -52,6 +65,15 @@ impl UpdateReport {
     pub fn manifest_changed(&self) -> bool {
         !self.changed.is_empty() || !self.added.is_empty()
     }
+
+    /// The changed files the program reads ([`Change::configuration`]):
+    /// the program should be traced again to find what they now need.
+    pub fn configuration(&self) -> impl Iterator<Item = &PathText> {
+        self.changed
+            .iter()
+            .filter(|c| c.configuration)
+            .map(|c| &c.path)
+    }
 }
 
 /// Updates `manifest` and the root at `root` from `host`. The manifest is
@@ -64,6 +86,7 @@ pub fn update(
 ) -> Result<UpdateReport, Error> {
     let mut report = UpdateReport::default();
     let mut retargeted = Vec::new();
+    let state = Runtime::of(manifest);
     for i in 0..manifest.entries.len() {
         let entry = &manifest.entries[i];
         if !check::from_host(entry) {
@@ -84,7 +107,11 @@ pub fn update(
         }
         let mut fields = check::differences(entry, &meta, host, Side::Host)?;
         let mut new_sha = None;
-        if entry.hollow {
+        let data = state.is_data(entry);
+        if data {
+            // The program's data: the host's copy is not the jail's.
+            fields.retain(|f| *f != Field::Content);
+        } else if entry.hollow {
             // No content recorded: size, mode and owner say it all.
         } else if meta.kind == Kind::File && entry.kind == EntryKind::File {
             let (_, sha) = check::hash(host, &p, false)?;
@@ -100,18 +127,24 @@ pub fn update(
         }
         let entry = &mut manifest.entries[i];
         let old_sha = entry.sha256.clone();
+        let old_size = entry.size;
         refresh(entry, &meta, host, new_sha.clone())?;
+        if data && entry.kind == EntryKind::File {
+            (entry.size, entry.sha256) = (old_size, old_sha.clone());
+        }
         if entry.kind == EntryKind::Symlink
             && (fields.contains(&Field::Target) || fields.contains(&Field::Kind))
         {
             retargeted.push(p.clone());
         }
         let content = fields.contains(&Field::Content) || fields.contains(&Field::Kind);
+        let configuration = content && entry.kind == EntryKind::File && !check::is_elf(host, &p)?;
         report.changed.push(Change {
             path: entry.path.clone(),
             fields,
             old_sha256: old_sha.filter(|_| content),
             new_sha256: new_sha.filter(|_| content),
+            configuration,
         });
     }
     // A hard link whose file changed on its own is a file of its own now.

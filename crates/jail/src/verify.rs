@@ -6,14 +6,19 @@
 //! has not received?). Then the root is walked for files the manifest does
 //! not list. Nothing is written.
 //!
-//! Files the program creates (cause `created`) are only checked to be of
-//! their kind when present; their absence is not a problem.
-//!
-//! Not counted as extra: whatever lies under the jail's mount points
-//! (`/proc`, `/sys`, `/dev/pts`) or on another file system, under sticky
-//! world-writable directories (`/tmp`, `/var/tmp`), and in directories the
-//! program writes to (a `created` entry or its parent): those are the
-//! program's runtime files, counted apart.
+//! What a running program adds is not a problem (the rule is
+//! [`crate::runtime`]'s):
+//! - files the program creates (cause `created`) are only checked to be of
+//!   their kind when present; their absence is not a problem;
+//! - the content of the program's data (a file from the host in a
+//!   directory the program writes in) is not compared, in the root or on
+//!   the host; its kind, mode and owner are;
+//! - not counted as extra, but as runtime files: sockets and fifos
+//!   anywhere, whatever lies under the jail's mount points (`/proc`,
+//!   `/sys`, `/dev/pts`) or on another file system, and unlisted files in
+//!   the directories the program writes in (sticky scratch directories
+//!   such as `/tmp`, a `created` directory, the directory of a `created`
+//!   entry).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -28,7 +33,8 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{fstat, Mode};
 use serde::Serialize;
 
-use crate::check::{self, Field, Side};
+use crate::check::{self, Field, Side, Values};
+use crate::runtime::{self, Runtime};
 use crate::{parallel, Error};
 
 /// What is wrong with one path.
@@ -38,15 +44,9 @@ pub enum Problem {
     /// The manifest lists it; the root lacks it.
     Missing,
     /// The root has it, but not as the manifest says.
-    ChangedInRoot {
-        /// What differs.
-        fields: Vec<Field>,
-    },
+    ChangedInRoot(Differences),
     /// The host's file changed since the manifest was written.
-    ChangedOnHost {
-        /// What differs.
-        fields: Vec<Field>,
-    },
+    ChangedOnHost(Differences),
     /// The host no longer has it.
     GoneFromHost,
     /// The root has it; the manifest does not list it.
@@ -54,6 +54,29 @@ pub enum Problem {
         /// What it is: `file`, `dir`, `symlink`, …
         kind: String,
     },
+}
+
+/// What differs between the manifest and the disk (the root or the host),
+/// with the values on both sides. JSON: `"fields": ["mode"], "expected":
+/// {"mode": "0644"}, "found": {"mode": "0600"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Differences {
+    /// What differs.
+    pub fields: Vec<Field>,
+    /// The manifest's values of those fields.
+    pub expected: Values,
+    /// The values found on disk.
+    pub found: Values,
+}
+
+impl Differences {
+    fn new(entry: &Entry, fields: Vec<Field>, found: Values) -> Differences {
+        Differences {
+            expected: Values::recorded(entry).only(&fields),
+            found: found.only(&fields),
+            fields,
+        }
+    }
 }
 
 /// One finding of [`verify`].
@@ -73,6 +96,8 @@ pub struct VerifyReport {
     pub entries: usize,
     /// Files in the root's runtime places (see the module doc), not counted as extra.
     pub runtime_files: usize,
+    /// Files of the program's data, whose content was not compared.
+    pub data_files: usize,
     /// Everything found wrong, entries first (in manifest order), extras last.
     pub findings: Vec<Finding>,
 }
@@ -98,20 +123,22 @@ pub fn verify(
         jobs
     };
     let view = Host::at(root);
+    let state = Runtime::of(manifest);
     let checked = parallel::map(
         jobs,
         &manifest.entries,
         || Ok::<_, Error>(()),
-        |(), entry| check_entry(entry, &view, host, manifest),
+        |(), entry| check_entry(entry, &view, host, manifest, &state),
     );
     let mut report = VerifyReport {
         entries: manifest.entries.len(),
+        data_files: manifest.entries.iter().filter(|e| state.is_data(e)).count(),
         ..Default::default()
     };
     for found in checked {
         report.findings.extend(found?);
     }
-    let mut walk = Walk::new(manifest);
+    let mut walk = Walk::new(manifest, state);
     walk.dir(root, PathBuf::from("/"))?;
     report.runtime_files = walk.runtime_files;
     report.findings.extend(walk.extras);
@@ -124,8 +151,17 @@ fn check_entry(
     view: &Host,
     host: &Host,
     manifest: &Manifest,
+    state: &Runtime,
 ) -> Result<Vec<Finding>, Error> {
     let p = entry.path.as_path();
+    // The content of the program's data is the program's.
+    let content = !state.is_data(entry);
+    let compared = |mut fields: Vec<Field>| {
+        if !content {
+            fields.retain(|f| *f != Field::Content);
+        }
+        fields
+    };
     let mut found = Vec::new();
     let finding = |problem| Finding {
         path: entry.path.clone(),
@@ -137,27 +173,37 @@ fn check_entry(
         None if entry.reason.cause == Cause::Created => {}
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
-            let mut fields = check::differences(entry, &meta, view, Side::Root)?;
+            let mut fields = compared(check::differences(entry, &meta, view, Side::Root)?);
+            let mut sha = None;
             if entry.kind == EntryKind::File
                 && meta.kind == Kind::File
                 && entry.reason.cause != Cause::Created
-                && !fields.contains(&Field::Content)
+                && content
             {
-                let (_, sha) = check::hash(view, p, true)?;
-                if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                let (_, root_sha) = check::hash(view, p, true)?;
+                if entry.sha256.as_deref().is_some_and(|want| want != root_sha)
+                    && !fields.contains(&Field::Content)
+                {
                     fields.push(Field::Content);
                 }
+                sha = Some(root_sha);
             }
+            let mut linked = None;
             if let Some(to) = &entry.hardlink_to {
                 let shared = view
                     .lstat(to.as_path())?
                     .is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
-                if !shared && manifest.entry(to.as_path()).is_some() {
+                if shared {
+                    linked = Some(to.clone());
+                } else if manifest.entry(to.as_path()).is_some() {
                     fields.push(Field::HardLink);
                 }
             }
             if !fields.is_empty() {
-                found.push(finding(Problem::ChangedInRoot { fields }));
+                let values = Values::found(&meta, view, p, sha, linked)?;
+                found.push(finding(Problem::ChangedInRoot(Differences::new(
+                    entry, fields, values,
+                ))));
             }
         }
     }
@@ -165,18 +211,22 @@ fn check_entry(
         match host.lstat(p)? {
             None => found.push(finding(Problem::GoneFromHost)),
             Some(meta) => {
-                let mut fields = check::differences(entry, &meta, host, Side::Host)?;
-                if entry.kind == EntryKind::File
-                    && meta.kind == Kind::File
-                    && !fields.contains(&Field::Content)
-                {
-                    let (_, sha) = check::hash(host, p, false)?;
-                    if entry.sha256.as_deref().is_some_and(|want| want != sha) {
+                let mut fields = compared(check::differences(entry, &meta, host, Side::Host)?);
+                let mut sha = None;
+                if entry.kind == EntryKind::File && meta.kind == Kind::File && content {
+                    let (_, host_sha) = check::hash(host, p, false)?;
+                    if entry.sha256.as_deref().is_some_and(|want| want != host_sha)
+                        && !fields.contains(&Field::Content)
+                    {
                         fields.push(Field::Content);
                     }
+                    sha = Some(host_sha);
                 }
                 if !fields.is_empty() {
-                    found.push(finding(Problem::ChangedOnHost { fields }));
+                    let values = Values::found(&meta, host, p, sha, None)?;
+                    found.push(finding(Problem::ChangedOnHost(Differences::new(
+                        entry, fields, values,
+                    ))));
                 }
             }
         }
@@ -187,8 +237,8 @@ fn check_entry(
 /// The walk of the root for extra files.
 struct Walk {
     listed: HashSet<PathBuf>,
-    /// Directories whose unlisted contents belong to the program at run time.
-    runtime_dirs: HashSet<PathBuf>,
+    /// Where the program writes at run time.
+    state: Runtime,
     /// Mount points: not descended into.
     mounts: HashSet<PathBuf>,
     extras: Vec<Finding>,
@@ -197,29 +247,14 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(manifest: &Manifest) -> Walk {
-        let mut runtime_dirs = HashSet::new();
-        for e in &manifest.entries {
-            if e.reason.cause == Cause::Created {
-                if e.kind == EntryKind::Dir {
-                    runtime_dirs.insert(e.path.as_path().to_path_buf());
-                }
-                if let Some(parent) = e.path.as_path().parent() {
-                    runtime_dirs.insert(parent.to_path_buf());
-                }
-            }
-            // Sticky directories (/tmp) are scratch space.
-            if e.kind == EntryKind::Dir && e.mode.bits() & 0o1000 != 0 {
-                runtime_dirs.insert(e.path.as_path().to_path_buf());
-            }
-        }
+    fn new(manifest: &Manifest, state: Runtime) -> Walk {
         Walk {
             listed: manifest
                 .entries
                 .iter()
                 .map(|e| e.path.as_path().to_path_buf())
                 .collect(),
-            runtime_dirs,
+            state,
             mounts: manifest
                 .mounts
                 .iter()
@@ -256,7 +291,7 @@ impl Walk {
         if st.st_dev != root_dev {
             return Ok(());
         }
-        let runtime = self.runtime_dirs.contains(&jail);
+        let runtime_dir = self.state.is_dir(&jail);
         let mut dir = Dir::from_fd(fd).map_err(walk_err)?;
         let mut subdirs = Vec::new();
         for item in dir.iter() {
@@ -272,13 +307,14 @@ impl Walk {
             }
             // An unlisted directory is counted once, not file by file.
             if !self.listed.contains(&path) {
-                if runtime {
+                let kind = item.file_type().map(kind_of);
+                if runtime_dir || kind.is_some_and(runtime::is_runtime_kind) {
                     self.runtime_files += 1;
                 } else {
                     self.extras.push(Finding {
                         path: path.as_path().into(),
                         problem: Problem::Extra {
-                            kind: type_name(item.file_type()).into(),
+                            kind: kind.map_or("unknown", check::kind_name).into(),
                         },
                     });
                 }
@@ -306,15 +342,15 @@ impl Walk {
     }
 }
 
-fn type_name(t: Option<Type>) -> &'static str {
+/// The kind of a directory entry's type.
+fn kind_of(t: Type) -> Kind {
     match t {
-        Some(Type::File) => "file",
-        Some(Type::Directory) => "dir",
-        Some(Type::Symlink) => "symlink",
-        Some(Type::CharacterDevice) => "char device",
-        Some(Type::BlockDevice) => "block device",
-        Some(Type::Fifo) => "fifo",
-        Some(Type::Socket) => "socket",
-        None => "unknown",
+        Type::File => Kind::File,
+        Type::Directory => Kind::Dir,
+        Type::Symlink => Kind::Symlink,
+        Type::CharacterDevice => Kind::CharDevice,
+        Type::BlockDevice => Kind::BlockDevice,
+        Type::Fifo => Kind::Fifo,
+        Type::Socket => Kind::Socket,
     }
 }

@@ -8,7 +8,9 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use jailtrace_jail::{build, update, verify, Error, Field, Host, Options, Problem};
+use jailtrace_jail::{
+    build, update, verify, Differences, Error, Field, Host, Options, Problem, Values,
+};
 use jailtrace_manifest::{
     Cause, Command as Cmd, Entry, EntryKind, Manifest, Mode, PathText, Reason, SCHEMA_VERSION,
 };
@@ -238,9 +240,19 @@ fn a_host_file_that_differs_is_reported_and_strict_writes_nothing() {
     assert!(
         problems.contains(&(
             "/usr/lib/libx.so.1".into(),
-            Problem::ChangedOnHost {
-                fields: vec![Field::Content]
-            }
+            Problem::ChangedOnHost(Differences {
+                fields: vec![Field::Content],
+                expected: Values {
+                    size: Some(18),
+                    sha256: Some(sha(b"library, version 1")),
+                    ..Values::default()
+                },
+                found: Values {
+                    size: Some(18),
+                    sha256: Some(sha(b"library, version 2")),
+                    ..Values::default()
+                },
+            })
         )),
         "{problems:#?}"
     );
@@ -268,26 +280,33 @@ fn verify_reports_missing_changed_and_extra_entries() {
         .iter()
         .map(|x| (x.path.to_string(), x.problem.clone()))
         .collect();
+    let mode = |bits| Values {
+        mode: Some(Mode::new(bits).unwrap()),
+        ..Values::default()
+    };
+    let mode_changed = Problem::ChangedInRoot(Differences {
+        fields: vec![Field::Mode],
+        expected: mode(0o755),
+        found: mode(0o700),
+    });
     let want = vec![
         (
             "/lib".to_string(),
-            Problem::ChangedInRoot {
+            Problem::ChangedInRoot(Differences {
                 fields: vec![Field::Target],
-            },
+                expected: Values {
+                    target: Some("usr/lib".into()),
+                    ..Values::default()
+                },
+                found: Values {
+                    target: Some("/elsewhere".into()),
+                    ..Values::default()
+                },
+            }),
         ),
-        (
-            "/usr/bin/tool".into(),
-            Problem::ChangedInRoot {
-                fields: vec![Field::Mode],
-            },
-        ),
+        ("/usr/bin/tool".into(), mode_changed.clone()),
         // One inode: its hard link changed with it.
-        (
-            "/usr/bin/tool2".into(),
-            Problem::ChangedInRoot {
-                fields: vec![Field::Mode],
-            },
-        ),
+        ("/usr/bin/tool2".into(), mode_changed),
         ("/opt/v1/data".into(), Problem::Missing),
         (
             "/etc/shadow".into(),
@@ -423,4 +442,78 @@ fn link_hard_links_same_attrs_and_reflinks_the_rest_on_xfs() {
     assert!(verify(&f.manifest, &f.root, &Host::at(&f.host), 1)
         .unwrap()
         .is_clean());
+}
+
+#[test]
+fn the_programs_data_sockets_and_fifos_are_its_runtime_state() {
+    let mut f = fixture();
+    fs::create_dir_all(f.host.join("var/lib/app")).unwrap();
+    fs::write(f.host.join("var/lib/app/db"), b"the seed").unwrap();
+    let db = file(&f.host, "/var/lib/app/db", 0o644, Cause::Accessed);
+    f.manifest.entries.extend([
+        entry("/var/lib", EntryKind::Dir, 0o755, Cause::Parent),
+        entry("/var/lib/app", EntryKind::Dir, 0o755, Cause::Parent),
+        db,
+        // The program makes a file beside db: /var/lib/app is its data
+        // directory.
+        entry("/var/lib/app/pid", EntryKind::File, 0o644, Cause::Created),
+    ]);
+    let host = Host::at(&f.host);
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    let root_db = f.root.join("var/lib/app/db");
+    assert_eq!(fs::read(&root_db).unwrap(), b"the seed");
+    // The program runs: it writes its data, binds a socket, makes a fifo.
+    fs::write(&root_db, b"what the program wrote").unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(f.root.join("opt/app.sock")).unwrap();
+    nix::unistd::mkfifo(
+        &f.root.join("usr/app.fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // And the host's own copy of the database moves on.
+    fs::write(f.host.join("var/lib/app/db"), b"the host's, later").unwrap();
+
+    let v = verify(&f.manifest, &f.root, &host, 2).unwrap();
+    assert!(v.is_clean(), "{v:#?}");
+    assert_eq!((v.data_files, v.runtime_files), (1, 2), "{v:#?}");
+
+    // Neither a build nor an update overwrites what the program wrote.
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    assert_eq!(fs::read(&root_db).unwrap(), b"what the program wrote");
+    let u = update(&mut f.manifest, &f.root, &host, &opts()).unwrap();
+    assert!(!u.manifest_changed(), "{u:#?}");
+    assert_eq!(fs::read(&root_db).unwrap(), b"what the program wrote");
+
+    // Its mode is still the jail's.
+    fs::set_permissions(&root_db, fs::Permissions::from_mode(0o666)).unwrap();
+    let v = verify(&f.manifest, &f.root, &host, 2).unwrap();
+    assert_eq!(v.findings.len(), 1, "{v:#?}");
+    assert!(
+        matches!(&v.findings[0].problem, Problem::ChangedInRoot(d) if d.fields == [Field::Mode]),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn update_marks_a_changed_file_that_is_no_elf_object_as_configuration() {
+    let mut f = fixture();
+    let host = Host::at(&f.host);
+    build(&f.manifest, &f.root, &host, &opts()).unwrap();
+    fs::write(f.host.join("usr/lib/libx.so.1"), b"\x7fELF, version 2").unwrap();
+    fs::write(f.host.join("opt/v1/data"), b"include /opt/v1/more").unwrap();
+    let r = update(&mut f.manifest, &f.root, &host, &opts()).unwrap();
+    let marked: Vec<_> = r
+        .changed
+        .iter()
+        .map(|c| (c.path.to_string(), c.configuration))
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("/usr/lib/libx.so.1".to_string(), false),
+            ("/opt/v1/data".to_string(), true)
+        ]
+    );
+    let configuration: Vec<_> = r.configuration().map(ToString::to_string).collect();
+    assert_eq!(configuration, ["/opt/v1/data"]);
 }

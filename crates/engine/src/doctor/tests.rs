@@ -60,6 +60,19 @@ fn who() -> Who {
     }
 }
 
+/// The program asks for `path` (followed) in the session `s`.
+fn ask(s: &mut Session, path: &str) -> Placement {
+    s.place(
+        Path::new(path),
+        Follow::Yes,
+        false,
+        Cause::Accessed,
+        &who(),
+        &mut Quiet,
+    )
+    .unwrap()
+}
+
 fn entries(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![root.to_path_buf()];
@@ -80,29 +93,11 @@ fn a_read_only_session_records_misses_and_writes_nothing() {
     let t = trees();
     let mut s = read_only_session(&t);
     assert!(!s.copying, "a read-only session never copies");
-    let placed = s
-        .place(
-            Path::new("/lib/x/libc.so.6"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let placed = ask(&mut s, "/lib/x/libc.so.6");
     assert_eq!(placed, Placement::Placed);
     assert_eq!(s.misses.len(), 1);
     // /proc is noted, not mounted, and no mount point is made.
-    let v = s
-        .place(
-            Path::new("/proc/self/stat"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let v = ask(&mut s, "/proc/self/stat");
     assert_eq!(v, Placement::Virtual);
     assert_eq!(s.virtual_misses.len(), 1);
     assert_eq!(s.virtual_misses[0].1, "/proc");
@@ -124,26 +119,10 @@ fn a_read_only_session_records_misses_and_writes_nothing() {
 fn failures_say_what_the_host_has_and_what_run_would_copy() {
     let t = trees();
     let mut s = read_only_session(&t);
-    s.place(
-        Path::new("/lib/x/libc.so.6"),
-        Follow::Yes,
-        false,
-        Cause::Accessed,
-        &who(),
-        &mut Quiet,
-    )
-    .unwrap();
+    ask(&mut s, "/lib/x/libc.so.6");
     // The host lacks this one too: a probe, not a failure.
-    s.place(
-        Path::new("/lib/x/nothing.so"),
-        Follow::Yes,
-        false,
-        Cause::Accessed,
-        &who(),
-        &mut Quiet,
-    )
-    .unwrap();
-    let f = failures(&s);
+    ask(&mut s, "/lib/x/nothing.so");
+    let f = failures(&s, None);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].path, Path::new("/lib/x/libc.so.6"));
     assert_eq!(f[0].resolved, Path::new("/usr/lib/x/libc.so.6"));
@@ -164,6 +143,21 @@ fn failures_say_what_the_host_has_and_what_run_would_copy() {
     );
     assert_eq!(s.absent.len(), 1);
     assert!(entries(&t.root).is_empty(), "planning writes nothing");
+}
+
+#[test]
+fn failures_say_run_writes_the_account_databases_itself() {
+    let t = trees();
+    fs::create_dir_all(t.host.join("etc")).unwrap();
+    fs::write(t.host.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
+    let mut s = read_only_session(&t);
+    ask(&mut s, "/etc/passwd");
+    let f = failures(&s, None);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].synthesized, "{f:?}");
+    // Only its directory is copied; the file is written, not the host's.
+    let steps: Vec<&Path> = f[0].would_copy.iter().map(Step::path).collect();
+    assert_eq!(steps, [Path::new("/etc")]);
 }
 
 #[test]
