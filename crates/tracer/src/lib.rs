@@ -21,6 +21,7 @@ pub mod ns;
 mod proc;
 pub mod seccomp;
 mod spawn;
+mod terminal;
 mod tracer;
 
 pub use arch::{Arch, Sysno};

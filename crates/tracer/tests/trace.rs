@@ -290,3 +290,28 @@ int main(void) { char params[120]; memset(params, 0, sizeof params);
     let (_, out) = trace(&[bin.to_str().unwrap()], Seccomp::Off);
     assert_ne!(out.status, Some(Status::Exited(38)));
 }
+
+#[test]
+fn the_program_leads_a_process_group_of_its_own() {
+    // The program signals its group only when it leads one: were it in
+    // this test's group, the signal would end the test binary.
+    let Some((_dir, bin)) = compile(
+        "own_group",
+        r#"#include <signal.h>
+#include <unistd.h>
+static volatile sig_atomic_t got;
+static void on(int s) { (void)s; got = 1; }
+int main(void) { if (getpgrp() != getpid()) return 2;
+  signal(SIGTERM, on); if (kill(0, SIGTERM) != 0) return 3;
+  for (int i = 0; i < 100 && !got; i++) usleep(10000);
+  return got ? 0 : 4; }
+"#,
+    ) else {
+        return;
+    };
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (_, out) = trace(&[bin.to_str().unwrap()], mode);
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        assert_eq!(out.interrupted, None, "{mode:?}");
+    }
+}
