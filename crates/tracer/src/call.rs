@@ -52,6 +52,9 @@ pub enum Op {
     Stat,
     Readlink,
     Chdir,
+    /// Makes the target directory the task's root: its later paths are
+    /// resolved below it (see [`crate::Tracee::resolve`]).
+    Chroot,
     Uselib,
     Statfs,
     Truncate,
@@ -182,6 +185,7 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
         Sysno::Readlink => call(Op::Readlink, plain(args[0], false)?),
         Sysno::Readlinkat => call(Op::Readlink, at(args[0], args[1], 0, false)?),
         Sysno::Chdir => call(Op::Chdir, plain(args[0], true)?),
+        Sysno::Chroot => call(Op::Chroot, plain(args[0], true)?),
         Sysno::Uselib => call(Op::Uselib, plain(args[0], true)?),
         Sysno::Statfs => call(Op::Statfs, plain(args[0], true)?),
         Sysno::Truncate => call(Op::Truncate, plain(args[0], true)?),

@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -315,6 +316,12 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
         Seccomp::On => Some(Filters::build(Arch::native())?),
         Seccomp::Off => None,
     };
+    // Paths are reported inside the root the program starts in; /proc
+    // shows canonical host paths.
+    let base = match &spec.root {
+        Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
+        None => PathBuf::from("/"),
+    };
     let signals = SignalGuard::new()?;
     // Declared after `signals`, so the terminal is given back while
     // SIGTTOU is still blocked.
@@ -355,6 +362,8 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
         },
         killing: false,
         started: false,
+        base,
+        chrooted: false,
         terminal: foreground.is_some(),
     };
     let start = Instant::now();
@@ -409,6 +418,10 @@ struct Loop<'a> {
     /// The program's first exec happened; before it, the stops are the
     /// child's own set-up (chroot, chdir), not the program's.
     started: bool,
+    /// The root the program started in, canonical (see [`Tracee`]).
+    base: PathBuf,
+    /// A task of the program called `chroot`.
+    chrooted: bool,
     /// The program's group has the terminal (see [`crate::terminal`]).
     terminal: bool,
 }
@@ -617,6 +630,10 @@ impl Loop<'_> {
                 if !self.started && sysno != Sysno::Execve {
                     return;
                 }
+                if sysno == Sysno::Chroot {
+                    // From now on a task's root may lie below `base`.
+                    self.chrooted = true;
+                }
                 let call = match call::decode(pid, sysno, &args) {
                     Ok(Some(call)) => call,
                     Ok(None) => return,
@@ -625,7 +642,7 @@ impl Loop<'_> {
                         return;
                     }
                 };
-                let tracee = Tracee::new(pid, arch);
+                let tracee = Tracee::new(pid, arch, &self.base, self.chrooted);
                 if self.handler.on_entry(&tracee, &call) == ExitInterest::Yes {
                     self.task(pid).pending = Some(call);
                 }
@@ -634,7 +651,7 @@ impl Loop<'_> {
                 let task = self.task(pid);
                 task.in_syscall = false;
                 if let Some(call) = task.pending.take() {
-                    let tracee = Tracee::new(pid, Arch::native());
+                    let tracee = Tracee::new(pid, Arch::native(), &self.base, self.chrooted);
                     self.handler.on_exit(&tracee, &call, result);
                 }
             }

@@ -292,6 +292,49 @@ int main(void) { char params[120]; memset(params, 0, sizeof params);
 }
 
 #[test]
+fn paths_after_the_programs_own_chroot_are_below_its_new_root() {
+    let Some((dir, bin)) = compile(
+        "chroot_self",
+        r#"#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) { (void)argc;
+  if (chroot(argv[1]) != 0 || chdir("/") != 0) return 1;
+  int a = open("/etc/x", O_RDONLY); int b = open("y", O_RDONLY);
+  return a >= 0 && b >= 0 ? 0 : 2; }
+"#,
+    ) else {
+        return;
+    };
+    let new_root = dir.path().canonicalize().unwrap().join("nested");
+    std::fs::create_dir_all(new_root.join("etc")).unwrap();
+    std::fs::write(new_root.join("etc/x"), "x").unwrap();
+    std::fs::write(new_root.join("y"), "y").unwrap();
+    let root_arg = new_root.to_str().unwrap();
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (rec, out) = trace(&[bin.to_str().unwrap(), root_arg], mode);
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        let calls: BTreeSet<_> = rec.calls.iter().cloned().collect();
+        // The chroot names its target as the program sees it before it.
+        assert!(
+            calls.contains(&("chroot".into(), new_root.clone())),
+            "{mode:?}: {calls:?}"
+        );
+        // An absolute and a relative path after it: below the new root.
+        for want in [new_root.join("etc/x"), new_root.join("y")] {
+            assert!(
+                calls.contains(&("openat".into(), want.clone())),
+                "{mode:?}: no openat of {} in {calls:?}",
+                want.display()
+            );
+        }
+        assert!(
+            !calls.contains(&("openat".into(), PathBuf::from("/etc/x"))),
+            "{mode:?}: /etc/x reported as the host's"
+        );
+    }
+}
+
+#[test]
 fn the_program_leads_a_process_group_of_its_own() {
     // The program signals its group only when it leads one: were it in
     // this test's group, the signal would end the test binary.

@@ -14,6 +14,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Truncate, 45),
     (Sysno::Faccessat, 48),
     (Sysno::Chdir, 49),
+    (Sysno::Chroot, 51),
     (Sysno::Openat, 56),
     (Sysno::Getdents64, 61),
     (Sysno::Readlinkat, 78),

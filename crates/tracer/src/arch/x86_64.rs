@@ -26,6 +26,7 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Readlink, 89),
     (Sysno::Uselib, 134),
     (Sysno::Statfs, 137),
+    (Sysno::Chroot, 161),
     (Sysno::Getxattr, 191),
     (Sysno::Lgetxattr, 192),
     (Sysno::Listxattr, 194),
