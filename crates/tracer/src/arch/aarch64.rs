@@ -29,6 +29,8 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Bind, 200),
     (Sysno::Listen, 201),
     (Sysno::Connect, 203),
+    (Sysno::Sendto, 206),
+    (Sysno::Sendmsg, 211),
     (Sysno::Execve, 221),
     (Sysno::Execveat, 281),
     (Sysno::Statx, 291),

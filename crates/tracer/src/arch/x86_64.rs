@@ -8,6 +8,8 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::Lstat, 6),
     (Sysno::Access, 21),
     (Sysno::Connect, 42),
+    (Sysno::Sendto, 44),
+    (Sysno::Sendmsg, 46),
     (Sysno::Bind, 49),
     (Sysno::Listen, 50),
     (Sysno::Execve, 59),
