@@ -15,7 +15,7 @@
 //! so is SIGTTOU (see [`crate::terminal`]).
 //!
 //! The program runs in a process group of its own. When it has the
-//! terminal, the terminal's Ctrl-C and Ctrl-\\ reach the program's group,
+//! terminal, the terminal's Ctrl-C and `Ctrl-\` reach the program's group,
 //! not jailtrace: the loop recognises them in the program's
 //! signal-delivery-stops (sent by the kernel, `SI_KERNEL`, not by a
 //! process) and ends the run as if jailtrace had received them. A
@@ -515,7 +515,7 @@ impl Loop<'_> {
         }
     }
 
-    /// `sig`, delivered to `pid`, when it is a Ctrl-C, Ctrl-\\ or Ctrl-Z of
+    /// `sig`, delivered to `pid`, when it is a Ctrl-C, `Ctrl-\` or Ctrl-Z of
     /// the terminal the program's group has: sent by the kernel
     /// (`SI_KERNEL`), where `kill(2)` gives `SI_USER`.
     fn terminal_signal(&self, pid: Pid, sig: Signal) -> Option<Signal> {
