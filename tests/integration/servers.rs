@@ -33,13 +33,13 @@ use crate::resolve::{inside, resolve_in};
 use crate::util::{self, require_root, BASE_ENV, PATH};
 
 const NGINX: &str = "/usr/sbin/nginx";
-const APACHE: &str = "/usr/sbin/apache2";
-const ENVVARS: &str = "/etc/apache2/envvars";
+pub(crate) const APACHE: &str = "/usr/sbin/apache2";
+pub(crate) const ENVVARS: &str = "/etc/apache2/envvars";
 
 /// What Debian's `/etc/apache2/envvars` exports (with `SUFFIX` empty), plus
 /// `PATH`: the environment for Apache under plain chroot. Written out here
 /// rather than parsed, so the test does not share jailtrace's parser.
-const APACHE_ENV: &[(&str, &str)] = &[
+pub(crate) const APACHE_ENV: &[(&str, &str)] = &[
     ("PATH", PATH),
     ("APACHE_RUN_USER", "www-data"),
     ("APACHE_RUN_GROUP", "www-data"),
@@ -51,20 +51,20 @@ const APACHE_ENV: &[(&str, &str)] = &[
 ];
 
 /// Bounds one `jailtrace run` of a server that never becomes ready.
-const RUN_TIMEOUT: &str = "60s";
+pub(crate) const RUN_TIMEOUT: &str = "60s";
 
 /// One test's site: a jail directory `T` with `T/www/index.html`, a port,
 /// and the guard (declared first, so it is dropped before the directory).
-struct Site {
-    guard: ServerGuard,
-    jail: Jail,
-    port: u16,
+pub(crate) struct Site {
+    pub(crate) guard: ServerGuard,
+    pub(crate) jail: Jail,
+    pub(crate) port: u16,
     page: Vec<u8>,
 }
 
 impl Site {
     /// A fresh site on a free port (see [`free_port`]).
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self::on_port(name, free_port())
     }
 
@@ -87,12 +87,12 @@ impl Site {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
     /// `T/rel` as text (test directories are UTF-8).
-    fn path(&self, rel: &str) -> String {
+    pub(crate) fn path(&self, rel: &str) -> String {
         self.jail
             .join(rel)
             .to_str()
@@ -113,7 +113,7 @@ impl Site {
     }
 
     /// Writes `T/apache2.conf` in Debian's layout, listening on 127.0.0.1:PORT.
-    fn apache_conf(&self) -> String {
+    pub(crate) fn apache_conf(&self) -> String {
         let www = self.path("www");
         let conf = format!(
             "ServerRoot /etc/apache2\n\
@@ -134,14 +134,19 @@ impl Site {
         self.write("apache2.conf", &conf)
     }
 
-    fn write(&self, rel: &str, text: &str) -> String {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> String {
         let path = self.path(rel);
         fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         path
     }
 
     /// `jailtrace run --ready URL --timeout 60s EXTRA -- ARGV` into `T/root`.
-    fn jail_server(&self, argv: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+    pub(crate) fn jail_server(
+        &self,
+        argv: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Outcome {
         let url = self.url();
         let mut args = vec!["--ready", &url, "--timeout", RUN_TIMEOUT];
         args.extend_from_slice(extra);
@@ -150,7 +155,7 @@ impl Site {
 
     /// GETs `/` (retrying while the server comes up) and asserts a 200 with
     /// exactly `T/www/index.html` as the body.
-    fn assert_serves_page(&self, context: &str) {
+    pub(crate) fn assert_serves_page(&self, context: &str) {
         let response = http_get_retry(self.port, "/", SERVE_WITHIN)
             .unwrap_or_else(|e| panic!("{context}: {e}"));
         assert_eq!(
@@ -174,7 +179,7 @@ impl Site {
 /// `ok`, nothing missing, at least a discover and a final verify run, every
 /// run ready and stopped by jailtrace (not failed), no mount and no process
 /// of the test left. Returns the manifest.
-fn expect_ready(site: &Site, outcome: &Outcome) -> Manifest {
+pub(crate) fn expect_ready(site: &Site, outcome: &Outcome) -> Manifest {
     let report = outcome.finished.report();
     outcome.finished.assert_no_panic().assert_code(exit::OK);
     let summary = outcome.summary();
@@ -216,7 +221,7 @@ fn expect_ready(site: &Site, outcome: &Outcome) -> Manifest {
 }
 
 /// Asserts that the manifest records an inet bind and listen on 127.0.0.1:PORT.
-fn assert_listens(manifest: &Manifest, port: u16) {
+pub(crate) fn assert_listens(manifest: &Manifest, port: u16) {
     let address = format!("127.0.0.1:{port}");
     for op in [SocketOp::Bind, SocketOp::Listen] {
         assert!(
@@ -233,7 +238,12 @@ fn assert_listens(manifest: &Manifest, port: u16) {
 /// Starts `argv` (a server that stays in the foreground) under plain chroot
 /// with the manifest's mounts, fetches the page, stops it with SIGTERM and
 /// asserts it exited 0 and left nothing running.
-fn serve_foreground(site: &mut Site, manifest: &Manifest, argv: &[&str], env: &[(&str, &str)]) {
+pub(crate) fn serve_foreground(
+    site: &mut Site,
+    manifest: &Manifest,
+    argv: &[&str],
+    env: &[(&str, &str)],
+) {
     site.guard.mount(&site.jail.root, manifest);
     let server = spawn_chroot(&site.jail.root, argv, env);
     if let Err(e) = http_get_retry(site.port, "/", SERVE_WITHIN) {
@@ -334,7 +344,7 @@ fn nginx_daemon_serves_from_jail() {
 /// Creates Apache's runtime directories on the host as `apache2ctl` does
 /// before it starts Apache (they live on tmpfs and are gone after a boot),
 /// so jailtrace has them to copy.
-fn prepare_apache_host() {
+pub(crate) fn prepare_apache_host() {
     let www_data = User::from_name("www-data")
         .ok()
         .flatten()

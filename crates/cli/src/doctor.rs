@@ -494,6 +494,11 @@ fn diagnosis_json(d: &Diagnosis, root: &Path) -> Value {
             o.insert("host".into(), owner_json(host));
             who_fields(who, &mut o);
         }
+        Diagnosis::MissingChrootTarget { path: p, host, who } => {
+            o.insert("path".into(), json!(path(p)));
+            o.insert("host".into(), owner_json(host));
+            who_fields(who, &mut o);
+        }
         Diagnosis::PortInUse { addr } => {
             o.insert("address".into(), json!(addr.to_string()));
         }

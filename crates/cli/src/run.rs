@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use indicatif::HumanBytes;
 use jailtrace_engine::{self as engine, Config, Outcome, Policy};
-use jailtrace_manifest::{EntryKind, Manifest, RunStatus, Unfinished};
+use jailtrace_manifest::{EntryKind, Manifest, RunStatus, SocketFamily, SocketOp, Unfinished};
 use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
@@ -506,6 +506,25 @@ fn missing(report: &engine::Report) -> Vec<&Path> {
     }
 }
 
+/// The syslog sockets the program sends to: unix sockets named `…/dev/log`
+/// that it connected or sent a datagram to (`/dev/log`, or
+/// `/var/lib/haproxy/dev/log` for a program that chrooted itself there).
+/// The jail needs a socket at each, served from outside.
+fn syslog_sockets(m: &Manifest) -> Vec<&str> {
+    m.sockets
+        .iter()
+        .filter(|s| s.family == SocketFamily::Unix && s.op == SocketOp::Connect)
+        .map(|s| s.address.as_str())
+        .filter(|a| *a == "/dev/log" || a.ends_with("/dev/log"))
+        .collect()
+}
+
+/// The `--json` summary. Besides the counts: `missing` (paths still
+/// missing), `denied`, `mounts` (file systems to mount before a plain
+/// chroot), `port_conflicts`, `env_redacted`, `not_ready` (readiness
+/// conditions that did not hold), and `syslog`: the syslog sockets inside
+/// the jail the program logs to (empty when it does not), as the text
+/// summary's `syslog:` lines.
 fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
     let m = &report.manifest;
     let t = totals(m);
@@ -535,6 +554,7 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
             "hidden": report.listing.hidden,
         },
         "not_ready": report.pending,
+        "syslog": syslog_sockets(m),
     })
 }
 
@@ -619,9 +639,9 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
             mt.path
         ));
     }
-    if m.sockets.iter().any(|s| s.address == "/dev/log") {
+    for socket in syslog_sockets(m) {
         out.push_str(&format!(
-            "  syslog:  the program logs to /dev/log: give the jail a socket there (`syslogd -a {root}/dev/log`, or bind-mount /dev/log)\n"
+            "  syslog:  the program logs to {socket}: give the jail a socket there (`syslogd -a {root}{socket}`, or bind-mount /dev/log)\n"
         ));
     }
     let l = &report.listing;

@@ -4,6 +4,13 @@
 //! runs). Also the run's clock: readiness, the timeout, and stopping the
 //! tree once the program is ready or its first process left others behind.
 //!
+//! Paths come from the tracer inside the jail's root, also after the
+//! program chrooted itself further (`chroot /var/lib/haproxy`); the target
+//! of its `chroot` is placed like any directory it needs. A datagram sent to
+//! a unix socket (`sendto`/`sendmsg` to `/dev/log`) is recorded as a
+//! `connect` (the manifest's `syscall` says which): either way the program
+//! talks to a socket served outside the jail.
+//!
 //! In a read-only session (`jailtrace doctor`) the handler also asks for
 //! the result of every path call, and records those that fail for want of
 //! permission (and every failed `execve`) for the diagnosis; nothing the
@@ -109,13 +116,23 @@ impl<'a> RunHandler<'a> {
             } else {
                 SocketOp::Connect
             };
-            self.session.record_socket(
-                SocketFamily::Unix,
-                op,
-                path.to_string_lossy().into_owned(),
-                &Self::who(tracee, call),
-            );
-            if call.op == Op::Connect {
+            let address = path.to_string_lossy().into_owned();
+            // A logger sends each line: build `who` (three /proc reads)
+            // only for a new address.
+            let known = self
+                .session
+                .sockets
+                .iter()
+                .any(|s| s.family == SocketFamily::Unix && s.op == op && s.address == address);
+            if !known {
+                let who = Self::who(tracee, call);
+                self.session
+                    .record_socket(SocketFamily::Unix, op, address, &who);
+                if op == SocketOp::Connect {
+                    self.socket_dir(&path, &who)?;
+                }
+            }
+            if op == SocketOp::Connect {
                 // Served by a process outside the jail: nothing to copy.
                 return Ok(ExitInterest::No);
             }
@@ -188,6 +205,24 @@ impl<'a> RunHandler<'a> {
             return Ok(ExitInterest::Yes);
         }
         Ok(interest)
+    }
+
+    /// The directory of a unix socket the program connects or sends to,
+    /// when the host has one: the socket is served from outside the jail,
+    /// and that directory is where it goes (`syslogd -a ROOT/dev/log`, or
+    /// haproxy's `/var/lib/haproxy/dev`).
+    fn socket_dir(&mut self, socket: &Path, who: &Who) -> Result<(), rootfs::Error> {
+        let Some(dir) = socket.parent() else {
+            return Ok(());
+        };
+        if self.session.root.stat(dir)?.is_some()
+            || !std::fs::metadata(self.session.host.path_of(dir)).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(());
+        }
+        self.session
+            .place(dir, Follow::Yes, false, Cause::Runtime, who, self.observer)?;
+        Ok(())
     }
 
     /// Calls that name no file but matter to the jail: the ids a program

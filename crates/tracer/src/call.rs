@@ -29,8 +29,9 @@ pub enum Target {
     /// The object an open descriptor refers to (`getdents64`, or an `*at`
     /// call with `AT_EMPTY_PATH` and an empty path).
     Fd(i32),
-    /// A unix socket's path (`sun_path` of a `connect` or `bind`), relative
-    /// paths taken from the working directory.
+    /// A unix socket's path (`sun_path` of a `connect` or `bind`, or the
+    /// destination of a `sendto` or `sendmsg`), relative paths taken from
+    /// the working directory.
     Socket { path: OsString },
     /// An IPv4 or IPv6 address of a `connect` or `bind` on socket `fd`:
     /// not a file, but what a server binds is part of what its jail needs.
@@ -52,6 +53,9 @@ pub enum Op {
     Stat,
     Readlink,
     Chdir,
+    /// Makes the target directory the task's root: its later paths are
+    /// resolved below it (see [`crate::Tracee::resolve`]).
+    Chroot,
     Uselib,
     Statfs,
     Truncate,
@@ -63,6 +67,10 @@ pub enum Op {
     Bind,
     /// Marks the socket open on the descriptor as accepting connections.
     Listen,
+    /// Sends a datagram to the unix socket at the target (`sendto` or
+    /// `sendmsg` with a destination address: syslog's `/dev/log`). Sends
+    /// without an address, or to an IP address, are not decoded.
+    Send,
     /// A `ptrace` request: it fails under jailtrace (a task has one tracer,
     /// ptrace(2) EPERM), which the program's user should hear about.
     Ptrace {
@@ -182,6 +190,7 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
         Sysno::Readlink => call(Op::Readlink, plain(args[0], false)?),
         Sysno::Readlinkat => call(Op::Readlink, at(args[0], args[1], 0, false)?),
         Sysno::Chdir => call(Op::Chdir, plain(args[0], true)?),
+        Sysno::Chroot => call(Op::Chroot, plain(args[0], true)?),
         Sysno::Uselib => call(Op::Uselib, plain(args[0], true)?),
         Sysno::Statfs => call(Op::Statfs, plain(args[0], true)?),
         Sysno::Truncate => call(Op::Truncate, plain(args[0], true)?),
@@ -209,6 +218,32 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
             Ok(target.map(|target| PathCall { sysno, op, target }))
         }
         Sysno::Listen => call(Op::Listen, Target::Fd(args[0] as i32)),
+        // sendto(fd, buf, len, flags, dest_addr, addrlen)
+        Sysno::Sendto => Ok(
+            unix_destination(pid, args[4], args[5])?.map(|target| PathCall {
+                sysno,
+                op: Op::Send,
+                target,
+            }),
+        ),
+        Sysno::Sendmsg => {
+            // struct msghdr starts { void *msg_name; socklen_t msg_namelen; }
+            // on every 64-bit ABI the tracer decodes.
+            if args[1] == 0 {
+                return Ok(None);
+            }
+            let mut head = [0u8; 12];
+            let head = memory::read_bytes(pid, args[1], &mut head)?;
+            let name = u64::from_ne_bytes(head[..8].try_into().expect("an 8-byte slice"));
+            let len = u32::from_ne_bytes(head[8..12].try_into().expect("a 4-byte slice"));
+            Ok(
+                unix_destination(pid, name, u64::from(len))?.map(|target| PathCall {
+                    sysno,
+                    op: Op::Send,
+                    target,
+                }),
+            )
+        }
         Sysno::Setuid
         | Sysno::Setgid
         | Sysno::Setreuid
@@ -236,6 +271,13 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
         Sysno::Getdents | Sysno::Getdents64 => call(Op::List, Target::Fd(args[0] as i32)),
         Sysno::IoUringSetup => Ok(None),
     }
+}
+
+/// The unix socket path a datagram is sent to (`sendto`, `sendmsg`);
+/// `None` without an address (a connected socket) and for IP addresses
+/// (a UDP datagram names no file).
+fn unix_destination(pid: Pid, addr: u64, len: u64) -> Result<Option<Target>, MemoryError> {
+    Ok(socket_target(pid, addr, len)?.filter(|t| matches!(t, Target::Socket { .. })))
 }
 
 /// The target named by the `sockaddr` at `addr` of `len` bytes: a unix

@@ -1,11 +1,14 @@
 //! Follow a process tree under ptrace and report its path syscalls.
 //!
 //! This crate knows nothing about jails. It spawns one program (optionally
-//! chrooted, with another working directory, user and environment), follows
-//! every descendant through fork, vfork, clone and exec, and hands each path
-//! syscall to a [`Handler`] while the calling thread is stopped, so the
-//! handler can act before the call runs (copy a missing file into place) and,
-//! when it asks to, see the call's result.
+//! chrooted, with another working directory, user and environment) as a job
+//! of its own (its own process group, the terminal while it runs, see
+//! `terminal`), follows every descendant through fork, vfork, clone and
+//! exec, and hands each path syscall to a [`Handler`] while the calling
+//! thread is stopped, so the handler can act before the call runs (copy a
+//! missing file into place) and, when it asks to, see the call's result.
+//! Paths are reported inside the root the program was started in, also
+//! after it chrooted itself further ([`Tracee::resolve`]).
 //!
 //! With a seccomp-bpf filter (the default) the program stops only at the
 //! path syscalls; without one (`Seccomp::Off`) it stops at every syscall and
@@ -21,6 +24,7 @@ pub mod ns;
 mod proc;
 pub mod seccomp;
 mod spawn;
+mod terminal;
 mod tracer;
 
 pub use arch::{Arch, Sysno};

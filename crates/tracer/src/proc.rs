@@ -1,11 +1,18 @@
 //! A stopped tracee, and the view of the file system it has.
 //!
-//! Paths a tracee passes are relative to its root (it may be chrooted), its
-//! working directory or a directory descriptor. `/proc/PID/{root,cwd,fd/N}`
-//! give those as host paths; [`Tracee::resolve`] turns a [`Target`] into the
-//! absolute path the tracee means, *as it sees it inside its root*. The join
-//! is lexical: `..` and symlinks are left for the caller, who resolves them
-//! inside the root where they belong.
+//! Paths a tracee passes are relative to its root, its working directory
+//! or a directory descriptor. [`Tracee::resolve`] turns a [`Target`] into
+//! the absolute path the tracee means *inside the root the program was
+//! started in* (`Spawn::root`, the jail; `/` without one), even after the
+//! program chrooted itself further: once a task of the run has called
+//! `chroot`, an absolute path is joined to where `/proc/PID/root` lies in
+//! that root (haproxy chrooted into `ROOT/var/lib/haproxy` opening `/x`
+//! means `/var/lib/haproxy/x`). Working directories and descriptors come
+//! from `/proc/PID/{cwd,fd/N}` as host paths, which need no such join. The
+//! join is lexical: `..` and symlinks are left for the caller, who resolves
+//! them inside the root where they belong (so a `..` above the program's
+//! own root, or an absolute symlink below it, is resolved against the
+//! start root, not the program's).
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -19,9 +26,14 @@ use crate::call::Target;
 
 /// A tracee stopped at a syscall, lent to the [`crate::Handler`].
 #[derive(Debug)]
-pub struct Tracee {
+pub struct Tracee<'a> {
     pid: Pid,
     arch: Arch,
+    /// The root the program was started in, as a canonical host path.
+    base: &'a Path,
+    /// Some task of the run called `chroot`: a task's root may lie below
+    /// `base`, so absolute paths need `/proc/PID/root`.
+    chrooted: bool,
 }
 
 fn proc_err(pid: Pid, e: procfs::ProcError) -> io::Error {
@@ -34,9 +46,14 @@ fn proc_err(pid: Pid, e: procfs::ProcError) -> io::Error {
     }
 }
 
-impl Tracee {
-    pub(crate) fn new(pid: Pid, arch: Arch) -> Tracee {
-        Tracee { pid, arch }
+impl<'a> Tracee<'a> {
+    pub(crate) fn new(pid: Pid, arch: Arch, base: &'a Path, chrooted: bool) -> Tracee<'a> {
+        Tracee {
+            pid,
+            arch,
+            base,
+            chrooted,
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -56,23 +73,22 @@ impl Tracee {
         self.process()?.root().map_err(|e| proc_err(self.pid, e))
     }
 
-    /// The executable the tracee runs, as it sees it inside its root.
+    /// The executable the tracee runs, as a path inside the start root.
     pub fn exe(&self) -> io::Result<PathBuf> {
-        let p = self.process()?;
-        let exe = p.exe().map_err(|e| proc_err(self.pid, e))?;
-        let root = p.root().map_err(|e| proc_err(self.pid, e))?;
-        Ok(inside(&root, &exe))
+        let exe = self.process()?.exe().map_err(|e| proc_err(self.pid, e))?;
+        Ok(inside(self.base, &exe))
     }
 
-    /// The absolute path `target` names, as the tracee sees it inside its
-    /// root; `None` for a descriptor that is not a file system object (a
-    /// pipe, a socket, an anonymous inode).
+    /// The absolute path `target` names, inside the root the program was
+    /// started in (see the module documentation); `None` for a descriptor
+    /// that is not a file system object (a pipe, a socket, an anonymous
+    /// inode).
     pub fn resolve(&self, target: &Target) -> io::Result<Option<PathBuf>> {
         let (dirfd, rel) = match target {
             Target::Path { path, .. } | Target::Socket { path }
                 if path.as_bytes().first() == Some(&b'/') =>
             {
-                return Ok(Some(PathBuf::from(path)));
+                return self.absolute(Path::new(path)).map(Some);
             }
             Target::Path { dirfd, path, .. } => (*dirfd, Some(path.as_os_str())),
             Target::Socket { path } => (None, Some(path.as_os_str())),
@@ -87,12 +103,26 @@ impl Tracee {
                 _ => return Ok(None),
             },
         };
-        let root = p.root().map_err(|e| proc_err(self.pid, e))?;
-        let base = inside(&root, &base);
+        let base = inside(self.base, &base);
         Ok(Some(match rel {
             Some(rel) if !rel.is_empty() => base.join(rel),
             _ => base,
         }))
+    }
+
+    /// The tracee's absolute path `path`, inside the start root: below the
+    /// tracee's own root when it chrooted.
+    fn absolute(&self, path: &Path) -> io::Result<PathBuf> {
+        if !self.chrooted {
+            return Ok(path.to_path_buf());
+        }
+        let own = inside(self.base, &self.root()?);
+        Ok(match path.strip_prefix("/") {
+            _ if own == Path::new("/") => path.to_path_buf(),
+            Ok(rest) if rest.as_os_str().is_empty() => own,
+            Ok(rest) => own.join(rest),
+            Err(_) => path.to_path_buf(),
+        })
     }
 }
 
@@ -129,7 +159,7 @@ mod tests {
     #[test]
     fn resolves_relative_to_cwd_and_dirfd() {
         use std::os::fd::AsRawFd;
-        let me = Tracee::new(nix::unistd::getpid(), Arch::native());
+        let me = Tracee::new(nix::unistd::getpid(), Arch::native(), Path::new("/"), false);
         let cwd = std::env::current_dir().unwrap();
         let t = Target::Path {
             dirfd: None,

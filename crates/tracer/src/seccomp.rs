@@ -2,6 +2,11 @@
 //!
 //! The traced program stops only at the path syscalls of [`Arch::traced`]
 //! (`SECCOMP_RET_TRACE`) and runs at full speed through everything else.
+//! `sendto` stops only with a destination address (its fifth argument not
+//! NULL): a `send` on a connected socket, the common case, never stops.
+//! `sendmsg` keeps its address inside the `msghdr`, which a filter cannot
+//! read, so every `sendmsg` stops; the tracer reads 12 bytes of it and
+//! resumes the task.
 //! `io_uring_setup` fails with `ENOSYS`: io_uring can open files without a
 //! syscall the tracer sees, and programs fall back to plain syscalls.
 //!
@@ -12,7 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
 
 use crate::arch::{Arch, Sysno};
 
@@ -34,8 +42,10 @@ impl Filters {
             Arch::X86_64 => TargetArch::x86_64,
             Arch::Aarch64 => TargetArch::aarch64,
         };
-        let trace: BTreeMap<i64, Vec<_>> =
-            arch.traced().map(|(_, nr)| (nr as i64, vec![])).collect();
+        let trace = arch
+            .traced()
+            .map(|(sysno, nr)| Ok((nr as i64, rules(sysno)?)))
+            .collect::<Result<BTreeMap<i64, Vec<_>>, FilterError>>()?;
         let trace =
             SeccompFilter::new(trace, SeccompAction::Allow, SeccompAction::Trace(0), target)?;
         let mut programs = vec![guard(
@@ -58,6 +68,21 @@ impl Filters {
         }
         Ok(Filters { programs })
     }
+}
+
+/// When a traced syscall stops: always (no rule), or when one rule holds.
+fn rules(sysno: Sysno) -> Result<Vec<SeccompRule>, FilterError> {
+    Ok(match sysno {
+        // sendto(fd, buf, len, flags, dest_addr, addrlen): only with an
+        // address.
+        Sysno::Sendto => vec![SeccompRule::new(vec![SeccompCondition::new(
+            4,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::Ne,
+            0,
+        )?])?],
+        _ => vec![],
+    })
 }
 
 // Classic BPF opcodes (linux/bpf_common.h): BPF_LD|BPF_W|BPF_ABS,

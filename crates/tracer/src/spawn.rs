@@ -1,5 +1,6 @@
-//! Starting the traced program: fork, wait for the tracer, enter the root,
-//! drop privileges, install the seccomp filter, exec.
+//! Starting the traced program: fork, wait for the tracer, a process group
+//! of its own, enter the root, drop privileges, install the seccomp
+//! filter, exec.
 //!
 //! Everything the child needs is prepared before `fork` (C strings, the
 //! filter), because after `fork` in a possibly multi-threaded process only
@@ -8,6 +9,14 @@
 //! `PTRACE_SEIZE`, so the tracer sees its first `execve`. Failures before
 //! `exec` are written to a close-on-exec pipe as (stage, errno) and become a
 //! [`SpawnError`] in the parent.
+//!
+//! The process that execs the program first calls `setpgid(0, 0)`, as a
+//! job-control shell does for each job, and, when the tracer lends it the
+//! terminal (see `terminal`), makes its group the terminal's foreground
+//! group. With a pid namespace that process is the namespace's pid 2: the
+//! helpers (the process outside waiting for the init, and the init) stay in
+//! jailtrace's group with jailtrace's signal mask, so neither the program's
+//! signals to its group nor the terminal's reach them.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -73,7 +82,7 @@ pub enum SpawnError {
 }
 
 // The stages the child reports, by index.
-const STAGES: [&str; 9] = [
+const STAGES: [&str; 10] = [
     "read the start signal",
     "set up standard streams",
     "chroot into the root",
@@ -83,6 +92,7 @@ const STAGES: [&str; 9] = [
     "exec the program",
     "unblock signals",
     "start a new pid namespace",
+    "start a process group of its own",
 ];
 
 impl SpawnError {
@@ -95,6 +105,7 @@ impl SpawnError {
 
 const SECCOMP_STAGE: usize = 4;
 const PIDNS_STAGE: usize = 8;
+const PGID_STAGE: usize = 9;
 
 fn cstr(bytes: &[u8], what: &'static str) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError::Nul { what })
@@ -135,7 +146,12 @@ impl Child {
 }
 
 /// Forks the child described by `spec`; it blocks until [`Child::release`].
-pub(crate) fn fork_child(spec: &Spawn, filters: Option<&Filters>) -> Result<Child, SpawnError> {
+/// `tty`: a terminal whose foreground group the program's group becomes.
+pub(crate) fn fork_child(
+    spec: &Spawn,
+    filters: Option<&Filters>,
+    tty: Option<RawFd>,
+) -> Result<Child, SpawnError> {
     let program = cstr(spec.program.as_os_str().as_bytes(), "the program path")?;
     let argv: Vec<CString> = spec
         .argv
@@ -208,6 +224,7 @@ pub(crate) fn fork_child(spec: &Spawn, filters: Option<&Filters>) -> Result<Chil
         argv: argv_ptrs.as_ptr(),
         env: env_ptrs.as_ptr(),
         pid_namespace: spec.pid_namespace,
+        tty,
     };
 
     // SAFETY: the child runs only `ChildSetup::run`, which makes
@@ -242,6 +259,7 @@ struct ChildSetup<'a> {
     argv: *const *const libc::c_char,
     env: *const *const libc::c_char,
     pid_namespace: bool,
+    tty: Option<RawFd>,
 }
 
 /// The exit code that carries `status` (a `waitpid` status) on.
@@ -320,13 +338,23 @@ impl ChildSetup<'_> {
             if libc::read(self.go, (&mut byte as *mut u8).cast(), 1) != 1 {
                 fail(0);
             }
+            // Still with jailtrace's signal mask: the namespace's helpers
+            // keep it, and SIGTTOU stays blocked for tcsetpgrp from what is
+            // a background group until then (tcsetpgrp(3)).
+            if self.pid_namespace && self.enter_pid_namespace().is_err() {
+                fail(PIDNS_STAGE as u32);
+            }
+            if libc::setpgid(0, 0) != 0 {
+                fail(PGID_STAGE as u32);
+            }
+            if let Some(tty) = self.tty {
+                // Not fatal: the program then runs as a background job.
+                libc::tcsetpgrp(tty, libc::getpid());
+            }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
                 fail(7);
-            }
-            if self.pid_namespace && self.enter_pid_namespace().is_err() {
-                fail(PIDNS_STAGE as u32);
             }
             for (target, &fd) in self.stdio.iter().enumerate() {
                 if fd != target as RawFd && libc::dup2(fd, target as RawFd) < 0 {

@@ -11,10 +11,21 @@
 //! then sleeps in `poll` on a signalfd for `SIGCHLD`, `SIGINT`, `SIGTERM`,
 //! `SIGHUP` and `SIGQUIT`, so the handler's tick (timeouts, readiness) runs on
 //! time and a Ctrl-C kills the traced tree instead of leaving it behind.
-//! Those signals are blocked in the calling thread while a run lasts.
+//! Those signals are blocked in the calling thread while a run lasts, and
+//! so is SIGTTOU (see [`crate::terminal`]).
+//!
+//! The program runs in a process group of its own. When it has the
+//! terminal, the terminal's Ctrl-C and `Ctrl-\` reach the program's group,
+//! not jailtrace: the loop recognises them in the program's
+//! signal-delivery-stops (sent by the kernel, `SI_KERNEL`, not by a
+//! process) and ends the run as if jailtrace had received them. A
+//! terminal's Ctrl-Z is not passed on: a job-control shell would see
+//! jailtrace running and keep waiting for it, so the program would stay
+//! stopped with nothing to continue it.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -30,6 +41,7 @@ use crate::call::{self, PathCall};
 use crate::proc::Tracee;
 use crate::seccomp::{FilterError, Filters};
 use crate::spawn::{self, Spawn, SpawnError};
+use crate::terminal::Foreground;
 
 /// How the tracer gets its stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,8 +254,11 @@ impl SignalGuard {
         ] {
             set.add(s);
         }
+        // SIGTTOU is blocked but not read: see `terminal`.
+        let mut blocked = set;
+        blocked.add(Signal::SIGTTOU);
         let mut old = SigSet::empty();
-        signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+        signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old))
             .map_err(os("blocking signals"))?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(os("signalfd"))?;
@@ -301,8 +316,21 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
         Seccomp::On => Some(Filters::build(Arch::native())?),
         Seccomp::Off => None,
     };
+    // Paths are reported inside the root the program starts in; /proc
+    // shows canonical host paths.
+    let base = match &spec.root {
+        Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
+        None => PathBuf::from("/"),
+    };
     let signals = SignalGuard::new()?;
-    let child = spawn::fork_child(spec, filters.as_ref())?;
+    // Declared after `signals`, so the terminal is given back while
+    // SIGTTOU is still blocked.
+    let foreground = Foreground::claim();
+    let child = spawn::fork_child(
+        spec,
+        filters.as_ref(),
+        foreground.as_ref().map(Foreground::raw_fd),
+    )?;
     let options = ptrace::Options::PTRACE_O_TRACESYSGOOD
         | ptrace::Options::PTRACE_O_TRACEFORK
         | ptrace::Options::PTRACE_O_TRACEVFORK
@@ -334,6 +362,9 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
         },
         killing: false,
         started: false,
+        base,
+        chrooted: false,
+        terminal: foreground.is_some(),
     };
     let start = Instant::now();
     let mut next_tick = start + opts.tick;
@@ -387,6 +418,12 @@ struct Loop<'a> {
     /// The program's first exec happened; before it, the stops are the
     /// child's own set-up (chroot, chdir), not the program's.
     started: bool,
+    /// The root the program started in, canonical (see [`Tracee`]).
+    base: PathBuf,
+    /// A task of the program called `chroot`.
+    chrooted: bool,
+    /// The program's group has the terminal (see [`crate::terminal`]).
+    terminal: bool,
 }
 
 const STOP_SIGNALS: [Signal; 4] = [
@@ -461,12 +498,32 @@ impl Loop<'_> {
             }
             WaitStatus::PtraceEvent(pid, sig, event) => self.event(pid, sig, event),
             WaitStatus::Stopped(pid, sig) => {
-                // Signal-delivery-stop: give the signal back to the task.
+                // Signal-delivery-stop: give the signal back to the task,
+                // unless it is the terminal's (see the module docs).
                 self.task(pid);
-                self.resume(pid, Some(sig));
+                match self.terminal_signal(pid, sig) {
+                    Some(Signal::SIGTSTP) => self.resume(pid, None),
+                    Some(_) => {
+                        self.out.interrupted.get_or_insert(sig);
+                        self.kill_all(format!("jailtrace received {sig}"));
+                        self.resume(pid, Some(sig));
+                    }
+                    None => self.resume(pid, Some(sig)),
+                }
             }
             WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
         }
+    }
+
+    /// `sig`, delivered to `pid`, when it is a Ctrl-C, `Ctrl-\` or Ctrl-Z of
+    /// the terminal the program's group has: sent by the kernel
+    /// (`SI_KERNEL`), where `kill(2)` gives `SI_USER`.
+    fn terminal_signal(&self, pid: Pid, sig: Signal) -> Option<Signal> {
+        if !self.terminal || !matches!(sig, Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTSTP) {
+            return None;
+        }
+        let info = ptrace::getsiginfo(pid).ok()?;
+        (info.si_code == libc::SI_KERNEL).then_some(sig)
     }
 
     fn exited(&mut self, pid: Pid, status: Status) {
@@ -573,6 +630,10 @@ impl Loop<'_> {
                 if !self.started && sysno != Sysno::Execve {
                     return;
                 }
+                if sysno == Sysno::Chroot {
+                    // From now on a task's root may lie below `base`.
+                    self.chrooted = true;
+                }
                 let call = match call::decode(pid, sysno, &args) {
                     Ok(Some(call)) => call,
                     Ok(None) => return,
@@ -581,7 +642,7 @@ impl Loop<'_> {
                         return;
                     }
                 };
-                let tracee = Tracee::new(pid, arch);
+                let tracee = Tracee::new(pid, arch, &self.base, self.chrooted);
                 if self.handler.on_entry(&tracee, &call) == ExitInterest::Yes {
                     self.task(pid).pending = Some(call);
                 }
@@ -590,7 +651,7 @@ impl Loop<'_> {
                 let task = self.task(pid);
                 task.in_syscall = false;
                 if let Some(call) = task.pending.take() {
-                    let tracee = Tracee::new(pid, Arch::native());
+                    let tracee = Tracee::new(pid, Arch::native(), &self.base, self.chrooted);
                     self.handler.on_exit(&tracee, &call, result);
                 }
             }

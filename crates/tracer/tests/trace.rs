@@ -290,3 +290,122 @@ int main(void) { char params[120]; memset(params, 0, sizeof params);
     let (_, out) = trace(&[bin.to_str().unwrap()], Seccomp::Off);
     assert_ne!(out.status, Some(Status::Exited(38)));
 }
+
+#[test]
+fn paths_after_the_programs_own_chroot_are_below_its_new_root() {
+    let Some((dir, bin)) = compile(
+        "chroot_self",
+        r#"#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) { (void)argc;
+  if (chroot(argv[1]) != 0 || chdir("/") != 0) return 1;
+  int a = open("/etc/x", O_RDONLY); int b = open("y", O_RDONLY);
+  return a >= 0 && b >= 0 ? 0 : 2; }
+"#,
+    ) else {
+        return;
+    };
+    let new_root = dir.path().canonicalize().unwrap().join("nested");
+    std::fs::create_dir_all(new_root.join("etc")).unwrap();
+    std::fs::write(new_root.join("etc/x"), "x").unwrap();
+    std::fs::write(new_root.join("y"), "y").unwrap();
+    let root_arg = new_root.to_str().unwrap();
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (rec, out) = trace(&[bin.to_str().unwrap(), root_arg], mode);
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        let calls: BTreeSet<_> = rec.calls.iter().cloned().collect();
+        // The chroot names its target as the program sees it before it.
+        assert!(
+            calls.contains(&("chroot".into(), new_root.clone())),
+            "{mode:?}: {calls:?}"
+        );
+        // An absolute and a relative path after it: below the new root.
+        for want in [new_root.join("etc/x"), new_root.join("y")] {
+            assert!(
+                calls.contains(&("openat".into(), want.clone())),
+                "{mode:?}: no openat of {} in {calls:?}",
+                want.display()
+            );
+        }
+        assert!(
+            !calls.contains(&("openat".into(), PathBuf::from("/etc/x"))),
+            "{mode:?}: /etc/x reported as the host's"
+        );
+    }
+}
+
+#[test]
+fn datagrams_to_a_unix_path_are_seen_and_plain_sends_do_not_stop() {
+    let Some((dir, bin)) = compile(
+        "sendto",
+        r#"#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(int argc, char **argv) { (void)argc;
+  struct sockaddr_un a = {0}; a.sun_family = AF_UNIX; strcpy(a.sun_path, argv[1]);
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sendto(fd, "x", 1, 0, (struct sockaddr *)&a, sizeof a);
+  struct iovec v = {.iov_base = "y", .iov_len = 1};
+  struct msghdr m = {0}; m.msg_name = &a; m.msg_namelen = sizeof a; m.msg_iov = &v; m.msg_iovlen = 1;
+  sendmsg(fd, &m, 0);
+  int p[2]; char c;
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, p) != 0) return 1;
+  for (int i = 0; i < 500; i++) if (send(p[0], "z", 1, 0) != 1 || recv(p[1], &c, 1, 0) != 1) return 1;
+  return 0; }
+"#,
+    ) else {
+        return;
+    };
+    let socket = dir.path().canonicalize().unwrap().join("log");
+    let mut stops = Vec::new();
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (rec, out) = trace(&[bin.to_str().unwrap(), socket.to_str().unwrap()], mode);
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        for sys in ["sendto", "sendmsg"] {
+            assert!(
+                rec.calls.contains(&(sys.into(), socket.clone())),
+                "{mode:?}: no {sys} to {}: {:?}",
+                socket.display(),
+                rec.calls
+            );
+        }
+        // A send on a connected socket is a sendto without an address:
+        // never decoded, in either mode.
+        assert_eq!(
+            rec.calls.iter().filter(|(s, _)| s == "sendto").count(),
+            1,
+            "{mode:?}"
+        );
+        stops.push(out.stops);
+    }
+    // 500 sends and receives: each stops twice without the filter, none
+    // with it.
+    assert!(stops[1] > 2000, "without seccomp: {} stops", stops[1]);
+    assert!(stops[0] < 200, "with seccomp: {} stops", stops[0]);
+}
+
+#[test]
+fn the_program_leads_a_process_group_of_its_own() {
+    // The program signals its group only when it leads one: were it in
+    // this test's group, the signal would end the test binary.
+    let Some((_dir, bin)) = compile(
+        "own_group",
+        r#"#include <signal.h>
+#include <unistd.h>
+static volatile sig_atomic_t got;
+static void on(int s) { (void)s; got = 1; }
+int main(void) { if (getpgrp() != getpid()) return 2;
+  signal(SIGTERM, on); if (kill(0, SIGTERM) != 0) return 3;
+  for (int i = 0; i < 100 && !got; i++) usleep(10000);
+  return got ? 0 : 4; }
+"#,
+    ) else {
+        return;
+    };
+    for mode in [Seccomp::On, Seccomp::Off] {
+        let (_, out) = trace(&[bin.to_str().unwrap()], mode);
+        assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
+        assert_eq!(out.interrupted, None, "{mode:?}");
+    }
+}

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use jailtrace_elf::Interpreter;
-use jailtrace_manifest::Cause;
+use jailtrace_manifest::{Cause, Probe};
 use jailtrace_rootfs::{Follow, Host, Kind, Meta, Root, Step};
 use jailtrace_tracer::{Op, SpawnError};
 use nix::errno::Errno;
@@ -101,6 +101,15 @@ pub enum Diagnosis {
         jail: Option<Owner>,
         host: Option<Owner>,
     },
+    /// The program chroots itself (haproxy's `chroot /var/lib/haproxy`)
+    /// into a directory the jail lacks, so its `chroot(2)` fails.
+    MissingChrootTarget {
+        /// The directory, inside the jail.
+        path: PathBuf,
+        /// The host's directory there (`None`: the host lacks it too).
+        host: Option<Owner>,
+        who: Who,
+    },
     /// A bind failed with EADDRINUSE.
     PortInUse { addr: SocketAddr },
     /// A missing path the manifest lists (`--manifest`).
@@ -167,6 +176,11 @@ pub(super) fn diagnose(facts: &Facts<'_>) -> Vec<Diagnosis> {
         });
     }
     out.extend(interpreters(&session.root, &session.failed_calls));
+    out.extend(chroot_targets(
+        &session.host,
+        facts.failures,
+        &session.absent,
+    ));
     out.extend(devices(&session.root, facts.failures));
     out.extend(mounts(&session.root, &session.virtual_misses));
     if !facts.started {
@@ -235,6 +249,40 @@ fn interpreters(root: &Root, calls: &[FailedCall]) -> Vec<Diagnosis> {
                 out.push(d);
             }
         }
+    }
+    out
+}
+
+/// The directories the program chroots into that the root lacks: those
+/// the host has (failures) and those it lacks too (absent probes).
+pub(super) fn chroot_targets(
+    host: &Host,
+    failures: &[Failure],
+    absent: &[Probe],
+) -> Vec<Diagnosis> {
+    const CHROOT: &str = "chroot";
+    let mut out = Vec::new();
+    for f in failures.iter().filter(|f| f.who.syscall == Some(CHROOT)) {
+        let meta = host.lstat(&f.resolved).ok().flatten();
+        out.push(Diagnosis::MissingChrootTarget {
+            path: f.path.clone(),
+            host: meta.filter(|m| m.kind == Kind::Dir).map(|m| Owner::of(&m)),
+            who: f.who.clone(),
+        });
+    }
+    for probe in absent
+        .iter()
+        .filter(|p| p.reason.syscall.as_deref() == Some(CHROOT))
+    {
+        out.push(Diagnosis::MissingChrootTarget {
+            path: probe.path.as_path().to_path_buf(),
+            host: None,
+            who: Who {
+                pid: probe.reason.pid,
+                exe: probe.reason.exe.as_ref().map(|e| e.as_path().to_path_buf()),
+                syscall: Some(CHROOT),
+            },
+        });
     }
     out
 }

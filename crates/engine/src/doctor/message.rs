@@ -26,7 +26,8 @@ fn shell_word(p: &Path) -> String {
 impl Diagnosis {
     /// A stable name for scripts: `start_failed`, `missing_interpreter`,
     /// `missing_device`, `not_mounted`, `missing_account`,
-    /// `permission_denied`, `port_in_use`, `in_manifest`.
+    /// `permission_denied`, `missing_chroot_target`, `port_in_use`,
+    /// `in_manifest`.
     pub fn kind(&self) -> &'static str {
         match self {
             Diagnosis::StartFailed { .. } => "start_failed",
@@ -35,6 +36,7 @@ impl Diagnosis {
             Diagnosis::NotMounted { .. } => "not_mounted",
             Diagnosis::MissingAccount { .. } => "missing_account",
             Diagnosis::PermissionDenied { .. } => "permission_denied",
+            Diagnosis::MissingChrootTarget { .. } => "missing_chroot_target",
             Diagnosis::PortInUse { .. } => "port_in_use",
             Diagnosis::InManifest { .. } => "in_manifest",
         }
@@ -201,6 +203,26 @@ impl Diagnosis {
                     None => text.push_str(", and the host has no such file"),
                 }
                 text
+            }
+            Diagnosis::MissingChrootTarget { path, host, who } => {
+                let dir = in_jail(root, path);
+                match host {
+                    Some(h) => format!(
+                        "{who} chroots into {}, which the jail lacks, so its chroot fails \
+                         (ENOENT); make the directory as the host has it: `mkdir -p {dir} && \
+                         chown {}:{} {dir} && chmod {:04o} {dir}` (`jailtrace run` places it)",
+                        path.display(),
+                        h.uid,
+                        h.gid,
+                        h.mode
+                    ),
+                    None => format!(
+                        "{who} chroots into {}, which neither the jail nor the host has, so its \
+                         chroot fails (ENOENT); create the directory on the host (the program's \
+                         configuration names it) and run `jailtrace run` again",
+                        path.display()
+                    ),
+                }
             }
             Diagnosis::PortInUse { addr } => format!(
                 "{addr} is already in use: another process (another server, or another copy \
