@@ -51,8 +51,8 @@ pub fn check_jail(
     assert_eq!(
         raw.get("schema_version")
             .and_then(serde_json::Value::as_u64),
-        Some(1),
-        "the manifest's schema_version must be the number 1\n{report}"
+        Some(u64::from(SCHEMA_VERSION)),
+        "the manifest's schema_version must be the number {SCHEMA_VERSION}\n{report}"
     );
     let manifest = outcome.manifest();
     assert_eq!(manifest.schema_version, SCHEMA_VERSION);
@@ -148,11 +148,17 @@ fn check_summary(summary: &Summary, manifest: &Manifest, jail: &Jail, report: &s
 }
 
 fn check_command(manifest: &Manifest, argv: &[&str], env: &[(&str, &str)], report: &str) {
-    let recorded: Vec<&[u8]> = manifest.command.argv.iter().map(|a| a.as_bytes()).collect();
+    let recorded: Vec<&[u8]> = manifest
+        .first_program()
+        .command
+        .argv
+        .iter()
+        .map(|a| a.as_bytes())
+        .collect();
     let given: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
     assert_eq!(recorded, given, "manifest command.argv\n{report}");
     assert_eq!(
-        manifest.command.executable.as_bytes(),
+        manifest.first_program().command.executable.as_bytes(),
         argv[0].as_bytes(),
         "manifest command.executable\n{report}"
     );
@@ -161,6 +167,7 @@ fn check_command(manifest: &Manifest, argv: &[&str], env: &[(&str, &str)], repor
     // PATH is reset; nothing else of the caller's is recorded.
     let recorded = |item: &str| {
         manifest
+            .first_program()
             .command
             .env
             .iter()

@@ -144,8 +144,12 @@ fn assert_tree(root: &Path, manifest: &Manifest) {
 
 /// The program's argument vector as the exports start it.
 fn exported_argv(manifest: &Manifest) -> Vec<String> {
-    let mut argv = vec![manifest.command.executable.to_string()];
-    argv.extend(manifest.command.argv[1..].iter().map(|a| a.to_string()));
+    let mut argv = vec![manifest.first_program().command.executable.to_string()];
+    argv.extend(
+        manifest.first_program().command.argv[1..]
+            .iter()
+            .map(|a| a.to_string()),
+    );
     argv
 }
 
@@ -529,6 +533,7 @@ fn export_oci_unpacks_with_umoci_and_reads_with_skopeo() {
     // RUN_ENV set and those jailtrace's environment adds (PWD, `_`).
     let session = ["TERM=", "SHLVL=", "PWD=", "_="];
     let expected_env: Vec<String> = manifest
+        .first_program()
         .command
         .env
         .iter()

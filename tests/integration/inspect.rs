@@ -214,7 +214,7 @@ fn diff_shows_changed_entries_and_commands() {
     differs.assert_code(1);
     let first = differs.stdout_text();
     assert!(
-        first.starts_with("~ command: argv [\"/bin/date\"] -> [\"/bin/date\", \"+%s\"]\n"),
+        first.starts_with("~ program date: argv [\"/bin/date\"] -> [\"/bin/date\", \"+%s\"]\n"),
         "{}",
         differs.report()
     );

@@ -36,6 +36,7 @@ mod inspect;
 mod jailfiles;
 mod listings;
 mod pipes;
+mod programs;
 mod rebuild;
 mod runtime;
 mod secrets;

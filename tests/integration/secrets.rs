@@ -163,6 +163,7 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
     // knows nothing of the unrelated one.
     let manifest = out.manifest();
     let redacted: Vec<String> = manifest
+        .first_program()
         .command
         .env_redacted
         .iter()
@@ -180,7 +181,13 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
             "{name} not in env_redacted {redacted:?}"
         );
     }
-    let recorded: Vec<String> = manifest.command.env.iter().map(|e| e.to_string()).collect();
+    let recorded: Vec<String> = manifest
+        .first_program()
+        .command
+        .env
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
     assert!(
         recorded.contains(&format!("APP_MODE={PASSED}")),
         "{recorded:?}"
@@ -276,12 +283,20 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
         rerun.report()
     );
 
-    // An older manifest that recorded the whole environment: read, diffed
-    // and verified without printing its values, and rewritten by update.
+    // An older manifest (schema version 1, one `command`) that recorded
+    // the whole environment: read, diffed and verified without printing
+    // its values, and rewritten by update.
     let legacy = jail.join("legacy.json");
     let mut value: Value = serde_json::from_slice(&fs::read(&jail.manifest).unwrap()).unwrap();
-    let command = value["command"].as_object_mut().unwrap();
+    let map = value.as_object_mut().unwrap();
+    let mut programs = map.remove("programs").unwrap();
+    let mut program = programs[0].take();
+    let command = program.as_object_mut().unwrap();
+    command.remove("name");
     command.remove("env_redacted");
+    map.insert("schema_version".into(), Value::from(1));
+    map.insert("command".into(), program);
+    let command = value["command"].as_object_mut().unwrap();
     let env = command["env"].as_array_mut().unwrap();
     for (k, v) in [
         ("GITHUB_TOKEN", TOKEN),
@@ -325,7 +340,12 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
     update.assert_code(exit::OK);
     let rewritten = jailtrace_manifest::Manifest::read(&legacy).unwrap();
     assert_eq!(
-        rewritten.command.env_redacted.as_ref().map(Vec::len),
+        rewritten
+            .first_program()
+            .command
+            .env_redacted
+            .as_ref()
+            .map(Vec::len),
         Some(3)
     );
 
@@ -352,6 +372,7 @@ fn inherit_env_records_the_callers_variables_but_not_its_secrets() {
     );
     let recorded: Vec<String> = out
         .manifest()
+        .first_program()
         .command
         .env
         .iter()
@@ -383,9 +404,10 @@ fn record_env_keeps_a_value_the_user_asks_for() {
     out.expect_ok();
     let m = out.manifest();
     assert!(m
+        .first_program()
         .command
         .env
         .iter()
         .any(|e| e.to_string() == "SESSION_COOKIE=not-secret-here"));
-    assert_eq!(m.command.env_redacted, Some(vec![]));
+    assert_eq!(m.first_program().command.env_redacted, Some(vec![]));
 }

@@ -529,7 +529,7 @@ fn user_option_runs_program_as_www_data() {
     let outcome = jail.run(&argv, &["--user", "www-data"], BASE_ENV);
     let manifest = check_jail("user-id", &jail, &outcome, &argv, BASE_ENV);
     assert_eq!(
-        manifest.command.user.as_deref(),
+        manifest.first_program().command.user.as_deref(),
         Some("www-data"),
         "manifest command.user"
     );
@@ -621,7 +621,7 @@ fn nginx_runs_as_www_data_with_user_option() {
     let report = outcome.finished.report();
     let root = &site.jail.root;
     assert_eq!(
-        manifest.command.user.as_deref(),
+        manifest.first_program().command.user.as_deref(),
         Some("www-data"),
         "manifest command.user\n{report}"
     );

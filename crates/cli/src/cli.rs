@@ -235,9 +235,15 @@ pub struct RunArgs {
     /// Kill the traced tree when it has more processes and threads than this.
     #[arg(long, value_name = "N")]
     pub max_procs: Option<usize>,
-    /// Wipe the root first; only a root that the manifest says jailtrace made.
+    /// Wipe the root first; only a root that the manifest says jailtrace
+    /// made. Without it, a root that holds a jail gets this program added
+    /// (every program of the jail is verified again).
     #[arg(long)]
     pub fresh: bool,
+    /// The program's name in the jail [default: the executable's file
+    /// name]; a program of that name already in the jail is replaced.
+    #[arg(long = "program", value_name = "NAME", value_parser = parse_program_name)]
+    pub program_name: Option<String>,
     /// Keep every entry of this directory in the jail when the program
     /// lists it, with content (repeatable). Otherwise a listed entry stays
     /// only when the program opens, executes or goes through it.
@@ -522,6 +528,22 @@ fn parse_env(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// A program's name in a jail: a word of letters, digits, `.`, `_`, `-`
+/// (it names systemd drop-ins and the bwrap script's choices).
+fn parse_program_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}`: a program's name is letters, digits, `.`, `_`, `-` and `@`"
+        ))
     }
 }
 

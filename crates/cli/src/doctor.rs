@@ -29,6 +29,8 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         .map(crate::jail::read_manifest)
         .transpose()?;
     let config = Config {
+        name: jailtrace_manifest::Program::default_name(&executable),
+        others: Vec::new(),
         argv: args.command.clone(),
         executable: executable.clone(),
         env: env.items(),

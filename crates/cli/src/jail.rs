@@ -3,8 +3,6 @@
 //! (`jailtrace-jail` does the work; this module reads the manifest, picks
 //! the root, and prints the result for people or as JSON).
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -13,11 +11,12 @@ use jailtrace_engine as engine;
 use jailtrace_jail::{
     self as jail, BuildReport, Differences, Field, Host, Problem, Values, VerifyReport,
 };
-use jailtrace_manifest::{EnvVar, Manifest};
+use jailtrace_manifest::Manifest;
 use serde_json::json;
 
 use crate::cli::{BuildArgs, UpdateArgs, VerifyArgs};
 use crate::exit;
+use crate::recorded;
 
 pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
     let manifest = read_manifest(&args.manifest)?;
@@ -128,7 +127,11 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let root = existing_root(args.root.as_deref(), &manifest)?;
     let report = jail::verify(&manifest, &root, &Host::system(), 0)
         .with_context(|| format!("cannot verify {}", root.display()))?;
-    let secrets = manifest.command.legacy_secrets();
+    let secrets: Vec<_> = manifest
+        .programs
+        .iter()
+        .flat_map(|p| p.command.legacy_secrets())
+        .collect();
     for (name, rule) in &secrets {
         errln!(
             "warning: the manifest records the value of {name}, which looks like a secret ({}); \
@@ -281,7 +284,11 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
         &jail::Options::default(),
     )
     .with_context(|| format!("cannot update {}", root.display()))?;
-    let redacted = manifest.command.redact_legacy();
+    let redacted: Vec<String> = manifest
+        .programs
+        .iter_mut()
+        .flat_map(|p| p.command.redact_legacy())
+        .collect();
     for name in &redacted {
         errln!("redacted {name}: its value looked like a secret; the manifest now records the name only");
     }
@@ -344,85 +351,31 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// The environment the manifest's command ran with: the recorded items,
-/// and each variable recorded by name only from jailtrace's environment
-/// (an error when it is not set there: the run would not be the one
-/// verified).
-fn recorded_env(c: &jailtrace_manifest::Command) -> anyhow::Result<Vec<OsString>> {
-    c.environment()
-        .into_iter()
-        .map(|v| match v {
-            EnvVar::Recorded(item) => Ok(item.as_os_str().to_owned()),
-            EnvVar::Redacted(name) => {
-                let name = OsStr::from_bytes(name);
-                let value = std::env::var_os(name).with_context(|| {
-                    format!(
-                        "the manifest records {} by name only (its value looked like a secret); \
-                         set it in jailtrace's environment for the run",
-                        name.to_string_lossy()
-                    )
-                })?;
-                let mut item = name.to_os_string();
-                item.push("=");
-                item.push(value);
-                Ok(item)
-            }
-        })
-        .collect()
-}
-
 /// `update --run`: the manifest's command traced again in the updated
 /// root, continuing from the manifest, so that what the new files need is
 /// placed and recorded too.
 fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u8> {
-    let c = &manifest.command;
-    let credentials = c
-        .user
-        .as_deref()
-        .map(|u| crate::run::credentials(u, c.group.as_deref()))
-        .transpose()?;
-    let argv: Vec<OsString> = c.argv.iter().map(|a| a.as_os_str().to_owned()).collect();
-    let executable = c.executable.as_path().to_path_buf();
-    let config = engine::Config {
-        policy: crate::run::program_policy(
-            engine::Policy::default(),
-            &executable,
-            &argv,
-            credentials.as_ref(),
-        ),
-        argv,
-        executable,
-        env: recorded_env(c)?,
-        env_redacted: c
-            .environment()
-            .iter()
-            .filter(|v| matches!(v, EnvVar::Redacted(_)))
-            .map(|v| OsStr::from_bytes(v.name()).to_owned())
-            .collect(),
-        cwd: c.cwd.as_path().to_path_buf(),
-        root: root.to_path_buf(),
-        seccomp: true,
-        max_runs: 50,
-        timeout: Some(args.timeout),
-        stop_timeout: std::time::Duration::from_secs(5),
-        // Setuid bits the jail kept were kept on purpose.
-        keep_setuid: manifest
-            .entries
-            .iter()
-            .any(|e| e.mode.has_setid() && !e.setuid_stripped),
-        stdout_to_stderr: true,
-        keep_listing: Vec::new(),
-        input: crate::run::program_input()?,
-        max_listing: 10_000,
-        ld_library_path: Vec::new(),
-        ready: args.ready.clone(),
-        log_file: None,
-        credentials,
-        max_procs: None,
-        account_dbs: account_dbs(&manifest)?,
-        pid_namespace: true,
-        earlier: Some(manifest.clone()),
-    };
+    // Every program of the jail runs again: the first is traced as
+    // discovery, the others are verified after it.
+    let mut configs = Vec::with_capacity(manifest.programs.len());
+    for (i, program) in manifest.programs.iter().enumerate() {
+        let ready = (i == 0 && !args.ready.is_empty()).then_some(&args.ready[..]);
+        let input = if i == 0 {
+            crate::run::program_input()?
+        } else {
+            engine::Input::Null
+        };
+        configs.push(recorded::config(
+            program,
+            &manifest,
+            root,
+            args.timeout,
+            ready,
+            input,
+        )?);
+    }
+    let mut config = configs.remove(0);
+    config.others = configs;
     let mut progress = crate::progress::Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
@@ -477,34 +430,6 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         }
     }
     Ok(code)
-}
-
-/// How the re-run makes /etc/passwd and /etc/group: as the manifest's
-/// were made, keeping every account they hold.
-fn account_dbs(manifest: &Manifest) -> anyhow::Result<engine::AccountDbs> {
-    let synthesized = |path: &str| {
-        manifest
-            .entry(Path::new(path))
-            .filter(|e| e.reason.cause == jailtrace_manifest::Cause::Synthesized)
-            .and_then(|e| e.content.as_ref())
-            .map(|c| {
-                String::from_utf8_lossy(c.as_bytes())
-                    .lines()
-                    .filter_map(|l| l.split(':').next())
-                    .filter(|n| !n.is_empty())
-                    .map(String::from)
-                    .collect::<std::collections::BTreeSet<_>>()
-            })
-    };
-    match (synthesized("/etc/passwd"), synthesized("/etc/group")) {
-        (None, None) => Ok(engine::AccountDbs::Copy),
-        (users, groups) => Ok(engine::AccountDbs::Synthesize {
-            host: engine::Accounts::read_host()
-                .context("cannot read the host's /etc/passwd and /etc/group")?,
-            users: users.unwrap_or_default(),
-            groups: groups.unwrap_or_default(),
-        }),
-    }
 }
 
 /// Reads the manifest a command was given, naming it in the error.

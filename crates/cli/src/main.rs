@@ -15,6 +15,7 @@ mod jail;
 mod ldd;
 mod logging;
 mod progress;
+mod recorded;
 mod run;
 
 use std::process::ExitCode;

@@ -7,13 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use indicatif::HumanBytes;
 use jailtrace_engine::{self as engine, Config, Outcome, Policy};
-use jailtrace_manifest::{EntryKind, Manifest, RunStatus, SocketFamily, SocketOp, Unfinished};
+use jailtrace_manifest::{
+    EntryKind, Manifest, Program, RunStatus, SocketFamily, SocketOp, Unfinished,
+};
 use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
 use crate::cli::{ProgramArgs, RunArgs};
 use crate::exit;
 use crate::progress::{role_name, Progress};
+use crate::recorded;
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let path_var = std::env::var_os("PATH");
@@ -34,7 +37,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     .context("cannot resolve the manifest path")?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
-    check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    // A root that holds a jail gets this program added (or, when one of
+    // its programs has this name, replaced).
+    let earlier = check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    let program_name = args
+        .program_name
+        .clone()
+        .unwrap_or_else(|| Program::default_name(&executable));
     let policy = match &args.policy {
         Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
         None => Policy::new(&args.deny, &args.allow)?,
@@ -50,11 +59,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let env = args.program.environment(credentials.as_ref())?;
-    let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items())?;
+    let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items(), earlier.as_ref())?;
+    let others = match &earlier {
+        Some(m) => m
+            .programs
+            .iter()
+            .filter(|p| p.name != program_name)
+            .map(|p| recorded::config(p, m, &root, args.timeout, None, engine::Input::Null))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     let ld_library_path = std::env::var_os("LD_LIBRARY_PATH")
         .map(|v| jailtrace_elf::split_search_path(&v))
         .unwrap_or_default();
     let config = Config {
+        name: program_name,
+        others,
         argv: args.command.clone(),
         executable: executable.clone(),
         env: env.items(),
@@ -78,21 +98,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         max_procs: args.max_procs,
         account_dbs,
         pid_namespace: !args.no_pid_ns,
-        earlier: None,
+        earlier,
     };
 
-    // From the first write into the (now empty) root on, a record beside
+    // From the first write into a new (or wiped) root on, a record beside
     // it says the root is jailtrace's, until the manifest is written.
-    Unfinished {
-        root: root.as_path().into(),
-        manifest: manifest_path.as_path().into(),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+    if config.earlier.is_none() {
+        Unfinished {
+            root: root.as_path().into(),
+            manifest: manifest_path.as_path().into(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        }
+        .write()
+        .with_context(|| format!("cannot write {}", Unfinished::path_for(&root).display()))?;
     }
-    .write()
-    .with_context(|| format!("cannot write {}", Unfinished::path_for(&root).display()))?;
     let mut progress = Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
@@ -140,9 +162,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         errln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
     }
     if args.json {
-        outln!("{}", summary_json(&report, &manifest_path));
+        outln!("{}", summary_json(&report, &config.name, &manifest_path));
     } else {
-        err!("{}", summary_text(&report, &executable, &manifest_path));
+        err!(
+            "{}",
+            summary_text(&report, &config.name, &executable, &manifest_path)
+        );
     }
     Ok(code)
 }
@@ -289,6 +314,7 @@ fn account_dbs(
     args: &RunArgs,
     credentials: Option<&engine::Credentials>,
     env: &[OsString],
+    earlier: Option<&Manifest>,
 ) -> anyhow::Result<engine::AccountDbs> {
     if args.passwd == crate::cli::PasswdMode::Copy {
         errln!("warning: --passwd copy puts the host's whole /etc/passwd and /etc/group (every account) into the jail");
@@ -298,6 +324,16 @@ fn account_dbs(
         .context("cannot read the host's /etc/passwd and /etc/group")?;
     let mut users: std::collections::BTreeSet<String> = args.keep_user.iter().cloned().collect();
     let mut groups: std::collections::BTreeSet<String> = args.keep_group.iter().cloned().collect();
+    // The other programs of the jail keep the accounts they have.
+    if let Some(engine::AccountDbs::Synthesize {
+        users: kept_users,
+        groups: kept_groups,
+        ..
+    }) = earlier.map(recorded::account_dbs).transpose()?
+    {
+        users.extend(kept_users);
+        groups.extend(kept_groups);
+    }
     if let Some(c) = credentials {
         users.insert(c.user.clone());
         groups.insert(c.group.clone());
@@ -381,48 +417,49 @@ fn check_manifest_outside(manifest: &Path, root: &Path) -> anyhow::Result<()> {
 }
 
 /// A non-empty root must be one jailtrace made: the manifest describes it,
-/// or the record of an unfinished run beside the manifest does (see
-/// [`Unfinished`]). jailtrace records only what it places, so running into
-/// someone else's tree would give a manifest that does not describe the
-/// root. An unfinished root is wiped and made again; a finished one only
-/// with `--fresh`. Afterwards the root is empty.
-fn check_root_is_ours(root: &Path, manifest: &Path, fresh: bool) -> anyhow::Result<()> {
+/// or the record of an unfinished run beside it does (see [`Unfinished`]).
+/// jailtrace records only what it places, so running into someone else's
+/// tree would give a manifest that does not describe the root. An
+/// unfinished root is wiped and made again, a finished one with `--fresh`;
+/// otherwise a finished jail is returned (its manifest), for the program
+/// to be added to it. Else the root is empty afterwards.
+fn check_root_is_ours(
+    root: &Path,
+    manifest: &Path,
+    fresh: bool,
+) -> anyhow::Result<Option<Manifest>> {
     let empty = std::fs::read_dir(root)
         .with_context(|| format!("cannot read jail root {}", root.display()))?
         .next()
         .is_none();
     if empty {
-        return Ok(());
+        return Ok(None);
     }
-    let finished = matches!(Manifest::read(manifest), Ok(m) if m.root.as_path() == root);
-    let unfinished = Unfinished::read(root).is_some();
-    if unfinished {
+    let finished = match Manifest::read(manifest) {
+        Ok(m) if m.root.as_path() == root => Some(m),
+        _ => None,
+    };
+    if Unfinished::read(root).is_some() {
         if !fresh {
             errln!(
                 "jailtrace: {} holds a jail an earlier run did not finish; starting it again",
                 root.display()
             );
         }
-        return wipe(root);
+        return wipe(root).map(|()| None);
     }
-    if finished && fresh {
-        return wipe(root);
-    }
-    if finished {
-        bail!(
-            "jail root {} already holds a jail (manifest {}); use --fresh to start over",
+    match finished {
+        Some(_) if fresh => wipe(root).map(|()| None),
+        Some(m) => Ok(Some(m)),
+        None => bail!(
+            "jail root {} is not empty and jailtrace did not make it ({} does not describe it, and there is \
+             no {}); choose an empty or new directory, or remove this one yourself (rm -rf {}) if it is yours to lose",
             root.display(),
-            manifest.display()
-        )
+            manifest.display(),
+            Unfinished::path_for(root).display(),
+            root.display()
+        ),
     }
-    bail!(
-        "jail root {} is not empty and jailtrace did not make it ({} does not describe it, and there is \
-         no {}); choose an empty or new directory, or remove this one yourself (rm -rf {}) if it is yours to lose",
-        root.display(),
-        manifest.display(),
-        Unfinished::path_for(root).display(),
-        root.display()
-    )
 }
 
 /// Removes everything in `root` (a root jailtrace made), never descending
@@ -525,7 +562,7 @@ fn syslog_sockets(m: &Manifest) -> Vec<&str> {
 /// conditions that did not hold), and `syslog`: the syslog sockets inside
 /// the jail the program logs to (empty when it does not), as the text
 /// summary's `syslog:` lines.
-fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
+fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_json::Value {
     let m = &report.manifest;
     let t = totals(m);
     let last = m.runs.last().map(|r| &r.status);
@@ -545,7 +582,9 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
         "absent": m.absent.len(),
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
         "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "env_redacted": m.command.env_redacted.iter().flatten().collect::<Vec<_>>(),
+        "program": name,
+        "programs": m.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
+        "env_redacted": m.program(name).and_then(|p| p.command.env_redacted.as_ref()).into_iter().flatten().collect::<Vec<_>>(),
         "listing": {
             "shown": report.listing.shown,
             "kept": report.listing.kept,
@@ -558,7 +597,7 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
     })
 }
 
-fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> String {
+fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest: &Path) -> String {
     let m = &report.manifest;
     let t = totals(m);
     let root = m.root.as_path().display();
@@ -654,9 +693,9 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
         ));
     }
     let redacted: Vec<String> = m
-        .command
-        .env_redacted
-        .iter()
+        .program(name)
+        .and_then(|p| p.command.env_redacted.as_ref())
+        .into_iter()
         .flatten()
         .map(|n| n.to_string())
         .collect();

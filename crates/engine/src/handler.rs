@@ -182,6 +182,9 @@ impl<'a> RunHandler<'a> {
                             .record_miss(&ph, follow, false, &Self::who(tracee, call));
                     }
                 }
+                if self.session.shared {
+                    self.session.note_use(&p, f, || Self::who(tracee, call));
+                }
                 // Each executable's interpreters are checked once a run;
                 // skip building `who` (three /proc reads) for the rest.
                 if call.op == Op::Exec && !self.session.interp_checked.contains(&path) {

@@ -32,6 +32,8 @@ pub enum Input {
         /// It is a terminal (the user types the program's input).
         terminal: bool,
     },
+    /// Nothing: `/dev/null` (another program of the jail, verified again).
+    Null,
     /// jailtrace's stdin is a regular file: each run reads it from `offset`.
     File { offset: u64 },
     /// What was read from a pipe or socket, replayed to every run.
@@ -104,6 +106,7 @@ impl Input {
     pub(crate) fn for_run(&self) -> io::Result<Stdio> {
         match self {
             Input::Inherit { .. } => Ok(Stdio::Inherit),
+            Input::Null => Ok(Stdio::Null),
             Input::File { offset } => {
                 let stdin = io::stdin();
                 nix::unistd::lseek(

@@ -25,6 +25,7 @@
 
 mod accounts;
 pub mod doctor;
+mod drive;
 mod etc;
 mod handler;
 pub mod input;
@@ -42,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use jailtrace_manifest::{
-    secret, Cause, Command, Manifest, PathText, Run, RunRole, RunStatus, SCHEMA_VERSION,
+    secret, Cause, Command, Manifest, PathText, Program, Run, RunRole, RunStatus, SCHEMA_VERSION,
 };
 use jailtrace_rootfs::{self as rootfs, Follow, Host, Root};
 use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
@@ -62,6 +63,13 @@ pub use session::{Miss, Observer, Quiet, Who};
 /// `max_listing`, `ld_library_path`, `account_dbs`).
 #[derive(Debug)]
 pub struct Config {
+    /// The program's name in the jail (unique; the manifest's
+    /// `programs[].name`).
+    pub name: String,
+    /// The other programs of the jail (from the earlier manifest): each is
+    /// verified in the root once this one is ready. Only their program
+    /// fields count; the root, policy and limits are this config's.
+    pub others: Vec<Config>,
     /// `argv` as given, `argv[0]` included.
     pub argv: Vec<OsString>,
     /// The executable's absolute host path (also its path in the jail).
@@ -230,119 +238,42 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     session.pid_namespace = config.pid_namespace;
     let mut runs: Vec<Run> = Vec::new();
     if let Some(earlier) = &config.earlier {
+        // Several programs share the root: who else needs an entry is
+        // recorded.
+        session.shared = true;
         session.seed(earlier);
         session.seed_hollow(&earlier.entries)?;
         runs = earlier.runs.clone();
     }
-    let first_run = runs.len() as u32;
+    session.program = Some(config.name.clone());
     preseed(config, &mut session, observer)?;
 
-    let mut role = RunRole::Discover;
-    let mut pending = Vec::new();
-    let mut hints = Vec::new();
-    let mut hidden_output = None;
     // Where the kernel refuses seccomp filters, every syscall stops instead.
-    let mut seccomp = config.seccomp;
-    let outcome = loop {
-        let index = runs.len() as u32 + 1;
-        if index - first_run > config.max_runs {
-            break Outcome::StillMissing {
-                misses: session.misses.clone(),
-            };
-        }
-        observer.run_started(index, role);
-        let copying = role != RunRole::Verify;
-        if role == RunRole::Retry {
-            // The retry run's own number: what it places is its doing.
-            session.run = index;
-            session.place_misses(observer)?;
-        }
-        session.begin_run(index, copying);
-        if copying {
-            session.refresh_account_dbs(true, observer)?;
-        }
-        let began = Instant::now();
-        if index > first_run + 1 && config.input.is_terminal() {
-            observer.warn(&format!(
-                "run {index} ({}) starts the program again in the jail, and it reads this terminal: \
-                 give it the same input again (input piped into jailtrace is replayed to every run instead)",
-                match role {
-                    RunRole::Verify => "verify",
-                    RunRole::Retry => "retry",
-                    RunRole::Discover => "discover",
-                }
-            ));
-        }
-        // Every run after the first shows nothing (the user saw the first);
-        // its output goes to --log, and is kept to be shown on failure.
-        let quiet = index > first_run + 1 && !config.input.is_terminal();
-        let output = if quiet { Output::Hidden } else { Output::Shown };
-        let traced = match trace_run(config, &mut session, observer, &mut seccomp, output) {
-            Ok(traced) => traced,
-            Err(e) => {
-                // An interrupted copying run must not leave the host's
-                // account databases in the root: write the jail's own.
-                if copying {
-                    let _ = session.refresh_account_dbs(false, observer);
-                }
-                return Err(e);
-            }
-        };
-        pending = traced.pending;
-        hidden_output = quiet.then(|| (index, traced.transcript.clone()));
-        let (out, ready) = (traced.out, traced.ready);
-        if let Some(failure) = session.mount_failures.first() {
-            observer.warn(failure);
-        }
-        if config.pid_namespace {
-            // The next run has a new pid namespace: its /proc is mounted anew.
-            session.mounted.unmount(&session.root, Path::new("/proc"));
-        }
-        if copying {
-            session.prune(observer)?;
-            session.refresh_account_dbs(false, observer)?;
-        }
-        let status = status_of(&out);
-        let run = Run {
-            index,
-            role,
-            seccomp,
-            status: status.clone(),
-            ready,
-            misses: session.misses.len() as u32,
-            placed: session.counters.placed,
-            bytes: session.counters.bytes,
-            wall_ms: began.elapsed().as_millis() as u64,
-            processes: out.tasks,
-            stops: out.stops,
-        };
-        observer.run_finished(&run);
-        runs.push(run);
-        role = match role {
-            RunRole::Discover | RunRole::Retry => RunRole::Verify,
-            RunRole::Verify if !session.misses.is_empty() => RunRole::Retry,
-            RunRole::Verify if ready => break Outcome::Ready,
-            RunRole::Verify => {
-                // Ready with the host's accounts, not with the jail's own:
-                // the program looks up a name it never switches to.
-                let copied_run_ready = runs.iter().rev().nth(1).is_some_and(|r| r.ready);
-                let synthesized = session
-                    .entries
-                    .iter()
-                    .any(|e| e.reason.cause == Cause::Synthesized);
-                if copied_run_ready && synthesized {
-                    hints.push(
-                        "the program started in the discovering run but not in the verifying one. One \
-                         difference: /etc/passwd and /etc/group hold only the accounts the jail needs \
-                         once discovery is over. If the program looks a user or group up by name, add \
-                         --keep-user NAME / --keep-group NAME (or --passwd copy)"
-                            .into(),
-                    );
-                }
-                break Outcome::NotReady { status };
-            }
-        };
+    let mut drive = drive::Drive {
+        session: &mut session,
+        observer,
+        runs,
+        seccomp: config.seccomp,
+        pending: Vec::new(),
+        hints: Vec::new(),
+        hidden_output: None,
     };
+    // The new program is discovered; then every other program of the jail
+    // is verified in the same root, and retried when it misses something.
+    let mut outcome = drive.program(config, RunRole::Discover)?;
+    for other in &config.others {
+        if outcome != Outcome::Ready {
+            break;
+        }
+        outcome = drive.program(other, RunRole::Verify)?;
+    }
+    let drive::Drive {
+        runs,
+        pending,
+        hints,
+        hidden_output,
+        ..
+    } = drive;
 
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
@@ -351,6 +282,55 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        programs: programs(config),
+        jail_file: config.earlier.as_ref().and_then(|m| m.jail_file.clone()),
+        root: config.root.as_path().into(),
+        runs,
+        // A path an earlier run found absent may be on the host now.
+        absent: std::mem::take(&mut session.absent)
+            .into_iter()
+            .filter(|p| !session.has_entry(p.path.as_path()))
+            .collect(),
+        entries: std::mem::take(&mut session.entries),
+        denied: std::mem::take(&mut session.denied),
+        mounts: std::mem::take(&mut session.mounts),
+        sockets: std::mem::take(&mut session.sockets),
+    };
+    let port_conflicts = std::mem::take(&mut session.port_conflicts);
+    Ok(Report {
+        manifest,
+        outcome,
+        elapsed: start.elapsed(),
+        port_conflicts,
+        pending,
+        ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
+        hints,
+        listing: session.placeholders.stats,
+        hidden_output,
+    })
+}
+
+/// The manifest's programs: the earlier manifest's, with `config`'s
+/// program replacing the one of its name or added after them.
+fn programs(config: &Config) -> Vec<Program> {
+    let new = program_record(config);
+    let mut programs: Vec<Program> = config
+        .earlier
+        .iter()
+        .flat_map(|m| m.programs.iter().cloned())
+        .collect();
+    match programs.iter_mut().find(|p| p.name == new.name) {
+        Some(slot) => *slot = new,
+        None => programs.push(new),
+    }
+    programs
+}
+
+/// How `config`'s program is started, as the manifest records it: the
+/// redacted variables by name only.
+fn program_record(config: &Config) -> Program {
+    Program {
+        name: config.name.clone(),
         command: Command {
             argv: config
                 .argv
@@ -377,31 +357,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             ),
             user: config.credentials.as_ref().map(|c| c.user.clone()),
             group: config.credentials.as_ref().map(|c| c.group.clone()),
+            ready: config.ready.iter().map(ToString::to_string).collect(),
         },
-        root: config.root.as_path().into(),
-        runs,
-        // A path an earlier run found absent may be on the host now.
-        absent: std::mem::take(&mut session.absent)
-            .into_iter()
-            .filter(|p| !session.has_entry(p.path.as_path()))
-            .collect(),
-        entries: std::mem::take(&mut session.entries),
-        denied: std::mem::take(&mut session.denied),
-        mounts: std::mem::take(&mut session.mounts),
-        sockets: std::mem::take(&mut session.sockets),
-    };
-    let port_conflicts = std::mem::take(&mut session.port_conflicts);
-    Ok(Report {
-        manifest,
-        outcome,
-        elapsed: start.elapsed(),
-        port_conflicts,
-        pending,
-        ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
-        hints,
-        listing: session.placeholders.stats,
-        hidden_output,
-    })
+    }
 }
 
 /// What one traced run of the program came to.

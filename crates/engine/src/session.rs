@@ -61,6 +61,7 @@ impl Who {
             exe: self.exe.as_deref().map(PathText::from),
             syscall: self.syscall.map(str::to_string),
             requested: requested.map(PathText::from),
+            program: None,
         }
     }
 }
@@ -158,6 +159,14 @@ pub struct Session {
     /// Nothing is written into the root and nothing mounted in it
     /// (`jailtrace doctor`); every run only checks.
     pub(crate) read_only: bool,
+    /// The name of the program whose runs these are (entries and probes
+    /// record it).
+    pub(crate) program: Option<String>,
+    /// The root holds other programs' entries too: [`Session::note_use`]
+    /// records which programs need an entry.
+    pub(crate) shared: bool,
+    /// Paths [`Session::note_use`] looked at for the current program.
+    pub(crate) noted: HashSet<PathBuf>,
     /// Path calls that failed in a read-only session, for the diagnosis.
     pub(crate) failed_calls: Vec<crate::doctor::FailedCall>,
     /// Paths in a file system the root lacks mounted (/proc, /sys,
@@ -205,6 +214,9 @@ impl Session {
             read_only: false,
             failed_calls: Vec::new(),
             virtual_misses: Vec::new(),
+            program: None,
+            shared: false,
+            noted: HashSet::new(),
         }
     }
 
@@ -354,7 +366,10 @@ impl Session {
             None => plan.outcome.clone(),
         };
         match outcome {
-            Outcome::Present => return Ok(Placement::Present),
+            Outcome::Present => {
+                self.note_use(path, follow, || who.clone());
+                return Ok(Placement::Present);
+            }
             Outcome::AbsentOnHost { .. } | Outcome::NotADirectory { .. } => {
                 if !creates {
                     self.record_absent(path, who);
@@ -466,11 +481,12 @@ impl Session {
     /// Records an entry (the first reason wins). Entries stay in the order
     /// they were placed, except that a directory always comes before what
     /// it holds (a listed directory is recorded only after its run).
-    pub(crate) fn record(&mut self, entry: Entry, observer: &mut dyn Observer) {
+    pub(crate) fn record(&mut self, mut entry: Entry, observer: &mut dyn Observer) {
         let key = entry.path.as_path().to_path_buf();
         if self.index.contains_key(&key) {
             return;
         }
+        entry.reason = self.tag(entry.reason);
         self.counters.placed += 1;
         observer.placed(&entry);
         let at = match entry.kind {
@@ -492,6 +508,44 @@ impl Session {
                 .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
                 .collect();
         }
+    }
+
+    /// `reason`, naming the program whose run this is (when it names none).
+    pub(crate) fn tag(&self, mut reason: Reason) -> Reason {
+        if reason.program.is_none() {
+            reason.program = self.program.clone();
+        }
+        reason
+    }
+
+    /// The program whose run this is needs `path`, which the root has: when
+    /// an entry of another program's, remember this program's first
+    /// request of it (the entry's `also_needed_by`). Cheap when the entry
+    /// is this program's or already names it.
+    pub(crate) fn note_use(&mut self, path: &Path, follow: Follow, who: impl FnOnce() -> Who) {
+        if !self.shared || !self.noted.insert(path.to_path_buf()) {
+            return;
+        }
+        // The entry of what `path` leads to (`/lib/libc.so.6` is recorded
+        // as `/usr/lib/libc.so.6`).
+        let resolved = if self.index.contains_key(path) {
+            path.to_path_buf()
+        } else {
+            match rootfs::plan(&self.root, &self.host, path, follow) {
+                Ok(plan) => plan.resolved,
+                Err(_) => return,
+            }
+        };
+        let (Some(program), Some(&i)) = (&self.program, self.index.get(&resolved)) else {
+            return;
+        };
+        let entry = &self.entries[i];
+        let named = |r: &Reason| r.program.as_ref() == Some(program);
+        if named(&entry.reason) || entry.also_needed_by.iter().any(named) {
+            return;
+        }
+        let reason = self.tag(who().reason(Cause::Accessed, self.run, None));
+        self.entries[i].also_needed_by.push(reason);
     }
 
     pub(crate) fn entry_mut(&mut self, path: &Path) -> Option<&mut Entry> {
@@ -517,7 +571,7 @@ impl Session {
         {
             return;
         }
-        let reason = who.reason(Cause::Runtime, self.run, None);
+        let reason = self.tag(who.reason(Cause::Runtime, self.run, None));
         self.sockets.push(Socket {
             family,
             op,
@@ -568,16 +622,17 @@ impl Session {
     fn record_absent(&mut self, path: &Path, who: &Who) {
         self.record_absent_probe(Probe {
             path: path.into(),
-            reason: who.reason(Cause::Accessed, self.run, None),
+            reason: self.tag(who.reason(Cause::Accessed, self.run, None)),
             rule: None,
         });
     }
 
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
         if self.denied_seen.insert(path.to_path_buf()) {
+            let reason = self.tag(who.reason(Cause::Accessed, self.run, None));
             self.denied.push(Probe {
                 path: path.into(),
-                reason: who.reason(Cause::Accessed, self.run, None),
+                reason,
                 rule: Some(rule),
             });
         }
@@ -601,6 +656,7 @@ impl Session {
         };
         let path = Path::new(fs);
         if !self.mounts.iter().any(|m| m.path.as_path() == path) {
+            let reason = self.tag(who.reason(Cause::Runtime, self.run, None));
             self.mounts.push(Mount {
                 fstype: fstype.into(),
                 path: path.into(),
@@ -610,7 +666,7 @@ impl Session {
                         .map(String::from)
                         .to_vec(),
                 },
-                reason: who.reason(Cause::Runtime, self.run, None),
+                reason,
             });
         }
         if self.read_only || self.mounted.is_mounted(&self.root, path) {

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use jailtrace_manifest::{secret, EnvVar, Manifest};
+use jailtrace_manifest::{secret, EnvVar, Manifest, Program};
 
 use crate::command::{argv, program_env};
 use crate::plan::{bytes, Item, What};
@@ -137,19 +137,42 @@ pub(crate) fn script(
             )),
         }
     }
-    s.option(&[b"--chdir", manifest.command.cwd.as_bytes()]);
-    environment(&mut s, manifest, &mut source.report.notes);
 
     let mut out = Vec::new();
+    let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
     out.extend_from_slice(b"#!/bin/sh\n# Runs ");
-    out.extend_from_slice(manifest.command.executable.as_bytes());
+    out.extend_from_slice(names.join(", ").as_bytes());
     out.extend_from_slice(
         b" under bubblewrap with only the paths its jailtrace\n\
 # manifest lists: host files bound read-only, directories and symlinks made in\n\
-# bubblewrap's empty root. Written by `jailtrace export --format bwrap`.\n\
-# usage: sh THIS_SCRIPT [ARGS...]   (ARGS are appended to the program's)\n\
-set -eu\n",
+# bubblewrap's empty root. Written by `jailtrace export --format bwrap`.\n",
     );
+    if let [only] = &manifest.programs[..] {
+        out.extend_from_slice(
+            b"# usage: sh THIS_SCRIPT [ARGS...]   (ARGS are appended to the program's)\nset -eu\n",
+        );
+        program(&mut out, only, &mut source.report.notes)?;
+    } else {
+        writeln!(
+            out,
+            "# usage: sh THIS_SCRIPT PROGRAM [ARGS...]   (PROGRAM: {}; ARGS are appended)\nset -eu\ncase \"${{1-}}\" in",
+            names.join(", ")
+        )
+        .ok();
+        for p in &manifest.programs {
+            check_nul(FORMAT, "a program name", p.name.as_bytes())?;
+            word(&mut out, p.name.as_bytes());
+            out.extend_from_slice(b")\n\tshift\n");
+            program(&mut out, p, &mut source.report.notes)?;
+            out.extend_from_slice(b"\t;;\n");
+        }
+        out.extend_from_slice(b"*)\n\techo \"usage: $0 PROGRAM [ARGS...]; PROGRAM is one of:");
+        for name in &names {
+            out.push(b' ');
+            word(&mut out, name.as_bytes());
+        }
+        out.extend_from_slice(b"\" >&2\n\texit 2\n\t;;\nesac\n");
+    }
     out.extend_from_slice(&s.before);
     out.extend_from_slice(b"exec bwrap \\\n");
     for line in &s.options {
@@ -157,39 +180,49 @@ set -eu\n",
         out.extend_from_slice(line);
         out.extend_from_slice(b" \\\n");
     }
-    out.extend_from_slice(b"\t--");
-    for (i, arg) in argv(manifest).into_iter().enumerate() {
-        check_nul(FORMAT, &format!("argument {i}"), arg)?;
-        out.push(b' ');
-        word(&mut out, arg);
-    }
-    out.extend_from_slice(b" \"$@\"");
+    out.extend_from_slice(b"\t\"$@\"");
     out.extend_from_slice(&s.redirections);
     out.push(b'\n');
     out.extend_from_slice(&s.bodies);
     Ok(out)
 }
 
-/// The program's environment: bubblewrap starts from none (`--clearenv`),
-/// then the recorded variables; the caller's `TERM` when set (the
-/// terminal is the caller's); each variable recorded by name only from the
-/// caller's environment when the script runs, which stops with a message
-/// naming it when it is not set.
-fn environment(s: &mut Script, manifest: &Manifest, notes: &mut Vec<String>) {
-    s.option(&[b"--clearenv"]);
-    for var in program_env(manifest) {
+/// The lines that set the script's arguments to what starts `program`:
+/// its working directory and environment (bubblewrap starts from none,
+/// `--clearenv`; then the recorded variables, the caller's `TERM` when
+/// set, and each variable recorded by name only from the caller's
+/// environment, the script stopping with a message naming one that is
+/// unset), `--`, its argument vector and the script's own arguments.
+fn program(out: &mut Vec<u8>, program: &Program, notes: &mut Vec<String>) -> Result<(), Error> {
+    let command = &program.command;
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    let mut quoted = |w: &[&[u8]]| {
+        let mut line = Vec::new();
+        for (i, x) in w.iter().enumerate() {
+            if i > 0 {
+                line.push(b' ');
+            }
+            word(&mut line, x);
+        }
+        words.push(line);
+    };
+    quoted(&[b"--chdir", command.cwd.as_bytes()]);
+    quoted(&[b"--clearenv"]);
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    for var in program_env(command) {
         match var {
             EnvVar::Recorded(item) => {
                 let (key, value) = secret::split_item(item.as_bytes());
-                s.option(&[b"--setenv", key, value]);
+                quoted(&[b"--setenv", key, value]);
             }
             EnvVar::Redacted(name) if is_shell_name(name) => {
                 let name = String::from_utf8_lossy(name);
-                let _ = writeln!(
-                    s.before,
-                    ": \"${{{name}?jailtrace: {name} is recorded by name only (secret-looking); set it in this script's environment}}\""
-                );
-                s.options.push(format!("--setenv {name} \"${name}\"").into_bytes());
+                writeln!(
+                    out,
+                    "\t: \"${{{name}?jailtrace: {name} is recorded by name only (secret-looking); set it in this script's environment}}\""
+                )
+                .ok();
+                raw.push(format!("--setenv {name} \"${name}\"").into_bytes());
             }
             EnvVar::Redacted(name) => notes.push(format!(
                 "{} is recorded by name only and is not a shell variable name; left out of the bwrap script",
@@ -197,7 +230,23 @@ fn environment(s: &mut Script, manifest: &Manifest, notes: &mut Vec<String>) {
             )),
         }
     }
-    s.options.push(b"${TERM:+--setenv TERM \"$TERM\"}".to_vec());
+    words.extend(raw);
+    words.push(b"${TERM:+--setenv TERM \"$TERM\"}".to_vec());
+    let mut tail = b"--".to_vec();
+    for (i, arg) in argv(command).into_iter().enumerate() {
+        check_nul(FORMAT, &format!("argument {i}"), arg)?;
+        tail.push(b' ');
+        word(&mut tail, arg);
+    }
+    tail.extend_from_slice(b" \"$@\"");
+    words.push(tail);
+    out.extend_from_slice(b"\tset --");
+    for w in words {
+        out.extend_from_slice(b" \\\n\t\t");
+        out.extend_from_slice(&w);
+    }
+    out.push(b'\n');
+    Ok(())
 }
 
 /// A name `${NAME}` can expand: a letter or `_`, then letters, digits, `_`.
@@ -283,11 +332,12 @@ mod tests {
         fs::create_dir(host.path().join("etc")).unwrap();
         fs::write(host.path().join("etc/conf"), b"setting\n").unwrap();
         let mut m = manifest();
-        m.command.argv = ["sh", "-c", "cat /etc/conf; echo \"$0 $1\"", "it's"]
+        m.programs[0].command.argv = ["sh", "-c", "cat /etc/conf; echo \"$0 $1\"", "it's"]
             .map(PathText::from)
             .to_vec();
-        m.command.executable = PathText::from("/bin/sh");
-        m.command.cwd = PathText::from("/etc");
+        m.programs[0].command.executable = PathText::from("/bin/sh");
+        m.programs[0].name = "sh".into();
+        m.programs[0].command.cwd = PathText::from("/etc");
         let mut conf = entry("/etc/conf", EntryKind::File, 0o644);
         conf.sha256 = Some(sha256_hex(b"setting\n"));
         let mut passwd = entry("/etc/passwd", EntryKind::File, 0o644);
@@ -326,6 +376,11 @@ mod tests {
         let base = host.base().display();
         let expected = format!(
             "set -eu
+\tset -- \\
+\t\t--chdir /etc \\
+\t\t--clearenv \\
+\t\t${{TERM:+--setenv TERM \"$TERM\"}} \\
+\t\t-- /bin/sh -c 'cat /etc/conf; echo \"$0 $1\"' 'it'\\''s' \"$@\"
 data4=$(mktemp)
 printf '%s' root:x:0: >\"$data4\"
 exec 4<\"$data4\"
@@ -342,10 +397,7 @@ exec bwrap \\
 \t--dev-bind {base}/dev/null /dev/null \\
 \t--symlink usr/lib /lib \\
 \t--proc /proc \\
-\t--chdir /etc \\
-\t--clearenv \\
-\t${{TERM:+--setenv TERM \"$TERM\"}} \\
-\t-- /bin/sh -c 'cat /etc/conf; echo \"$0 $1\"' 'it'\\''s' \"$@\" 3<<'JAILTRACE_EOF_3_'
+\t\"$@\" 3<<'JAILTRACE_EOF_3_'
 root:x:0:0::/:/bin/sh
 JAILTRACE_EOF_3
 JAILTRACE_EOF_3_

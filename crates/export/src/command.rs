@@ -16,7 +16,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use jailtrace_manifest::{EnvVar, Manifest, PathText};
+use jailtrace_manifest::{Command, EnvVar, PathText};
 
 use crate::Error;
 
@@ -65,9 +65,8 @@ pub fn is_session_var(item: &[u8]) -> bool {
 /// the variables recorded by name only last (see
 /// [`jailtrace_manifest::Command::environment`]: an older manifest's
 /// secret-looking values count as recorded by name only too).
-pub fn program_env(manifest: &Manifest) -> Vec<EnvVar<'_>> {
-    manifest
-        .command
+pub fn program_env(command: &Command) -> Vec<EnvVar<'_>> {
+    command
         .environment()
         .into_iter()
         .filter(|var| !is_session_var(var.name()))
@@ -88,8 +87,7 @@ pub(crate) fn redacted_note(names: &[&[u8]], format: &str, how: &str) -> Option<
 }
 
 /// The argument vector to start: `executable`, then `argv[1..]`.
-pub(crate) fn argv(manifest: &Manifest) -> Vec<&[u8]> {
-    let command = &manifest.command;
+pub(crate) fn argv(command: &Command) -> Vec<&[u8]> {
     std::iter::once(command.executable.as_os_str().as_bytes())
         .chain(command.argv.iter().skip(1).map(PathText::as_bytes))
         .collect()
@@ -97,8 +95,7 @@ pub(crate) fn argv(manifest: &Manifest) -> Vec<&[u8]> {
 
 /// The user as containers spell it: `USER`, `USER:GROUP`, or `0:GROUP`
 /// when only the group was recorded; `None` when neither was.
-pub(crate) fn container_user(manifest: &Manifest) -> Option<String> {
-    let command = &manifest.command;
+pub(crate) fn container_user(command: &Command) -> Option<String> {
     match (&command.user, &command.group) {
         (None, None) => None,
         (Some(user), None) => Some(user.clone()),
@@ -127,7 +124,7 @@ mod tests {
     #[test]
     fn session_variables_are_left_out_in_order() {
         let mut m = manifest();
-        m.command.env = [
+        m.programs[0].command.env = [
             "PATH=/usr/bin:/bin",
             "TERM=xterm",
             "SSH_AUTH_SOCK=/tmp/agent",
@@ -143,7 +140,7 @@ mod tests {
         ]
         .map(PathText::from)
         .to_vec();
-        let kept: Vec<_> = program_env(&m)
+        let kept: Vec<_> = program_env(&m.programs[0].command)
             .into_iter()
             .map(|var| match var {
                 EnvVar::Recorded(item) => item.to_string(),
@@ -167,20 +164,29 @@ mod tests {
     #[test]
     fn argv_starts_with_the_executable() {
         let mut m = manifest();
-        m.command.argv = ["date", "-u"].map(PathText::from).to_vec();
-        m.command.executable = PathText::from("/usr/bin/date");
-        assert_eq!(argv(&m), [&b"/usr/bin/date"[..], b"-u"]);
+        m.programs[0].command.argv = ["date", "-u"].map(PathText::from).to_vec();
+        m.programs[0].command.executable = PathText::from("/usr/bin/date");
+        assert_eq!(argv(&m.programs[0].command), [&b"/usr/bin/date"[..], b"-u"]);
     }
 
     #[test]
     fn container_user_spellings() {
         let mut m = manifest();
-        assert_eq!(container_user(&m), None);
-        m.command.group = Some("adm".into());
-        assert_eq!(container_user(&m).as_deref(), Some("0:adm"));
-        m.command.user = Some("nobody".into());
-        assert_eq!(container_user(&m).as_deref(), Some("nobody:adm"));
-        m.command.group = None;
-        assert_eq!(container_user(&m).as_deref(), Some("nobody"));
+        assert_eq!(container_user(&m.programs[0].command), None);
+        m.programs[0].command.group = Some("adm".into());
+        assert_eq!(
+            container_user(&m.programs[0].command).as_deref(),
+            Some("0:adm")
+        );
+        m.programs[0].command.user = Some("nobody".into());
+        assert_eq!(
+            container_user(&m.programs[0].command).as_deref(),
+            Some("nobody:adm")
+        );
+        m.programs[0].command.group = None;
+        assert_eq!(
+            container_user(&m.programs[0].command).as_deref(),
+            Some("nobody")
+        );
     }
 }

@@ -50,7 +50,7 @@ pub(crate) fn write(
 
 /// The Dockerfile's text; variables left out are noted in `notes`.
 fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Error> {
-    let command = &manifest.command;
+    let command = &manifest.first_program().command;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -61,11 +61,11 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
     out.push_str("FROM scratch\nADD rootfs.tar /\n");
     let cwd = utf8(FORMAT, "working directory", command.cwd.as_bytes())?;
     let _ = writeln!(out, "WORKDIR {}", word("working directory", cwd)?);
-    if let Some(user) = container_user(manifest) {
+    if let Some(user) = container_user(command) {
         let _ = writeln!(out, "USER {}", word("user", &user)?);
     }
     let mut redacted = Vec::new();
-    for var in program_env(manifest) {
+    for var in program_env(command) {
         let item = match var {
             EnvVar::Recorded(item) => item,
             EnvVar::Redacted(name) => {
@@ -95,7 +95,7 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
         "Dockerfile",
         "give them when the container starts (`docker run -e NAME`, `--env-file`)",
     ));
-    let args = argv(manifest)
+    let args = argv(command)
         .into_iter()
         .enumerate()
         .map(|(i, arg)| utf8(FORMAT, &format!("argument {i}"), arg))
@@ -103,6 +103,13 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
     // Serialising a list of strings cannot fail.
     let json = serde_json::to_string(&args).unwrap_or_default();
     let _ = writeln!(out, "ENTRYPOINT {json}");
+    // Every program of the jail, with the arguments that start it.
+    let programs = crate::oci::programs_label(manifest)?;
+    let _ = writeln!(
+        out,
+        "LABEL org.jailtrace.programs={}",
+        word("label", &programs)?
+    );
     Ok(out)
 }
 
@@ -137,11 +144,11 @@ mod tests {
     #[test]
     fn the_dockerfile_is_from_scratch_with_a_json_entrypoint() {
         let mut m = manifest();
-        m.command.executable = PathText::from("/bin/sh");
-        m.command.argv = ["sh", "-c", "echo \"$HOME\" \\"]
+        m.programs[0].command.executable = PathText::from("/bin/sh");
+        m.programs[0].command.argv = ["sh", "-c", "echo \"$HOME\" \\"]
             .map(PathText::from)
             .to_vec();
-        m.command.env = [
+        m.programs[0].command.env = [
             "PATH=/usr/bin:/bin",
             "SHLVL=1",
             "PRICE=$5 \"net\"",
@@ -149,12 +156,18 @@ mod tests {
         ]
         .map(PathText::from)
         .to_vec();
-        m.command.user = Some("1000".into());
-        m.command.group = Some("100".into());
-        m.command.cwd = PathText::from("/srv/$app");
+        m.programs[0].command.user = Some("1000".into());
+        m.programs[0].command.group = Some("100".into());
+        m.programs[0].command.cwd = PathText::from("/srv/$app");
         let mut notes = Vec::new();
         let text = dockerfile(&m, &mut notes).unwrap();
         let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            body.last()
+                .is_some_and(|l| l.starts_with("LABEL org.jailtrace.programs=")),
+            "{text}"
+        );
+        let body = &body[..body.len() - 1];
         assert_eq!(
             body,
             [
@@ -174,7 +187,7 @@ mod tests {
     #[test]
     fn a_non_utf8_argument_is_refused() {
         let mut m = manifest();
-        m.command.argv = vec![PathText::from("x"), PathText::from(b"\xff".to_vec())];
+        m.programs[0].command.argv = vec![PathText::from("x"), PathText::from(b"\xff".to_vec())];
         let err = dockerfile(&m, &mut Vec::new()).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -174,17 +174,35 @@ fn layer(
     ))
 }
 
+/// The programs of the jail as JSON text, for a label:
+/// `[{"name": "date", "argv": ["/bin/date", "+%F"]}, …]`.
+pub(crate) fn programs_label(manifest: &Manifest) -> Result<String, Error> {
+    let programs = manifest
+        .programs
+        .iter()
+        .map(|p| {
+            let argv = argv(&p.command)
+                .into_iter()
+                .enumerate()
+                .map(|(i, arg)| utf8(FORMAT, &format!("argument {i} of {}", p.name), arg))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(json!({ "name": p.name, "argv": argv }))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Value::Array(programs).to_string())
+}
+
 /// The image config.
 fn config(manifest: &Manifest, diff_id: &str, notes: &mut Vec<String>) -> Result<Value, Error> {
-    let command = &manifest.command;
-    let entrypoint = argv(manifest)
+    let command = &manifest.first_program().command;
+    let entrypoint = argv(command)
         .into_iter()
         .enumerate()
         .map(|(i, arg)| utf8(FORMAT, &format!("argument {i}"), arg))
         .collect::<Result<Vec<_>, _>>()?;
     let mut env = Vec::new();
     let mut redacted = Vec::new();
-    for var in program_env(manifest) {
+    for var in program_env(command) {
         match var {
             EnvVar::Redacted(name) => redacted.push(name),
             EnvVar::Recorded(item) => match item.to_str() {
@@ -205,8 +223,17 @@ fn config(manifest: &Manifest, diff_id: &str, notes: &mut Vec<String>) -> Result
         "Env": env,
         "WorkingDir": utf8(FORMAT, "working directory", command.cwd.as_bytes())?,
     });
-    if let (Some(user), Some(run)) = (container_user(manifest), run.as_object_mut()) {
+    if let (Some(user), Some(run)) = (container_user(command), run.as_object_mut()) {
         run.insert("User".into(), Value::String(user));
+    }
+    // The entrypoint is the first program; every program is named in a
+    // label, with the arguments that start it.
+    if let Some(run) = run.as_object_mut() {
+        let programs = programs_label(manifest)?;
+        run.insert(
+            "Labels".into(),
+            json!({ "org.jailtrace.programs": programs }),
+        );
     }
     let created = rfc3339(manifest.created_unix);
     Ok(json!({
@@ -293,9 +320,9 @@ mod tests {
         fs::create_dir(host.path().join("etc")).unwrap();
         fs::write(host.path().join("etc/conf"), b"x=1\n").unwrap();
         let mut m = manifest();
-        m.command.argv = ["app", "--flag"].map(PathText::from).to_vec();
-        m.command.executable = PathText::from("/usr/bin/app");
-        m.command.env = ["PATH=/bin", "SSH_TTY=/dev/pts/0"]
+        m.programs[0].command.argv = ["app", "--flag"].map(PathText::from).to_vec();
+        m.programs[0].command.executable = PathText::from("/usr/bin/app");
+        m.programs[0].command.env = ["PATH=/bin", "SSH_TTY=/dev/pts/0"]
             .map(PathText::from)
             .to_vec();
         let mut conf = entry("/etc/conf", EntryKind::File, 0o644);

@@ -112,7 +112,8 @@ mkdir -p -- "$root"
 /// The comment block and the `strict` default.
 fn header(out: &mut Vec<u8>, manifest: &Manifest, strict: bool) {
     out.extend_from_slice(b"#!/bin/sh\n# The jail root of ");
-    out.extend_from_slice(manifest.command.executable.as_bytes());
+    let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
+    out.extend_from_slice(names.join(", ").as_bytes());
     out.extend_from_slice(b", recorded by jailtrace ");
     out.extend_from_slice(manifest.tool_version.as_bytes());
     out.extend_from_slice(b" (manifest of ");

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use jailtrace_manifest::{EnvVar, Manifest};
+use jailtrace_manifest::{EnvVar, Manifest, Program};
 
 use crate::command::{argv, program_env, utf8};
 use crate::plan::bytes;
@@ -30,19 +30,40 @@ use crate::{Error, Report};
 
 const FORMAT: &str = "systemd drop-in";
 
-/// Writes the drop-in running the program in `root`.
+/// Writes one drop-in per program of the jail, running it in `root`. With
+/// several programs, each drop-in starts with a line naming the file it
+/// belongs in (`# ===== NAME.service.d/jailtrace.conf =====`): the output
+/// is to be split there, one file per service.
 pub(crate) fn dropin(
     manifest: &Manifest,
     root: &Path,
     report: &mut Report,
 ) -> Result<Vec<u8>, Error> {
-    let command = &manifest.command;
-    let name = command
-        .executable
-        .as_path()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "NAME".into());
+    if let [only] = &manifest.programs[..] {
+        return dropin_for(manifest, only, root, report).map(String::into_bytes);
+    }
+    let mut out = String::new();
+    for program in &manifest.programs {
+        let name = plain("program name", program.name.as_bytes())?;
+        let _ = writeln!(out, "# ===== {name}.service.d/jailtrace.conf =====");
+        out.push_str(&dropin_for(manifest, program, root, report)?);
+    }
+    report.notes.push(format!(
+        "{} drop-ins, one per program: split the output at the `# =====` lines",
+        manifest.programs.len()
+    ));
+    Ok(out.into_bytes())
+}
+
+/// The drop-in of `program`.
+fn dropin_for(
+    manifest: &Manifest,
+    program: &Program,
+    root: &Path,
+    report: &mut Report,
+) -> Result<String, Error> {
+    let command = &program.command;
+    let name = &program.name;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -106,7 +127,7 @@ pub(crate) fn dropin(
         let _ = writeln!(out, "Group={}", plain("group", group.as_bytes())?);
     }
     let mut redacted = Vec::new();
-    for var in program_env(manifest) {
+    for var in program_env(command) {
         match var {
             EnvVar::Redacted(name) => redacted.push(String::from_utf8_lossy(name).into_owned()),
             EnvVar::Recorded(item) => match item.to_str() {
@@ -140,14 +161,14 @@ pub(crate) fn dropin(
         ));
     }
     out.push_str("ExecStart=\nExecStart=");
-    for (i, arg) in argv(manifest).into_iter().enumerate() {
+    for (i, arg) in argv(command).into_iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         out.push_str(&quote(utf8(FORMAT, &format!("argument {i}"), arg)?, true));
     }
     out.push('\n');
-    Ok(out.into_bytes())
+    Ok(out)
 }
 
 /// One double-quoted word: `\`, `"` and control characters escaped C-style,
@@ -205,16 +226,20 @@ mod tests {
     #[test]
     fn the_dropin_resets_execstart_and_sets_the_root() {
         let mut m = manifest();
-        m.command.executable = PathText::from("/bin/sh");
-        m.command.argv = ["sh", "-c", "echo \"$HOME\" 100% \\ done\n", ""]
+        m.programs[0].name = "sh".into();
+        m.programs[0].command.executable = PathText::from("/bin/sh");
+        m.programs[0].command.argv = ["sh", "-c", "echo \"$HOME\" 100% \\ done\n", ""]
             .map(PathText::from)
             .to_vec();
-        m.command.env = ["PATH=/usr/bin", "TERM=xterm", "GREETING=say \"hi\" 50%"]
+        m.programs[0].command.env = ["PATH=/usr/bin", "TERM=xterm", "GREETING=say \"hi\" 50%"]
             .map(PathText::from)
             .to_vec();
-        m.command.env.push(PathText::from(b"ODD=\xff".to_vec()));
-        m.command.user = Some("nobody".into());
-        m.command.cwd = PathText::from("/srv/my app");
+        m.programs[0]
+            .command
+            .env
+            .push(PathText::from(b"ODD=\xff".to_vec()));
+        m.programs[0].command.user = Some("nobody".into());
+        m.programs[0].command.cwd = PathText::from("/srv/my app");
         m.mounts = vec![
             mount("proc", "/proc"),
             mount("devpts", "/dev/pts"),
@@ -253,7 +278,7 @@ ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"$$HOME\\\" 100%% \\\\ done\\n\" \"\"
     #[test]
     fn what_a_unit_cannot_hold_is_refused() {
         let mut m = manifest();
-        m.command.argv = vec![PathText::from("x"), PathText::from(b"\xff".to_vec())];
+        m.programs[0].command.argv = vec![PathText::from("x"), PathText::from(b"\xff".to_vec())];
         let err = dropin(&m, Path::new("/r"), &mut Report::default()).unwrap_err();
         assert!(err.to_string().contains("argument 1"), "{err}");
         assert!(err.to_string().contains("not UTF-8"), "{err}");

@@ -9,7 +9,9 @@
 //!   differ on every run).
 //! - **mounts** by mount point: added, removed, or changed in `fstype` or
 //!   `options`.
-//! - **command**: `argv`, `executable`, `cwd`, `env`, `user`, `group`.
+//! - **programs** by name: added, removed, or changed in `argv`,
+//!   `executable`, `cwd`, `env` (redacted values as `NAME=<redacted>`),
+//!   `user`, `group`, `ready`.
 //!
 //! `runs`, `absent`, `denied`, `sockets`, `root`, `created_unix` and
 //! `tool_version` are not compared.
@@ -22,7 +24,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -40,8 +41,8 @@ pub struct Changed<T> {
 /// Everything that differs between two manifests (see the module documentation).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
-    /// Changed fields of the traced command, in field order.
-    pub command: Vec<CommandChange>,
+    /// Programs added, removed or changed, sorted by name.
+    pub programs: Vec<ProgramDiff>,
     /// Entries added, removed or changed, sorted by path.
     pub entries: Vec<EntryDiff>,
     /// Mounts added, removed or changed, sorted by mount point.
@@ -51,8 +52,26 @@ pub struct Diff {
 impl Diff {
     /// True when the two manifests describe the same jail.
     pub fn is_empty(&self) -> bool {
-        self.command.is_empty() && self.entries.is_empty() && self.mounts.is_empty()
+        self.programs.is_empty() && self.entries.is_empty() && self.mounts.is_empty()
     }
+}
+
+/// One program that differs. JSON: `{"change": "added", "name": …}`,
+/// `{"change": "removed", "name": …}` or
+/// `{"change": "changed", "name": …, "fields": [{"field": "argv", …}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ProgramDiff {
+    /// Only in the second manifest.
+    Added { name: String },
+    /// Only in the first manifest.
+    Removed { name: String },
+    /// In both, started differently.
+    Changed {
+        name: String,
+        /// The changed fields, in field order.
+        fields: Vec<CommandChange>,
+    },
 }
 
 /// A changed field of [`crate::Command`]. JSON: `{"field": "argv", "old": …, "new": …}`.
@@ -71,6 +90,8 @@ pub enum CommandChange {
     User(Changed<Option<String>>),
     /// The group the program ran as.
     Group(Changed<Option<String>>),
+    /// The readiness conditions.
+    Ready(Changed<Vec<String>>),
 }
 
 /// One entry that differs. JSON: `{"change": "added", "entry": {…}}`,
@@ -180,8 +201,24 @@ pub enum MountChange {
 /// Compares manifest `a` (old) with `b` (new).
 pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     Diff {
-        command: command_changes(&a.command, &b.command),
-        entries: by_path(&a.entries, &b.entries, |e| e.path.as_path())
+        programs: by_key(&a.programs, &b.programs, |p| p.name.as_str())
+            .filter_map(|pair| match pair {
+                Pair::Old(p) => Some(ProgramDiff::Removed {
+                    name: p.name.clone(),
+                }),
+                Pair::New(p) => Some(ProgramDiff::Added {
+                    name: p.name.clone(),
+                }),
+                Pair::Both(old, new) => {
+                    let fields = command_changes(&old.command, &new.command);
+                    (!fields.is_empty()).then(|| ProgramDiff::Changed {
+                        name: new.name.clone(),
+                        fields,
+                    })
+                }
+            })
+            .collect(),
+        entries: by_key(&a.entries, &b.entries, |e| e.path.as_path())
             .filter_map(|pair| match pair {
                 Pair::Old(entry) => Some(EntryDiff::Removed {
                     entry: entry.clone(),
@@ -198,7 +235,7 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
                 }
             })
             .collect(),
-        mounts: by_path(&a.mounts, &b.mounts, |m| m.path.as_path())
+        mounts: by_key(&a.mounts, &b.mounts, |m| m.path.as_path())
             .filter_map(|pair| match pair {
                 Pair::Old(mount) => Some(MountDiff::Removed {
                     mount: mount.clone(),
@@ -232,24 +269,24 @@ enum Pair<'a, T> {
     Both(&'a T, &'a T),
 }
 
-/// Pairs the records of `old` and `new` by path, sorted by path; the first
-/// record of a path that occurs twice in one list wins.
-fn by_path<'a, T>(
+/// Pairs the records of `old` and `new` by key (a path, a name), sorted
+/// by key; the first record of a key that occurs twice in one list wins.
+fn by_key<'a, T, K: Ord>(
     old: &'a [T],
     new: &'a [T],
-    path: impl Fn(&T) -> &Path,
+    key: impl Fn(&'a T) -> K,
 ) -> impl Iterator<Item = Pair<'a, T>> {
-    let mut pairs: BTreeMap<&'a Path, (Option<&'a T>, Option<&'a T>)> = BTreeMap::new();
+    let mut pairs: BTreeMap<K, (Option<&'a T>, Option<&'a T>)> = BTreeMap::new();
     for record in old {
         pairs
-            .entry(path(record))
+            .entry(key(record))
             .or_default()
             .0
             .get_or_insert(record);
     }
     for record in new {
         pairs
-            .entry(path(record))
+            .entry(key(record))
             .or_default()
             .1
             .get_or_insert(record);
@@ -298,6 +335,7 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
     );
     push_if_changed(&mut changes, &a.user, &b.user, CommandChange::User);
     push_if_changed(&mut changes, &a.group, &b.group, CommandChange::Group);
+    push_if_changed(&mut changes, &a.ready, &b.ready, CommandChange::Ready);
     changes
 }
 
@@ -406,6 +444,7 @@ impl fmt::Display for CommandChange {
             }
             CommandChange::User(c) => write_change(f, "user", c, user),
             CommandChange::Group(c) => write_change(f, "group", c, user),
+            CommandChange::Ready(c) => write_change(f, "ready", c, |v| show_list(v)),
         }
     }
 }
@@ -422,6 +461,8 @@ impl fmt::Display for MountChange {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::{Cause, Reason};
 
@@ -493,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn added_and_removed_entries_are_sorted_by_path() {
+    fn added_and_removed_entries_are_sorted_by_key() {
         let a = manifest();
         let mut b = a.clone();
         b.entries
@@ -575,15 +616,19 @@ mod tests {
     fn command_and_mount_changes() {
         let a = manifest();
         let mut b = a.clone();
-        b.command.argv.push(PathText::from("+%s"));
-        b.command.env = vec![PathText::from("TZ=UTC"), PathText::from("LANG=C")];
+        b.programs[0].command.argv.push(PathText::from("+%s"));
+        b.programs[0].command.env = vec![PathText::from("TZ=UTC"), PathText::from("LANG=C")];
         b.mounts[0].options.push("nodev".into());
         let mut sys = b.mounts[0].clone();
         sys.path = PathText::from("/sys");
         sys.fstype = "sysfs".into();
         b.mounts.push(sys);
         let d = diff(&a, &b);
-        let shown: Vec<String> = d.command.iter().map(ToString::to_string).collect();
+        let [ProgramDiff::Changed { name, fields }] = &d.programs[..] else {
+            panic!("not one changed program: {d:?}");
+        };
+        assert_eq!(name, "date");
+        let shown: Vec<String> = fields.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
             [
@@ -600,13 +645,28 @@ mod tests {
     }
 
     #[test]
+    fn programs_are_paired_by_name() {
+        let a = manifest();
+        let mut b = a.clone();
+        let mut ls = b.programs[0].clone();
+        ls.name = "ls".into();
+        b.programs.push(ls);
+        let d = diff(&a, &b);
+        assert_eq!(d.programs, [ProgramDiff::Added { name: "ls".into() }]);
+        assert_eq!(
+            diff(&b, &a).programs,
+            [ProgramDiff::Removed { name: "ls".into() }]
+        );
+    }
+
+    #[test]
     fn json_form() {
         let a = manifest();
         let mut b = a.clone();
         entry(&mut b, "/usr/bin/date").uid = 1;
         b.entries.remove(0);
         let json = serde_json::to_value(diff(&a, &b)).unwrap();
-        assert_eq!(json["command"], serde_json::json!([]));
+        assert_eq!(json["programs"], serde_json::json!([]));
         assert_eq!(json["entries"][0]["change"], "removed");
         assert_eq!(json["entries"][0]["entry"]["path"], "/bin");
         assert_eq!(

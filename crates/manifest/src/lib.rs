@@ -29,6 +29,7 @@ mod path_text;
 mod schema;
 pub mod secret;
 mod unfinished;
+mod wire;
 
 use std::fmt;
 use std::path::Path;
@@ -38,23 +39,29 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use diff::{
-    diff, Changed, CommandChange, Diff, EntryChange, EntryDiff, MountChange, MountDiff,
+    diff, Changed, CommandChange, Diff, EntryChange, EntryDiff, MountChange, MountDiff, ProgramDiff,
 };
 pub use env::EnvVar;
 pub use error::{Error, WriteStep};
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Mount, Probe, Reason, Run, RunRole, RunStatus,
-    Socket, SocketFamily, SocketOp,
+    Cause, Command, DeviceNumber, Entry, EntryKind, Mount, Probe, Program, Reason, Run, RunRole,
+    RunStatus, Socket, SocketFamily, SocketOp,
 };
 pub use unfinished::Unfinished;
 
 /// The manifest format version this crate writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 (this one) describes a jail of several programs (`programs`);
+/// version 1, a jail of one (`command`), is still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Everything one jailtrace invocation learned about a program and its root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Everything jailtrace learned about the programs of a jail and its root.
+///
+/// Read with [`Manifest::from_slice`], which also takes version 1 (one
+/// program, under `command`) and gives it as a manifest of one program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Manifest {
     /// The format version; [`SCHEMA_VERSION`] when written by this crate.
     pub schema_version: u32,
@@ -62,8 +69,12 @@ pub struct Manifest {
     pub tool_version: String,
     /// When the manifest was made, in seconds since the Unix epoch (UTC).
     pub created_unix: u64,
-    /// The program that was traced.
-    pub command: Command,
+    /// The programs of the jail, in the order they were added; names are
+    /// unique. At least one.
+    pub programs: Vec<Program>,
+    /// The jail file the jail was made from (`jailtrace up FILE`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jail_file: Option<PathText>,
     /// The absolute host path of the root directory when the manifest was made.
     pub root: PathText,
     /// The runs of the program, in order (`index` 1, 2, …).
@@ -96,10 +107,10 @@ impl Manifest {
     ///
     /// let newer = br#"{"schema_version": 7, "entries": "a shape from the future"}"#;
     /// let err = Manifest::from_slice(newer).unwrap_err();
-    /// assert!(matches!(err, Error::FutureVersion { found: 7, supported: 1 }));
+    /// assert!(matches!(err, Error::FutureVersion { found: 7, supported: 2 }));
     /// assert_eq!(
     ///     err.to_string(),
-    ///     "manifest schema version 7 is newer than this jailtrace understands (1); upgrade jailtrace"
+    ///     "manifest schema version 7 is newer than this jailtrace understands (2); upgrade jailtrace"
     /// );
     /// ```
     pub fn from_slice(json: &[u8]) -> Result<Self, Error> {
@@ -114,7 +125,11 @@ impl Manifest {
                 supported: SCHEMA_VERSION,
             });
         }
-        serde_json::from_slice(json).map_err(|json| Error::Malformed { json })
+        let wire: wire::Wire =
+            serde_json::from_slice(json).map_err(|json| Error::Malformed { json })?;
+        Manifest::try_from(wire).map_err(|why| Error::Malformed {
+            json: <serde_json::Error as de::Error>::custom(why),
+        })
     }
 
     /// The manifest as pretty-printed JSON (two-space indent) ending in a newline.
@@ -125,6 +140,19 @@ impl Manifest {
             serde_json::to_string_pretty(self).expect("manifest types always serialise to JSON");
         json.push('\n');
         json
+    }
+
+    /// The program called `name`, if any.
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+
+    /// The first program: the one started by formats that start one
+    /// (OCI's entrypoint, a Dockerfile's `ENTRYPOINT`).
+    pub fn first_program(&self) -> &Program {
+        // Invariant: every manifest read or made has at least one program
+        // (`wire` refuses one without).
+        &self.programs[0]
     }
 
     /// The entry placed at `path` (a path inside the jail), if any.
@@ -214,11 +242,17 @@ mod tests {
 
     #[test]
     fn minimal_manifest_parses_with_defaults() {
+        // Version 1 reads as one program named after its executable.
         let m = Manifest::from_slice(minimal("1").as_bytes()).unwrap();
-        assert_eq!(m.schema_version, 1);
+        assert_eq!(m.schema_version, SCHEMA_VERSION);
         assert!(m.mounts.is_empty() && m.sockets.is_empty());
-        assert_eq!(m.command.user, None);
-        assert_eq!(m.command.executable.as_path(), Path::new("/usr/bin/true"));
+        assert_eq!(m.programs.len(), 1);
+        assert_eq!(m.programs[0].name, "true");
+        assert_eq!(m.programs[0].command.user, None);
+        assert_eq!(
+            m.programs[0].command.executable.as_path(),
+            Path::new("/usr/bin/true")
+        );
     }
 
     #[test]
@@ -230,20 +264,20 @@ mod tests {
                 err,
                 Error::FutureVersion {
                     found: 7,
-                    supported: 1
+                    supported: 2
                 }
             ),
             "{err:?}"
         );
         assert_eq!(
             message(&err),
-            "manifest schema version 7 is newer than this jailtrace understands (1); upgrade jailtrace"
+            "manifest schema version 7 is newer than this jailtrace understands (2); upgrade jailtrace"
         );
         // The version may come last, after keys of unknown shape.
-        let json = br#"{"new_thing": [1, {"a": null}], "schema_version": 2}"#;
+        let json = br#"{"new_thing": [1, {"a": null}], "schema_version": 3}"#;
         assert!(matches!(
             Manifest::from_slice(json),
-            Err(Error::FutureVersion { found: 2, .. })
+            Err(Error::FutureVersion { found: 3, .. })
         ));
         // Even a version that does not fit in u32.
         let json = br#"{"schema_version": 99999999999}"#;
@@ -349,9 +383,14 @@ mod tests {
 
     #[test]
     fn to_json_is_pretty_with_a_trailing_newline() {
+        // A version 1 manifest is written again as version 2.
         let m = Manifest::from_slice(minimal("1").as_bytes()).unwrap();
         let json = m.to_json();
-        assert!(json.starts_with("{\n  \"schema_version\": 1,\n"), "{json}");
+        assert!(json.starts_with("{\n  \"schema_version\": 2,\n"), "{json}");
+        assert!(
+            json.contains("\"programs\": [") && !json.contains("\"command\""),
+            "{json}"
+        );
         assert!(json.ends_with("}\n") && !json.ends_with("\n\n"), "{json}");
         assert_eq!(Manifest::from_slice(json.as_bytes()).unwrap(), m);
     }

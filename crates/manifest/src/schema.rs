@@ -15,7 +15,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Mode, PathText};
 
-/// The program jailtrace was asked to run.
+/// One program of the jail: its name and how it is started.
+///
+/// JSON: an object with `name` and the fields of [`Command`] beside it
+/// (`{"name": "date", "argv": [...], "executable": ..., ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Program {
+    /// The program's name, unique in the jail: `--program NAME`, by
+    /// default the executable's file name (`date`).
+    pub name: String,
+    /// How it is started.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Program {
+    /// The default name of a program started as `executable`: its file
+    /// name (`/usr/sbin/nginx` → `nginx`).
+    pub fn default_name(executable: &std::path::Path) -> String {
+        executable
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "program".into())
+    }
+}
+
+/// How a program is started in the jail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Command {
     /// The full argument vector, `argv[0]` first, as given to `execve`.
@@ -41,6 +66,11 @@ pub struct Command {
     /// The group the program ran as (`--group`), by name or number; `null` = unchanged.
     #[serde(default)]
     pub group: Option<String>,
+    /// When the program counts as started, as given to `--ready`
+    /// (`tcp:127.0.0.1:80`, `log:REGEX`, …); empty means `exit` (its first
+    /// process exits 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ready: Vec<String>,
 }
 
 /// Why a run was made. JSON: `"discover"`, `"verify"` or `"retry"`.
@@ -82,6 +112,10 @@ pub struct Run {
     pub processes: u32,
     /// ptrace stops handled.
     pub stops: u64,
+    /// The [`Program::name`] of the program this run started; absent in
+    /// manifests of one program written before schema version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// How a run ended. Externally tagged: `{"exited":{"code":0}}`,
@@ -191,6 +225,11 @@ pub struct Entry {
     pub content: Option<PathText>,
     /// Why it was placed.
     pub reason: Reason,
+    /// The first request of each other program of the jail that needs this
+    /// entry too (`reason` is the first program's), so that `why` can say
+    /// which programs need a library. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_needed_by: Vec<Reason>,
 }
 
 impl Entry {
@@ -218,6 +257,7 @@ impl Entry {
             hollow: false,
             content: None,
             reason,
+            also_needed_by: Vec::new(),
         }
     }
 }
@@ -294,6 +334,9 @@ pub struct Reason {
     /// reached through a symlinked directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<PathText>,
+    /// The [`Program::name`] of the program whose run made the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 impl Reason {
@@ -306,6 +349,7 @@ impl Reason {
             exe: None,
             syscall: None,
             requested: None,
+            program: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use jailtrace_manifest::{
     Cause, Command, DeviceNumber, Entry, EntryKind, Error, Manifest, Mode, Mount, PathText, Probe,
-    Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp, SCHEMA_VERSION,
+    Program, Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp, SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {
@@ -33,6 +33,7 @@ fn entry(path: &str, kind: EntryKind, bits: u32, reason: Reason) -> Entry {
         hollow: false,
         content: None,
         reason,
+        also_needed_by: Vec::new(),
     }
 }
 
@@ -49,6 +50,7 @@ fn run(index: u32, role: RunRole, status: RunStatus) -> Run {
         wall_ms: 12,
         processes: 1,
         stops: 40,
+        program: Some("tool".into()),
     }
 }
 
@@ -129,18 +131,23 @@ fn sample() -> Manifest {
         schema_version: SCHEMA_VERSION,
         tool_version: "0.1.0".into(),
         created_unix: 1_700_000_000,
-        command: Command {
-            argv: vec!["tool".into(), "--input".into(), odd.clone()],
-            executable: "/usr/bin/tool".into(),
-            cwd: "/".into(),
-            env: vec![
-                "PATH=/usr/bin:/bin".into(),
-                PathText::from(OsString::from_vec(b"NAME=\xff".to_vec())),
-            ],
-            env_redacted: None,
-            user: Some("nobody".into()),
-            group: None,
-        },
+        programs: vec![Program {
+            name: "tool".into(),
+            command: Command {
+                argv: vec!["tool".into(), "--input".into(), odd.clone()],
+                executable: "/usr/bin/tool".into(),
+                cwd: "/".into(),
+                env: vec![
+                    "PATH=/usr/bin:/bin".into(),
+                    PathText::from(OsString::from_vec(b"NAME=\xff".to_vec())),
+                ],
+                env_redacted: None,
+                user: Some("nobody".into()),
+                group: None,
+                ready: vec!["tcp:127.0.0.1:8080".into()],
+            },
+        }],
+        jail_file: None,
         root: "/srv/jails/tool".into(),
         runs: vec![
             Run {
@@ -251,8 +258,11 @@ fn round_trip_is_lossless_including_non_utf8_paths() {
     // The non-UTF-8 bytes survive exactly, in entries, argv and env.
     let odd = back.entries.last().unwrap();
     assert_eq!(odd.path.as_bytes(), b"/data/caf\xe9.txt");
-    assert_eq!(back.command.argv[2].as_bytes(), b"/data/caf\xe9.txt");
-    assert_eq!(back.command.env[1].as_bytes(), b"NAME=\xff");
+    assert_eq!(
+        back.programs[0].command.argv[2].as_bytes(),
+        b"/data/caf\xe9.txt"
+    );
+    assert_eq!(back.programs[0].command.env[1].as_bytes(), b"NAME=\xff");
     // And they are written in the bytes form, not lossily.
     assert!(
         json.contains(r#""bytes": "L2RhdGEvY2Fm6S50eHQ=""#),
@@ -354,7 +364,7 @@ fn read_names_the_file() {
         err.content(),
         Error::FutureVersion {
             found: 3,
-            supported: 1
+            supported: 2
         }
     ));
     let cause = std::error::Error::source(&err).unwrap().to_string();

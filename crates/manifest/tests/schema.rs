@@ -73,7 +73,7 @@ fn schema_describes_the_hand_written_forms() {
         "schema_version",
         "tool_version",
         "created_unix",
-        "command",
+        "programs",
         "root",
         "runs",
         "entries",

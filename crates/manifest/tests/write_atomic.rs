@@ -36,21 +36,27 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 syscall: Some("openat".into()),
                 ..Reason::new(Cause::Accessed, 1)
             },
+            also_needed_by: Vec::new(),
         })
         .collect();
     Manifest {
         schema_version: SCHEMA_VERSION,
         tool_version: format!("test-{tag}"),
         created_unix: 1_700_000_000,
-        command: Command {
-            argv: vec!["/bin/true".into()],
-            executable: "/bin/true".into(),
-            cwd: "/".into(),
-            env: vec![],
-            env_redacted: None,
-            user: None,
-            group: None,
-        },
+        programs: vec![jailtrace_manifest::Program {
+            name: "true".into(),
+            command: Command {
+                argv: vec!["/bin/true".into()],
+                executable: "/bin/true".into(),
+                cwd: "/".into(),
+                env: vec![],
+                env_redacted: None,
+                user: None,
+                group: None,
+                ready: Vec::new(),
+            },
+        }],
+        jail_file: None,
         root: "/tmp/jail".into(),
         runs: vec![],
         entries,
