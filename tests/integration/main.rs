@@ -33,6 +33,7 @@ mod harness;
 mod hostile;
 mod input;
 mod inspect;
+mod jailfile_up;
 mod jailfiles;
 mod listings;
 mod pipes;

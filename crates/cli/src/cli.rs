@@ -32,6 +32,7 @@ impl Cli {
             Command::Doctor(a) => &a.global,
             Command::Export(a) => &a.global,
             Command::Completions(a) => &a.global,
+            Command::Up(a) => &a.global,
             Command::Man(a) => &a.global,
         }
     }
@@ -151,6 +152,18 @@ pub enum Command {
     /// Exit status: 0 when the export was written; 1 on error, or with
     /// --strict when a host file differs from the manifest.
     Export(ExportArgs),
+    /// Make or bring up to date the jail a jail file describes.
+    ///
+    /// Reads FILE (TOML: root, manifest, policy, accounts and `[[program]]`
+    /// tables; see docs/jailfile.md) and runs `jailtrace run` for each
+    /// program in order, into the one root: each program is traced there,
+    /// then every program of the jail is verified again. Running it again
+    /// on an unchanged host places nothing. The manifest records the file.
+    ///
+    /// Exit status: that of the first `run` that fails (see `run`), else 0;
+    /// 1 for a jail file that cannot be read or is not a jail (an error
+    /// naming FILE:LINE:COLUMN).
+    Up(UpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Write the man pages (jailtrace.1 and one per subcommand) into a directory.
@@ -307,6 +320,22 @@ pub struct ProgramArgs {
 pub enum PasswdMode {
     Synthesize,
     Copy,
+}
+
+/// Arguments of `jailtrace up` (documented on [`Command::Up`]).
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The jail file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Wipe the root first and make the jail anew.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print each run's summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub global: Global,
 }
 
 #[derive(Debug, Args)]

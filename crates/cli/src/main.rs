@@ -17,6 +17,7 @@ mod logging;
 mod progress;
 mod recorded;
 mod run;
+mod up;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Update(args) => jail::update(*args),
         cli::Command::Doctor(args) => doctor::doctor(*args),
         cli::Command::Export(args) => export::export(args),
+        cli::Command::Up(args) => up::up(args),
         cli::Command::Completions(args) => generate::completions(args),
         cli::Command::Man(args) => generate::man(args),
     }

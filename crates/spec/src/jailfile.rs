@@ -1,0 +1,341 @@
+//! Jail files: a TOML file describing a whole jail (its root, manifest,
+//! policy, accounts, and programs), for `jailtrace up FILE`.
+//!
+//! ```toml
+//! root = "tools.jail"              # relative paths: from the file's directory
+//! manifest = "tools.jail.json"
+//!
+//! [policy]
+//! deny = ['^/etc/secret']
+//! allow = []
+//!
+//! [accounts]
+//! keep_users = ["www-data"]
+//!
+//! [[program]]
+//! command = ["/bin/date", "+%F"]
+//!
+//! [[program]]
+//! name = "web"
+//! command = ["/usr/sbin/nginx", "-g", "daemon off;"]
+//! ready = ["http:http://127.0.0.1:8080/"]
+//! env = { TZ = "UTC" }
+//! ```
+//!
+//! Guarantees: every table and key is typed (`deny_unknown_fields`), so a
+//! typo is an error; every error names `FILE:LINE:COLUMN`; a file that
+//! parses has at least one program, each with a non-empty command and a
+//! unique name; relative paths are resolved against the file's directory.
+//! Each program is exactly what the command line can say for one program
+//! (see [`JailFile::run_args`]): the two cannot drift.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A parsed jail file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JailFile {
+    /// The jail's root directory.
+    pub root: PathBuf,
+    /// Where the manifest goes [default: the root's path + `.json`].
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    #[serde(default)]
+    pub policy: PolicySection,
+    #[serde(default)]
+    pub accounts: AccountsSection,
+    /// The programs, traced into the root in this order.
+    #[serde(rename = "program")]
+    pub programs: Vec<ProgramSection>,
+}
+
+/// `[policy]`: what may be copied (as `--policy`, `--deny`, `--allow`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// A policy file (`--policy`).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Keep setuid/setgid bits (`--keep-setuid`).
+    #[serde(default)]
+    pub keep_setuid: bool,
+}
+
+/// `[accounts]`: the jail's `/etc/passwd` and `/etc/group`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSection {
+    /// `synthesize` (default) or `copy` (`--passwd`).
+    #[serde(default)]
+    pub passwd: Option<PasswdMode>,
+    #[serde(default)]
+    pub keep_users: Vec<String>,
+    #[serde(default)]
+    pub keep_groups: Vec<String>,
+}
+
+/// How the account databases are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswdMode {
+    Synthesize,
+    Copy,
+}
+
+/// One `[[program]]`: what `jailtrace run` says for one program.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramSection {
+    /// Its name in the jail [default: the command's file name].
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Variables to set (`--env`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `--env-file` (one file).
+    #[serde(default)]
+    pub env_file: Option<PathBuf>,
+    /// `--pass-env` names or globs.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// `--record-env` names or globs.
+    #[serde(default)]
+    pub record_env: Vec<String>,
+    #[serde(default)]
+    pub clear_env: bool,
+    #[serde(default)]
+    pub inherit_env: bool,
+    /// `--ready` conditions (`exit`, `tcp:HOST:PORT`, `http:URL`, …).
+    #[serde(default)]
+    pub ready: Vec<String>,
+    /// `--keep-listing` directories.
+    #[serde(default)]
+    pub keep_listing: Vec<PathBuf>,
+    /// `--timeout` (`30s`, `5m`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// `--log` file for the program's output.
+    #[serde(default)]
+    pub log: Option<PathBuf>,
+}
+
+/// Why a jail file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JailFileError {
+    #[error("cannot read the jail file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, a typo'd key, a value of the wrong type.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Parsed, but not a jail.
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl JailFile {
+    /// Reads and checks the jail file at `path`; relative paths in it are
+    /// made absolute against its directory.
+    pub fn read(path: &Path) -> Result<JailFile, JailFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JailFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        JailFile::parse(path, &text)
+    }
+
+    /// Parses `text` (the content of `path`) and checks it.
+    pub fn parse(path: &Path, text: &str) -> Result<JailFile, JailFileError> {
+        let mut file: JailFile = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            JailFileError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim_end().to_string(),
+            }
+        })?;
+        let invalid = |message: String| JailFileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if file.programs.is_empty() {
+            return Err(invalid("the jail has no [[program]]".into()));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (i, p) in file.programs.iter().enumerate() {
+            let Some(first) = p.command.first() else {
+                return Err(invalid(format!("program {}: `command` is empty", i + 1)));
+            };
+            let name = p.name.clone().unwrap_or_else(|| {
+                Path::new(first)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| first.clone())
+            });
+            if names.contains(&name) {
+                return Err(invalid(format!(
+                    "two programs are called {name:?}; give one a `name`"
+                )));
+            }
+            names.push(name);
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let absolute = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        absolute(&mut file.root);
+        if let Some(m) = &mut file.manifest {
+            absolute(m);
+        }
+        if let Some(f) = &mut file.policy.file {
+            absolute(f);
+        }
+        for p in &mut file.programs {
+            if let Some(f) = &mut p.env_file {
+                absolute(f);
+            }
+            if let Some(f) = &mut p.log {
+                absolute(f);
+            }
+        }
+        Ok(file)
+    }
+
+    /// The manifest's path: `manifest`, or the root's path with `.json`.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.manifest.clone().unwrap_or_else(|| {
+            let mut m = self.root.clone().into_os_string();
+            m.push(".json");
+            PathBuf::from(m)
+        })
+    }
+
+    /// The `jailtrace run` arguments of program `i` (after `run`, up to
+    /// and including `--` and the command): what the command line says for
+    /// that one program.
+    pub fn run_args(&self, i: usize) -> Vec<OsString> {
+        let p = &self.programs[i];
+        let mut a: Vec<OsString> = Vec::new();
+        let mut opt = |flag: &str, value: &dyn AsRef<std::ffi::OsStr>| {
+            a.push(flag.into());
+            a.push(value.as_ref().to_os_string());
+        };
+        opt("--root", &self.root);
+        opt("--manifest", &self.manifest_path());
+        if let Some(f) = &self.policy.file {
+            opt("--policy", f);
+        }
+        for r in &self.policy.deny {
+            opt("--deny", r);
+        }
+        for r in &self.policy.allow {
+            opt("--allow", r);
+        }
+        if let Some(mode) = self.accounts.passwd {
+            opt(
+                "--passwd",
+                &match mode {
+                    PasswdMode::Synthesize => "synthesize",
+                    PasswdMode::Copy => "copy",
+                },
+            );
+        }
+        for u in &self.accounts.keep_users {
+            opt("--keep-user", u);
+        }
+        for g in &self.accounts.keep_groups {
+            opt("--keep-group", g);
+        }
+        if let Some(name) = &p.name {
+            opt("--program", name);
+        }
+        if let Some(cwd) = &p.cwd {
+            opt("--cwd", cwd);
+        }
+        if let Some(u) = &p.user {
+            opt("--user", u);
+        }
+        if let Some(g) = &p.group {
+            opt("--group", g);
+        }
+        for (k, v) in &p.env {
+            opt("--env", &format!("{k}={v}"));
+        }
+        if let Some(f) = &p.env_file {
+            opt("--env-file", f);
+        }
+        for n in &p.pass_env {
+            opt("--pass-env", n);
+        }
+        for n in &p.record_env {
+            opt("--record-env", n);
+        }
+        for r in &p.ready {
+            opt("--ready", r);
+        }
+        for d in &p.keep_listing {
+            opt("--keep-listing", d);
+        }
+        if let Some(t) = &p.timeout {
+            opt("--timeout", t);
+        }
+        if let Some(l) = &p.log {
+            opt("--log", l);
+        }
+        let mut flags: Vec<OsString> = Vec::new();
+        if p.clear_env {
+            flags.push("--clear-env".into());
+        }
+        if p.inherit_env {
+            flags.push("--inherit-env".into());
+        }
+        if self.policy.keep_setuid {
+            flags.push("--keep-setuid".into());
+        }
+        a.extend(flags);
+        a.push("--".into());
+        a.extend(p.command.iter().map(OsString::from));
+        a
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

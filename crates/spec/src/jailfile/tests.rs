@@ -1,0 +1,93 @@
+//! Tests of [`super`].
+use super::*;
+
+fn parse(text: &str) -> Result<JailFile, JailFileError> {
+    JailFile::parse(Path::new("/etc/jails/web.toml"), text)
+}
+
+#[test]
+fn a_whole_jail_file_reads_and_becomes_run_arguments() {
+    let file = parse(
+        r#"
+root = "web.jail"
+[policy]
+deny = ['^/etc/secret']
+[accounts]
+keep_users = ["www-data"]
+[[program]]
+command = ["/bin/date", "+%F"]
+[[program]]
+name = "web"
+command = ["/usr/sbin/nginx", "-g", "daemon off;"]
+ready = ["tcp:127.0.0.1:8080"]
+env = { TZ = "UTC" }
+env_file = "web.env"
+"#,
+    )
+    .unwrap();
+    assert_eq!(file.root, Path::new("/etc/jails/web.jail"));
+    assert_eq!(file.manifest_path(), Path::new("/etc/jails/web.jail.json"));
+    assert_eq!(file.programs.len(), 2);
+    let args: Vec<String> = file
+        .run_args(1)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "--root",
+            "/etc/jails/web.jail",
+            "--manifest",
+            "/etc/jails/web.jail.json",
+            "--deny",
+            "^/etc/secret",
+            "--keep-user",
+            "www-data",
+            "--program",
+            "web",
+            "--env",
+            "TZ=UTC",
+            "--env-file",
+            "/etc/jails/web.env",
+            "--ready",
+            "tcp:127.0.0.1:8080",
+            "--",
+            "/usr/sbin/nginx",
+            "-g",
+            "daemon off;"
+        ]
+    );
+}
+
+#[test]
+fn a_typo_names_the_file_line_and_column() {
+    let err = parse("root = \"r\"\n[[program]]\ncomand = [\"/bin/date\"]\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("/etc/jails/web.toml:3:1: "), "{text}");
+    assert!(text.contains("comand"), "{text}");
+}
+
+#[test]
+fn a_wrong_type_names_the_place() {
+    let err = parse("root = \"r\"\n[[program]]\ncommand = \"/bin/date\"\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("/etc/jails/web.toml:3:11: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn programs_must_be_there_named_once_with_a_command() {
+    for (text, needle) in [
+        ("root = \"r\"\n", "program"),
+        ("root = \"r\"\n[[program]]\ncommand = []\n", "`command` is empty"),
+        (
+            "root = \"r\"\n[[program]]\ncommand = [\"/bin/date\"]\n[[program]]\ncommand = [\"/usr/bin/date\"]\n",
+            "two programs are called \"date\"",
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains(needle), "{text}: {err}");
+    }
+}
