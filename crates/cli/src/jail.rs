@@ -422,6 +422,9 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         account_dbs: account_dbs(&manifest)?,
         pid_namespace: true,
         earlier: Some(manifest.clone()),
+        // The manifest's binds and directories come with it.
+        binds: Vec::new(),
+        mkdirs: Vec::new(),
     };
     let mut progress = crate::progress::Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);

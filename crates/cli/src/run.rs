@@ -1,5 +1,6 @@
 //! `jailtrace run`: validate the input, drive the engine, write the
-//! manifest, print the summary.
+//! manifest, print the summary. Every check of the input (`--bind` and
+//! `--mkdir` included) comes before anything is written.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use jailtrace_manifest::{EntryKind, Manifest, RunStatus, Unfinished};
 use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
-use crate::cli::{ProgramArgs, RunArgs};
+use crate::cli::{DirArgs, ProgramArgs, RunArgs};
 use crate::exit;
 use crate::progress::{role_name, Progress};
 
@@ -32,6 +33,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| with_suffix(&name, ".jail.json")),
     )
     .context("cannot resolve the manifest path")?;
+    let (binds, mkdirs) = requested_dirs(&args.dirs, &root_arg)?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
     check_root_is_ours(&root, &manifest_path, args.fresh)?;
@@ -79,6 +81,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         account_dbs,
         pid_namespace: !args.no_pid_ns,
         earlier: None,
+        binds,
+        mkdirs,
     };
 
     // From the first write into the (now empty) root on, a record beside
@@ -219,6 +223,45 @@ pub(crate) fn program_policy(
         }
     }
     policy
+}
+
+/// `--bind` and `--mkdir` checked against the host (see
+/// [`jailtrace_spec::dirs`]), before the root at `root_arg` is made: a
+/// bind's host directory is compared with where the root is or will be.
+fn requested_dirs(
+    dirs: &DirArgs,
+    root_arg: &Path,
+) -> anyhow::Result<(Vec<jailtrace_spec::Bind>, Vec<jailtrace_spec::NewDir>)> {
+    if dirs.binds.is_empty() && dirs.mkdirs.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // The root's canonical path, or the one it will have: its nearest
+    // existing ancestor made canonical, the rest added as given.
+    let mut root = std::path::absolute(root_arg).context("cannot resolve the root path")?;
+    let mut rest = Vec::new();
+    while !root.exists() {
+        match (root.file_name().map(OsStr::to_os_string), root.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                root = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut root = root.canonicalize().unwrap_or(root);
+    root.extend(rest.iter().rev());
+    let binds = dirs
+        .binds
+        .iter()
+        .map(|b| b.check(&root))
+        .collect::<Result<Vec<_>, _>>()?;
+    jailtrace_spec::dirs::check_binds(&binds, &dirs.mkdirs)?;
+    let mkdirs = dirs
+        .mkdirs
+        .iter()
+        .map(jailtrace_spec::MkDir::resolve)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((binds, mkdirs))
 }
 
 /// What every run of the program reads on stdin (see
@@ -506,6 +549,15 @@ fn missing(report: &engine::Report) -> Vec<&Path> {
     }
 }
 
+/// The paths the host lacks too that the last run looked for last, when
+/// the program did not start (none when it did).
+fn last_absent(report: &engine::Report) -> &[jailtrace_manifest::Probe] {
+    match report.outcome {
+        Outcome::Ready => &[],
+        _ => &report.last_absent,
+    }
+}
+
 fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
     let m = &report.manifest;
     let t = totals(m);
@@ -524,7 +576,18 @@ fn summary_json(report: &engine::Report, manifest: &Path) -> serde_json::Value {
         "missing": missing(report).iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
         "denied": m.denied.iter().map(|p| &p.path).collect::<Vec<_>>(),
         "absent": m.absent.len(),
+        "last_absent": last_absent(report).iter().map(|p| json!({
+            "path": p.path,
+            "syscall": p.reason.syscall,
+            "exe": p.reason.exe,
+        })).collect::<Vec<_>>(),
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
+        "binds": m.mounts.iter().filter(|mt| mt.is_bind()).map(|mt| json!({
+            "source": mt.source,
+            "path": mt.path,
+            "read_only": mt.read_only(),
+            "command": mt.shell_command(m.root.as_path()),
+        })).collect::<Vec<_>>(),
         "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "env_redacted": m.command.env_redacted.iter().flatten().collect::<Vec<_>>(),
         "listing": {
@@ -594,11 +657,34 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
         "  time:    {:.1}s\n",
         report.elapsed.as_secs_f64()
     ));
+    let last = last_absent(report);
     if !m.absent.is_empty() {
         out.push_str(&format!(
-            "  absent:  {} paths the host lacks too\n",
-            m.absent.len()
+            "  absent:  {} paths the host lacks too{}\n",
+            m.absent.len(),
+            if last.is_empty() {
+                ""
+            } else {
+                "; the last the program looked for before it failed:"
+            }
         ));
+    }
+    for p in last {
+        out.push_str(&format!(
+            "           {} ({} by {})\n",
+            p.path,
+            p.reason.syscall.as_deref().unwrap_or("?"),
+            p.reason
+                .exe
+                .as_ref()
+                .map_or_else(|| "?".into(), |e| e.to_string())
+        ));
+    }
+    if !last.is_empty() {
+        out.push_str(
+            "           (one of them a directory an init script makes, such as /run/sshd? \
+             --mkdir PATH[:MODE[:USER]] makes it in the jail)\n",
+        );
     }
     for d in &m.denied {
         out.push_str(&format!(
@@ -614,10 +700,17 @@ fn summary_text(report: &engine::Report, executable: &Path, manifest: &Path) -> 
     }
     for mt in &m.mounts {
         let command = mt.shell_command(m.root.as_path());
-        out.push_str(&format!(
-            "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
-            mt.path
-        ));
+        match &mt.source {
+            Some(source) if mt.is_bind() => out.push_str(&format!(
+                "  bind:    {source} at {}{}: before `chroot {root} …`, run `{command}`\n",
+                mt.path,
+                if mt.read_only() { " (read-only)" } else { "" }
+            )),
+            _ => out.push_str(&format!(
+                "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
+                mt.path
+            )),
+        }
     }
     if m.sockets.iter().any(|s| s.address == "/dev/log") {
         out.push_str(&format!(

@@ -24,6 +24,7 @@
 //! explanation of why the program does not start there.
 
 mod accounts;
+mod binds;
 pub mod doctor;
 mod etc;
 mod handler;
@@ -55,7 +56,7 @@ pub use listing::ListingStats;
 pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
-pub use session::{Miss, Observer, Quiet, Who};
+pub use session::{Miss, Observer, Quiet, Who, LAST_ABSENT};
 
 /// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
 /// and ignores what only copying uses (`max_runs`, `keep_setuid`,
@@ -109,9 +110,17 @@ pub struct Config {
     pub pid_namespace: bool,
     /// The root's manifest, when the root already holds the jail it
     /// describes: its entries, mounts and runs are kept and the new runs
-    /// add to them. For [`doctor::doctor`]: what the jail should hold, to
-    /// say which missing paths the manifest lists.
+    /// add to them (its binds are mounted for them). For
+    /// [`doctor::doctor`]: what the jail should hold, to say which missing
+    /// paths the manifest lists; its binds are mounted for the run.
     pub earlier: Option<Manifest>,
+
+    // The directories the command line asks for (`--bind`, `--mkdir`).
+    /// Host directories mounted into the root for every run instead of
+    /// copied, checked ([`jailtrace_spec::Bind::check`]).
+    pub binds: Vec<jailtrace_spec::Bind>,
+    /// Directories made in the root before the first run.
+    pub mkdirs: Vec<jailtrace_spec::NewDir>,
 }
 
 /// A user and group to run the program as.
@@ -158,6 +167,10 @@ pub struct Report {
     /// after the first are quiet unless the user types the input): the run
     /// and the output, for the user to see when the program did not start.
     pub hidden_output: Option<(u32, Vec<u8>)>,
+    /// The last paths (at most [`LAST_ABSENT`], oldest first) the last run
+    /// looked for that the host lacks too: what a program that fails was
+    /// after last (sshd's `/run/sshd`).
+    pub last_absent: Vec<jailtrace_manifest::Probe>,
 }
 
 /// Why a run could not be carried out at all.
@@ -169,6 +182,8 @@ pub enum Error {
     Root(#[from] rootfs::Error),
     #[error(transparent)]
     Trace(#[from] tracer::Error),
+    #[error(transparent)]
+    Mount(#[from] MountError),
     #[error("interrupted by {0}")]
     Interrupted(nix::sys::signal::Signal),
     #[error("cannot capture the program's output: {0}")]
@@ -235,6 +250,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         runs = earlier.runs.clone();
     }
     let first_run = runs.len() as u32;
+    session.place_requested(&config.mkdirs, &config.binds, observer)?;
     preseed(config, &mut session, observer)?;
 
     let mut role = RunRole::Discover;
@@ -277,7 +293,10 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         // its output goes to --log, and is kept to be shown on failure.
         let quiet = index > first_run + 1 && !config.input.is_terminal();
         let output = if quiet { Output::Hidden } else { Output::Shown };
-        let traced = match trace_run(config, &mut session, observer, &mut seccomp, output) {
+        session.mount_binds()?;
+        let traced = trace_run(config, &mut session, observer, &mut seccomp, output);
+        session.unmount_binds();
+        let traced = match traced {
             Ok(traced) => traced,
             Err(e) => {
                 // An interrupted copying run must not leave the host's
@@ -391,6 +410,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         sockets: std::mem::take(&mut session.sockets),
     };
     let port_conflicts = std::mem::take(&mut session.port_conflicts);
+    let last_absent = std::mem::take(&mut session.last_absent).into();
     Ok(Report {
         manifest,
         outcome,
@@ -401,6 +421,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         hints,
         listing: session.placeholders.stats,
         hidden_output,
+        last_absent,
     })
 }
 

@@ -175,6 +175,8 @@ pub enum MountChange {
     Fstype(Changed<String>),
     /// The mount options.
     Options(Changed<Vec<String>>),
+    /// A bind's host directory.
+    Source(Changed<Option<PathText>>),
 }
 
 /// Compares manifest `a` (old) with `b` (new).
@@ -215,6 +217,7 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
                         &new.options,
                         MountChange::Options,
                     );
+                    push_if_changed(&mut fields, &old.source, &new.source, MountChange::Source);
                     (!fields.is_empty()).then(|| MountDiff::Changed {
                         path: new.path.clone(),
                         fields,
@@ -416,6 +419,9 @@ impl fmt::Display for MountChange {
         match self {
             MountChange::Fstype(c) => write_change(f, "fstype", c, String::clone),
             MountChange::Options(c) => write_change(f, "options", c, |v| v.join(",")),
+            MountChange::Source(c) => {
+                write_change(f, "source", c, |v| show_option(v, PathText::to_string))
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ fn shell_word(p: &Path) -> String {
 impl Diagnosis {
     /// A stable name for scripts: `start_failed`, `missing_interpreter`,
     /// `missing_device`, `not_mounted`, `missing_account`,
-    /// `permission_denied`, `port_in_use`, `in_manifest`.
+    /// `permission_denied`, `port_in_use`, `in_manifest`, `not_bound`.
     pub fn kind(&self) -> &'static str {
         match self {
             Diagnosis::StartFailed { .. } => "start_failed",
@@ -37,6 +37,7 @@ impl Diagnosis {
             Diagnosis::PermissionDenied { .. } => "permission_denied",
             Diagnosis::PortInUse { .. } => "port_in_use",
             Diagnosis::InManifest { .. } => "in_manifest",
+            Diagnosis::NotBound { .. } => "not_bound",
         }
     }
 
@@ -212,6 +213,16 @@ impl Diagnosis {
                 path.display(),
                 cause.as_str()
             ),
+            Diagnosis::NotBound { bind } => {
+                format!(
+                "the jail binds {} at {}, but lacks that directory, so the program ran without \
+                 it: `mkdir -p {} && {}` (`jailtrace build` makes the directory)",
+                bind.source.as_ref().map_or_else(|| "?".into(), |s| s.to_string()),
+                bind.path,
+                in_jail(root, bind.path.as_path()),
+                bind.shell_command(root)
+            )
+            }
         }
     }
 }
