@@ -63,7 +63,7 @@ fn text(path: &Path) -> &str {
 }
 
 /// Whether `tool --version` runs; otherwise skips `test` loudly.
-fn have(test: &str, tool: &str) -> bool {
+pub fn have(test: &str, tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
         .output()
@@ -455,23 +455,8 @@ fn export_systemd_dropin_passes_systemd_analyze() {
     if !have(test, "systemd-analyze") {
         return;
     }
-    let units = jail.join("units");
-    let dir = units.join("jailtrace-test.service.d");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        units.join("jailtrace-test.service"),
-        "[Unit]\nDescription=jailtrace export test\n[Service]\nType=oneshot\nExecStart=/nonexistent/placeholder\n",
-    )
-    .unwrap();
-    let analyze = |args: &[&str]| {
-        let mut command = Command::new("systemd-analyze");
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", util::PATH)
-            .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()));
-        cmd::run(command, cmd::PROGRAM_TIMEOUT)
-    };
+    let units = test_unit(&jail);
+    let analyze = |args: &[&str]| systemd_analyze(&units, args);
     let without = analyze(&["verify", "jailtrace-test.service"]);
     assert_ne!(
         without.code(),
@@ -479,15 +464,7 @@ fn export_systemd_dropin_passes_systemd_analyze() {
         "the placeholder must fail\n{}",
         without.report()
     );
-    fs::write(dir.join("jailtrace.conf"), &dropin).unwrap();
-    let with = analyze(&["verify", "jailtrace-test.service"]);
-    with.assert_success();
-    assert_eq!(
-        with.stderr_text(),
-        "",
-        "systemd-analyze warns\n{}",
-        with.report()
-    );
+    assert_dropin_verifies(&units, &dropin);
     let security = analyze(&[
         "security",
         "--offline=yes",
@@ -505,6 +482,46 @@ fn export_systemd_dropin_passes_systemd_analyze() {
         true,
         "RootDirectory= is not in effect\n{}",
         security.report()
+    );
+}
+
+/// A unit `jailtrace-test.service` in `T/units` whose own `ExecStart=`
+/// names no program, so that it verifies only with a drop-in that resets
+/// it; returns `T/units`.
+pub fn test_unit(jail: &Jail) -> PathBuf {
+    let units = jail.join("units");
+    fs::create_dir_all(units.join("jailtrace-test.service.d")).unwrap();
+    fs::write(
+        units.join("jailtrace-test.service"),
+        "[Unit]\nDescription=jailtrace export test\n[Service]\nType=oneshot\nExecStart=/nonexistent/placeholder\n",
+    )
+    .unwrap();
+    units
+}
+
+/// `systemd-analyze ARGS` with the units of `units` (see [`test_unit`]).
+pub fn systemd_analyze(units: &Path, args: &[&str]) -> Finished {
+    let mut command = Command::new("systemd-analyze");
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", util::PATH)
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()));
+    cmd::run(command, cmd::PROGRAM_TIMEOUT)
+}
+
+/// Installs `dropin` for the unit of [`test_unit`] and asserts that
+/// `systemd-analyze verify` accepts it without a warning.
+pub fn assert_dropin_verifies(units: &Path, dropin: &str) {
+    let dir = units.join("jailtrace-test.service.d");
+    fs::write(dir.join("jailtrace.conf"), dropin).unwrap();
+    let with = systemd_analyze(units, &["verify", "jailtrace-test.service"]);
+    with.assert_success();
+    assert_eq!(
+        with.stderr_text(),
+        "",
+        "systemd-analyze warns\n{}",
+        with.report()
     );
 }
 

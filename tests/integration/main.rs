@@ -23,6 +23,7 @@ mod util;
 
 mod acceptance;
 mod badinput;
+mod datadirs;
 mod discovery;
 mod doctor;
 mod errors;
