@@ -18,17 +18,13 @@ use jailtrace_manifest::{Cause, Manifest};
 use serde_json::Value;
 
 use crate::cmd::{self, chroot_output, chroot_output_with_mounts, Mounted};
-use crate::export::{assert_dropin_verifies, have, test_unit};
+use crate::export::{assert_dropin_verifies, export, have, run_script, test_unit, text};
 use crate::jail::{exit, Jail};
 use crate::util::{mounts_under, require_root, BASE_ENV};
 
 /// `sqlite3` on the host, or a loud skip.
 fn sqlite3(test: &str) -> bool {
     have(test, "sqlite3")
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
 }
 
 /// Runs `sqlite3 DB SQL` on the host and returns its output.
@@ -38,6 +34,28 @@ fn host_sqlite(db: &Path, sql: &str) -> String {
     let out = cmd::run(command, cmd::PROGRAM_TIMEOUT);
     out.assert_success();
     out.stdout_text()
+}
+
+/// Jails `sqlite3 /var/lib/app/app.db SQL` with `T/data` (mode `mode`,
+/// holding `app.db` made on the host by `setup`) bound at `/var/lib/app`;
+/// returns the jail, `T/data` and the run, which must have succeeded.
+fn jail_sqlite(
+    name: &str,
+    mode: u32,
+    setup: &str,
+    sql: &str,
+) -> (Jail, std::path::PathBuf, crate::jail::Outcome) {
+    let jail = Jail::new(name);
+    let data = jail.join("data");
+    fs::create_dir(&data).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(mode)).unwrap();
+    host_sqlite(&data.join("app.db"), setup);
+    let bind = format!("{}:/var/lib/app", data.display());
+    let argv = ["/usr/bin/sqlite3", "/var/lib/app/app.db", sql];
+    let out = jail.run(&argv, &["--bind", &bind], BASE_ENV);
+    out.expect_ok();
+    assert_nothing_mounted(&jail, "jailtrace run");
+    (jail, data, out)
 }
 
 /// Asserts that nothing is mounted below the test's directory.
@@ -72,23 +90,12 @@ fn sqlite_keeps_its_data_in_a_bound_directory() {
     if !require_root(test) || !sqlite3(test) {
         return;
     }
-    let jail = Jail::new("bind-sqlite");
-    let data = jail.join("data");
-    fs::create_dir(&data).unwrap();
-    fs::set_permissions(&data, fs::Permissions::from_mode(0o750)).unwrap();
-    host_sqlite(
-        &data.join("app.db"),
+    let (jail, data, out) = jail_sqlite(
+        "bind-sqlite",
+        0o750,
         "create table t(x); insert into t values ('from the host');",
-    );
-    let bind = format!("{}:/var/lib/app", data.display());
-    let argv = [
-        "/usr/bin/sqlite3",
-        "/var/lib/app/app.db",
         "insert into t values ('from the jail'); select count(*) from t;",
-    ];
-    let out = jail.run(&argv, &["--bind", &bind], BASE_ENV);
-    out.expect_ok();
-    assert_nothing_mounted(&jail, "jailtrace run");
+    );
     let manifest = out.manifest();
 
     // The bind is a mount; nothing below it was copied or recorded.
@@ -221,52 +228,26 @@ fn bwrap_and_systemd_exports_bind_the_directory() {
     if !require_root(test) || !sqlite3(test) {
         return;
     }
-    let jail = Jail::new("bind-export");
-    let data = jail.join("data");
-    fs::create_dir(&data).unwrap();
-    host_sqlite(&data.join("app.db"), "create table t(x);");
-    let bind = format!("{}:/var/lib/app", data.display());
-    let argv = [
-        "/usr/bin/sqlite3",
-        "/var/lib/app/app.db",
+    let (jail, data, _) = jail_sqlite(
+        "bind-export",
+        0o755,
+        "create table t(x);",
         "insert into t values (1); select count(*) from t;",
-    ];
-    jail.run(&argv, &["--bind", &bind], BASE_ENV).expect_ok();
-    let manifest = text(&jail.manifest);
+    );
 
     if have(test, "bwrap") {
         let script = jail.join("run.sh");
-        jail.jailtrace(
-            &[
-                "export",
-                "--manifest",
-                manifest,
-                "--format",
-                "bwrap",
-                "-o",
-                text(&script),
-            ],
-            BASE_ENV,
-        )
-        .assert_code(exit::OK);
+        export(&jail, &["--format", "bwrap", "-o", text(&script)]).assert_code(exit::OK);
         let body = fs::read_to_string(&script).unwrap();
         let line = format!("\t--bind {} /var/lib/app \\\n", data.display());
         assert!(body.contains(&line), "{line:?} not in\n{body}");
-        let mut command = Command::new("/bin/sh");
-        command
-            .arg(&script)
-            .env_clear()
-            .envs(BASE_ENV.iter().copied());
-        let sandboxed = cmd::run(command, cmd::PROGRAM_TIMEOUT);
+        let sandboxed = run_script(&script);
         sandboxed.assert_success();
         // Two rows from jailtrace's runs, the third from bubblewrap's.
         assert_eq!(sandboxed.stdout_text(), "3\n", "{}", sandboxed.report());
     }
 
-    let out = jail.jailtrace(
-        &["export", "--manifest", manifest, "--format", "systemd"],
-        BASE_ENV,
-    );
+    let out = export(&jail, &["--format", "systemd"]);
     out.assert_code(exit::OK);
     let dropin = out.stdout_text();
     let setting = format!("\nBindPaths={}:/var/lib/app\n", data.display());

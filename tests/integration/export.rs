@@ -49,7 +49,7 @@ fn jail_program(jail: &Jail) -> Manifest {
 }
 
 /// `jailtrace export --manifest T/m.json ARGS`, asserting no panic.
-fn export(jail: &Jail, args: &[&str]) -> Finished {
+pub fn export(jail: &Jail, args: &[&str]) -> Finished {
     let manifest = text(&jail.manifest);
     let mut all = vec!["export", "--manifest", manifest];
     all.extend_from_slice(args);
@@ -58,7 +58,7 @@ fn export(jail: &Jail, args: &[&str]) -> Finished {
     finished
 }
 
-fn text(path: &Path) -> &str {
+pub fn text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
@@ -69,6 +69,17 @@ pub fn have(test: &str, tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     found || util::skip(test, &format!("{tool} is not installed"))
+}
+
+/// Runs the script at `script` (an exported bwrap script) with `/bin/sh`
+/// and exactly [`BASE_ENV`].
+pub fn run_script(script: &Path) -> Finished {
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg(script)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied());
+    cmd::run(command, cmd::PROGRAM_TIMEOUT)
 }
 
 /// Runs `program` with `args` and asserts it succeeded.
@@ -326,12 +337,7 @@ fn export_bwrap_runs_the_program_with_only_the_manifest_paths() {
     let manifest = jail_program(&jail);
     let script = jail.join("run.sh");
     export(&jail, &["--format", "bwrap", "-o", text(&script)]).assert_code(exit::OK);
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg(&script)
-        .env_clear()
-        .envs(BASE_ENV.iter().copied());
-    let sandboxed = cmd::run(command, cmd::PROGRAM_TIMEOUT);
+    let sandboxed = run_script(&script);
     let host = cmd::host_output(PROGRAM, BASE_ENV);
     cmd::assert_same_stdout(&sandboxed, &host);
     let text_of = fs::read_to_string(&script).unwrap();

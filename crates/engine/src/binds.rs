@@ -234,9 +234,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
     use crate::session::{Placement, Quiet};
-    use jailtrace_rootfs::{Host, Root};
     use std::os::unix::fs::MetadataExt;
 
     /// A fake host with /run (0755) and /srv/data (0750), and an empty root.
@@ -248,13 +246,7 @@ mod tests {
         std::fs::create_dir_all(host.join("srv/data")).unwrap();
         std::fs::create_dir_all(host.join("var/lib")).unwrap();
         std::fs::create_dir_all(&root).unwrap();
-        let session = Session::new(
-            Root::open(&root).unwrap(),
-            Host::at(&host),
-            Policy::default(),
-            false,
-            100,
-        );
+        let session = Session::fake(&host, &root);
         (dir, session, root)
     }
 

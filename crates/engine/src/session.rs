@@ -218,6 +218,19 @@ impl Session {
         }
     }
 
+    /// A session on the fake host at `host` with the root at `root` and
+    /// the default policy (for tests).
+    #[cfg(test)]
+    pub(crate) fn fake(host: &Path, root: &Path) -> Session {
+        Session::new(
+            Root::open(root).expect("a test root opens"),
+            Host::at(host),
+            Policy::default(),
+            false,
+            100,
+        )
+    }
+
     /// Continues from an earlier manifest of this root (`jailtrace update
     /// --run`): its entries count as placed, so what is already in the root
     /// stays recorded with its first reason, and only new needs are added.
@@ -711,13 +724,7 @@ mod tests {
         symlink("libc.so.6", host.join("usr/lib/x/libc.so")).unwrap();
         std::fs::write(host.join("etc/ssl/private/key.pem"), b"secret").unwrap();
         std::fs::write(host.join("etc/shadow"), b"root:$6$hash").unwrap();
-        let session = Session::new(
-            Root::open(&root).unwrap(),
-            Host::at(&host),
-            Policy::default(),
-            false,
-            100,
-        );
+        let session = Session::fake(&host, &root);
         Fixture {
             _dir: dir,
             session,
