@@ -141,11 +141,17 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
         print_reason(&probe.reason);
     }
     for mount in &mounts {
-        outln!(
-            "{shown}: mount point of a {} filesystem (options {})",
-            mount.fstype,
-            mount.options.join(",")
-        );
+        match &mount.source {
+            Some(source) if mount.is_bind() => outln!(
+                "{shown}: mount point of the host directory {source}, bound{}",
+                if mount.read_only() { " read-only" } else { "" }
+            ),
+            _ => outln!(
+                "{shown}: mount point of a {} filesystem (options {})",
+                mount.fstype,
+                mount.options.join(",")
+            ),
+        }
         print_reason(&mount.reason);
     }
     if entry.is_none() && absent.is_empty() && denied.is_empty() && mounts.is_empty() {
