@@ -287,37 +287,62 @@ pub fn chroot_output(root: &Path, argv: &[&str], env: &[(&str, &str)]) -> Finish
 }
 
 /// Like [`chroot_output`], with the manifest's recorded mounts applied the
-/// way the summary tells a user to (`mount -t proc -o ro proc ROOT/proc`),
-/// and taken down afterwards.
+/// way the summary tells a user to ([`Mounted::manifest`]), and taken down
+/// afterwards.
 pub fn chroot_output_with_mounts(
     root: &Path,
     manifest: &jailtrace_manifest::Manifest,
     argv: &[&str],
     env: &[(&str, &str)],
 ) -> Finished {
-    let mut mounted = Vec::new();
-    for m in &manifest.mounts {
-        let target = root.join(
-            m.path
-                .as_path()
-                .strip_prefix("/")
-                .expect("mount paths are absolute"),
-        );
-        let mut cmd = Command::new("mount");
-        match m.fstype.as_str() {
-            "devpts" => cmd.args(["--bind", "/dev/pts"]).arg(&target),
-            fstype => cmd.args(["-t", fstype, "-o", "ro", fstype]).arg(&target),
-        };
-        run(cmd, PROGRAM_TIMEOUT).assert_success();
-        mounted.push(target);
+    let _mounted = Mounted::manifest(root, manifest);
+    chroot_output(root, argv, env)
+}
+
+/// Mounts a test made, taken down (newest first) when this is dropped,
+/// even when the test panics meanwhile: a test never leaves a mount behind.
+#[derive(Debug)]
+pub struct Mounted(Vec<std::path::PathBuf>);
+
+impl Mounted {
+    /// The manifest's mounts in `root`, each made by running under `sh -c`
+    /// exactly the command the summary prints (`Mount::shell_command`:
+    /// `mount -t proc -o ro proc ROOT/proc`, `mount --bind HOST
+    /// ROOT/JAIL`, and the `ro` remount of a read-only bind).
+    pub fn manifest(root: &Path, manifest: &jailtrace_manifest::Manifest) -> Mounted {
+        let mut mounted = Mounted(Vec::new());
+        for m in &manifest.mounts {
+            let target = root.join(
+                m.path
+                    .as_path()
+                    .strip_prefix("/")
+                    .expect("mount paths are absolute"),
+            );
+            // Recorded first: a command that mounts and then fails (a
+            // bind whose remount fails) is still taken down.
+            mounted.0.push(target);
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-c").arg(m.shell_command(root));
+            run(cmd, PROGRAM_TIMEOUT).assert_success();
+        }
+        mounted
     }
-    let out = chroot_output(root, argv, env);
-    for target in mounted.iter().rev() {
-        let mut cmd = Command::new("umount");
-        cmd.arg(target);
-        run(cmd, PROGRAM_TIMEOUT).assert_success();
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        for target in self.0.iter().rev() {
+            if crate::util::mounts_under(target).is_empty() {
+                continue;
+            }
+            let mut cmd = Command::new("umount");
+            cmd.arg(target);
+            let out = run(cmd, PROGRAM_TIMEOUT);
+            if !out.status.success() {
+                eprintln!("cannot unmount {}\n{}", target.display(), out.report());
+            }
+        }
     }
-    out
 }
 
 /// Asserts that both runs exited 0 and printed the same stdout.

@@ -49,7 +49,7 @@ fn jail_program(jail: &Jail) -> Manifest {
 }
 
 /// `jailtrace export --manifest T/m.json ARGS`, asserting no panic.
-fn export(jail: &Jail, args: &[&str]) -> Finished {
+pub fn export(jail: &Jail, args: &[&str]) -> Finished {
     let manifest = text(&jail.manifest);
     let mut all = vec!["export", "--manifest", manifest];
     all.extend_from_slice(args);
@@ -58,17 +58,28 @@ fn export(jail: &Jail, args: &[&str]) -> Finished {
     finished
 }
 
-fn text(path: &Path) -> &str {
+pub fn text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
 /// Whether `tool --version` runs; otherwise skips `test` loudly.
-fn have(test: &str, tool: &str) -> bool {
+pub fn have(test: &str, tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     found || util::skip(test, &format!("{tool} is not installed"))
+}
+
+/// Runs the script at `script` (an exported bwrap script) with `/bin/sh`
+/// and exactly [`BASE_ENV`].
+pub fn run_script(script: &Path) -> Finished {
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg(script)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied());
+    cmd::run(command, cmd::PROGRAM_TIMEOUT)
 }
 
 /// Runs `program` with `args` and asserts it succeeded.
@@ -330,12 +341,7 @@ fn export_bwrap_runs_the_program_with_only_the_manifest_paths() {
     let manifest = jail_program(&jail);
     let script = jail.join("run.sh");
     export(&jail, &["--format", "bwrap", "-o", text(&script)]).assert_code(exit::OK);
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg(&script)
-        .env_clear()
-        .envs(BASE_ENV.iter().copied());
-    let sandboxed = cmd::run(command, cmd::PROGRAM_TIMEOUT);
+    let sandboxed = run_script(&script);
     let host = cmd::host_output(PROGRAM, BASE_ENV);
     cmd::assert_same_stdout(&sandboxed, &host);
     let text_of = fs::read_to_string(&script).unwrap();
@@ -459,23 +465,8 @@ fn export_systemd_dropin_passes_systemd_analyze() {
     if !have(test, "systemd-analyze") {
         return;
     }
-    let units = jail.join("units");
-    let dir = units.join("jailtrace-test.service.d");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        units.join("jailtrace-test.service"),
-        "[Unit]\nDescription=jailtrace export test\n[Service]\nType=oneshot\nExecStart=/nonexistent/placeholder\n",
-    )
-    .unwrap();
-    let analyze = |args: &[&str]| {
-        let mut command = Command::new("systemd-analyze");
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", util::PATH)
-            .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()));
-        cmd::run(command, cmd::PROGRAM_TIMEOUT)
-    };
+    let units = test_unit(&jail);
+    let analyze = |args: &[&str]| systemd_analyze(&units, args);
     let without = analyze(&["verify", "jailtrace-test.service"]);
     assert_ne!(
         without.code(),
@@ -483,15 +474,7 @@ fn export_systemd_dropin_passes_systemd_analyze() {
         "the placeholder must fail\n{}",
         without.report()
     );
-    fs::write(dir.join("jailtrace.conf"), &dropin).unwrap();
-    let with = analyze(&["verify", "jailtrace-test.service"]);
-    with.assert_success();
-    assert_eq!(
-        with.stderr_text(),
-        "",
-        "systemd-analyze warns\n{}",
-        with.report()
-    );
+    assert_dropin_verifies(&units, &dropin);
     let security = analyze(&[
         "security",
         "--offline=yes",
@@ -509,6 +492,46 @@ fn export_systemd_dropin_passes_systemd_analyze() {
         true,
         "RootDirectory= is not in effect\n{}",
         security.report()
+    );
+}
+
+/// A unit `jailtrace-test.service` in `T/units` whose own `ExecStart=`
+/// names no program, so that it verifies only with a drop-in that resets
+/// it; returns `T/units`.
+pub fn test_unit(jail: &Jail) -> PathBuf {
+    let units = jail.join("units");
+    fs::create_dir_all(units.join("jailtrace-test.service.d")).unwrap();
+    fs::write(
+        units.join("jailtrace-test.service"),
+        "[Unit]\nDescription=jailtrace export test\n[Service]\nType=oneshot\nExecStart=/nonexistent/placeholder\n",
+    )
+    .unwrap();
+    units
+}
+
+/// `systemd-analyze ARGS` with the units of `units` (see [`test_unit`]).
+pub fn systemd_analyze(units: &Path, args: &[&str]) -> Finished {
+    let mut command = Command::new("systemd-analyze");
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", util::PATH)
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()));
+    cmd::run(command, cmd::PROGRAM_TIMEOUT)
+}
+
+/// Installs `dropin` for the unit of [`test_unit`] and asserts that
+/// `systemd-analyze verify` accepts it without a warning.
+pub fn assert_dropin_verifies(units: &Path, dropin: &str) {
+    let dir = units.join("jailtrace-test.service.d");
+    fs::write(dir.join("jailtrace.conf"), dropin).unwrap();
+    let with = systemd_analyze(units, &["verify", "jailtrace-test.service"]);
+    with.assert_success();
+    assert_eq!(
+        with.stderr_text(),
+        "",
+        "systemd-analyze warns\n{}",
+        with.report()
     );
 }
 

@@ -24,6 +24,7 @@ mod util;
 mod acceptance;
 mod badinput;
 mod daemons;
+mod datadirs;
 mod discovery;
 mod doctor;
 mod errors;

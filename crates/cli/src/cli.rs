@@ -266,6 +266,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_listing: usize,
     #[command(flatten)]
+    pub dirs: DirArgs,
+    #[command(flatten)]
     pub global: Global,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
@@ -313,6 +315,26 @@ pub struct ProgramArgs {
     /// Secret-looking variables are otherwise recorded by name only.
     #[arg(long, value_name = "NAME")]
     pub record_env: Vec<String>,
+}
+
+/// The directories a jail gets besides what its program reads (`run`):
+/// see [`jailtrace_spec::dirs`].
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// Bind-mount a host directory into the jail during the runs instead of
+    /// copying what the program reads there (repeatable): a database's data
+    /// directory, a web root deployed separately. JAIL_DIR defaults to
+    /// HOST_DIR; `ro` makes the bind read-only. Nothing below it is copied
+    /// or recorded; the manifest records the bind, and the summary prints
+    /// the `mount --bind` to run before a plain `chroot`.
+    #[arg(long = "bind", value_name = "HOST_DIR[:JAIL_DIR][:ro]", value_parser = parse_dir::<jailtrace_spec::Bind>)]
+    pub binds: Vec<jailtrace_spec::Bind>,
+    /// Make a directory in the jail that the host lacks too, as an init
+    /// script or systemd's RuntimeDirectory= would (repeatable): /run/sshd,
+    /// /run/mysqld. MODE is octal [default: 0755]; USER and GROUP are names
+    /// or numbers looked up on the host [default: root, and USER's group].
+    #[arg(long = "mkdir", value_name = "PATH[:MODE[:USER[:GROUP]]]", value_parser = parse_dir::<jailtrace_spec::MkDir>)]
+    pub mkdirs: Vec<jailtrace_spec::MkDir>,
 }
 
 /// How /etc/passwd and /etc/group get into the jail.
@@ -551,6 +573,12 @@ pub struct ManArgs {
 fn parse_condition(s: &str) -> Result<jailtrace_engine::ready::Condition, String> {
     s.parse()
         .map_err(|e: jailtrace_engine::ready::ParseError| e.to_string())
+}
+
+/// A `--bind` or `--mkdir` value (its syntax only; the host is checked later).
+fn parse_dir<T: std::str::FromStr<Err = jailtrace_spec::DirError>>(s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|e: jailtrace_spec::DirError| e.to_string())
 }
 
 fn parse_env(s: &str) -> Result<(OsString, OsString), String> {

@@ -55,6 +55,9 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         account_dbs: engine::AccountDbs::Copy,
         pid_namespace: !args.no_pid_ns,
         earlier: manifest,
+        // The manifest's binds are mounted for the run.
+        binds: Vec::new(),
+        mkdirs: Vec::new(),
     };
     let exam = match engine::doctor::doctor(&config, &mut Warnings) {
         Ok(exam) => exam,
@@ -507,6 +510,11 @@ fn diagnosis_json(d: &Diagnosis, root: &Path) -> Value {
         Diagnosis::InManifest { path: p, cause } => {
             o.insert("path".into(), json!(path(p)));
             o.insert("cause".into(), json!(cause.as_str()));
+        }
+        Diagnosis::NotBound { bind } => {
+            o.insert("mount".into(), json!(bind.path));
+            o.insert("source".into(), json!(bind.source));
+            o.insert("read_only".into(), json!(bind.read_only()));
         }
     }
     Value::Object(o)

@@ -87,6 +87,9 @@ pub(crate) fn config(
         account_dbs: account_dbs(manifest)?,
         pid_namespace: true,
         earlier: Some(manifest.clone()),
+        // The manifest's binds and directories come with it.
+        binds: Vec::new(),
+        mkdirs: Vec::new(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! `jailtrace run`: validate the input, drive the engine, write the
-//! manifest, print the summary.
+//! manifest, print the summary. Every check of the input (`--bind` and
+//! `--mkdir` included) comes before anything is written.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use jailtrace_manifest::{
 use jailtrace_spec::{Account, Base, EnvSpec, Environment};
 use serde_json::json;
 
-use crate::cli::{ProgramArgs, RunArgs};
+use crate::cli::{DirArgs, ProgramArgs, RunArgs};
 use crate::exit;
 use crate::progress::{role_name, Progress};
 use crate::recorded;
@@ -35,6 +36,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| with_suffix(&name, ".jail.json")),
     )
     .context("cannot resolve the manifest path")?;
+    let (binds, mkdirs) = requested_dirs(&args.dirs, &root_arg)?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
     // A root that holds a jail gets this program added (or, when one of
@@ -99,6 +101,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         account_dbs,
         pid_namespace: !args.no_pid_ns,
         earlier,
+        binds,
+        mkdirs,
     };
 
     // From the first write into a new (or wiped) root on, a record beside
@@ -244,6 +248,45 @@ pub(crate) fn program_policy(
         }
     }
     policy
+}
+
+/// `--bind` and `--mkdir` checked against the host (see
+/// [`jailtrace_spec::dirs`]), before the root at `root_arg` is made: a
+/// bind's host directory is compared with where the root is or will be.
+fn requested_dirs(
+    dirs: &DirArgs,
+    root_arg: &Path,
+) -> anyhow::Result<(Vec<jailtrace_spec::Bind>, Vec<jailtrace_spec::NewDir>)> {
+    if dirs.binds.is_empty() && dirs.mkdirs.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // The root's canonical path, or the one it will have: its nearest
+    // existing ancestor made canonical, the rest added as given.
+    let mut root = std::path::absolute(root_arg).context("cannot resolve the root path")?;
+    let mut rest = Vec::new();
+    while !root.exists() {
+        match (root.file_name().map(OsStr::to_os_string), root.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                root = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut root = root.canonicalize().unwrap_or(root);
+    root.extend(rest.iter().rev());
+    let binds = dirs
+        .binds
+        .iter()
+        .map(|b| b.check(&root))
+        .collect::<Result<Vec<_>, _>>()?;
+    jailtrace_spec::dirs::check_binds(&binds, &dirs.mkdirs)?;
+    let mkdirs = dirs
+        .mkdirs
+        .iter()
+        .map(jailtrace_spec::MkDir::resolve)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((binds, mkdirs))
 }
 
 /// What every run of the program reads on stdin (see
@@ -543,6 +586,15 @@ fn missing(report: &engine::Report) -> Vec<&Path> {
     }
 }
 
+/// The paths the host lacks too that the last run looked for last, when
+/// the program did not start (none when it did).
+fn last_absent(report: &engine::Report) -> &[jailtrace_manifest::Probe] {
+    match report.outcome {
+        Outcome::Ready => &[],
+        _ => &report.last_absent,
+    }
+}
+
 /// The syslog sockets the program sends to: unix sockets named `…/dev/log`
 /// that it connected or sent a datagram to (`/dev/log`, or
 /// `/var/lib/haproxy/dev/log` for a program that chrooted itself there).
@@ -580,7 +632,18 @@ fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_j
         "missing": missing(report).iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
         "denied": m.denied.iter().map(|p| &p.path).collect::<Vec<_>>(),
         "absent": m.absent.len(),
+        "last_absent": last_absent(report).iter().map(|p| json!({
+            "path": p.path,
+            "syscall": p.reason.syscall,
+            "exe": p.reason.exe,
+        })).collect::<Vec<_>>(),
         "mounts": m.mounts.iter().map(|mt| &mt.path).collect::<Vec<_>>(),
+        "binds": m.mounts.iter().filter(|mt| mt.is_bind()).map(|mt| json!({
+            "source": mt.source,
+            "path": mt.path,
+            "read_only": mt.read_only(),
+            "command": mt.shell_command(m.root.as_path()),
+        })).collect::<Vec<_>>(),
         "port_conflicts": report.port_conflicts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "program": name,
         "programs": m.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
@@ -653,11 +716,34 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
         "  time:    {:.1}s\n",
         report.elapsed.as_secs_f64()
     ));
+    let last = last_absent(report);
     if !m.absent.is_empty() {
         out.push_str(&format!(
-            "  absent:  {} paths the host lacks too\n",
-            m.absent.len()
+            "  absent:  {} paths the host lacks too{}\n",
+            m.absent.len(),
+            if last.is_empty() {
+                ""
+            } else {
+                "; the last the program looked for before it failed:"
+            }
         ));
+    }
+    for p in last {
+        out.push_str(&format!(
+            "           {} ({} by {})\n",
+            p.path,
+            p.reason.syscall.as_deref().unwrap_or("?"),
+            p.reason
+                .exe
+                .as_ref()
+                .map_or_else(|| "?".into(), |e| e.to_string())
+        ));
+    }
+    if !last.is_empty() {
+        out.push_str(
+            "           (one of them a directory an init script makes, such as /run/sshd? \
+             --mkdir PATH[:MODE[:USER]] makes it in the jail)\n",
+        );
     }
     for d in &m.denied {
         out.push_str(&format!(
@@ -673,10 +759,17 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
     }
     for mt in &m.mounts {
         let command = mt.shell_command(m.root.as_path());
-        out.push_str(&format!(
-            "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
-            mt.path
-        ));
+        match &mt.source {
+            Some(source) if mt.is_bind() => out.push_str(&format!(
+                "  bind:    {source} at {}{}: before `chroot {root} …`, run `{command}`\n",
+                mt.path,
+                if mt.read_only() { " (read-only)" } else { "" }
+            )),
+            _ => out.push_str(&format!(
+                "  mount:   the program uses {}: before `chroot {root} …`, run `{command}`\n",
+                mt.path
+            )),
+        }
     }
     for socket in syslog_sockets(m) {
         out.push_str(&format!(

@@ -4,7 +4,10 @@
 //! tracer, in a *read-only* session: copying is off, nothing is placed,
 //! listed, filled, pruned, synthesized or mounted by jailtrace, so the root
 //! is left as it was (what the program itself writes there is its own
-//! doing). The session records what the program looked for and the root
+//! doing). The one exception: the binds the manifest records (`run
+//! --bind`) are mounted for the run where their mount point is in the
+//! root (and nothing is mounted there yet), as `run` does, and taken down
+//! after it; one whose mount point the root lacks is a diagnosis. The session records what the program looked for and the root
 //! lacks ([`Failure`]: who wanted it, whether the host has it, and the steps
 //! `jailtrace run` would apply, planned and never applied), the paths the
 //! host lacks too (ordinary probes), and every path call refused for want of
@@ -223,6 +226,29 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
     session.account_dbs = AccountDbs::Copy;
     session.pid_namespace = config.pid_namespace;
     session.begin_run(1, false);
+    if let Some(manifest) = &config.earlier {
+        let binds: Vec<_> = manifest
+            .mounts
+            .iter()
+            .filter(|m| m.is_bind())
+            .cloned()
+            .collect();
+        for bind in &binds {
+            session.policy_mut().bind(bind.path.as_path());
+        }
+        session.mounts = binds;
+    }
+    let unbound: Vec<_> = session
+        .mount_binds()?
+        .iter()
+        .filter_map(|p| {
+            session
+                .mounts
+                .iter()
+                .find(|m| m.path.as_path() == p)
+                .cloned()
+        })
+        .collect();
     let mut seccomp = config.seccomp;
     let mut start_error = None;
     let (status, started, pending, transcript) = match crate::trace_run(
@@ -255,6 +281,7 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
         started,
         transcript: &transcript,
         start_error: start_error.as_ref(),
+        unbound: &unbound,
     };
     let diagnoses = diagnose::diagnose(&facts);
     Ok(Examination {

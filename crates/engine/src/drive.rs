@@ -77,13 +77,16 @@ impl Drive<'_> {
             // failure.
             let quiet = later && !config.input.is_terminal();
             let output = if quiet { Output::Hidden } else { Output::Shown };
-            let traced = match trace_run(
+            self.session.mount_binds()?;
+            let traced = trace_run(
                 config,
                 self.session,
                 self.observer,
                 &mut self.seccomp,
                 output,
-            ) {
+            );
+            self.session.unmount_binds();
+            let traced = match traced {
                 Ok(traced) => traced,
                 Err(e) => {
                     // An interrupted copying run must not leave the host's

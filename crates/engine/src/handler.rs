@@ -324,7 +324,8 @@ impl<'a> RunHandler<'a> {
         let Ok(Some(path)) = tracee.resolve(&call.target) else {
             return Ok(());
         };
-        if self.session.has_entry(&path) {
+        // What the program makes in a bind is the host directory's.
+        if self.session.has_entry(&path) || self.session.policy().is_bound(&path) {
             return Ok(());
         }
         let Some(meta) = self.session.root.lstat(&path)? else {

@@ -24,6 +24,7 @@
 //! explanation of why the program does not start there.
 
 mod accounts;
+mod binds;
 pub mod doctor;
 mod drive;
 mod etc;
@@ -56,7 +57,7 @@ pub use listing::ListingStats;
 pub use mounts::MountError;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
-pub use session::{Miss, Observer, Quiet, Who};
+pub use session::{Miss, Observer, Quiet, Who, LAST_ABSENT};
 
 /// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
 /// and ignores what only copying uses (`max_runs`, `keep_setuid`,
@@ -117,9 +118,17 @@ pub struct Config {
     pub pid_namespace: bool,
     /// The root's manifest, when the root already holds the jail it
     /// describes: its entries, mounts and runs are kept and the new runs
-    /// add to them. For [`doctor::doctor`]: what the jail should hold, to
-    /// say which missing paths the manifest lists.
+    /// add to them (its binds are mounted for them). For
+    /// [`doctor::doctor`]: what the jail should hold, to say which missing
+    /// paths the manifest lists; its binds are mounted for the run.
     pub earlier: Option<Manifest>,
+
+    // The directories the command line asks for (`--bind`, `--mkdir`).
+    /// Host directories mounted into the root for every run instead of
+    /// copied, checked ([`jailtrace_spec::Bind::check`]).
+    pub binds: Vec<jailtrace_spec::Bind>,
+    /// Directories made in the root before the first run.
+    pub mkdirs: Vec<jailtrace_spec::NewDir>,
 }
 
 /// A user and group to run the program as.
@@ -166,6 +175,10 @@ pub struct Report {
     /// after the first are quiet unless the user types the input): the run
     /// and the output, for the user to see when the program did not start.
     pub hidden_output: Option<(u32, Vec<u8>)>,
+    /// The last paths (at most [`LAST_ABSENT`], oldest first) the last run
+    /// looked for that the host lacks too: what a program that fails was
+    /// after last (sshd's `/run/sshd`).
+    pub last_absent: Vec<jailtrace_manifest::Probe>,
 }
 
 /// Why a run could not be carried out at all.
@@ -177,6 +190,8 @@ pub enum Error {
     Root(#[from] rootfs::Error),
     #[error(transparent)]
     Trace(#[from] tracer::Error),
+    #[error(transparent)]
+    Mount(#[from] MountError),
     #[error("interrupted by {0}")]
     Interrupted(nix::sys::signal::Signal),
     #[error("cannot capture the program's output: {0}")]
@@ -246,6 +261,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         runs = earlier.runs.clone();
     }
     session.program = Some(config.name.clone());
+    session.place_requested(&config.mkdirs, &config.binds, observer)?;
     preseed(config, &mut session, observer)?;
 
     // Where the kernel refuses seccomp filters, every syscall stops instead.
@@ -297,6 +313,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         sockets: std::mem::take(&mut session.sockets),
     };
     let port_conflicts = std::mem::take(&mut session.port_conflicts);
+    let last_absent = std::mem::take(&mut session.last_absent).into();
     Ok(Report {
         manifest,
         outcome,
@@ -307,6 +324,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         hints,
         listing: session.placeholders.stats,
         hidden_output,
+        last_absent,
     })
 }
 

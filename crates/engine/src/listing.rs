@@ -27,7 +27,8 @@
 //! - with `--keep-listing DIR`, every entry of DIR stays, files filled.
 //!
 //! So the verifying run runs in the root that ships. Listings of /proc,
-//! /sys and /dev are never touched.
+//! /sys and /dev, and of directories in a bind (`--bind`), are never
+//! touched.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -130,6 +131,7 @@ impl Session {
     ) -> Result<(), rootfs::Error> {
         if self.read_only
             || NEVER_LISTED.iter().any(|n| dir.starts_with(n))
+            || self.policy().is_bound(dir)
             || !self.placeholders.listed.insert(dir.to_path_buf())
         {
             return Ok(());

@@ -1,8 +1,10 @@
 //! What may be copied from the host into a jail.
 //!
-//! Three kinds of paths are never copied: virtual file systems (`/proc`,
-//! `/sys`: the jail needs them mounted, not copied), secrets matched by the
-//! deny rules, and block devices (refused by the rootfs layer). The default
+//! Four kinds of paths are never copied: virtual file systems (`/proc`,
+//! `/sys`: the jail needs them mounted, not copied), what lies in a host
+//! directory bound into the jail (`--bind`: the host's directory, mounted
+//! for the runs; [`Verdict::Bound`]), secrets matched by the deny rules,
+//! and block devices (refused by the rootfs layer). The default
 //! deny rules ([`DEFAULT_DENY`]) keep the host's credentials out of every
 //! jail; `--deny` adds rules and `--allow` makes exceptions to them. A path
 //! is refused when a deny rule matches it and no allow rule does; rules are
@@ -89,6 +91,8 @@ pub struct Policy {
     /// Paths below a [`RUNTIME_STATE`] directory that are copied as usual,
     /// with everything below them.
     runtime_exceptions: Vec<PathBuf>,
+    /// Mount points of binds: nothing at or below them is copied.
+    binds: Vec<PathBuf>,
 }
 
 /// A deny or allow rule that is not a valid regular expression.
@@ -223,6 +227,9 @@ pub enum Verdict {
     Copy,
     /// Mounted, never copied (`/proc`, `/sys`); the string names the mount.
     Virtual(&'static str),
+    /// At or below the mount point of a bind: the host directory mounted
+    /// there holds it (or lacks it); never copied, never recorded.
+    Bound,
     /// Refused by the named rule.
     Deny(String),
     /// Host runtime state ([`RUNTIME_STATE`]; the string names the rule): a
@@ -253,6 +260,7 @@ impl Policy {
             deny: compile(&all)?,
             allow: compile(allow)?,
             runtime_exceptions: Vec::new(),
+            binds: Vec::new(),
         })
     }
 
@@ -261,6 +269,19 @@ impl Policy {
     /// program is in). The deny list still applies there.
     pub fn except_runtime(&mut self, path: &Path) {
         self.runtime_exceptions.push(path.to_path_buf());
+    }
+
+    /// Treats `jail`, the mount point of a bind, and what lies below it as
+    /// the bound host directory's ([`Verdict::Bound`]).
+    pub fn bind(&mut self, jail: &Path) {
+        if !self.binds.iter().any(|b| b == jail) {
+            self.binds.push(jail.to_path_buf());
+        }
+    }
+
+    /// Whether `path` is at or below the mount point of a bind.
+    pub fn is_bound(&self, path: &Path) -> bool {
+        self.binds.iter().any(|b| path.starts_with(b))
     }
 
     /// The [`RUNTIME_STATE`] directory `path` lies strictly below, if any.
@@ -306,6 +327,7 @@ impl Policy {
             deny: all_deny,
             allow: all_allow,
             runtime_exceptions: Vec::new(),
+            binds: Vec::new(),
         })
     }
 
@@ -324,6 +346,9 @@ impl Policy {
     pub fn verdict(&self, path: &Path) -> Verdict {
         if let Some(v) = virtual_fs(path) {
             return Verdict::Virtual(v);
+        }
+        if self.is_bound(path) {
+            return Verdict::Bound;
         }
         let bytes = path.as_os_str().as_bytes();
         let allowed = || self.allow.iter().any(|(_, re)| re.is_match(bytes));
@@ -678,5 +703,23 @@ mod tests {
         assert!(matches!(err, PolicyError::Flag(_)), "{err:?}");
         let err = Policy::from_file(&path, &["[".into()], &[]).unwrap_err();
         assert!(matches!(err, PolicyError::Flag(_)), "{err:?}");
+    }
+
+    #[test]
+    fn paths_in_a_bind_are_bound_whatever_else_applies() {
+        let mut p = Policy::default();
+        p.bind(Path::new("/var/lib/app"));
+        p.bind(Path::new("/run/data"));
+        for path in ["/var/lib/app", "/var/lib/app/db.sqlite", "/run/data/x/y"] {
+            assert_eq!(p.verdict(Path::new(path)), Verdict::Bound, "{path}");
+        }
+        // Not the parents, nor a sibling that shares a prefix.
+        assert_eq!(p.verdict(Path::new("/var/lib")), Verdict::Copy);
+        assert_eq!(p.verdict(Path::new("/var/lib/app2")), Verdict::Copy);
+        assert!(matches!(
+            p.verdict(Path::new("/run/other")),
+            Verdict::DirsOnly(_)
+        ));
+        assert!(p.is_bound(Path::new("/run/data")) && !p.is_bound(Path::new("/run")));
     }
 }

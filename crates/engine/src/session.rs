@@ -11,7 +11,7 @@
 //! checks, misses are recorded, a file system the program needs is noted
 //! but not mounted, and nothing is listed, filled, pruned or synthesized.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use std::net::SocketAddr;
@@ -26,6 +26,10 @@ use crate::etc::{is_account_db, AccountDbs};
 use crate::listing::Placeholders;
 use crate::mounts::Mounts;
 use crate::policy::{Policy, Verdict};
+
+/// How many of the paths the host lacks too a run keeps, the latest
+/// ([`Session::last_absent`]).
+pub const LAST_ABSENT: usize = 5;
 
 /// Who needed a path: the process, its executable and the syscall.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,6 +96,8 @@ pub enum Placement {
     Denied,
     /// It lives in /proc or /sys.
     Virtual,
+    /// It lies in a bind (`--bind`): the host directory mounted there has it or not.
+    Bound,
     /// A loop, a fifo or socket on the host: nothing to place.
     Nothing,
 }
@@ -130,6 +136,9 @@ pub struct Session {
     index: HashMap<PathBuf, usize>,
     pub(crate) absent: Vec<Probe>,
     absent_seen: HashSet<PathBuf>,
+    /// The last [`LAST_ABSENT`] paths the current run probed that the host
+    /// lacks too, oldest first (for the summary of a program that fails).
+    pub(crate) last_absent: VecDeque<Probe>,
     pub(crate) denied: Vec<Probe>,
     denied_seen: HashSet<PathBuf>,
     pub(crate) mounts: Vec<Mount>,
@@ -193,6 +202,7 @@ impl Session {
             index: HashMap::new(),
             absent: Vec::new(),
             absent_seen: HashSet::new(),
+            last_absent: VecDeque::new(),
             denied: Vec::new(),
             denied_seen: HashSet::new(),
             mounts: Vec::new(),
@@ -220,6 +230,19 @@ impl Session {
         }
     }
 
+    /// A session on the fake host at `host` with the root at `root` and
+    /// the default policy (for tests).
+    #[cfg(test)]
+    pub(crate) fn fake(host: &Path, root: &Path) -> Session {
+        Session::new(
+            Root::open(root).expect("a test root opens"),
+            Host::at(host),
+            Policy::default(),
+            false,
+            100,
+        )
+    }
+
     /// Continues from an earlier manifest of this root (`jailtrace update
     /// --run`): its entries count as placed, so what is already in the root
     /// stays recorded with its first reason, and only new needs are added.
@@ -238,6 +261,9 @@ impl Session {
             }
         }
         self.mounts = earlier.mounts.clone();
+        for bind in self.mounts.iter().filter(|m| m.is_bind()) {
+            self.policy.bind(bind.path.as_path());
+        }
         self.sockets = earlier.sockets.clone();
     }
 
@@ -290,10 +316,15 @@ impl Session {
         self.misses.clear();
         self.misses_seen.clear();
         self.interp_checked.clear();
+        self.last_absent.clear();
     }
 
     pub(crate) fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    pub(crate) fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
     }
 
     pub(crate) fn keep_setuid(&self) -> bool {
@@ -324,10 +355,14 @@ impl Session {
         who: &Who,
         observer: &mut dyn Observer,
     ) -> Result<Placement, rootfs::Error> {
-        if let Verdict::Virtual(fs) = self.policy.verdict(path) {
-            self.note_virtual(path, fs, who);
-            self.need_mount(fs, who);
-            return Ok(Placement::Virtual);
+        match self.policy.verdict(path) {
+            Verdict::Virtual(fs) => {
+                self.note_virtual(path, fs, who);
+                self.need_mount(fs, who);
+                return Ok(Placement::Virtual);
+            }
+            Verdict::Bound => return Ok(Placement::Bound),
+            _ => {}
         }
         if path == Path::new("/dev/ptmx") {
             // Opening ptmx finds its devpts through the `pts` directory
@@ -356,11 +391,14 @@ impl Session {
         };
         // A chain that leads into /proc or /sys (`/dev/stderr ->
         // /proc/self/fd/2`) is placed up to there and the file system
-        // mounted, whatever the host walk found beyond.
-        let boundary = plan
-            .steps
-            .iter()
-            .position(|s| matches!(self.policy.verdict(s.path()), Verdict::Virtual(_)));
+        // mounted, whatever the host walk found beyond; one into a bind,
+        // up to there.
+        let boundary = plan.steps.iter().position(|s| {
+            matches!(
+                self.policy.verdict(s.path()),
+                Verdict::Virtual(_) | Verdict::Bound
+            )
+        });
         let outcome = match boundary {
             Some(_) => Outcome::Placed,
             None => plan.outcome.clone(),
@@ -384,6 +422,7 @@ impl Session {
         // /proc/self/fd/2`) is placed up to there, and the file system mounted.
         let mut steps = &plan.steps[..boundary.unwrap_or(plan.steps.len())];
         let mut mount = None;
+        let mut bound = false;
         for (i, step) in plan
             .steps
             .iter()
@@ -395,6 +434,11 @@ impl Session {
                 Verdict::Virtual(fs) => {
                     steps = &plan.steps[..i];
                     mount = Some(fs);
+                    break;
+                }
+                Verdict::Bound => {
+                    steps = &plan.steps[..i];
+                    bound = true;
                     break;
                 }
                 Verdict::Deny(rule) => {
@@ -447,6 +491,9 @@ impl Session {
             self.note_virtual(path, fs, who);
             self.need_mount(fs, who);
             return Ok(Placement::Virtual);
+        }
+        if bound {
+            return Ok(Placement::Bound);
         }
         Ok(Placement::Placed)
     }
@@ -620,11 +667,17 @@ impl Session {
     }
 
     fn record_absent(&mut self, path: &Path, who: &Who) {
-        self.record_absent_probe(Probe {
+        let probe = Probe {
             path: path.into(),
             reason: self.tag(who.reason(Cause::Accessed, self.run, None)),
             rule: None,
-        });
+        };
+        self.last_absent.retain(|p| p.path != probe.path);
+        if self.last_absent.len() == LAST_ABSENT {
+            self.last_absent.pop_front();
+        }
+        self.last_absent.push_back(probe.clone());
+        self.record_absent_probe(probe);
     }
 
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
@@ -666,6 +719,7 @@ impl Session {
                         .map(String::from)
                         .to_vec(),
                 },
+                source: None,
                 reason,
             });
         }
@@ -726,13 +780,7 @@ mod tests {
         symlink("libc.so.6", host.join("usr/lib/x/libc.so")).unwrap();
         std::fs::write(host.join("etc/ssl/private/key.pem"), b"secret").unwrap();
         std::fs::write(host.join("etc/shadow"), b"root:$6$hash").unwrap();
-        let session = Session::new(
-            Root::open(&root).unwrap(),
-            Host::at(&host),
-            Policy::default(),
-            false,
-            100,
-        );
+        let session = Session::fake(&host, &root);
         Fixture {
             _dir: dir,
             session,

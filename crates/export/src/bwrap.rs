@@ -7,7 +7,9 @@
 //! device `--dev-bind HOST PATH`, each synthesized file (`/etc/passwd`)
 //! `--perms MODE --ro-bind-data FD PATH` fed from the script itself. Then
 //! the recorded mounts: `--proc` for proc, `--ro-bind /sys` for sysfs,
-//! `--dev-bind /dev/pts` for devpts, `--tmpfs` for tmpfs. The program runs
+//! `--dev-bind /dev/pts` for devpts, `--tmpfs` for tmpfs, and for a bind
+//! (`run --bind`) `--bind HOST PATH`, or `--ro-bind HOST PATH` when it is
+//! read-only. The program runs
 //! in the manifest's working directory with `--unshare-pid` (as under
 //! `jailtrace run`), `--die-with-parent`, and `--new-session` unless it
 //! uses a terminal (`/dev/tty` or devpts), since a new session has no
@@ -16,7 +18,7 @@
 //! Guarantees:
 //! - Nothing from the host is visible but the bound files, devices and
 //!   mounts; every bound file is read-only, and bubblewrap mounts them
-//!   `nosuid`.
+//!   `nosuid`. The one writable host path is a bind recorded without `ro`.
 //! - Every host file bound is read at export time and checked against the
 //!   manifest's SHA-256 (the report lists differences), since the program
 //!   will see the live host file.
@@ -126,12 +128,16 @@ pub(crate) fn script(
     }
     for m in &manifest.mounts {
         let path = m.path.as_bytes();
-        match m.fstype.as_str() {
-            "proc" => s.option(&[b"--proc", path]),
-            "sysfs" => s.option(&[b"--ro-bind", b"/sys", path]),
-            "devpts" => s.option(&[b"--dev-bind", b"/dev/pts", path]),
-            "tmpfs" => s.option(&[b"--tmpfs", path]),
-            other => source.report.notes.push(format!(
+        match (m.fstype.as_str(), &m.source) {
+            ("proc", _) => s.option(&[b"--proc", path]),
+            ("sysfs", _) => s.option(&[b"--ro-bind", b"/sys", path]),
+            ("devpts", _) => s.option(&[b"--dev-bind", b"/dev/pts", path]),
+            ("tmpfs", _) => s.option(&[b"--tmpfs", path]),
+            ("bind", Some(host)) if m.read_only() => {
+                s.option(&[b"--ro-bind", host.as_bytes(), path])
+            }
+            ("bind", Some(host)) => s.option(&[b"--bind", host.as_bytes(), path]),
+            (other, _) => source.report.notes.push(format!(
                 "the {other} mount on {} has no bwrap option; left out",
                 m.path
             )),
@@ -361,6 +367,7 @@ mod tests {
             fstype: "proc".into(),
             path: PathText::from("/proc"),
             options: vec![],
+            source: None,
             reason: Reason::new(Cause::Runtime, 1),
         }];
         (host, m)
@@ -410,17 +417,25 @@ JAILTRACE_EOF_3_
     }
 
     #[test]
-    fn bound_files_are_checked_and_a_terminal_keeps_the_session() {
+    fn bound_files_are_checked_binds_bound_and_a_terminal_keeps_the_session() {
         let (host, mut m) = fixture();
         m.entries[1].sha256 = Some(sha256_hex(b"other\n"));
         let mut tty = entry("/dev/tty", EntryKind::Device, 0o666);
         tty.rdev = Some(DeviceNumber { major: 5, minor: 0 });
         m.entries.push(tty);
+        m.mounts = vec![
+            crate::tests::bind(b"/srv/data", "/var/lib/app", false),
+            crate::tests::bind(b"/srv/www", "/var/www", true),
+        ];
         let items = items(&m).unwrap();
         let host = Host::at(host.path());
         let mut source = Source::new(&host);
         let text = String::from_utf8(script(&m, &items, &mut source).unwrap()).unwrap();
         assert!(!text.contains("--new-session"), "{text}");
+        assert!(
+            text.contains("\t--bind /srv/data /var/lib/app \\\n\t--ro-bind /srv/www /var/www \\\n"),
+            "{text}"
+        );
         assert_eq!(source.report.differs.len(), 1);
         assert_eq!(source.report.differs[0].jail, Path::new("/etc/conf"));
     }

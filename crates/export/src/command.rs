@@ -1,6 +1,6 @@
 //! The program as the formats that start it write it (Dockerfile, bwrap,
 //! systemd, OCI): its argument vector, environment, working directory and
-//! user.
+//! user, and the host directories bound into its jail.
 //!
 //! Guarantees:
 //! - The argument vector starts with the manifest's `executable` (the
@@ -16,7 +16,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use jailtrace_manifest::{Command, EnvVar, PathText};
+use jailtrace_manifest::{Command, EnvVar, Manifest, PathText};
 
 use crate::Error;
 
@@ -86,6 +86,40 @@ pub(crate) fn redacted_note(names: &[&[u8]], format: &str, how: &str) -> Option<
     ))
 }
 
+/// The binds of the manifest (`run --bind`) for an image, which cannot
+/// hold a mount: each mount point (UTF-8) to declare a volume, with a note
+/// for `format`'s report giving the `-v HOST:JAIL[:ro]` that mounts the
+/// host directory when the container starts. A bind whose paths are not
+/// UTF-8 or hold a `:` is left out with a note.
+pub(crate) fn volumes(manifest: &Manifest, format: &str, notes: &mut Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for bind in manifest.mounts.iter().filter(|m| m.is_bind()) {
+        let (Some(jail), Some(host)) = (
+            bind.path.to_str(),
+            bind.source.as_ref().and_then(|s| s.to_str()),
+        ) else {
+            notes.push(format!(
+                "the bind at {} has a path that is not UTF-8; left out of the {format}",
+                bind.path
+            ));
+            continue;
+        };
+        if jail.contains(':') || host.contains(':') {
+            notes.push(format!(
+                "the bind of {host} at {jail} has a `:` in a path; left out of the {format}"
+            ));
+            continue;
+        }
+        let ro = if bind.read_only() { ":ro" } else { "" };
+        notes.push(format!(
+            "{jail} is bound from the host's {host}, which an image cannot hold: the {format} \
+             declares it a volume; give `-v {host}:{jail}{ro}` when the container starts"
+        ));
+        out.push(jail.to_string());
+    }
+    out
+}
+
 /// The argument vector to start: `executable`, then `argv[1..]`.
 pub(crate) fn argv(command: &Command) -> Vec<&[u8]> {
     std::iter::once(command.executable.as_os_str().as_bytes())
@@ -119,7 +153,7 @@ pub(crate) fn utf8<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::manifest;
+    use crate::tests::{bind, manifest};
 
     #[test]
     fn session_variables_are_left_out_in_order() {
@@ -167,6 +201,25 @@ mod tests {
         m.programs[0].command.argv = ["date", "-u"].map(PathText::from).to_vec();
         m.programs[0].command.executable = PathText::from("/usr/bin/date");
         assert_eq!(argv(&m.programs[0].command), [&b"/usr/bin/date"[..], b"-u"]);
+    }
+
+    #[test]
+    fn binds_become_volumes_with_a_note() {
+        let mut m = manifest();
+        m.mounts = vec![
+            bind(b"/srv/db", "/var/lib/db", true),
+            bind(b"/srv/\xff", "/data", false),
+            bind(b"/srv/a:b", "/ab", false),
+        ];
+        let mut notes = Vec::new();
+        assert_eq!(volumes(&m, "image", &mut notes), ["/var/lib/db"]);
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(
+            notes[0].contains("`-v /srv/db:/var/lib/db:ro`"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("not UTF-8"), "{notes:?}");
+        assert!(notes[2].contains("`:`"), "{notes:?}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! (the [`crate::tar`] archive) and a `Dockerfile` that makes an image of
 //! exactly that root: `FROM scratch`, `ADD rootfs.tar /`, `WORKDIR`, `USER`
 //! when recorded, one `ENV` per variable (session variables left out, see
-//! [`crate::command`]) and `ENTRYPOINT` in JSON (exec) form.
+//! [`crate::command`]), a `VOLUME` for each bind (`run --bind`: an image
+//! cannot hold the host directory; the report says which `-v` mounts it)
+//! and `ENTRYPOINT` in JSON (exec) form.
 //!
 //! Guarantees: `ADD` unpacks the archive with its owners and modes;
 //! `ENV`, `WORKDIR` and `USER` values are double-quoted with `\`, `"` and
@@ -19,7 +21,7 @@ use std::path::Path;
 
 use jailtrace_manifest::{EnvVar, Manifest};
 
-use crate::command::{argv, container_user, program_env, redacted_note, utf8};
+use crate::command::{argv, container_user, program_env, redacted_note, utf8, volumes};
 use crate::plan::Item;
 use crate::source::Source;
 use crate::Error;
@@ -95,6 +97,12 @@ fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Er
         "Dockerfile",
         "give them when the container starts (`docker run -e NAME`, `--env-file`)",
     ));
+    let volumes = volumes(manifest, FORMAT, notes);
+    if !volumes.is_empty() {
+        // Serialising a list of strings cannot fail.
+        let json = serde_json::to_string(&volumes).unwrap_or_default();
+        let _ = writeln!(out, "VOLUME {json}");
+    }
     let args = argv(command)
         .into_iter()
         .enumerate()
@@ -182,6 +190,19 @@ mod tests {
         );
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("BAD"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_bind_is_a_volume() {
+        let mut m = manifest();
+        m.mounts = vec![crate::tests::bind(b"/srv/db", "/var/lib/db", true)];
+        let mut notes = Vec::new();
+        let text = dockerfile(&m, &mut notes).unwrap();
+        assert!(
+            text.contains("\nVOLUME [\"/var/lib/db\"]\nENTRYPOINT "),
+            "{text}"
+        );
+        assert!(notes[0].contains("-v /srv/db:/var/lib/db:ro"), "{notes:?}");
     }
 
     #[test]

@@ -365,6 +365,17 @@ mod tests {
         }
     }
 
+    /// A bind of the host's `host` at `jail` (`run --bind`).
+    pub(crate) fn bind(host: &[u8], jail: &str, read_only: bool) -> jailtrace_manifest::Mount {
+        jailtrace_manifest::Mount {
+            fstype: "bind".into(),
+            path: PathText::from(jail),
+            options: if read_only { vec!["ro".into()] } else { vec![] },
+            source: Some(PathText::from(host.to_vec())),
+            reason: Reason::new(Cause::Requested, 0),
+        }
+    }
+
     /// An entry owned by 0:0, placed as `accessed` in run 1.
     pub(crate) fn entry(path: impl Into<PathText>, kind: EntryKind, mode: u32) -> Entry {
         Entry::new(

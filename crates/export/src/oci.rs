@@ -14,8 +14,12 @@
 //! - The config has `architecture` (the Go name of the architecture this
 //!   jailtrace was built for: amd64, arm64, …), `os: linux`, `created` (the
 //!   manifest's time) and `config` with `Entrypoint` (the program), `Env`
-//!   (session variables left out, see [`crate::command`]), `WorkingDir` and
-//!   `User` when recorded.
+//!   (session variables left out, see [`crate::command`]), `WorkingDir`,
+//!   `User` when recorded, and `Volumes` with the mount point of each bind
+//!   (`run --bind`): an image config cannot hold a mount (the runtime
+//!   spec's `mounts` are the container's, not the image's), so the bind is
+//!   declared a volume and the report says which `-v` mounts the host
+//!   directory.
 //! - Reproducible: the same manifest and host files give the same bytes
 //!   (gzip header time 0, archive times from the files).
 
@@ -29,7 +33,7 @@ use jailtrace_manifest::{EnvVar, Manifest};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::command::{argv, container_user, program_env, redacted_note, utf8};
+use crate::command::{argv, container_user, program_env, redacted_note, utf8, volumes};
 use crate::plan::Item;
 use crate::source::{sha256_hex, Source};
 use crate::Error;
@@ -234,6 +238,11 @@ fn config(manifest: &Manifest, diff_id: &str, notes: &mut Vec<String>) -> Result
             "Labels".into(),
             json!({ "org.jailtrace.programs": programs }),
         );
+    }
+    let volumes = volumes(manifest, "image config", notes);
+    if let (false, Some(run)) = (volumes.is_empty(), run.as_object_mut()) {
+        let set = volumes.into_iter().map(|v| (v, json!({}))).collect();
+        run.insert("Volumes".into(), Value::Object(set));
     }
     let created = rfc3339(manifest.created_unix);
     Ok(json!({

@@ -230,7 +230,17 @@ fn mounts(out: &mut Vec<u8>, manifest: &Manifest) {
         b"echo \"$0: the program needs these mounted (this script does not mount them):\" >&2\n",
     );
     for m in &manifest.mounts {
-        if m.fstype == "devpts" {
+        if let (true, Some(host)) = (m.is_bind(), &m.source) {
+            out.extend_from_slice(b"printf '  mount --bind %s %s\\n' ");
+            word(out, host.as_bytes());
+            out.push(b' ');
+            in_root(out, m.path.as_path());
+            out.extend_from_slice(b" >&2\n");
+            if !m.read_only() {
+                continue;
+            }
+            out.extend_from_slice(b"printf '  mount -o remount,bind,ro %s\\n' ");
+        } else if m.fstype == "devpts" {
             out.extend_from_slice(b"printf '  mount --bind /dev/pts %s\\n' ");
         } else {
             out.extend_from_slice(b"printf '  mount -t %s");
@@ -310,8 +320,11 @@ mod tests {
             fstype: "proc".into(),
             path: PathText::from("/proc"),
             options: vec!["ro".into(), "nosuid".into()],
+            source: None,
             reason: Reason::new(jailtrace_manifest::Cause::Runtime, 1),
         }];
+        m.mounts
+            .push(crate::tests::bind(b"/srv/it's data", "/data/sticky", true));
         (host, m)
     }
 
@@ -347,6 +360,13 @@ mod tests {
             stderr.contains(&format!(
                 "  mount -t proc -o ro,nosuid proc {}/proc",
                 root.display()
+            )),
+            "{stderr}"
+        );
+        let sticky = format!("{}/data/sticky", root.display());
+        assert!(
+            stderr.contains(&format!(
+                "  mount --bind /srv/it's data {sticky}\n  mount -o remount,bind,ro {sticky}\n"
             )),
             "{stderr}"
         );

@@ -4,6 +4,8 @@
 //! It sets `RootDirectory=ROOT` (the root given, by default the manifest's),
 //! `MountAPIVFS=yes` when a proc or sysfs mount is recorded,
 //! `BindPaths=/dev/pts` for devpts, `TemporaryFileSystem=` for tmpfs,
+//! `BindPaths=HOST:PATH` for a bind (`run --bind`; `BindReadOnlyPaths=`
+//! when it is read-only),
 //! `WorkingDirectory=`, `User=`/`Group=` when recorded, one `Environment=`
 //! per variable (the session variables left out, see [`crate::command`]),
 //! and `ExecStart=` twice: empty, to reset the unit's own command, then the
@@ -100,16 +102,29 @@ fn dropin_for(
     }
     for m in &manifest.mounts {
         let path = plain("mount point", m.path.as_bytes())?;
-        match m.fstype.as_str() {
-            "devpts" if path == "/dev/pts" => out.push_str("BindPaths=/dev/pts\n"),
-            "devpts" => {
+        match (m.fstype.as_str(), &m.source) {
+            ("devpts", _) if path == "/dev/pts" => out.push_str("BindPaths=/dev/pts\n"),
+            ("devpts", _) => {
                 let _ = writeln!(out, "BindPaths=/dev/pts:{path}");
             }
-            "tmpfs" => {
+            ("tmpfs", _) => {
                 let _ = writeln!(out, "TemporaryFileSystem={path}");
             }
-            "proc" | "sysfs" => {}
-            other => report.notes.push(format!(
+            ("proc" | "sysfs", _) => {}
+            ("bind", Some(host)) => {
+                let setting = if m.read_only() {
+                    "BindReadOnlyPaths"
+                } else {
+                    "BindPaths"
+                };
+                let _ = writeln!(
+                    out,
+                    "{setting}={}:{}",
+                    bind_path("bind source", host.as_bytes())?,
+                    bind_path("bind target", m.path.as_bytes())?
+                );
+            }
+            (other, _) => report.notes.push(format!(
                 "the {other} mount on {} has no systemd setting; left out",
                 m.path
             )),
@@ -194,6 +209,20 @@ fn quote(text: &str, exec: bool) -> String {
     out
 }
 
+/// One side of a `BindPaths=` item: [`plain`], and no blank or `:`
+/// (which separate the items and their two sides).
+fn bind_path(what: &str, value: &[u8]) -> Result<String, Error> {
+    let text = plain(what, value)?;
+    if text.contains(|c: char| c.is_whitespace() || c == ':') {
+        return Err(Error::Unrepresentable {
+            format: FORMAT,
+            what: format!("{what} {text:?}"),
+            why: "BindPaths= separates its paths with blanks and `:`",
+        });
+    }
+    Ok(text)
+}
+
 /// A value written bare (a path, a user name): UTF-8, no control
 /// characters, no surrounding whitespace; `%` doubled.
 fn plain(what: &str, value: &[u8]) -> Result<String, Error> {
@@ -219,6 +248,7 @@ mod tests {
             fstype: fstype.into(),
             path: PathText::from(path),
             options: vec![],
+            source: None,
             reason: Reason::new(Cause::Runtime, 1),
         }
     }
@@ -263,6 +293,21 @@ ExecStart=
 ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"$$HOME\\\" 100%% \\\\ done\\n\" \"\"
 "
         );
+        m.mounts = vec![
+            crate::tests::bind(b"/srv/data", "/var/lib/app", false),
+            crate::tests::bind(b"/srv/www", "/var/www", true),
+        ];
+        let mut other = Report::default();
+        let binds = String::from_utf8(dropin(&m, Path::new("/j"), &mut other).unwrap()).unwrap();
+        assert!(
+            binds.contains(
+                "\nBindPaths=/srv/data:/var/lib/app\nBindReadOnlyPaths=/srv/www:/var/www\n"
+            ),
+            "{binds}"
+        );
+        m.mounts = vec![crate::tests::bind(b"/srv/my data", "/data", false)];
+        let err = dropin(&m, Path::new("/j"), &mut other).unwrap_err();
+        assert!(err.to_string().contains("BindPaths="), "{err}");
         assert!(
             text.starts_with("# Runs /bin/sh in the jail root /srv/jail%1"),
             "{text}"

@@ -14,7 +14,8 @@
 //! directory the program writes in, [`crate::runtime`]) is placed only
 //! where the root has no file of that name, always as a copy: a file there
 //! already holds what the program wrote, and keeps it (its mode and owner
-//! are corrected in place).
+//! are corrected in place). The mount point of a bind is made when
+//! missing and otherwise left alone (see [`crate::runtime`]).
 
 use std::path::Path;
 
@@ -183,6 +184,12 @@ pub fn build(
                 return Err(check::incomplete(entry, "content (re-run `jailtrace run`)"));
             }
             EntryKind::File => {}
+            EntryKind::Dir if state.is_bind_point(entry.path.as_path()) => {
+                match place_bind_point(&mut r, &view, entry)? {
+                    true => report.made += 1,
+                    false => report.unchanged += 1,
+                }
+            }
             _ => match place_node(&mut r, &view, entry)? {
                 NodeResult::Unchanged => report.unchanged += 1,
                 NodeResult::Made => report.made += 1,
@@ -283,6 +290,16 @@ fn place_node(r: &mut Root, view: &Host, entry: &Entry) -> Result<NodeResult, Er
     } else {
         NodeResult::Made
     })
+}
+
+/// Makes the mount point of a bind unless the root has a directory there;
+/// one that exists is left alone (a bind mounted there shows the host
+/// directory, which a build must never change). Returns whether it made it.
+fn place_bind_point(r: &mut Root, view: &Host, entry: &Entry) -> Result<bool, Error> {
+    match view.lstat(entry.path.as_path())? {
+        Some(meta) if meta.kind == Kind::Dir => Ok(false),
+        _ => place_node(r, view, entry).map(|_| true),
+    }
 }
 
 /// Writes a synthesized file unless the root has it already.

@@ -188,9 +188,13 @@ pub(crate) fn attrs_of(entry: &Entry) -> Attrs {
     }
 }
 
-/// Whether the host is the source of this entry (not the program, not jailtrace).
+/// Whether the host is the source of this entry (not the program, not
+/// jailtrace, not the command line's `--mkdir` or `--bind`).
 pub(crate) fn from_host(entry: &Entry) -> bool {
-    !matches!(entry.reason.cause, Cause::Created | Cause::Synthesized)
+    !matches!(
+        entry.reason.cause,
+        Cause::Created | Cause::Synthesized | Cause::Requested
+    )
 }
 
 /// The device number the entry records, as `dev_t`.

@@ -22,6 +22,12 @@
 //!   name (and copies it even with `--link`, so the program never writes
 //!   the host's inode). Its kind, mode and owner remain the jail's.
 //!
+//! - **Binds** ([`Runtime::is_bind_point`]): what lies under the mount
+//!   point of a `--bind` is the host directory's, not the jail's: `verify`
+//!   does not walk it and `build` and `update` never write there. The
+//!   mount point itself is checked only to be a directory (mounted, it
+//!   shows the host directory's mode and owner), and it is fine unmounted.
+//!
 //! The limit of the rule: the manifest does not say which files the
 //! program opened for writing, only what it made. A program that makes a
 //! file beside its configuration (in `/etc` itself) makes that
@@ -40,6 +46,8 @@ use crate::check;
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
     dirs: HashSet<PathBuf>,
+    /// Mount points of binds.
+    binds: HashSet<PathBuf>,
 }
 
 impl Runtime {
@@ -61,7 +69,18 @@ impl Runtime {
                 dirs.insert(p.to_path_buf());
             }
         }
-        Runtime { dirs }
+        let binds = manifest
+            .mounts
+            .iter()
+            .filter(|m| m.is_bind())
+            .map(|m| m.path.as_path().to_path_buf())
+            .collect();
+        Runtime { dirs, binds }
+    }
+
+    /// Whether the jail path `path` is the mount point of a bind.
+    pub(crate) fn is_bind_point(&self, path: &Path) -> bool {
+        self.binds.contains(path)
     }
 
     /// Whether the program writes in the directory at jail path `dir`.

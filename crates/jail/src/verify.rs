@@ -13,9 +13,11 @@
 //! - the content of the program's data (a file from the host in a
 //!   directory the program writes in) is not compared, in the root or on
 //!   the host; its kind, mode and owner are;
+//! - the mount point of a bind is only checked to be a directory, mounted
+//!   or not;
 //! - not counted as extra, but as runtime files: sockets and fifos
 //!   anywhere, whatever lies under the jail's mount points (`/proc`,
-//!   `/sys`, `/dev/pts`) or on another file system, and unlisted files in
+//!   `/sys`, `/dev/pts`, binds) or on another file system, and unlisted files in
 //!   the directories the program writes in (sticky scratch directories
 //!   such as `/tmp`, a `created` directory, the directory of a `created`
 //!   entry).
@@ -174,6 +176,10 @@ fn check_entry(
         None => found.push(finding(Problem::Missing)),
         Some(meta) => {
             let mut fields = compared(check::differences(entry, &meta, view, Side::Root)?);
+            if state.is_bind_point(p) {
+                // Mounted, it shows the host directory's mode and owner.
+                fields.retain(|f| *f == Field::Kind);
+            }
             let mut sha = None;
             if entry.kind == EntryKind::File
                 && meta.kind == Kind::File

@@ -196,6 +196,8 @@ pub enum MountChange {
     Fstype(Changed<String>),
     /// The mount options.
     Options(Changed<Vec<String>>),
+    /// A bind's host directory.
+    Source(Changed<Option<PathText>>),
 }
 
 /// Compares manifest `a` (old) with `b` (new).
@@ -252,6 +254,7 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
                         &new.options,
                         MountChange::Options,
                     );
+                    push_if_changed(&mut fields, &old.source, &new.source, MountChange::Source);
                     (!fields.is_empty()).then(|| MountDiff::Changed {
                         path: new.path.clone(),
                         fields,
@@ -455,6 +458,9 @@ impl fmt::Display for MountChange {
         match self {
             MountChange::Fstype(c) => write_change(f, "fstype", c, String::clone),
             MountChange::Options(c) => write_change(f, "options", c, |v| v.join(",")),
+            MountChange::Source(c) => {
+                write_change(f, "source", c, |v| show_option(v, PathText::to_string))
+            }
         }
     }
 }

@@ -7,6 +7,13 @@
 //! version; renaming, removing or retyping a field, or adding an enum value,
 //! does. Optional fields are omitted from the JSON when absent.
 //!
+//! One enum value is waiting for its version: [`Cause::Requested`] (what
+//! `--mkdir` and `--bind` add) belongs to schema version 2, which is being
+//! made; until it lands, manifests that use it say version 1. This crate
+//! reads them either way, and a manifest of a jail without `--mkdir` or
+//! `--bind` is exactly what it was; an older jailtrace refuses one that
+//! uses it (`unknown variant \`requested\``) rather than misread it.
+//!
 //! Paths inside the jail are absolute (`/usr/bin/date`) and relative to the
 //! jail's root; host paths are absolute host paths. Both are [`PathText`].
 
@@ -293,6 +300,13 @@ pub enum Cause {
     Synthesized,
     /// Needed by the runtime environment rather than a single lookup (e.g. `/dev/null`, mounts).
     Runtime,
+    /// Asked for on the command line, not by the program: a directory of
+    /// `--mkdir` (with the mode and owner given there), the mount point of
+    /// a `--bind` and its mount, and a directory above either that the
+    /// host lacks too (made 0755, owned by root). Not read from the host
+    /// at the entry's path, so `verify` and `update` do not compare it
+    /// there. New in this version: see the module documentation.
+    Requested,
 }
 
 impl Cause {
@@ -309,6 +323,7 @@ impl Cause {
             Cause::Preseed => "preseed",
             Cause::Synthesized => "synthesized",
             Cause::Runtime => "runtime",
+            Cause::Requested => "requested",
         }
     }
 }
@@ -370,21 +385,40 @@ pub struct Probe {
 /// A filesystem the jail needs mounted when the program runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Mount {
-    /// The filesystem type: `"proc"`, `"sysfs"`, `"devpts"` or `"tmpfs"`.
+    /// The filesystem type: `"proc"`, `"sysfs"`, `"devpts"` or `"tmpfs"`,
+    /// or `"bind"` for a host directory bind-mounted into the jail
+    /// (`--bind`; see [`Mount::source`]).
     pub fstype: String,
     /// The mount point inside the jail.
     pub path: PathText,
-    /// Mount options as for `mount -o`, one per item, e.g. `["nosuid", "nodev"]`.
+    /// Mount options as for `mount -o`, one per item, e.g. `["nosuid", "nodev"]`;
+    /// for a bind, `["ro"]` when it is read-only, else empty.
     pub options: Vec<String>,
+    /// For a bind: the host directory mounted at [`Mount::path`] (an
+    /// absolute, canonical host path). Absent for other file systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathText>,
     /// What made it necessary.
     pub reason: Reason,
 }
 
 impl Mount {
+    /// Whether this is a host directory bound into the jail (`--bind`).
+    pub fn is_bind(&self) -> bool {
+        self.fstype == "bind"
+    }
+
+    /// Whether a bind is read-only (its options hold `ro`).
+    pub fn read_only(&self) -> bool {
+        self.options.iter().any(|o| o == "ro")
+    }
+
     /// The shell command that mounts this file system into the jail at
     /// `root` before `chroot ROOT …` (paths printed as text, for people):
-    /// `mount -t proc -o ro proc /srv/jail/proc`, or a bind mount of the
-    /// host's `/dev/pts`.
+    /// `mount -t proc -o ro proc /srv/jail/proc`, a bind mount of the
+    /// host's `/dev/pts`, or for a bind `mount --bind HOST ROOT/JAIL`,
+    /// followed for a read-only one by `&& mount -o remount,bind,ro
+    /// ROOT/JAIL` (a bind mount takes `ro` only when it is remounted).
     pub fn shell_command(&self, root: &std::path::Path) -> String {
         let at = root.join(
             self.path
@@ -392,9 +426,17 @@ impl Mount {
                 .strip_prefix("/")
                 .unwrap_or(self.path.as_path()),
         );
-        match self.fstype.as_str() {
-            "devpts" => format!("mount --bind /dev/pts {}", at.display()),
-            fstype => format!("mount -t {fstype} -o ro {fstype} {}", at.display()),
+        match (self.fstype.as_str(), &self.source) {
+            ("devpts", _) => format!("mount --bind /dev/pts {}", at.display()),
+            ("bind", Some(source)) => {
+                let bind = format!("mount --bind {source} {}", at.display());
+                if self.read_only() {
+                    format!("{bind} && mount -o remount,bind,ro {}", at.display())
+                } else {
+                    bind
+                }
+            }
+            (fstype, _) => format!("mount -t {fstype} -o ro {fstype} {}", at.display()),
         }
     }
 }
@@ -460,9 +502,58 @@ mod tests {
             Preseed,
             Synthesized,
             Runtime,
+            Requested,
         ] {
             let json = serde_json::to_string(&cause).unwrap();
             assert_eq!(json, format!("\"{}\"", cause.as_str()));
         }
+    }
+
+    fn bind(options: &[&str]) -> Mount {
+        Mount {
+            fstype: "bind".into(),
+            path: PathText::from("/var/lib/app"),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            source: Some(PathText::from("/srv/app-data")),
+            reason: Reason::new(Cause::Requested, 0),
+        }
+    }
+
+    #[test]
+    fn a_bind_prints_mount_bind_and_a_read_only_one_its_remount() {
+        let root = std::path::Path::new("/srv/jail");
+        assert!(bind(&[]).is_bind() && !bind(&[]).read_only());
+        assert_eq!(
+            bind(&[]).shell_command(root),
+            "mount --bind /srv/app-data /srv/jail/var/lib/app"
+        );
+        assert_eq!(
+            bind(&["ro"]).shell_command(root),
+            "mount --bind /srv/app-data /srv/jail/var/lib/app && \
+             mount -o remount,bind,ro /srv/jail/var/lib/app"
+        );
+        // No source: written by nothing jailtrace makes, but printed
+        // without a panic.
+        let mut odd = bind(&[]);
+        odd.source = None;
+        assert!(odd.shell_command(root).starts_with("mount -t bind"));
+    }
+
+    #[test]
+    fn a_bind_round_trips_and_other_mounts_have_no_source() {
+        let json = serde_json::to_value(bind(&["ro"])).unwrap();
+        assert_eq!(json["source"], "/srv/app-data");
+        assert_eq!(json["options"], serde_json::json!(["ro"]));
+        let back: Mount = serde_json::from_value(json).unwrap();
+        assert_eq!(back, bind(&["ro"]));
+        let proc_json = serde_json::json!({
+            "fstype": "proc", "path": "/proc", "options": ["ro"],
+            "reason": {"cause": "runtime", "run": 1}
+        });
+        let proc_mount: Mount = serde_json::from_value(proc_json).unwrap();
+        assert_eq!(proc_mount.source, None);
+        assert!(!serde_json::to_string(&proc_mount)
+            .unwrap()
+            .contains("source"));
     }
 }

@@ -226,6 +226,7 @@ fn sample() -> Manifest {
             fstype: "proc".into(),
             path: "/proc".into(),
             options: vec!["nosuid".into(), "nodev".into(), "noexec".into()],
+            source: None,
             reason: Reason {
                 requested: Some("/proc/self/exe".into()),
                 ..Reason::new(Cause::Runtime, 1)

@@ -5,7 +5,6 @@
 //! Every check only reads: the root through [`Root`] (resolved inside it),
 //! the host's files, `/proc/self/mountinfo`.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
@@ -114,6 +113,12 @@ pub enum Diagnosis {
     PortInUse { addr: SocketAddr },
     /// A missing path the manifest lists (`--manifest`).
     InManifest { path: PathBuf, cause: Cause },
+    /// A bind the manifest records (`run --bind`) whose mount point the
+    /// jail lacks, so the run went without the host directory.
+    NotBound {
+        /// The bind, as the manifest records it.
+        bind: jailtrace_manifest::Mount,
+    },
 }
 
 /// Which account database.
@@ -161,6 +166,8 @@ pub(super) struct Facts<'a> {
     pub started: bool,
     pub transcript: &'a [u8],
     pub start_error: Option<&'a SpawnError>,
+    /// The manifest's binds that could not be mounted for the run.
+    pub unbound: &'a [jailtrace_manifest::Mount],
 }
 
 /// All diagnoses, most fundamental first.
@@ -183,6 +190,12 @@ pub(super) fn diagnose(facts: &Facts<'_>) -> Vec<Diagnosis> {
     ));
     out.extend(devices(&session.root, facts.failures));
     out.extend(mounts(&session.root, &session.virtual_misses));
+    out.extend(
+        facts
+            .unbound
+            .iter()
+            .map(|bind| Diagnosis::NotBound { bind: bind.clone() }),
+    );
     if !facts.started {
         let candidates = account_candidates(
             facts.config.argv.get(1..).unwrap_or_default(),
@@ -343,7 +356,7 @@ pub(super) fn devices(root: &Root, failures: &[Failure]) -> Vec<Diagnosis> {
 /// looked first, and the first few paths looked for.
 pub(super) fn mounts(root: &Root, seen: &[(PathBuf, &'static str, Who)]) -> Vec<Diagnosis> {
     const MAX_PATHS: usize = 3;
-    let points = mount_points();
+    let points = crate::mounts::mount_points();
     let mut out: Vec<Diagnosis> = Vec::new();
     for (path, fs, who) in seen {
         let mount = PathBuf::from(fs);
@@ -380,41 +393,6 @@ pub(super) fn mounts(root: &Root, seen: &[(PathBuf, &'static str, Who)]) -> Vec<
         Diagnosis::NotMounted { fstype: "proc", .. } => 0,
         _ => 1,
     });
-    out
-}
-
-/// The mount points of jailtrace's mount namespace.
-fn mount_points() -> BTreeSet<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let Ok(info) = std::fs::read("/proc/self/mountinfo") else {
-        return BTreeSet::new();
-    };
-    info.split(|&b| b == b'\n')
-        .filter_map(|line| line.split(|&b| b == b' ').nth(4))
-        .map(|field| PathBuf::from(OsString::from_vec(unescape_mountinfo(field))))
-        .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-pub(super) fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    let mut i = 0;
-    while i < field.len() {
-        let octal = field
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|s| u8::from_str_radix(s, 8).ok());
-        match (field[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
     out
 }
 

@@ -27,7 +27,7 @@ impl Diagnosis {
     /// A stable name for scripts: `start_failed`, `missing_interpreter`,
     /// `missing_device`, `not_mounted`, `missing_account`,
     /// `permission_denied`, `missing_chroot_target`, `port_in_use`,
-    /// `in_manifest`.
+    /// `in_manifest`, `not_bound`.
     pub fn kind(&self) -> &'static str {
         match self {
             Diagnosis::StartFailed { .. } => "start_failed",
@@ -39,6 +39,7 @@ impl Diagnosis {
             Diagnosis::MissingChrootTarget { .. } => "missing_chroot_target",
             Diagnosis::PortInUse { .. } => "port_in_use",
             Diagnosis::InManifest { .. } => "in_manifest",
+            Diagnosis::NotBound { .. } => "not_bound",
         }
     }
 
@@ -234,6 +235,16 @@ impl Diagnosis {
                 path.display(),
                 cause.as_str()
             ),
+            Diagnosis::NotBound { bind } => {
+                format!(
+                "the jail binds {} at {}, but lacks that directory, so the program ran without \
+                 it: `mkdir -p {} && {}` (`jailtrace build` makes the directory)",
+                bind.source.as_ref().map_or_else(|| "?".into(), |s| s.to_string()),
+                bind.path,
+                in_jail(root, bind.path.as_path()),
+                bind.shell_command(root)
+            )
+            }
         }
     }
 }

@@ -450,7 +450,7 @@ fn the_fixes_are_commands_under_the_root() {
 #[test]
 fn mountinfo_escapes_are_undone() {
     assert_eq!(
-        diagnose::unescape_mountinfo(br"/srv/my\040jail\134x"),
+        crate::mounts::unescape_mountinfo(br"/srv/my\040jail\134x"),
         b"/srv/my jail\\x".to_vec()
     );
 }
