@@ -416,6 +416,12 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         max_listing: 10_000,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),
+        exercises: c
+            .exercises
+            .iter()
+            .map(engine::Exercise::from_record)
+            .collect::<Result<_, _>>()?,
+        exercise_timeout: args.exercise_timeout,
         log_file: None,
         credentials,
         max_procs: None,
@@ -453,17 +459,20 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         engine::Outcome::NotReady { .. } => exit::NOT_READY,
         engine::Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    crate::run::print_failed_exercises(&report.exercises, &report.manifest.runs);
     if args.json {
         let value = json!({
             "root": root.to_string_lossy(),
             "ready": code == exit::OK,
             "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
+            "exercises": crate::run::exercises_json(&report),
         });
         outln!("{value:#}");
     } else {
         for e in &added {
             errln!("added    {} ({})", e.path, e.reason.cause.as_str());
         }
+        err!("{}", crate::run::exercises_text(&report));
         let runs = report.manifest.runs.len() - manifest.runs.len();
         match code {
             exit::OK => errln!(

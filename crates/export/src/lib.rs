@@ -349,6 +349,7 @@ mod tests {
                 env_redacted: None,
                 user: None,
                 group: None,
+                exercises: Vec::new(),
             },
             root: PathText::from("/tmp/jail"),
             runs: vec![],

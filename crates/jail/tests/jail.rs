@@ -131,6 +131,7 @@ fn fixture_in(base: &Path) -> Fixture {
             env_redacted: None,
             user: None,
             group: None,
+            exercises: Vec::new(),
         },
         root: PathText::from(root.as_path()),
         runs: Vec::new(),

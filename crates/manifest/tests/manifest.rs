@@ -9,8 +9,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use jailtrace_manifest::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Error, Manifest, Mode, Mount, PathText, Probe,
-    Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp, SCHEMA_VERSION,
+    Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, Manifest, Mode, Mount,
+    PathText, Probe, Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
+    SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {
@@ -119,7 +120,16 @@ fn sample() -> Manifest {
         Reason::new(Cause::Runtime, 1),
     );
     null.rdev = Some(DeviceNumber { major: 1, minor: 3 });
-    let mut data = entry("/data/caf\u{e9}", EntryKind::File, 0o640, accessed.clone());
+    let page = Exercise::Probe("http://127.0.0.1:8080/page.php".into());
+    let mut data = entry(
+        "/data/caf\u{e9}",
+        EntryKind::File,
+        0o640,
+        Reason {
+            exercise: Some(page.clone()),
+            ..accessed.clone()
+        },
+    );
     data.path = odd.clone();
     data.uid = 1000;
     data.gid = 1000;
@@ -140,6 +150,10 @@ fn sample() -> Manifest {
             env_redacted: None,
             user: Some("nobody".into()),
             group: None,
+            exercises: vec![
+                Exercise::Command("curl -fsS http://127.0.0.1:8080/".into()),
+                page,
+            ],
         },
         root: "/srv/jails/tool".into(),
         runs: vec![
@@ -302,6 +316,24 @@ fn optional_fields_are_omitted_and_default_when_missing() {
         serde_json::json!({"major": 1, "minor": 3})
     );
     assert_eq!(value["command"]["group"], serde_json::Value::Null);
+    assert_eq!(
+        value["command"]["exercises"],
+        serde_json::json!([
+            {"command": "curl -fsS http://127.0.0.1:8080/"},
+            {"probe": "http://127.0.0.1:8080/page.php"}
+        ])
+    );
+    assert_eq!(
+        value["entries"][10]["reason"]["exercise"],
+        serde_json::json!({"probe": "http://127.0.0.1:8080/page.php"})
+    );
+    // Without exercises, neither key is written, and both read back empty.
+    let mut plain = sample();
+    plain.command.exercises.clear();
+    plain.entries[10].reason.exercise = None;
+    let json = plain.to_json();
+    assert!(!json.contains("exercise"), "{json}");
+    assert_eq!(Manifest::from_slice(json.as_bytes()).unwrap(), plain);
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
             env_redacted: None,
             user: None,
             group: None,
+            exercises: Vec::new(),
         },
         root: "/tmp/jail".into(),
         runs: vec![],
