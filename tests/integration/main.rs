@@ -26,6 +26,7 @@ mod badinput;
 mod discovery;
 mod doctor;
 mod errors;
+mod exercises;
 mod export;
 mod generate;
 mod harness;

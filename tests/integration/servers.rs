@@ -32,7 +32,7 @@ use crate::net::{
 use crate::resolve::{inside, resolve_in};
 use crate::util::{self, require_root, BASE_ENV, PATH};
 
-const NGINX: &str = "/usr/sbin/nginx";
+pub(crate) const NGINX: &str = "/usr/sbin/nginx";
 const APACHE: &str = "/usr/sbin/apache2";
 const ENVVARS: &str = "/etc/apache2/envvars";
 
@@ -51,20 +51,20 @@ const APACHE_ENV: &[(&str, &str)] = &[
 ];
 
 /// Bounds one `jailtrace run` of a server that never becomes ready.
-const RUN_TIMEOUT: &str = "60s";
+pub(crate) const RUN_TIMEOUT: &str = "60s";
 
 /// One test's site: a jail directory `T` with `T/www/index.html`, a port,
 /// and the guard (declared first, so it is dropped before the directory).
-struct Site {
-    guard: ServerGuard,
-    jail: Jail,
-    port: u16,
+pub(crate) struct Site {
+    pub(crate) guard: ServerGuard,
+    pub(crate) jail: Jail,
+    pub(crate) port: u16,
     page: Vec<u8>,
 }
 
 impl Site {
     /// A fresh site on a free port (see [`free_port`]).
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self::on_port(name, free_port())
     }
 
@@ -92,7 +92,7 @@ impl Site {
     }
 
     /// `T/rel` as text (test directories are UTF-8).
-    fn path(&self, rel: &str) -> String {
+    pub(crate) fn path(&self, rel: &str) -> String {
         self.jail
             .join(rel)
             .to_str()
@@ -134,14 +134,19 @@ impl Site {
         self.write("apache2.conf", &conf)
     }
 
-    fn write(&self, rel: &str, text: &str) -> String {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> String {
         let path = self.path(rel);
         fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         path
     }
 
     /// `jailtrace run --ready URL --timeout 60s EXTRA -- ARGV` into `T/root`.
-    fn jail_server(&self, argv: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+    pub(crate) fn jail_server(
+        &self,
+        argv: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Outcome {
         let url = self.url();
         let mut args = vec!["--ready", &url, "--timeout", RUN_TIMEOUT];
         args.extend_from_slice(extra);
@@ -174,7 +179,7 @@ impl Site {
 /// `ok`, nothing missing, at least a discover and a final verify run, every
 /// run ready and stopped by jailtrace (not failed), no mount and no process
 /// of the test left. Returns the manifest.
-fn expect_ready(site: &Site, outcome: &Outcome) -> Manifest {
+pub(crate) fn expect_ready(site: &Site, outcome: &Outcome) -> Manifest {
     let report = outcome.finished.report();
     outcome.finished.assert_no_panic().assert_code(exit::OK);
     let summary = outcome.summary();
@@ -787,7 +792,7 @@ fn assert_port_conflict(outcome: &Outcome, port: u16) {
     );
 }
 
-fn foreground_nginx_conf(site: &Site) -> String {
+pub(crate) fn foreground_nginx_conf(site: &Site) -> String {
     let pid = site.path("nginx.pid");
     site.nginx_conf(&format!(
         "daemon off;\nmaster_process on;\nerror_log stderr;\npid {pid};"
