@@ -28,7 +28,10 @@
 //!   own: a timeout, an aborted run and dropping the [`Exercises`] kill
 //!   that group with SIGKILL while its status pipe is open (so the group
 //!   still exists and its id cannot name another); a command that leaves a
-//!   process in the background after it exited leaves it running;
+//!   process in the background after it exited leaves it running. The
+//!   command starts with no signal blocked (std resets the mask the tracer
+//!   set) but, as any background job of a non-interactive `sh`, with
+//!   SIGINT and SIGQUIT ignored: a Ctrl-C reaches jailtrace, which ends it;
 //! - of a command's output (stdout and stderr, interleaved as written), the
 //!   last [`OUTPUT_MAX`] bytes are kept.
 
@@ -277,9 +280,14 @@ impl CommandRun {
         Some(text.trim().parse().ok())
     }
 
-    fn kill(&self) {
-        // ESRCH: nothing of the group is left.
-        let _ = killpg(self.group, Signal::SIGKILL);
+    /// Kills the command's process group, unless the command has ended:
+    /// the group's id surely names the command's group only while the
+    /// subshell, which holds the status pipe open, lives.
+    fn kill(&mut self) {
+        if self.poll().is_none() {
+            // ESRCH: nothing of the group is left.
+            let _ = killpg(self.group, Signal::SIGKILL);
+        }
     }
 }
 
@@ -296,11 +304,6 @@ impl Exercises {
             results: Vec::new(),
             stopped: false,
         }
-    }
-
-    /// True when there are no steps.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
     }
 
     /// Every step has run, or one failed, or the run was aborted.
@@ -346,17 +349,14 @@ impl Exercises {
                     Some(None) => Some(Err("ended without an exit status".to_string())),
                     None => None,
                 },
-                Work::Probe(probe) => probe.take_if(|h| h.is_finished()).map(|handle| match handle
-                    .join()
-                {
-                    Ok(Ok(line)) => Ok(format!("answered {line}")),
-                    Ok(Err(why)) => Err(why),
-                    Err(_) => Err("the probe failed".to_string()),
-                }),
+                Work::Probe(probe) => probe.take_if(|h| h.is_finished()).map(joined),
             };
             match ended {
                 Some(result) => self.end(result, elapsed),
                 None if elapsed > self.timeout => {
+                    if let Work::Command(cmd) = &mut running.work {
+                        cmd.kill();
+                    }
                     let why = format!("timed out after {}", format_duration(self.timeout));
                     self.end(Err(why), elapsed);
                 }
@@ -419,12 +419,7 @@ impl Exercises {
         };
         self.current = None;
         let (output, output_dropped) = match running.work {
-            Work::Command(cmd) => {
-                if result.is_err() {
-                    cmd.kill();
-                }
-                (cmd.tail.kept, cmd.tail.dropped)
-            }
+            Work::Command(cmd) => (cmd.tail.kept, cmd.tail.dropped),
             // A probe that timed out is left to end by its own timeouts
             // (or when the program is stopped): a thread cannot be killed.
             Work::Probe(_) => (Vec::new(), 0),
@@ -448,7 +443,10 @@ impl Exercises {
     /// Ends the sequence now: a running step is killed and fails with
     /// `why`; the later ones do not run.
     pub fn abort(&mut self, why: &str) {
-        if let Some(running) = &self.running {
+        if let Some(running) = &mut self.running {
+            if let Work::Command(cmd) = &mut running.work {
+                cmd.kill();
+            }
             let elapsed = running.began.elapsed();
             self.end(Err(why.to_string()), elapsed);
         }
@@ -467,7 +465,7 @@ impl Exercises {
                 "exercise {} {} (running for {})",
                 r.index + 1,
                 self.steps[r.index],
-                format_duration(Duration::from_millis(r.began.elapsed().as_millis() as u64))
+                format_duration(Duration::from_secs(r.began.elapsed().as_secs()))
             )
         });
         failed.chain(running).collect()
@@ -479,10 +477,19 @@ impl Drop for Exercises {
         if let Some(Running {
             work: Work::Command(cmd),
             ..
-        }) = &self.running
+        }) = &mut self.running
         {
             cmd.kill();
         }
+    }
+}
+
+/// A probe's answer, from its finished thread.
+fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> {
+    match handle.join() {
+        Ok(Ok(line)) => Ok(format!("answered {line}")),
+        Ok(Err(why)) => Err(why),
+        Err(_) => Err("the probe failed".to_string()),
     }
 }
 
