@@ -12,6 +12,7 @@ use crate::util::BASE_ENV;
 
 const SUBCOMMANDS: &[&str] = &[
     "run",
+    "up",
     "ldd",
     "why",
     "diff",

@@ -28,6 +28,7 @@ mod datadirs;
 mod discovery;
 mod doctor;
 mod errors;
+mod exercises;
 mod export;
 mod generate;
 mod harness;

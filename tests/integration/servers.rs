@@ -32,7 +32,7 @@ use crate::net::{
 use crate::resolve::{inside, resolve_in};
 use crate::util::{self, require_root, BASE_ENV, PATH};
 
-const NGINX: &str = "/usr/sbin/nginx";
+pub(crate) const NGINX: &str = "/usr/sbin/nginx";
 pub(crate) const APACHE: &str = "/usr/sbin/apache2";
 pub(crate) const ENVVARS: &str = "/etc/apache2/envvars";
 
@@ -797,7 +797,7 @@ fn assert_port_conflict(outcome: &Outcome, port: u16) {
     );
 }
 
-fn foreground_nginx_conf(site: &Site) -> String {
+pub(crate) fn foreground_nginx_conf(site: &Site) -> String {
     let pid = site.path("nginx.pid");
     site.nginx_conf(&format!(
         "daemon off;\nmaster_process on;\nerror_log stderr;\npid {pid};"

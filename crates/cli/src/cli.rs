@@ -226,6 +226,11 @@ pub struct RunArgs {
     /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION [default: exit].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
     pub ready: Vec<jailtrace_engine::ready::Condition>,
+    #[command(flatten)]
+    pub exercises: ExerciseArgs,
+    /// Fail an exercise (--exercise, --probe) that takes longer.
+    #[arg(long, value_name = "DURATION", default_value = EXERCISE_TIMEOUT, value_parser = parse_duration)]
+    pub exercise_timeout: Duration,
     /// Also save the program's stdout and stderr to this file.
     #[arg(long = "log", value_name = "FILE")]
     pub program_log: Option<PathBuf>,
@@ -272,6 +277,79 @@ pub struct RunArgs {
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+/// The default of `--exercise-timeout` ([`jailtrace_engine::exercise::DEFAULT_TIMEOUT`]).
+const EXERCISE_TIMEOUT: &str = "60s";
+
+/// `--exercise CMD` and `--probe URL`, both repeatable, as one list in the
+/// order they were given (clap keeps each option's values apart; their
+/// positions on the command line interleave them again).
+#[derive(Debug, Clone, Default)]
+pub struct ExerciseArgs {
+    pub steps: Vec<jailtrace_engine::Exercise>,
+}
+
+impl clap::FromArgMatches for ExerciseArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut steps: Vec<(usize, jailtrace_engine::Exercise)> = Vec::new();
+        for id in ["exercise", "probe"] {
+            let (Some(values), Some(at)) = (
+                matches.get_many::<jailtrace_engine::Exercise>(id),
+                matches.indices_of(id),
+            ) else {
+                continue;
+            };
+            steps.extend(at.zip(values.cloned()));
+        }
+        steps.sort_by_key(|(at, _)| *at);
+        Ok(ExerciseArgs {
+            steps: steps.into_iter().map(|(_, step)| step).collect(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ExerciseArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        cmd.arg(
+            Arg::new("exercise")
+                .long("exercise")
+                .value_name("CMD")
+                .action(ArgAction::Append)
+                .value_parser(|s: &str| jailtrace_engine::Exercise::command(s))
+                .help("Once the program is ready, run CMD on the host with `sh -c` (repeatable)")
+                .long_help(
+                    "Once the program is ready, run CMD on the host with `sh -c`, outside the \
+                     jail, as yourself, while the program is still traced (repeatable): what the \
+                     program reads to serve it goes into the jail too. Each must exit 0, in every \
+                     run, within --exercise-timeout; --exercise and --probe run in the order \
+                     given, and the program is stopped after the last.",
+                ),
+        )
+        .arg(
+            Arg::new("probe")
+                .long("probe")
+                .value_name("URL")
+                .action(ArgAction::Append)
+                .value_parser(parse_probe)
+                .help("Once the program is ready, GET this http:// URL; it must answer 2xx or 3xx (repeatable)"),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// `--probe URL`: an `http://` URL.
+fn parse_probe(s: &str) -> Result<jailtrace_engine::Exercise, String> {
+    s.parse().map(jailtrace_engine::Exercise::Probe)
 }
 
 /// How the program is started in the jail: `run` and `doctor` take the same.
@@ -472,6 +550,9 @@ pub struct UpdateArgs {
     /// With --run: kill the traced tree when one run lasts longer.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// With --run: fail an exercise the manifest records that takes longer.
+    #[arg(long, value_name = "DURATION", default_value = EXERCISE_TIMEOUT, value_parser = parse_duration)]
+    pub exercise_timeout: Duration,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -657,6 +738,51 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn exercises_and_probes_keep_their_order() {
+        use jailtrace_engine::Exercise;
+        let cli = Cli::try_parse_from([
+            "jailtrace",
+            "run",
+            "--probe",
+            "http://127.0.0.1:8080/a",
+            "--exercise",
+            "curl -fsS http://127.0.0.1:8080/b",
+            "--probe=http://127.0.0.1:8080/c",
+            "--",
+            "/usr/sbin/nginx",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let shown: Vec<String> = args
+            .exercises
+            .steps
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "probe http://127.0.0.1:8080/a",
+                "`curl -fsS http://127.0.0.1:8080/b`",
+                "probe http://127.0.0.1:8080/c",
+            ]
+        );
+        assert!(matches!(args.exercises.steps[1], Exercise::Command(_)));
+        assert_eq!(
+            args.exercise_timeout,
+            jailtrace_engine::exercise::DEFAULT_TIMEOUT
+        );
+        for bad in [["--probe", "https://127.0.0.1/"], ["--exercise", ""]] {
+            let mut argv = vec!["jailtrace", "run"];
+            argv.extend(bad);
+            argv.extend(["--", "/bin/true"]);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

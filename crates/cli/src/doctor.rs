@@ -49,6 +49,8 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         max_listing: 0,
         ld_library_path: Vec::new(),
         ready: args.ready.clone(),
+        exercises: Vec::new(),
+        exercise_timeout: engine::exercise::DEFAULT_TIMEOUT,
         log_file: None,
         credentials,
         max_procs: None,

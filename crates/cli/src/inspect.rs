@@ -363,6 +363,9 @@ fn print_reason(reason: &Reason) {
     if let Some(requested) = &reason.requested {
         outln!("  requested: {requested}");
     }
+    if let Some(exercise) = &reason.exercise {
+        outln!("  exercise:  {exercise} (was running: only serving it needed this)");
+    }
 }
 
 /// The manifest's entries by jail path, for lookups and symlink resolution.

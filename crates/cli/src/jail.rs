@@ -372,6 +372,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             args.timeout,
             ready,
             input,
+            args.exercise_timeout,
         )?);
     }
     let mut config = configs.remove(0);
@@ -406,16 +407,27 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         engine::Outcome::NotReady { .. } => exit::NOT_READY,
         engine::Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
+    crate::run::print_failed_exercises(&report.exercises, &report.manifest.runs);
     if args.json {
         let value = json!({
             "root": root.to_string_lossy(),
             "ready": code == exit::OK,
             "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
+            "exercises": crate::run::exercises_json(&report),
         });
         outln!("{value:#}");
     } else {
         for e in &added {
             errln!("added    {} ({})", e.path, e.reason.cause.as_str());
+        }
+        // The exercises of the last run's program (the last one verified).
+        if let Some(name) = report
+            .manifest
+            .runs
+            .last()
+            .and_then(|r| r.program.as_deref())
+        {
+            err!("{}", crate::run::exercises_text(&report, name));
         }
         let runs = report.manifest.runs.len() - manifest.runs.len();
         match code {

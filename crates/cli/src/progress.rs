@@ -1,12 +1,13 @@
 //! What a person sees while `jailtrace run` works: an indicatif line on
-//! stderr (hidden when stderr is not a terminal), and with `-v` one line per
-//! placed path with its reason.
+//! stderr (hidden when stderr is not a terminal) that names the exercise
+//! in progress, and with `-v` one line per placed path with its reason and
+//! one per exercise with its result.
 //!
 //! No steady tick: it would start a thread, and the tracer needs every
 //! thread of the process to block the signals it waits for.
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use jailtrace_engine::Observer;
+use jailtrace_engine::{Exercise, ExerciseResult, Observer};
 use jailtrace_manifest::{Entry, EntryKind, Run, RunRole};
 
 pub struct Progress {
@@ -16,6 +17,8 @@ pub struct Progress {
     role: &'static str,
     files: u64,
     bytes: u64,
+    /// The exercise in progress, as shown.
+    exercise: Option<String>,
 }
 
 pub fn role_name(role: RunRole) -> &'static str {
@@ -40,16 +43,20 @@ impl Progress {
             role: "",
             files: 0,
             bytes: 0,
+            exercise: None,
         }
     }
 
     fn redraw(&self) {
         self.bar.tick();
-        let stage = if self.run == 0 {
+        let mut stage = if self.run == 0 {
             "before the first run".to_string()
         } else {
             format!("run {} ({})", self.run, self.role)
         };
+        if let Some(exercise) = &self.exercise {
+            stage.push_str(&format!(", {exercise}"));
+        }
         self.bar.set_message(format!(
             "{stage}: {} files, {} placed",
             self.files,
@@ -91,6 +98,9 @@ pub fn describe(entry: &Entry) -> String {
     if let Some(req) = &r.requested {
         why.push_str(&format!(" for {req}"));
     }
+    if let Some(exercise) = &r.exercise {
+        why.push_str(&format!(" during {exercise}"));
+    }
     format!("placed {} ({kind}): {why}", entry.path)
 }
 
@@ -126,6 +136,28 @@ impl Observer for Progress {
                 )
             });
         }
+    }
+
+    fn exercise_started(&mut self, _run: u32, index: usize, exercise: &Exercise) {
+        self.exercise = Some(format!("exercise {index} {exercise}"));
+        self.redraw();
+    }
+
+    fn exercise_ended(&mut self, r: &ExerciseResult) {
+        self.exercise = None;
+        if self.verbose {
+            self.bar.suspend(|| {
+                errln!(
+                    "exercise {} {} in run {}: {}, {} ms",
+                    r.index,
+                    r.exercise,
+                    r.run,
+                    r.status,
+                    r.elapsed.as_millis()
+                )
+            });
+        }
+        self.redraw();
     }
 
     fn warn(&mut self, message: &str) {

@@ -25,6 +25,7 @@ pub(crate) fn config(
     timeout: Duration,
     ready: Option<&[Condition]>,
     input: engine::Input,
+    exercise_timeout: Duration,
 ) -> anyhow::Result<engine::Config> {
     let c = &program.command;
     let credentials = c
@@ -81,6 +82,12 @@ pub(crate) fn config(
         max_listing: 10_000,
         ld_library_path: Vec::new(),
         ready,
+        exercises: c
+            .exercises
+            .iter()
+            .map(engine::Exercise::from_record)
+            .collect::<Result<_, _>>()?,
+        exercise_timeout,
         log_file: None,
         credentials,
         max_procs: None,

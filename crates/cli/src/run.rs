@@ -67,7 +67,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             .programs
             .iter()
             .filter(|p| p.name != program_name)
-            .map(|p| recorded::config(p, m, &root, args.timeout, None, engine::Input::Null))
+            .map(|p| {
+                recorded::config(
+                    p,
+                    m,
+                    &root,
+                    args.timeout,
+                    None,
+                    engine::Input::Null,
+                    args.exercise_timeout,
+                )
+            })
             .collect::<anyhow::Result<Vec<_>>>()?,
         None => Vec::new(),
     };
@@ -95,6 +105,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         max_listing: args.max_listing,
         ld_library_path,
         ready: args.ready.clone(),
+        exercises: args.exercises.steps.clone(),
+        exercise_timeout: args.exercise_timeout,
         log_file: args.program_log.clone(),
         credentials,
         max_procs: args.max_procs,
@@ -165,6 +177,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     for addr in &report.port_conflicts {
         errln!("error: port conflict: {addr} is already in use (another server, or another copy of this jail, holds it)");
     }
+    print_failed_exercises(&report.exercises, &report.manifest.runs);
     if args.json {
         outln!("{}", summary_json(&report, &config.name, &manifest_path));
     } else {
@@ -657,7 +670,100 @@ fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_j
         },
         "not_ready": report.pending,
         "syslog": syslog_sockets(m),
+        "exercises": exercises_json(report),
     })
+}
+
+/// Each exercise of the last run, with its result; those that did not run
+/// after a failure, or because the program never became ready, say so.
+pub(crate) fn exercises_text(report: &engine::Report, name: &str) -> String {
+    let Some(program) = report.manifest.program(name) else {
+        return String::new();
+    };
+    let steps = &program.command.exercises;
+    if steps.is_empty() {
+        return String::new();
+    }
+    let run = report.manifest.runs.last();
+    let mut out = match (run, report.exercises.is_empty()) {
+        (Some(run), false) => format!(
+            "  exercises: in run {} ({}):\n",
+            run.index,
+            role_name(run.role)
+        ),
+        _ => "  exercises: not run (the program did not become ready)\n".to_string(),
+    };
+    if report.exercises.is_empty() {
+        return out;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let line = match report.exercises.get(i) {
+            Some(r) => format!(
+                "{}: {} ({:.1}s)",
+                if r.passed { "ok" } else { "FAILED" },
+                r.status,
+                r.elapsed.as_secs_f64()
+            ),
+            None => "not run (an earlier one failed)".to_string(),
+        };
+        out.push_str(&format!("    {} {step}: {line}\n", i + 1));
+    }
+    out
+}
+
+/// `error: exercise N … failed …` and the end of its output, for each
+/// exercise that failed in the last run.
+pub(crate) fn print_failed_exercises(
+    results: &[engine::ExerciseResult],
+    runs: &[jailtrace_manifest::Run],
+) {
+    for r in results.iter().filter(|r| !r.passed) {
+        let role = runs
+            .iter()
+            .find(|run| run.index == r.run)
+            .map_or(String::new(), |run| format!(" ({})", role_name(run.role)));
+        errln!(
+            "error: exercise {} {} failed in run {}{role}: {}",
+            r.index,
+            r.exercise,
+            r.run,
+            r.status
+        );
+        if r.output.is_empty() {
+            continue;
+        }
+        if r.output_dropped > 0 {
+            errln!(
+                "  its output ({} before this not shown):",
+                HumanBytes(r.output_dropped)
+            );
+        } else {
+            errln!("  its output:");
+        }
+        for line in String::from_utf8_lossy(&r.output).lines() {
+            errln!("  | {line}");
+        }
+    }
+}
+
+/// The `exercises` of the `--json` summary: the last run's, in order.
+pub(crate) fn exercises_json(report: &engine::Report) -> serde_json::Value {
+    report
+        .exercises
+        .iter()
+        .map(|r| {
+            json!({
+                "index": r.index,
+                "exercise": r.exercise.record(),
+                "run": r.run,
+                "passed": r.passed,
+                "status": r.status,
+                "wall_ms": r.elapsed.as_millis() as u64,
+                "output": jailtrace_manifest::PathText::from(r.output.clone()),
+                "output_dropped": r.output_dropped,
+            })
+        })
+        .collect()
 }
 
 fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest: &Path) -> String {
@@ -670,6 +776,12 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
             "jailtrace: {} runs from {root}\n",
             executable.display()
         )),
+        Outcome::NotReady { .. } if report.exercises.iter().any(|r| !r.passed) => {
+            out.push_str(&format!(
+                "jailtrace: {} starts in {root}, but an exercise fails, and nothing it misses can be copied\n",
+                executable.display(),
+            ))
+        }
         Outcome::NotReady { status } => out.push_str(&format!(
             "jailtrace: {} does not start in {root}: it {}, and nothing it misses can be copied\n",
             executable.display(),
@@ -706,6 +818,7 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
         m.runs.len(),
         runs.join(", ")
     ));
+    out.push_str(&exercises_text(report, name));
     out.push_str(&format!(
         "  placed:  {} entries, {} files, {}\n",
         m.entries.len(),

@@ -13,7 +13,7 @@ use std::time::Instant;
 use jailtrace_manifest::{Cause, Run, RunRole};
 
 use crate::session::{Observer, Session};
-use crate::{status_of, trace_run, Config, Error, Outcome, Output};
+use crate::{status_of, trace_run, Config, Error, ExerciseResult, Outcome, Output};
 
 /// State across the programs of one [`crate::run`].
 pub(crate) struct Drive<'a> {
@@ -25,6 +25,8 @@ pub(crate) struct Drive<'a> {
     pub seccomp: bool,
     /// Readiness conditions the last run did not meet.
     pub pending: Vec<String>,
+    /// How the exercises of the last run went.
+    pub exercised: Vec<ExerciseResult>,
     /// Advice for a program that does not start.
     pub hints: Vec<String>,
     /// The last run's output, when it was not shown.
@@ -98,6 +100,7 @@ impl Drive<'_> {
                 }
             };
             self.pending = traced.pending;
+            self.exercised = traced.exercises;
             self.hidden_output = quiet.then(|| (index, traced.transcript.clone()));
             let (out, ready) = (traced.out, traced.ready);
             if let Some(failure) = self.session.mount_failures.first() {

@@ -1,8 +1,10 @@
 //! The tracer's handler for one run: every path syscall of the program is
 //! checked against the root at its entry, and what the root lacks is placed
 //! before the call runs (copying runs) or recorded as a miss (verifying
-//! runs). Also the run's clock: readiness, the timeout, and stopping the
-//! tree once the program is ready or its first process left others behind.
+//! runs). Also the run's clock: readiness, the exercises once ready (what
+//! the program needs while one runs is recorded with it), the timeout, and
+//! stopping the tree once the program is ready and exercised or its first
+//! process left others behind.
 //!
 //! Paths come from the tracer inside the jail's root, also after the
 //! program chrooted itself further (`chroot /var/lib/haproxy`); the target
@@ -29,6 +31,7 @@ use jailtrace_tracer::{
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
+use crate::exercise::{Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
 use crate::output::Capture;
 use crate::ready::Readiness;
 use crate::session::{Observer, Placement, Session, Who};
@@ -46,6 +49,8 @@ pub(crate) struct RunHandler<'a> {
     pub timeout: Option<Duration>,
     pub stop_timeout: Duration,
     pub readiness: Readiness,
+    /// Run once the readiness conditions hold, before the tree is stopped.
+    pub exercises: Exercises,
     pub capture: Option<Capture>,
     /// All readiness conditions held during this run.
     pub ready: bool,
@@ -73,6 +78,7 @@ impl<'a> RunHandler<'a> {
             timeout,
             stop_timeout,
             readiness,
+            exercises: Exercises::new(Vec::new(), DEFAULT_TIMEOUT, 0),
             capture: None,
             ready: false,
             fatal: None,
@@ -83,12 +89,8 @@ impl<'a> RunHandler<'a> {
         }
     }
 
-    fn who(tracee: &Tracee, call: &PathCall) -> Who {
-        Who {
-            pid: Some(tracee.pid().as_raw()),
-            exe: tracee.exe().ok(),
-            syscall: Some(call.sysno.name()),
-        }
+    fn who(&self, tracee: &Tracee, call: &PathCall) -> Who {
+        who_of(tracee, call, self.exercises.current().cloned())
     }
 
     /// Handles one call at its entry; returns whether its result matters.
@@ -104,7 +106,7 @@ impl<'a> RunHandler<'a> {
             Target::Fd(_) => {
                 if call.op == Op::List && self.session.copying {
                     self.session
-                        .list(&path, &Self::who(tracee, call), self.observer)?;
+                        .list(&path, &self.who(tracee, call), self.observer)?;
                 }
                 return Ok(ExitInterest::No);
             }
@@ -125,7 +127,7 @@ impl<'a> RunHandler<'a> {
                 .iter()
                 .any(|s| s.family == SocketFamily::Unix && s.op == op && s.address == address);
             if !known {
-                let who = Self::who(tracee, call);
+                let who = self.who(tracee, call);
                 self.session
                     .record_socket(SocketFamily::Unix, op, address, &who);
                 if op == SocketOp::Connect {
@@ -174,26 +176,28 @@ impl<'a> RunHandler<'a> {
                         // A stat answers from the placeholder's metadata.
                     } else if self.session.copying {
                         self.session
-                            .fill(&ph, &Self::who(tracee, call), self.observer)?;
+                            .fill(&ph, &self.who(tracee, call), self.observer)?;
                     } else if self.session.placeholders.is_hollow(&ph) {
                         // A verifying run reads a file kept hollow: the
                         // jail lacks its content.
                         self.session
-                            .record_miss(&ph, follow, false, &Self::who(tracee, call));
+                            .record_miss(&ph, follow, false, &self.who(tracee, call));
                     }
                 }
                 if self.session.shared {
-                    self.session.note_use(&p, f, || Self::who(tracee, call));
+                    let exercise = self.exercises.current().cloned();
+                    self.session
+                        .note_use(&p, f, || who_of(tracee, call, exercise));
                 }
                 // Each executable's interpreters are checked once a run;
                 // skip building `who` (three /proc reads) for the rest.
                 if call.op == Op::Exec && !self.session.interp_checked.contains(&path) {
-                    self.interpreters(&path, &Self::who(tracee, call), 0)?;
+                    self.interpreters(&path, &self.who(tracee, call), 0)?;
                 }
                 return Ok(interest);
             }
         }
-        let who = Self::who(tracee, call);
+        let who = self.who(tracee, call);
         let placed =
             self.session
                 .place(&path, follow, creates, Cause::Accessed, &who, self.observer)?;
@@ -251,7 +255,7 @@ impl<'a> RunHandler<'a> {
         if call.op == Op::Listen {
             if let Target::Fd(fd) = &call.target {
                 if let Some(addr) = self.session.bound_address(tracee.pid().as_raw(), *fd) {
-                    let who = Self::who(tracee, call);
+                    let who = self.who(tracee, call);
                     self.session.record_socket(
                         inet_family(&addr),
                         SocketOp::Listen,
@@ -272,7 +276,7 @@ impl<'a> RunHandler<'a> {
                 inet_family(addr),
                 op,
                 addr.to_string(),
-                &Self::who(tracee, call),
+                &self.who(tracee, call),
             );
             // A bind's result tells a port conflict.
             return Some(if call.op == Op::Bind {
@@ -337,7 +341,7 @@ impl<'a> RunHandler<'a> {
             // Sockets and fifos are made again by the program each start.
             _ => return Ok(()),
         };
-        let who = Self::who(tracee, call);
+        let who = self.who(tracee, call);
         let reason = who.reason(Cause::Created, self.session.run, None);
         let mode = Mode::from_st_mode(meta.mode);
         let entry = Entry::new(
@@ -365,12 +369,36 @@ impl<'a> RunHandler<'a> {
         }
     }
 
-    /// After the run: the last output, and whether the tree ended ready.
+    /// Moves the exercises on (never blocks), telling the observer.
+    fn exercise(&mut self) {
+        let (ended, started) = (self.exercises.results().len(), self.exercises.started());
+        self.exercises.poll();
+        for result in &self.exercises.results()[ended..] {
+            self.observer.exercise_ended(result);
+        }
+        if self.exercises.started() > started {
+            if let Some((index, step)) = self.exercises.running() {
+                self.observer
+                    .exercise_started(self.session.run, index, step);
+            }
+        }
+    }
+
+    /// After the run: the last output, whether the tree ended ready, and,
+    /// when it did, the exercises left (nothing is traced any more, so
+    /// they may block; a program that ended before them fails them).
     pub(crate) fn finish(&mut self) {
         self.pump_output();
         self.readiness.tree_empty();
         if !self.ready {
             self.ready = self.readiness.poll(Duration::ZERO);
+        }
+        if self.ready {
+            self.exercise();
+            while !self.exercises.done() {
+                std::thread::sleep(POLL_INTERVAL);
+                self.exercise();
+            }
         }
     }
 }
@@ -384,6 +412,17 @@ fn metadata_only(op: Op) -> bool {
         Op::Access | Op::Stat | Op::Readlink | Op::Statfs | Op::Xattr | Op::Watch => true,
         Op::Open { flags } => flags & libc::O_PATH as u64 != 0,
         _ => false,
+    }
+}
+
+/// Who made `call`: the tracee (its executable read from /proc), the
+/// syscall, and the exercise it was serving.
+fn who_of(tracee: &Tracee, call: &PathCall, exercise: Option<jailtrace_manifest::Exercise>) -> Who {
+    Who {
+        pid: Some(tracee.pid().as_raw()),
+        exe: tracee.exe().ok(),
+        syscall: Some(call.sysno.name()),
+        exercise,
     }
 }
 
@@ -466,20 +505,28 @@ impl Handler for RunHandler<'_> {
     fn on_tick(&mut self, elapsed: Duration) -> Control {
         self.pump_output();
         if let Some(e) = &self.fatal {
-            return Control::Kill(format!("cannot write into the root: {e}"));
+            let why = format!("cannot write into the root: {e}");
+            self.exercises.abort(&format!("stopped: {why}"));
+            return Control::Kill(why);
         }
         if !self.ready && self.readiness.poll(elapsed) {
             self.ready = true;
         }
-        // Stop the tree once ready (a server), or once the first process
-        // exited and its leftovers had their grace (a command).
+        if self.ready {
+            self.exercise();
+        }
+        let exercising = self.ready && !self.exercises.done();
+        // Stop the tree once ready and exercised (a server), or once the
+        // first process exited and its leftovers had their grace and
+        // their exercises (a command).
         if self.leader_exited {
             self.leader_exit.get_or_insert(elapsed);
         }
         let leader_gone = self.leader_exit;
-        let stop = (self.ready && !self.readiness.only_exit())
-            || leader_gone
-                .is_some_and(|t| self.readiness.only_exit() && elapsed - t >= LEFTOVER_GRACE);
+        let stop = !exercising
+            && ((self.ready && !self.readiness.only_exit())
+                || leader_gone
+                    .is_some_and(|t| self.readiness.only_exit() && elapsed - t >= LEFTOVER_GRACE));
         match self.terminated_at {
             None if stop => {
                 self.terminated_at = Some(elapsed);
@@ -497,11 +544,11 @@ impl Handler for RunHandler<'_> {
         }
         if let Some(limit) = self.timeout {
             if elapsed > limit && self.terminated_at.is_none() {
-                let pending = self.readiness.pending().join(", ");
-                return Control::Kill(format!(
-                    "timeout after {} (waiting for: {pending})",
-                    humanize(limit)
-                ));
+                let mut pending = self.readiness.pending();
+                pending.extend(self.exercises.pending());
+                let why = format!("timeout after {}", humanize(limit));
+                self.exercises.abort(&format!("stopped: {why} (--timeout)"));
+                return Control::Kill(format!("{why} (waiting for: {})", pending.join(", ")));
             }
         }
         Control::Continue

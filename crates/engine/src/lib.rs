@@ -28,6 +28,7 @@ mod binds;
 pub mod doctor;
 mod drive;
 mod etc;
+pub mod exercise;
 mod handler;
 pub mod input;
 mod listing;
@@ -52,6 +53,7 @@ use nix::sys::signal::Signal;
 
 pub use accounts::Accounts;
 pub use etc::AccountDbs;
+pub use exercise::{Exercise, ExerciseResult};
 pub use input::Input;
 pub use listing::ListingStats;
 pub use mounts::MountError;
@@ -106,6 +108,11 @@ pub struct Config {
     pub ld_library_path: Vec<PathBuf>,
     /// When the program counts as started; empty means `exit`.
     pub ready: Vec<ready::Condition>,
+    /// Done to the program once it is ready, in order, in every run; each
+    /// must succeed for the run to count as ready.
+    pub exercises: Vec<Exercise>,
+    /// How long one exercise may take.
+    pub exercise_timeout: Duration,
     /// Also save the program's output here.
     pub log_file: Option<PathBuf>,
     /// Run the program as this user (after the chroot).
@@ -162,8 +169,12 @@ pub struct Report {
     pub elapsed: Duration,
     /// Addresses the program could not bind because they were in use.
     pub port_conflicts: Vec<std::net::SocketAddr>,
-    /// Readiness conditions the last run did not meet.
+    /// Readiness conditions the last run did not meet, and its exercises
+    /// that failed.
     pub pending: Vec<String>,
+    /// How the exercises of the last run went (none when it never
+    /// became ready).
+    pub exercises: Vec<ExerciseResult>,
     /// Programs that called ptrace(2), which fails while jailtrace traces
     /// them (a process has one tracer) but works in the finished jail.
     pub ptrace_callers: Vec<PathBuf>,
@@ -271,6 +282,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         runs,
         seccomp: config.seccomp,
         pending: Vec::new(),
+        exercised: Vec::new(),
         hints: Vec::new(),
         hidden_output: None,
     };
@@ -286,6 +298,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let drive::Drive {
         runs,
         pending,
+        exercised,
         hints,
         hidden_output,
         ..
@@ -320,6 +333,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         elapsed: start.elapsed(),
         port_conflicts,
         pending,
+        exercises: exercised,
         ptrace_callers: session.ptrace_callers.iter().cloned().collect(),
         hints,
         listing: session.placeholders.stats,
@@ -376,6 +390,7 @@ fn program_record(config: &Config) -> Program {
             user: config.credentials.as_ref().map(|c| c.user.clone()),
             group: config.credentials.as_ref().map(|c| c.group.clone()),
             ready: config.ready.iter().map(ToString::to_string).collect(),
+            exercises: config.exercises.iter().map(Exercise::record).collect(),
         },
     }
 }
@@ -385,8 +400,10 @@ struct Traced {
     out: tracer::RunOutcome,
     /// The readiness conditions held (and no bind found its port taken).
     ready: bool,
-    /// The readiness conditions that did not hold.
+    /// The readiness conditions that did not hold, the exercises that failed.
     pending: Vec<String>,
+    /// How the exercises went.
+    exercises: Vec<ExerciseResult>,
     /// The program's output, when it was asked for.
     transcript: Vec<u8>,
 }
@@ -407,6 +424,11 @@ fn trace_run(
     loop {
         let pipes = capture(config, output, session.run)?;
         let readiness = ready::Readiness::new(config.ready.clone());
+        let exercises = exercise::Exercises::new(
+            config.exercises.clone(),
+            config.exercise_timeout,
+            session.run,
+        );
         let mut handler = handler::RunHandler::new(
             session,
             observer,
@@ -414,6 +436,7 @@ fn trace_run(
             config.stop_timeout,
             readiness,
         );
+        handler.exercises = exercises;
         if transcript {
             handler.transcript = Some(Vec::new());
         }
@@ -434,24 +457,28 @@ fn trace_run(
             }
             other => other?,
         };
-        handler.finish();
-        let pending = handler.readiness.pending();
-        // A server that answers while its own bind failed is another
-        // server on that port, not this one.
-        let ready = handler.ready && handler.session.port_conflicts.is_empty();
-        let fatal = handler.fatal.take();
-        let transcript = handler.transcript.take().unwrap_or_default();
+        // Before `finish`, which would run the exercises left: dropping
+        // the handler kills the one in progress.
         if let Some(sig) = out.interrupted {
             return Err(Error::Interrupted(sig));
         }
-        if let Some(e) = fatal {
+        if let Some(e) = handler.fatal.take() {
             return Err(e.into());
         }
+        handler.finish();
+        let mut pending = handler.readiness.pending();
+        pending.extend(handler.exercises.pending());
+        // A server that answers while its own bind failed is another
+        // server on that port, not this one.
+        let ready = handler.ready
+            && handler.exercises.passed()
+            && handler.session.port_conflicts.is_empty();
         return Ok(Traced {
             out,
             ready,
             pending,
-            transcript,
+            exercises: handler.exercises.results().to_vec(),
+            transcript: handler.transcript.take().unwrap_or_default(),
         });
     }
 }
@@ -463,11 +490,7 @@ fn preseed(
     session: &mut session::Session,
     observer: &mut dyn Observer,
 ) -> Result<(), Error> {
-    let who = Who {
-        pid: None,
-        exe: None,
-        syscall: None,
-    };
+    let who = Who::default();
     let mut wanted: Vec<(&Path, Cause)> = vec![
         (&config.executable, Cause::Executable),
         (&config.cwd, Cause::Runtime),
@@ -500,9 +523,8 @@ fn preseed(
     if let Ok(closure) = jailtrace_elf::closure(&config.executable, &opts) {
         for object in closure.objects {
             let who = Who {
-                pid: None,
                 exe: object.needed_by.clone(),
-                syscall: None,
+                ..Who::default()
             };
             session.place(
                 &object.path,

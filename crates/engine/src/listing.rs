@@ -377,6 +377,7 @@ impl Session {
                     pid: ph.reason.pid,
                     exe: ph.reason.exe.as_ref().map(|e| e.as_path().to_path_buf()),
                     syscall: None,
+                    exercise: ph.reason.exercise.clone(),
                 };
                 self.placeholders.map.insert(path.clone(), ph.clone());
                 self.fill(path, &who, observer)?;

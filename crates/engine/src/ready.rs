@@ -64,18 +64,44 @@ pub enum Condition {
     /// A TCP connection to `addr` is accepted; `addr` is `HOST:PORT` as
     /// given (HOST an IPv4 address, `[v6]` or a name), resolved at each probe.
     Tcp { addr: String },
-    /// `http://host:port/path` answers 2xx or 3xx. `host` is as written in
-    /// the URL (`[v6]` keeps its brackets), `path` starts with `/` and keeps
-    /// the query.
-    Http {
-        host: String,
-        port: u16,
-        path: String,
-    },
+    /// The URL answers a `GET` with 2xx or 3xx.
+    Http(HttpUrl),
     /// A line of the program's stdout or stderr matches.
     Log(Regex),
     /// The tree still runs after this long, and nothing crashed.
     Alive(Duration),
+}
+
+/// An `http://HOST[:PORT][/PATH]` URL, as the HTTP client here uses it
+/// (readiness conditions and `--probe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// As written in the URL (`[v6]` keeps its brackets).
+    pub host: String,
+    pub port: u16,
+    /// Starts with `/` and keeps the query; no fragment.
+    pub path: String,
+}
+
+/// Parses `http://HOST[:PORT][/PATH]`; the error says what is wrong.
+impl FromStr for HttpUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        let (host, port, path) = parse_url(url)?;
+        Ok(HttpUrl { host, port, path })
+    }
+}
+
+/// The URL again, without `:80`.
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let HttpUrl { host, port, path } = self;
+        match port {
+            80 => write!(f, "http://{host}{path}"),
+            port => write!(f, "http://{host}:{port}{path}"),
+        }
+    }
 }
 
 /// Why a `--ready` argument is not a condition.
@@ -115,8 +141,7 @@ impl FromStr for Condition {
             // `http:URL` form spelt out.
             ("http" | "https", Some(arg)) => {
                 let url = if arg.starts_with("//") { s } else { arg };
-                let (host, port, path) = parse_url(url).map_err(invalid)?;
-                Ok(Condition::Http { host, port, path })
+                url.parse().map(Condition::Http).map_err(invalid)
             }
             ("log", Some("")) => Err(invalid("empty regex".into())),
             ("log", Some(arg)) => {
@@ -144,12 +169,7 @@ impl fmt::Display for Condition {
         match self {
             Condition::Exit => f.write_str("exit"),
             Condition::Tcp { addr } => write!(f, "tcp:{addr}"),
-            Condition::Http {
-                host,
-                port: 80,
-                path,
-            } => write!(f, "http://{host}{path}"),
-            Condition::Http { host, port, path } => write!(f, "http://{host}:{port}{path}"),
+            Condition::Http(url) => write!(f, "{url}"),
             Condition::Log(re) => write!(f, "log:{}", re.as_str()),
             Condition::Alive(d) => write!(f, "alive:{}", format_duration(*d)),
         }
@@ -315,7 +335,7 @@ fn number_times(number: &str, unit_ms: u64) -> Option<u64> {
 }
 
 /// The shortest form [`parse_duration`] reads back to the same value.
-fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".into(),
@@ -511,7 +531,7 @@ impl Readiness {
             item.collect();
             let why = match &item.condition {
                 Condition::Exit => "the program did not exit",
-                Condition::Tcp { .. } | Condition::Http { .. } => {
+                Condition::Tcp { .. } | Condition::Http(_) => {
                     "the program ended before it answered"
                 }
                 Condition::Log(_) => "no line of output matched",
@@ -534,7 +554,7 @@ impl Readiness {
             }
             match &item.condition {
                 Condition::Alive(d) if elapsed >= *d => item.state = State::Held,
-                Condition::Tcp { .. } | Condition::Http { .. } => {
+                Condition::Tcp { .. } | Condition::Http(_) => {
                     let due = item
                         .last_try
                         .is_none_or(|t| elapsed.saturating_sub(t) >= PROBE_INTERVAL);
@@ -572,11 +592,11 @@ fn start_probe(condition: &Condition) -> std::io::Result<Option<JoinHandle<Resul
     let probe: Box<dyn FnOnce() -> Result<(), String> + Send> = match condition {
         Condition::Tcp { addr } => {
             let addr = addr.clone();
-            Box::new(move || connect(&addr).map(drop))
+            Box::new(move || connect(&addr, CONNECT_TIMEOUT).map(drop))
         }
-        Condition::Http { host, port, path } => {
-            let (host, port, path) = (host.clone(), *port, path.clone());
-            Box::new(move || http_get(&host, port, &path))
+        Condition::Http(url) => {
+            let url = url.clone();
+            Box::new(move || http_get(&url, READINESS_GET).map(drop))
         }
         _ => return Ok(None),
     };
@@ -587,14 +607,14 @@ fn start_probe(condition: &Condition) -> std::io::Result<Option<JoinHandle<Resul
 }
 
 /// A connection to `addr` (`HOST:PORT`), trying each address it resolves to.
-fn connect(addr: &str) -> Result<TcpStream, String> {
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {addr}: {e}"))?
         .collect();
     let mut last = format!("{addr} resolves to no address");
     for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(&a, timeout) {
             Ok(stream) => return Ok(stream),
             Err(e) => last = format!("{a}: {e}"),
         }
@@ -602,18 +622,40 @@ fn connect(addr: &str) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// `GET path HTTP/1.0`; Ok when the status is 2xx or 3xx.
-fn http_get(host: &str, port: u16, path: &str) -> Result<(), String> {
-    let mut stream = connect(&format!("{host}:{port}"))?;
+/// How long an HTTP `GET` may wait, and how much of the answer it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Get {
+    /// For the TCP handshake.
+    pub connect: Duration,
+    /// For each read or write.
+    pub io: Duration,
+    /// Read the answer to its end (and discard the body) instead of
+    /// stopping after the status line: a server may still be at work on
+    /// the request after it sent its status (a PHP page that prints
+    /// before it queries), and what it reads then belongs in the jail too.
+    pub whole: bool,
+}
+
+/// A readiness probe: short waits (it is tried again), the status line only.
+const READINESS_GET: Get = Get {
+    connect: CONNECT_TIMEOUT,
+    io: IO_TIMEOUT,
+    whole: false,
+};
+
+/// `GET path HTTP/1.0`; the status line when the status is 2xx or 3xx.
+pub(crate) fn http_get(url: &HttpUrl, get: Get) -> Result<String, String> {
+    let HttpUrl { host, port, path } = url;
+    let mut stream = connect(&format!("{host}:{port}"), get.connect)?;
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("no answer within {}s", IO_TIMEOUT.as_secs())
+            format!("no answer within {}", format_duration(get.io))
         }
         _ => e.to_string(),
     };
-    stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-    let host_header = if port == 80 {
+    stream.set_read_timeout(Some(get.io)).map_err(io)?;
+    stream.set_write_timeout(Some(get.io)).map_err(io)?;
+    let host_header = if *port == 80 {
         host.to_string()
     } else {
         format!("{host}:{port}")
@@ -639,11 +681,23 @@ fn http_get(host: &str, port: u16, path: &str) -> Result<(), String> {
         _ => return Err("answered something that is not HTTP".into()),
     };
     match status.get(..3).and_then(|c| c.parse::<u16>().ok()) {
-        Some(200..=399) => Ok(()),
-        Some(_) => Err(format!("answered {status}")),
-        None => Err(format!("answered an invalid status `{status}`")),
+        Some(200..=399) => {}
+        Some(_) => return Err(format!("answered {status}")),
+        None => return Err(format!("answered an invalid status `{status}`")),
     }
+    if get.whole {
+        let mut rest = [0u8; 16 * 1024];
+        loop {
+            match stream.read(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("answered {status}, then: {}", io(e))),
+            }
+        }
+    }
+    Ok(line.to_string())
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

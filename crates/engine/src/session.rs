@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, Entry, EntryKind, Manifest, Mount, PathText, Probe, Reason, Socket, SocketFamily,
-    SocketOp,
+    Cause, Entry, EntryKind, Exercise, Manifest, Mount, PathText, Probe, Reason, Socket,
+    SocketFamily, SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
@@ -31,12 +31,14 @@ use crate::policy::{Policy, Verdict};
 /// ([`Session::last_absent`]).
 pub const LAST_ABSENT: usize = 5;
 
-/// Who needed a path: the process, its executable and the syscall.
+/// Who needed a path: the process, its executable and the syscall, and
+/// the exercise it was serving.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Who {
     pub pid: Option<i32>,
     pub exe: Option<PathBuf>,
     pub syscall: Option<&'static str>,
+    pub exercise: Option<Exercise>,
 }
 
 /// "/usr/bin/cat (pid 12, openat)": the process that did something, for
@@ -66,6 +68,7 @@ impl Who {
             syscall: self.syscall.map(str::to_string),
             requested: requested.map(PathText::from),
             program: None,
+            exercise: self.exercise.clone(),
         }
     }
 }
@@ -81,6 +84,8 @@ pub struct Miss {
     pub exe: Option<PathBuf>,
     /// The program creates the path: only its parent directory is missing.
     pub creates: bool,
+    /// The exercise running when the program missed it.
+    pub exercise: Option<Exercise>,
 }
 
 /// What [`Session::place`] came to.
@@ -115,6 +120,9 @@ pub trait Observer {
     fn placed(&mut self, _entry: &Entry) {}
     fn run_finished(&mut self, _run: &jailtrace_manifest::Run) {}
     fn warn(&mut self, _message: &str) {}
+    /// Exercise `index` (1-based) of run `run` started.
+    fn exercise_started(&mut self, _run: u32, _index: usize, _exercise: &crate::Exercise) {}
+    fn exercise_ended(&mut self, _result: &crate::ExerciseResult) {}
 }
 
 /// An observer that ignores everything.
@@ -290,6 +298,7 @@ impl Session {
                 pid: miss.pid,
                 exe: miss.exe.clone(),
                 syscall: miss.syscall,
+                exercise: miss.exercise.clone(),
             };
             if self.placeholders.is_hollow(&miss.path) {
                 // The verifying run read a file kept hollow: copy it now.
@@ -662,6 +671,7 @@ impl Session {
                 syscall: who.syscall,
                 pid: who.pid,
                 exe: who.exe.clone(),
+                exercise: who.exercise.clone(),
             });
         }
     }
@@ -793,6 +803,7 @@ mod tests {
             pid: Some(42),
             exe: Some("/bin/prog".into()),
             syscall: Some("openat"),
+            exercise: None,
         }
     }
 

@@ -352,6 +352,7 @@ mod tests {
                     user: None,
                     group: None,
                     ready: Vec::new(),
+                    exercises: Vec::new(),
                 },
             }],
             jail_file: None,

@@ -134,6 +134,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 user: None,
                 group: None,
                 ready: Vec::new(),
+                exercises: Vec::new(),
             },
         }],
         jail_file: None,

@@ -131,6 +131,7 @@ mod tests {
             user: None,
             group: None,
             ready: Vec::new(),
+            exercises: Vec::new(),
         }
     }
 

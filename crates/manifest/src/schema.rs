@@ -78,6 +78,34 @@ pub struct Command {
     /// process exits 0).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ready: Vec<String>,
+    /// What was done to the program once it was ready (`--exercise`,
+    /// `--probe`), in the order it was done; each had to succeed in every
+    /// run. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exercises: Vec<Exercise>,
+}
+
+/// One step done to a ready program so that it reads what only a request
+/// needs. Externally tagged: `{"command": "curl -fsS http://127.0.0.1/"}`
+/// or `{"probe": "http://127.0.0.1:8080/page.php"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Exercise {
+    /// A shell command run on the host with `sh -c`, outside the jail, as
+    /// the user who ran jailtrace; it had to exit 0.
+    Command(String),
+    /// An `http://` URL fetched with `GET`; it had to answer 2xx or 3xx.
+    Probe(String),
+}
+
+/// For people: `` `COMMAND` `` or `probe URL`.
+impl std::fmt::Display for Exercise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exercise::Command(command) => write!(f, "`{command}`"),
+            Exercise::Probe(url) => write!(f, "probe {url}"),
+        }
+    }
 }
 
 /// Why a run was made. JSON: `"discover"`, `"verify"` or `"retry"`.
@@ -352,6 +380,10 @@ pub struct Reason {
     /// The [`Program::name`] of the program whose run made the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// The exercise (one of [`Command::exercises`]) that was running when
+    /// the program made the request: what only serving it needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<Exercise>,
 }
 
 impl Reason {
@@ -365,6 +397,7 @@ impl Reason {
             syscall: None,
             requested: None,
             program: None,
+            exercise: None,
         }
     }
 }

@@ -9,8 +9,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use jailtrace_manifest::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Error, Manifest, Mode, Mount, PathText, Probe,
-    Program, Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp, SCHEMA_VERSION,
+    Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, Manifest, Mode, Mount,
+    PathText, Probe, Program, Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
+    SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {
@@ -121,7 +122,16 @@ fn sample() -> Manifest {
         Reason::new(Cause::Runtime, 1),
     );
     null.rdev = Some(DeviceNumber { major: 1, minor: 3 });
-    let mut data = entry("/data/caf\u{e9}", EntryKind::File, 0o640, accessed.clone());
+    let page = Exercise::Probe("http://127.0.0.1:8080/page.php".into());
+    let mut data = entry(
+        "/data/caf\u{e9}",
+        EntryKind::File,
+        0o640,
+        Reason {
+            exercise: Some(page.clone()),
+            ..accessed.clone()
+        },
+    );
     data.path = odd.clone();
     data.uid = 1000;
     data.gid = 1000;
@@ -145,6 +155,10 @@ fn sample() -> Manifest {
                 user: Some("nobody".into()),
                 group: None,
                 ready: vec!["tcp:127.0.0.1:8080".into()],
+                exercises: vec![
+                    Exercise::Command("curl -fsS http://127.0.0.1:8080/".into()),
+                    page,
+                ],
             },
         }],
         jail_file: None,
@@ -312,7 +326,25 @@ fn optional_fields_are_omitted_and_default_when_missing() {
         value["entries"][9]["rdev"],
         serde_json::json!({"major": 1, "minor": 3})
     );
-    assert_eq!(value["command"]["group"], serde_json::Value::Null);
+    assert_eq!(value["programs"][0]["group"], serde_json::Value::Null);
+    assert_eq!(
+        value["programs"][0]["exercises"],
+        serde_json::json!([
+            {"command": "curl -fsS http://127.0.0.1:8080/"},
+            {"probe": "http://127.0.0.1:8080/page.php"}
+        ])
+    );
+    assert_eq!(
+        value["entries"][10]["reason"]["exercise"],
+        serde_json::json!({"probe": "http://127.0.0.1:8080/page.php"})
+    );
+    // Without exercises, neither key is written, and both read back empty.
+    let mut plain = sample();
+    plain.programs[0].command.exercises.clear();
+    plain.entries[10].reason.exercise = None;
+    let json = plain.to_json();
+    assert!(!json.contains("exercise"), "{json}");
+    assert_eq!(Manifest::from_slice(json.as_bytes()).unwrap(), plain);
 }
 
 #[test]

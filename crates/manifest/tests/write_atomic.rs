@@ -54,6 +54,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 user: None,
                 group: None,
                 ready: Vec::new(),
+                exercises: Vec::new(),
             },
         }],
         jail_file: None,

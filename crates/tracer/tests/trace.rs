@@ -191,6 +191,9 @@ fn compile(name: &str, source: &str) -> Option<(tempfile::TempDir, PathBuf)> {
     let src = dir.path().join(format!("{name}.c"));
     std::fs::write(&src, source).unwrap();
     let bin = dir.path().join(name);
+    // Under the lock: a tracer in another test waits for any child
+    // (`waitpid(-1)`) and would reap gcc.
+    let _one = serial();
     match std::process::Command::new("gcc")
         .arg("-pthread")
         .arg("-o")

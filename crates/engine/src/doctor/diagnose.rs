@@ -294,6 +294,7 @@ pub(super) fn chroot_targets(
                 pid: probe.reason.pid,
                 exe: probe.reason.exe.as_ref().map(|e| e.as_path().to_path_buf()),
                 syscall: Some(CHROOT),
+                exercise: None,
             },
         });
     }

@@ -57,6 +57,7 @@ fn who() -> Who {
         pid: Some(42),
         exe: Some("/bin/prog".into()),
         syscall: Some("openat"),
+        exercise: None,
     }
 }
 

@@ -31,7 +31,7 @@ fn parses_every_form() {
         }
     }
     let http = |s: &str| match parse(s) {
-        Condition::Http { host, port, path } => (host, port, path),
+        Condition::Http(HttpUrl { host, port, path }) => (host, port, path),
         c => panic!("{c:?}"),
     };
     assert_eq!(
@@ -314,7 +314,7 @@ fn tcp_on_a_closed_port_does_not_hold() {
 
 /// An HTTP server on 127.0.0.1 answering every request with `status`;
 /// the requests it got come out of the channel.
-fn http_server(status: &'static str) -> (u16, mpsc::Receiver<String>) {
+pub(crate) fn http_server(status: &'static str) -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
