@@ -684,7 +684,11 @@ pub(crate) fn exercises_text(report: &engine::Report, name: &str) -> String {
     if steps.is_empty() {
         return String::new();
     }
-    let run = report.manifest.runs.last();
+    let run = report
+        .manifest
+        .runs
+        .iter()
+        .rfind(|r| r.program.as_deref().is_none_or(|p| p == name));
     let mut out = match (run, report.exercises.is_empty()) {
         (Some(run), false) => format!(
             "  exercises: in run {} ({}):\n",

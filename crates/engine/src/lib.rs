@@ -289,6 +289,8 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     // The new program is discovered; then every other program of the jail
     // is verified in the same root, and retried when it misses something.
     let mut outcome = drive.program(config, RunRole::Discover)?;
+    // The summary speaks of this program's exercises, not of the others'.
+    let exercised = drive.exercised.clone();
     for other in &config.others {
         if outcome != Outcome::Ready {
             break;
@@ -298,7 +300,6 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let drive::Drive {
         runs,
         pending,
-        exercised,
         hints,
         hidden_output,
         ..

@@ -48,6 +48,12 @@ pub struct JailFile {
     pub policy: PolicySection,
     #[serde(default)]
     pub accounts: AccountsSection,
+    /// Host directories bound into the jail (`--bind HOST[:JAIL][:ro]`).
+    #[serde(default)]
+    pub binds: Vec<String>,
+    /// Directories made in the jail (`--mkdir PATH[:MODE[:USER[:GROUP]]]`).
+    #[serde(default)]
+    pub mkdirs: Vec<String>,
     /// The programs, traced into the root in this order.
     #[serde(rename = "program")]
     pub programs: Vec<ProgramSection>,
@@ -124,6 +130,14 @@ pub struct ProgramSection {
     /// `--ready` conditions (`exit`, `tcp:HOST:PORT`, `http:URL`, …).
     #[serde(default)]
     pub ready: Vec<String>,
+    /// What is done to the program once it is ready, in order:
+    /// `{ probe = "http://…" }` (`--probe`) or `{ command = "…" }`
+    /// (`--exercise`).
+    #[serde(default)]
+    pub exercises: Vec<Step>,
+    /// `--exercise-timeout` (`60s`).
+    #[serde(default)]
+    pub exercise_timeout: Option<String>,
     /// `--keep-listing` directories.
     #[serde(default)]
     pub keep_listing: Vec<PathBuf>,
@@ -133,6 +147,16 @@ pub struct ProgramSection {
     /// `--log` file for the program's output.
     #[serde(default)]
     pub log: Option<PathBuf>,
+}
+
+/// One exercise of a program.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// A shell command run on the host (`--exercise`).
+    Command(String),
+    /// An HTTP GET that must answer 2xx or 3xx (`--probe`).
+    Probe(String),
 }
 
 /// Why a jail file was refused.
@@ -305,6 +329,25 @@ impl JailFile {
         }
         for d in &p.keep_listing {
             opt("--keep-listing", d);
+        }
+        for step in &p.exercises {
+            match step {
+                Step::Command(c) => opt("--exercise", c),
+                Step::Probe(u) => opt("--probe", u),
+            }
+        }
+        if let Some(t) = &p.exercise_timeout {
+            opt("--exercise-timeout", t);
+        }
+        // The jail's binds and directories come with its first program;
+        // later runs find them in the manifest.
+        if i == 0 {
+            for b in &self.binds {
+                opt("--bind", b);
+            }
+            for d in &self.mkdirs {
+                opt("--mkdir", d);
+            }
         }
         if let Some(t) = &p.timeout {
             opt("--timeout", t);

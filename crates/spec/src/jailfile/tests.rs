@@ -91,3 +91,46 @@ fn programs_must_be_there_named_once_with_a_command() {
         assert!(err.contains(needle), "{text}: {err}");
     }
 }
+
+#[test]
+fn binds_go_with_the_first_program_and_exercises_keep_their_order() {
+    let file = parse(
+        r#"
+root = "r"
+binds = ["/srv/www:/var/www:ro"]
+mkdirs = ["/run/app:0700"]
+[[program]]
+command = ["/usr/sbin/nginx"]
+exercises = [{ command = "true" }, { probe = "http://127.0.0.1/" }, { command = "false" }]
+[[program]]
+command = ["/bin/date"]
+"#,
+    )
+    .unwrap();
+    let args = |i| -> Vec<String> {
+        file.run_args(i)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    let first = args(0).join(" ");
+    assert!(
+        first.contains("--exercise true --probe http://127.0.0.1/ --exercise false"),
+        "{first}"
+    );
+    assert!(
+        first.contains("--bind /srv/www:/var/www:ro --mkdir /run/app:0700"),
+        "{first}"
+    );
+    let second = args(1).join(" ");
+    assert!(
+        !second.contains("--bind") && !second.contains("--mkdir"),
+        "{second}"
+    );
+    let err = parse(
+        "root = \"r\"\n[[program]]\ncommand = [\"/bin/date\"]\nexercises = [{ curl = \"x\" }]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(":4:"), "{err}");
+}
