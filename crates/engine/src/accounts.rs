@@ -354,6 +354,27 @@ fn read_lines(path: &Path) -> io::Result<(String, usize)> {
     Ok((text, dropped))
 }
 
+#[derive(Debug, Clone)]
+pub enum AccountDbs {
+    /// Written with only the accounts the jail needs.
+    Synthesize {
+        host: Accounts,
+        /// Names kept in any case: `--user`/`--keep-user`.
+        users: BTreeSet<String>,
+        /// `--group`/`--keep-group`.
+        groups: BTreeSet<String>,
+    },
+    /// Copied from the host whole (`--passwd copy`).
+    Copy,
+}
+
+pub(crate) const DATABASES: [&str; 2] = ["/etc/passwd", "/etc/group"];
+
+/// True for the two files this module writes.
+pub(crate) fn is_account_db(path: &Path) -> bool {
+    DATABASES.iter().any(|db| path == Path::new(db))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

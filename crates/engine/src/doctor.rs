@@ -31,14 +31,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jailtrace_manifest::{Cause, Manifest, Probe, RunStatus};
-use jailtrace_rootfs::{self as rootfs, Follow, Host, Kind, Outcome, Root, Step};
-use jailtrace_tracer::{self as tracer, Op, PathCall, SpawnError, Target, Tracee};
-use nix::errno::Errno;
+use jailtrace_rootfs::{self as rootfs, Host, Kind, Outcome, Root, Step};
+use jailtrace_tracer::{self as tracer, SpawnError};
 
-use crate::etc::{is_account_db, AccountDbs};
+use crate::accounts::{is_account_db, AccountDbs};
+use crate::config::Config;
+use crate::outcome::Error;
 use crate::policy::Verdict;
 use crate::session::{Observer, Session, Who};
-use crate::{Config, Error};
 
 pub use diagnose::{Account, Diagnosis, Owner};
 
@@ -98,114 +98,6 @@ pub struct HostFile {
     pub size: u64,
 }
 
-/// A path call that failed in a read-only session: refused for want of
-/// permission (`EACCES`, `EPERM`), or an `execve` that failed.
-#[derive(Debug, Clone)]
-pub(crate) struct FailedCall {
-    pub path: PathBuf,
-    pub op: Op,
-    pub follow: Follow,
-    pub errno: Errno,
-    pub who: Who,
-    /// The caller's file-system ids at the time, from /proc/PID/status.
-    pub creds: Option<Creds>,
-}
-
-/// The ids a process uses for file access.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Creds {
-    pub uid: u32,
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
-
-/// At most this many failed calls are kept (a program in a retry loop
-/// would otherwise grow the list without end).
-const MAX_FAILED_CALLS: usize = 1000;
-
-/// Whether a read-only session wants the result of `call`: the calls
-/// whose failure says something about the root (not `access`, which
-/// programs use to probe, nor calls on descriptors).
-pub(crate) fn wants_result(call: &PathCall) -> bool {
-    match call.target {
-        Target::Path { .. } | Target::Socket { .. } => {
-            !matches!(call.op, Op::Access | Op::Xattr | Op::Watch | Op::List)
-        }
-        _ => false,
-    }
-}
-
-/// Records a failed path call of a read-only session, if it is one the
-/// diagnosis uses.
-pub(crate) fn call_failed(session: &mut Session, tracee: &Tracee, call: &PathCall, errno: Errno) {
-    let denied = matches!(errno, Errno::EACCES | Errno::EPERM);
-    if !(denied || call.op == Op::Exec) || session.failed_calls.len() >= MAX_FAILED_CALLS {
-        return;
-    }
-    let Ok(Some(path)) = tracee.resolve(&call.target) else {
-        return;
-    };
-    if session
-        .failed_calls
-        .iter()
-        .any(|c| c.path == path && c.errno == errno)
-    {
-        return;
-    }
-    let pid = tracee.pid().as_raw();
-    // Before its first exec, the traced child still runs jailtrace itself:
-    // no executable of the program's to name.
-    let exe = tracee
-        .exe()
-        .ok()
-        .filter(|e| std::env::current_exe().ok().as_ref() != Some(e));
-    session.failed_calls.push(FailedCall {
-        follow: match call.target {
-            Target::Path { follow: false, .. } => Follow::No,
-            _ => Follow::Yes,
-        },
-        op: call.op,
-        errno,
-        who: Who {
-            pid: Some(pid),
-            exe,
-            syscall: Some(call.sysno.name()),
-            exercise: None,
-        },
-        creds: creds_of(pid),
-        path,
-    });
-}
-
-/// The file-system uid and gid and the groups of `pid`.
-fn creds_of(pid: i32) -> Option<Creds> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_status(&status)
-}
-
-/// `Uid:`/`Gid:` (real, effective, saved, file-system) and `Groups:` of a
-/// /proc/PID/status text.
-fn parse_status(status: &str) -> Option<Creds> {
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|rest| {
-                rest.split_whitespace()
-                    .filter_map(|n| n.parse::<u32>().ok())
-                    .collect::<Vec<_>>()
-            })
-    };
-    let uids = field("Uid:")?;
-    let gids = field("Gid:")?;
-    Some(Creds {
-        uid: *uids.get(3).or(uids.first())?,
-        gid: *gids.get(3).or(gids.first())?,
-        groups: field("Groups:").unwrap_or_default(),
-    })
-}
-
 /// Runs the program of `config` once in its existing root, changing
 /// nothing, and explains what kept it from starting.
 ///
@@ -252,14 +144,19 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
         .collect();
     let mut seccomp = config.seccomp;
     let mut start_error = None;
-    let (status, started, pending, transcript) = match crate::trace_run(
+    let (status, started, pending, transcript) = match crate::runner::trace_run(
         config,
         &mut session,
         observer,
         &mut seccomp,
-        crate::Output::Kept,
+        crate::runner::Output::Kept,
     ) {
-        Ok(t) => (crate::status_of(&t.out), t.ready, t.pending, t.transcript),
+        Ok(t) => (
+            crate::runner::status_of(&t.out),
+            t.ready,
+            t.pending,
+            t.transcript,
+        ),
         // The child could not chroot, change directory, switch user or
         // exec in this root: that is the program not starting, as a
         // plain chroot(8) would report with status 127.

@@ -12,8 +12,11 @@ use std::time::Instant;
 
 use jailtrace_manifest::{Cause, Run, RunRole};
 
+use crate::config::Config;
+use crate::exercise::ExerciseResult;
+use crate::outcome::{Error, Outcome};
+use crate::runner::{status_of, trace_run, Output};
 use crate::session::{Observer, Session};
-use crate::{status_of, trace_run, Config, Error, ExerciseResult, Outcome, Output};
 
 /// State across the programs of one [`crate::run`].
 pub(crate) struct Drive<'a> {

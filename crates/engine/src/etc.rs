@@ -10,37 +10,15 @@
 //! The verifying run then proves the program starts with those alone. With
 //! `--passwd copy` the host's files are copied whole, as older tools did.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, PathText};
 use jailtrace_rootfs::{self as rootfs, Attrs};
 
-use crate::accounts::{Accounts, Needed};
+use crate::accounts::{AccountDbs, Needed, DATABASES};
 use crate::session::{Observer, Session, Who};
 
 /// How the jail gets its user and group databases.
-#[derive(Debug, Clone)]
-pub enum AccountDbs {
-    /// Written with only the accounts the jail needs.
-    Synthesize {
-        host: Accounts,
-        /// Names kept in any case: `--user`/`--keep-user`.
-        users: BTreeSet<String>,
-        /// `--group`/`--keep-group`.
-        groups: BTreeSet<String>,
-    },
-    /// Copied from the host whole (`--passwd copy`).
-    Copy,
-}
-
-const DATABASES: [&str; 2] = ["/etc/passwd", "/etc/group"];
-
-/// True for the two files this module writes.
-pub(crate) fn is_account_db(path: &Path) -> bool {
-    DATABASES.iter().any(|db| path == Path::new(db))
-}
-
 impl Session {
     fn needed(&self) -> Option<Needed> {
         let AccountDbs::Synthesize { users, groups, .. } = &self.account_dbs else {

@@ -444,7 +444,7 @@ impl Handler for RunHandler<'_> {
             return ExitInterest::No;
         }
         match self.entry(tracee, call) {
-            Ok(_) if self.session.read_only && crate::doctor::wants_result(call) => {
+            Ok(_) if self.session.read_only && crate::failed::wants_result(call) => {
                 ExitInterest::Yes
             }
             Ok(interest) => interest,
@@ -468,7 +468,7 @@ impl Handler for RunHandler<'_> {
             }
             (Target::Inet { .. }, _) => {}
             (_, Err(errno)) if self.session.read_only => {
-                crate::doctor::call_failed(self.session, tracee, call, errno)
+                crate::failed::call_failed(&mut self.session.failed_calls, tracee, call, errno)
             }
             (_, Ok(_)) if self.session.read_only => {}
             (_, Ok(_)) => {

@@ -30,78 +30,14 @@
 //! /sys and /dev, and of directories in a bind (`--bind`), are never
 //! touched.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
-use jailtrace_rootfs::{self as rootfs, Applied, Kind, Meta, Step};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Mode};
+use jailtrace_rootfs::{self as rootfs, Applied, Kind, Step};
 
+use crate::placeholders::Placeholder;
 use crate::policy::Verdict;
 use crate::session::{entry_for, Observer, Session, Who};
-
-#[derive(Debug, Clone)]
-struct Placeholder {
-    kind: Kind,
-    host: Meta,
-    /// Who listed the directory.
-    reason: Reason,
-    /// A path went through it (or, for a file, it was filled).
-    touched: bool,
-    /// Its metadata was looked at (`stat`, `access`).
-    seen: bool,
-}
-
-/// What the listings of a whole `jailtrace run` came to, for the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ListingStats {
-    /// Host entries shown to the program as placeholders.
-    pub shown: usize,
-    /// Placeholders kept in the jail: the program used them (opened,
-    /// executed, went through), or `--keep-listing` named their directory.
-    pub kept: usize,
-    /// Files kept hollow: the program only looked at their metadata.
-    pub hollow: usize,
-    /// Placeholders removed: the program only saw their names or metadata.
-    pub left_out: usize,
-    /// Host entries not shown at all: host runtime state or denied paths.
-    pub hidden: usize,
-}
-
-/// The placeholders of the current copying run, and the hollow files of
-/// the whole session.
-#[derive(Debug, Default)]
-pub(crate) struct Placeholders {
-    map: HashMap<PathBuf, Placeholder>,
-    /// Files kept hollow by an earlier prune (recorded `hollow: true`).
-    hollow: HashMap<PathBuf, Placeholder>,
-    /// Root (dev, ino) of each unfilled placeholder or hollow file.
-    by_inode: HashMap<(u64, u64), PathBuf>,
-    listed: HashSet<PathBuf>,
-    max: usize,
-    /// Directories whose entries all stay (`--keep-listing`).
-    pub(crate) keep: Vec<PathBuf>,
-    pub(crate) stats: ListingStats,
-}
-
-impl Placeholders {
-    pub(crate) fn new(max: usize) -> Placeholders {
-        Placeholders {
-            max,
-            ..Default::default()
-        }
-    }
-
-    /// The unfilled placeholder or hollow file at root inode `(dev, ino)`,
-    /// if any.
-    pub(crate) fn file_at(&self, dev: u64, ino: u64) -> Option<PathBuf> {
-        self.by_inode.get(&(dev, ino)).cloned()
-    }
-
-    /// Whether `path` is a hollow file (kept from an earlier run).
-    pub(crate) fn is_hollow(&self, path: &Path) -> bool {
-        self.hollow.contains_key(path)
-    }
-}
 
 /// `path` with `.` and `..` folded lexically (for placeholder lookups only).
 fn normalize(path: &Path) -> PathBuf {
@@ -247,7 +183,7 @@ impl Session {
         if self.read_only {
             return Ok(());
         }
-        if crate::etc::is_account_db(path) && self.synthesize_db(path, true, who, observer)? {
+        if crate::accounts::is_account_db(path) && self.synthesize_db(path, true, who, observer)? {
             self.placeholders.map.remove(path);
             self.placeholders.by_inode.retain(|_, p| p != path);
             return Ok(());

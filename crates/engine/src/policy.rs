@@ -383,32 +383,18 @@ pub fn virtual_fs(path: &Path) -> Option<&'static str> {
 /// give no read permission); `None` when it could, or for root, or when
 /// the process is gone.
 pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Vec<u32> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|rest| {
-                rest.split_whitespace()
-                    .filter_map(|v| v.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    // Uid: real, effective, saved, file system; the fourth decides access.
-    let fsuid = *field("Uid:").get(3)?;
-    let fsgid = *field("Gid:").get(3)?;
-    if fsuid == 0 {
+    let creds = crate::creds::creds_of(pid)?;
+    if creds.uid == 0 {
         return None;
     }
-    let bits = if attrs.uid == fsuid {
+    let bits = if attrs.uid == creds.uid {
         attrs.mode >> 6
-    } else if attrs.gid == fsgid || field("Groups:").contains(&attrs.gid) {
+    } else if attrs.gid == creds.gid || creds.groups.contains(&attrs.gid) {
         attrs.mode >> 3
     } else {
         attrs.mode
     };
-    (bits & 0o4 == 0).then_some(fsuid)
+    (bits & 0o4 == 0).then_some(creds.uid)
 }
 
 #[cfg(test)]

@@ -17,61 +17,20 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, Entry, EntryKind, Exercise, Manifest, Mount, PathText, Probe, Reason, Socket,
-    SocketFamily, SocketOp,
+    Cause, Entry, EntryKind, Exercise, Manifest, Mount, Probe, Reason, Socket, SocketFamily,
+    SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
-use crate::etc::{is_account_db, AccountDbs};
-use crate::listing::Placeholders;
+use crate::accounts::{is_account_db, AccountDbs};
 use crate::mounts::Mounts;
+use crate::placeholders::Placeholders;
 use crate::policy::{Policy, Verdict};
+pub use crate::who::Who;
 
 /// How many of the paths the host lacks too a run keeps, the latest
 /// ([`Session::last_absent`]).
 pub const LAST_ABSENT: usize = 5;
-
-/// Who needed a path: the process, its executable and the syscall, and
-/// the exercise it was serving.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Who {
-    pub pid: Option<i32>,
-    pub exe: Option<PathBuf>,
-    pub syscall: Option<&'static str>,
-    pub exercise: Option<Exercise>,
-}
-
-/// "/usr/bin/cat (pid 12, openat)": the process that did something, for
-/// people ("the program" when the executable is not known).
-impl std::fmt::Display for Who {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.exe {
-            Some(exe) => write!(f, "{}", exe.display())?,
-            None => f.write_str("the program")?,
-        }
-        match (self.pid, self.syscall) {
-            (Some(pid), Some(sys)) => write!(f, " (pid {pid}, {sys})"),
-            (None, Some(sys)) => write!(f, " ({sys})"),
-            (Some(pid), None) => write!(f, " (pid {pid})"),
-            (None, None) => Ok(()),
-        }
-    }
-}
-
-impl Who {
-    pub(crate) fn reason(&self, cause: Cause, run: u32, requested: Option<&Path>) -> Reason {
-        Reason {
-            cause,
-            run,
-            pid: self.pid,
-            exe: self.exe.as_deref().map(PathText::from),
-            syscall: self.syscall.map(str::to_string),
-            requested: requested.map(PathText::from),
-            program: None,
-            exercise: self.exercise.clone(),
-        }
-    }
-}
 
 /// A path a verifying run found missing although the host has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +80,13 @@ pub trait Observer {
     fn run_finished(&mut self, _run: &jailtrace_manifest::Run) {}
     fn warn(&mut self, _message: &str) {}
     /// Exercise `index` (1-based) of run `run` started.
-    fn exercise_started(&mut self, _run: u32, _index: usize, _exercise: &crate::Exercise) {}
+    fn exercise_started(
+        &mut self,
+        _run: u32,
+        _index: usize,
+        _exercise: &crate::exercise::Exercise,
+    ) {
+    }
     fn exercise_ended(&mut self, _result: &crate::ExerciseResult) {}
 }
 
@@ -185,7 +150,7 @@ pub struct Session {
     /// Paths [`Session::note_use`] looked at for the current program.
     pub(crate) noted: HashSet<PathBuf>,
     /// Path calls that failed in a read-only session, for the diagnosis.
-    pub(crate) failed_calls: Vec<crate::doctor::FailedCall>,
+    pub(crate) failed_calls: Vec<crate::failed::FailedCall>,
     /// Paths in a file system the root lacks mounted (/proc, /sys,
     /// /dev/pts) that a read-only session saw, with the file system.
     pub(crate) virtual_misses: Vec<(PathBuf, &'static str, Who)>,

@@ -17,10 +17,12 @@ use jailtrace_tracer::{Op, SpawnError};
 use nix::errno::Errno;
 
 use super::inroot::{interpreter_in_root, read_in_root, resolve_in_root};
-use super::{Creds, FailedCall, Failure};
+use super::Failure;
 use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::creds::Creds;
+use crate::failed::FailedCall;
 use crate::session::{Session, Who};
-use crate::Config;
 
 /// How many levels of `#!` interpreters the kernel follows (binfmt_script).
 const MAX_INTERPRETER_DEPTH: usize = 5;

@@ -13,9 +13,11 @@ use jailtrace_tracer::Op;
 use nix::errno::Errno;
 
 use super::diagnose::{self, Account, Diagnosis, Owner};
+use super::failures;
 use super::inroot::{read_in_root, resolve_in_root};
-use super::{failures, parse_status, Creds, FailedCall};
 use crate::accounts::Accounts;
+use crate::creds::{parse_status, Creds};
+use crate::failed::FailedCall;
 use crate::policy::Policy;
 use crate::session::{Placement, Quiet, Session, Who};
 

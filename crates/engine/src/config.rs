@@ -1,0 +1,102 @@
+//! What one `jailtrace run` of a program needs: [`Config`], made by the
+//! command line (or from a manifest's program), executed by the engine.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jailtrace_manifest::Manifest;
+
+use crate::accounts::AccountDbs;
+use crate::exercise::Exercise;
+use crate::input::Input;
+use crate::policy::Policy;
+use crate::ready;
+
+/// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
+/// and ignores what only copying uses (`max_runs`, `keep_setuid`,
+/// `max_listing`, `ld_library_path`, `account_dbs`).
+#[derive(Debug)]
+pub struct Config {
+    /// The program's name in the jail (unique; the manifest's
+    /// `programs[].name`).
+    pub name: String,
+    /// The other programs of the jail (from the earlier manifest): each is
+    /// verified in the root once this one is ready. Only their program
+    /// fields count; the root, policy and limits are this config's.
+    pub others: Vec<Config>,
+    /// `argv` as given, `argv[0]` included.
+    pub argv: Vec<OsString>,
+    /// The executable's absolute host path (also its path in the jail).
+    pub executable: PathBuf,
+    /// The program's environment, `KEY=VALUE`.
+    pub env: Vec<OsString>,
+    /// Names of variables in `env` whose values the manifest must not
+    /// record (they look like secrets): recorded by name only.
+    pub env_redacted: Vec<OsString>,
+    /// Working directory inside the jail.
+    pub cwd: PathBuf,
+    /// The root, as returned by [`prepare_root`].
+    pub root: PathBuf,
+    pub seccomp: bool,
+    pub max_runs: u32,
+    /// Per run: the tree is killed when it lasts longer.
+    pub timeout: Option<Duration>,
+    /// Grace between SIGTERM and SIGKILL when stopping leftover processes.
+    pub stop_timeout: Duration,
+    pub policy: Policy,
+    pub keep_setuid: bool,
+    /// Send the program's stdout to jailtrace's stderr.
+    pub stdout_to_stderr: bool,
+    /// What every run reads on its standard input.
+    pub input: Input,
+    /// Directories whose listed entries all stay in the jail, with their
+    /// content (`--keep-listing`); entries of other listings stay only
+    /// when the program used them.
+    pub keep_listing: Vec<PathBuf>,
+    /// Most placeholders one directory listing creates.
+    pub max_listing: usize,
+    /// `LD_LIBRARY_PATH` to use for the ELF closure.
+    pub ld_library_path: Vec<PathBuf>,
+    /// When the program counts as started; empty means `exit`.
+    pub ready: Vec<ready::Condition>,
+    /// Done to the program once it is ready, in order, in every run; each
+    /// must succeed for the run to count as ready.
+    pub exercises: Vec<Exercise>,
+    /// How long one exercise may take.
+    pub exercise_timeout: Duration,
+    /// Also save the program's output here.
+    pub log_file: Option<PathBuf>,
+    /// Run the program as this user (after the chroot).
+    pub credentials: Option<Credentials>,
+    /// Kill the tree when it has more live processes and threads.
+    pub max_procs: Option<usize>,
+    /// How /etc/passwd and /etc/group are made.
+    pub account_dbs: AccountDbs,
+    /// Run the program in a pid namespace of its own.
+    pub pid_namespace: bool,
+    /// The root's manifest, when the root already holds the jail it
+    /// describes: its entries, mounts and runs are kept and the new runs
+    /// add to them (its binds are mounted for them). For
+    /// [`doctor::doctor`]: what the jail should hold, to say which missing
+    /// paths the manifest lists; its binds are mounted for the run.
+    pub earlier: Option<Manifest>,
+
+    // The directories the command line asks for (`--bind`, `--mkdir`).
+    /// Host directories mounted into the root for every run instead of
+    /// copied, checked ([`jailtrace_spec::Bind::check`]).
+    pub binds: Vec<jailtrace_spec::Bind>,
+    /// Directories made in the root before the first run.
+    pub mkdirs: Vec<jailtrace_spec::NewDir>,
+}
+
+/// A user and group to run the program as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub group: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
