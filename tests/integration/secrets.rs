@@ -69,6 +69,12 @@ fn expected_digest() -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
+/// The first program's recorded environment, `KEY=VALUE` each.
+fn recorded_env(manifest: &jailtrace_manifest::Manifest) -> Vec<String> {
+    let command = &manifest.first_program().command;
+    command.env.iter().map(|e| e.to_string()).collect()
+}
+
 /// Asserts that no secret occurs in `bytes`.
 fn assert_clean(bytes: &[u8], what: &str) {
     for secret in SECRETS {
@@ -181,13 +187,7 @@ fn no_planted_secret_is_written_or_printed_and_the_program_gets_its_variables() 
             "{name} not in env_redacted {redacted:?}"
         );
     }
-    let recorded: Vec<String> = manifest
-        .first_program()
-        .command
-        .env
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let recorded = recorded_env(&manifest);
     assert!(
         recorded.contains(&format!("APP_MODE={PASSED}")),
         "{recorded:?}"
@@ -370,14 +370,7 @@ fn inherit_env_records_the_callers_variables_but_not_its_secrets() {
         "no warning about --inherit-env\n{}",
         out.finished.report()
     );
-    let recorded: Vec<String> = out
-        .manifest()
-        .first_program()
-        .command
-        .env
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let recorded = recorded_env(&out.manifest());
     assert!(
         recorded.contains(&format!("UNRELATED_SETTING={UNRELATED}")),
         "{recorded:?}"

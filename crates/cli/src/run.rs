@@ -543,22 +543,10 @@ fn wipe(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Mount points at or below `dir`, from /proc/self/mountinfo.
+/// Mount points at or below `dir`.
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    info.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        // mountinfo escapes space, tab, newline and backslash as \ooo.
-        .map(|p| {
-            PathBuf::from(
-                p.replace("\\040", " ")
-                    .replace("\\011", "\t")
-                    .replace("\\012", "\n")
-                    .replace("\\134", "\\"),
-            )
-        })
+    engine::mount_points()
+        .into_iter()
         .filter(|p| p.starts_with(dir))
         .collect()
 }

@@ -61,7 +61,7 @@ pub use accounts::Accounts;
 pub use config::{Config, Credentials};
 pub use exercise::{Exercise, ExerciseResult};
 pub use input::Input;
-pub use mounts::MountError;
+pub use mounts::{mount_points, MountError};
 pub use outcome::{Error, Outcome, Report};
 pub use placeholders::ListingStats;
 pub use policy::{Policy, RuleError};

@@ -265,7 +265,7 @@ fn take_down(active: Active) {
 }
 
 /// The mount points of jailtrace's mount namespace.
-pub(crate) fn mount_points() -> BTreeSet<PathBuf> {
+pub fn mount_points() -> BTreeSet<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     let Ok(info) = std::fs::read("/proc/self/mountinfo") else {
         return BTreeSet::new();

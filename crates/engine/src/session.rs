@@ -544,9 +544,10 @@ impl Session {
     /// request of it (the entry's `also_needed_by`). Cheap when the entry
     /// is this program's or already names it.
     pub(crate) fn note_use(&mut self, path: &Path, follow: Follow, who: impl FnOnce() -> Who) {
-        if !self.shared || !self.noted.insert(path.to_path_buf()) {
+        if !self.shared || self.noted.contains(path) {
             return;
         }
+        self.noted.insert(path.to_path_buf());
         // The entry of what `path` leads to (`/lib/libc.so.6` is recorded
         // as `/usr/lib/libc.so.6`).
         let resolved = if self.index.contains_key(path) {

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use jailtrace_manifest::Program;
 use serde::Deserialize;
 
 /// A parsed jail file.
@@ -218,12 +219,10 @@ impl JailFile {
             let Some(first) = p.command.first() else {
                 return Err(invalid(format!("program {}: `command` is empty", i + 1)));
             };
-            let name = p.name.clone().unwrap_or_else(|| {
-                Path::new(first)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| first.clone())
-            });
+            let name = p
+                .name
+                .clone()
+                .unwrap_or_else(|| Program::default_name(Path::new(first)));
             if names.contains(&name) {
                 return Err(invalid(format!(
                     "two programs are called {name:?}; give one a `name`"
