@@ -262,6 +262,12 @@ pub struct RunArgs {
     /// name]; a program of that name already in the jail is replaced.
     #[arg(long = "program", value_name = "NAME", value_parser = parse_program_name)]
     pub program_name: Option<String>,
+    /// Start this program of the jail first, and keep it running (traced)
+    /// while this one starts and is exercised, in every run of this one:
+    /// a server it needs, such as its database (repeatable; each starts
+    /// once the one before it is ready).
+    #[arg(long = "with", value_name = "NAME", value_parser = parse_program_name)]
+    pub with: Vec<String>,
     /// Keep every entry of this directory in the jail when the program
     /// lists it, with content (repeatable). Otherwise a listed entry stays
     /// only when the program opens, executes or goes through it.

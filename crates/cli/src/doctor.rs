@@ -51,6 +51,8 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         ready: args.ready.clone(),
         exercises: Vec::new(),
         exercise_timeout: engine::exercise::DEFAULT_TIMEOUT,
+        // The doctor runs the program alone.
+        with: Vec::new(),
         log_file: None,
         credentials,
         max_procs: None,

@@ -50,6 +50,7 @@ pub(crate) fn config(
     Ok(engine::Config {
         name: program.name.clone(),
         others: Vec::new(),
+        with: c.with.clone(),
         policy: crate::run::program_policy(
             engine::Policy::default(),
             &executable,

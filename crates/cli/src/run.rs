@@ -46,6 +46,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .program_name
         .clone()
         .unwrap_or_else(|| Program::default_name(&executable));
+    check_with(&args.with, &program_name, earlier.as_ref())?;
     let policy = match &args.policy {
         Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
         None => Policy::new(&args.deny, &args.allow)?,
@@ -107,6 +108,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         ready: args.ready.clone(),
         exercises: args.exercises.steps.clone(),
         exercise_timeout: args.exercise_timeout,
+        with: args.with.clone(),
         log_file: args.program_log.clone(),
         credentials,
         max_procs: args.max_procs,
@@ -479,6 +481,33 @@ fn check_manifest_outside(manifest: &Path, root: &Path) -> anyhow::Result<()> {
 /// unfinished root is wiped and made again, a finished one with `--fresh`;
 /// otherwise a finished jail is returned (its manifest), for the program
 /// to be added to it. Else the root is empty afterwards.
+/// `--with NAME`: each a program the jail already has, other than this
+/// one, named once.
+fn check_with(with: &[String], program: &str, earlier: Option<&Manifest>) -> anyhow::Result<()> {
+    for (i, name) in with.iter().enumerate() {
+        if name == program {
+            bail!("--with {name}: that is this program; --with names another program of the jail, started before it");
+        }
+        if with[..i].contains(name) {
+            bail!("--with {name} is given twice");
+        }
+        let known: Vec<&str> = earlier
+            .map(|m| m.programs.iter().map(|p| p.name.as_str()).collect())
+            .unwrap_or_default();
+        if !known.contains(&name.as_str()) {
+            bail!(
+                "--with {name}: the jail has no program of that name ({}); add it first with `jailtrace run --program {name} ...`",
+                if known.is_empty() {
+                    "it has no programs yet".to_string()
+                } else {
+                    format!("it has: {}", known.join(", "))
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_root_is_ours(
     root: &Path,
     manifest: &Path,

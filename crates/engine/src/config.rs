@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use jailtrace_manifest::Manifest;
 
+use jailtrace_tracer::{Spawn, Stdio};
+
 use crate::accounts::AccountDbs;
 use crate::exercise::Exercise;
 use crate::input::Input;
@@ -65,6 +67,10 @@ pub struct Config {
     pub exercises: Vec<Exercise>,
     /// How long one exercise may take.
     pub exercise_timeout: Duration,
+    /// Programs of the jail (names in `others`) started before this one in
+    /// each of its runs, each once the one before it is ready, and traced
+    /// with it until it is stopped: the servers it needs.
+    pub with: Vec<String>,
     /// Also save the program's output here.
     pub log_file: Option<PathBuf>,
     /// Run the program as this user (after the chroot).
@@ -88,6 +94,34 @@ pub struct Config {
     pub binds: Vec<jailtrace_spec::Bind>,
     /// Directories made in the root before the first run.
     pub mkdirs: Vec<jailtrace_spec::NewDir>,
+}
+
+impl Config {
+    /// How the tracer starts the program (chrooted into the root, as its
+    /// user), before its standard streams are wired.
+    pub(crate) fn spawn(&self) -> Spawn {
+        Spawn {
+            program: self.executable.clone(),
+            argv: self.argv.clone(),
+            env: self.env.clone(),
+            root: Some(self.root.clone()),
+            cwd: self.cwd.clone(),
+            stdout: if self.stdout_to_stderr {
+                Stdio::Stderr
+            } else {
+                Stdio::Inherit
+            },
+            pid_namespace: self.pid_namespace,
+            uid: self.credentials.as_ref().map(|c| c.uid),
+            gid: self.credentials.as_ref().map(|c| c.gid),
+            groups: self
+                .credentials
+                .as_ref()
+                .map(|c| c.groups.clone())
+                .unwrap_or_default(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A user and group to run the program as.

@@ -146,6 +146,7 @@ pub fn doctor(config: &Config, observer: &mut dyn Observer) -> Result<Examinatio
     let mut start_error = None;
     let (status, started, pending, transcript) = match crate::runner::trace_run(
         config,
+        &[],
         &mut session,
         observer,
         &mut seccomp,

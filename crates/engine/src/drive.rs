@@ -45,8 +45,14 @@ fn role_name(role: RunRole) -> &'static str {
 }
 
 impl Drive<'_> {
-    /// Runs `config`'s program from `role` until it is ready or cannot be.
-    pub(crate) fn program(&mut self, config: &Config, mut role: RunRole) -> Result<Outcome, Error> {
+    /// Runs `config`'s program from `role` until it is ready or cannot be,
+    /// with `companions` started before it in each run.
+    pub(crate) fn program(
+        &mut self,
+        config: &Config,
+        companions: &[&Config],
+        mut role: RunRole,
+    ) -> Result<Outcome, Error> {
         let first_run = self.runs.len() as u32;
         self.session.program = Some(config.name.clone());
         self.session.noted.clear();
@@ -85,6 +91,7 @@ impl Drive<'_> {
             self.session.mount_binds()?;
             let traced = trace_run(
                 config,
+                companions,
                 self.session,
                 self.observer,
                 &mut self.seccomp,

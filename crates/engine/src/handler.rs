@@ -29,19 +29,16 @@ use jailtrace_tracer::{
     Control, ExitInterest, Handler, Op, PathCall, ProcessEvent, Status, Target, Tracee,
 };
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
 
 use crate::exercise::{Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
-use crate::output::Capture;
-use crate::ready::Readiness;
+use crate::output::{Capture, TRANSCRIPT_MAX};
+use crate::ready::{self, Readiness};
 use crate::session::{Observer, Placement, Session, Who};
+use crate::stack::{Companions, Step};
 
 /// How long the rest of the tree may live after the program's first process
 /// exited 0 (when readiness is only `exit`), before it gets SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
-
-/// The most program output kept in [`RunHandler::transcript`].
-pub(crate) const TRANSCRIPT_MAX: usize = 256 * 1024;
 
 pub(crate) struct RunHandler<'a> {
     pub session: &'a mut Session,
@@ -51,6 +48,8 @@ pub(crate) struct RunHandler<'a> {
     pub readiness: Readiness,
     /// Run once the readiness conditions hold, before the tree is stopped.
     pub exercises: Exercises,
+    /// The programs started before this one in the run (its stack).
+    pub companions: Companions,
     pub capture: Option<Capture>,
     /// All readiness conditions held during this run.
     pub ready: bool,
@@ -61,6 +60,8 @@ pub(crate) struct RunHandler<'a> {
     pub transcript: Option<Vec<u8>>,
     leader_exited: bool,
     leader_exit: Option<Duration>,
+    /// Every process of the program ended (those it runs with may not).
+    program_ended: bool,
     terminated_at: Option<Duration>,
 }
 
@@ -79,12 +80,14 @@ impl<'a> RunHandler<'a> {
             stop_timeout,
             readiness,
             exercises: Exercises::new(Vec::new(), DEFAULT_TIMEOUT, 0),
+            companions: Companions::none(),
             capture: None,
             ready: false,
             fatal: None,
             transcript: None,
             leader_exited: false,
             leader_exit: None,
+            program_ended: false,
             terminated_at: None,
         }
     }
@@ -438,12 +441,48 @@ fn inet_family(addr: &SocketAddr) -> SocketFamily {
     }
 }
 
+impl RunHandler<'_> {
+    /// Runs `f` for a call of `job`: a companion's calls are its own (the
+    /// entries they place name it), and are not noted as the program's
+    /// uses of the jail's shared entries.
+    fn as_job<T>(&mut self, job: usize, f: impl FnOnce(&mut Self) -> T) -> T {
+        let Some(name) = self.companions.name(job) else {
+            return f(self);
+        };
+        let program = self.session.program.replace(name.to_string());
+        let shared = std::mem::replace(&mut self.session.shared, false);
+        let result = f(self);
+        self.session.program = program;
+        self.session.shared = shared;
+        result
+    }
+
+    /// `Some(Kill)` once the run has lasted longer than its timeout.
+    fn timed_out(&mut self, elapsed: Duration) -> Option<Control> {
+        let limit = self.timeout?;
+        if elapsed <= limit || self.terminated_at.is_some() {
+            return None;
+        }
+        let mut pending = self.companions.pending();
+        if self.companions.program_started().is_some() {
+            pending.extend(self.readiness.pending());
+            pending.extend(self.exercises.pending());
+        }
+        let why = format!("timeout after {}", humanize(limit));
+        self.exercises.abort(&format!("stopped: {why} (--timeout)"));
+        Some(Control::Kill(format!(
+            "{why} (waiting for: {})",
+            pending.join(", ")
+        )))
+    }
+}
+
 impl Handler for RunHandler<'_> {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
         if self.fatal.is_some() {
             return ExitInterest::No;
         }
-        match self.entry(tracee, call) {
+        match self.as_job(tracee.job(), |h| h.entry(tracee, call)) {
             Ok(_) if self.session.read_only && crate::failed::wants_result(call) => {
                 ExitInterest::Yes
             }
@@ -472,7 +511,7 @@ impl Handler for RunHandler<'_> {
             }
             (_, Ok(_)) if self.session.read_only => {}
             (_, Ok(_)) => {
-                if let Err(e) = self.created(tracee, call) {
+                if let Err(e) = self.as_job(tracee.job(), |h| h.created(tracee, call)) {
                     tracing::debug!(error = %e, "cannot record a created file");
                 }
             }
@@ -481,34 +520,58 @@ impl Handler for RunHandler<'_> {
     }
 
     fn on_process(&mut self, event: &ProcessEvent) {
-        if let ProcessEvent::Exited { status, leader, .. } = event {
-            if *leader {
-                self.readiness.leader_exited(match status {
-                    Status::Exited(code) => Some(*code),
-                    Status::Signaled { .. } => None,
-                });
+        if let ProcessEvent::JobEnded { job } = *event {
+            if self.companions.name(job).is_some() {
+                self.companions.ended(job);
+            } else {
+                self.program_ended = true;
             }
-            if let Status::Signaled {
-                signal:
-                    Signal::SIGSEGV | Signal::SIGABRT | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE,
-                ..
-            } = status
-            {
-                self.readiness.crashed();
-            }
+            return;
         }
-        if let ProcessEvent::Exited { leader: true, .. } = event {
+        let ProcessEvent::Exited {
+            status,
+            leader,
+            job,
+            ..
+        } = *event
+        else {
+            return;
+        };
+        if self.companions.name(job).is_some() {
+            self.companions.exited(job, status, leader);
+            return;
+        }
+        if leader {
+            self.readiness.leader_exited(match status {
+                Status::Exited(code) => Some(code),
+                Status::Signaled { .. } => None,
+            });
             self.leader_exited = true;
+        }
+        if ready::is_crash(status) {
+            self.readiness.crashed();
         }
     }
 
-    fn on_tick(&mut self, elapsed: Duration) -> Control {
+    fn on_tick(&mut self, run_elapsed: Duration) -> Control {
         self.pump_output();
+        self.companions.pump_output();
         if let Some(e) = &self.fatal {
             let why = format!("cannot write into the root: {e}");
             self.exercises.abort(&format!("stopped: {why}"));
             return Control::Kill(why);
         }
+        // The program's own clock starts when the programs before it are
+        // up.
+        let elapsed = match self.companions.step(run_elapsed) {
+            Step::Program(started) => run_elapsed - started,
+            Step::StartNext => return Control::StartNext,
+            Step::Wait => return self.timed_out(run_elapsed).unwrap_or(Control::Continue),
+            Step::Failed(why) => {
+                self.exercises.abort(&format!("stopped: {why}"));
+                return Control::Kill(why);
+            }
+        };
         if !self.ready && self.readiness.poll(elapsed) {
             self.ready = true;
         }
@@ -523,10 +586,14 @@ impl Handler for RunHandler<'_> {
             self.leader_exit.get_or_insert(elapsed);
         }
         let leader_gone = self.leader_exit;
+        // Programs run with this one never end by themselves: once its
+        // own processes are gone, there is nothing to wait for.
         let stop = !exercising
             && ((self.ready && !self.readiness.only_exit())
-                || leader_gone
-                    .is_some_and(|t| self.readiness.only_exit() && elapsed - t >= LEFTOVER_GRACE));
+                || leader_gone.is_some_and(|t| {
+                    self.readiness.only_exit()
+                        && (self.program_ended || elapsed - t >= LEFTOVER_GRACE)
+                }));
         match self.terminated_at {
             None if stop => {
                 self.terminated_at = Some(elapsed);
@@ -542,16 +609,7 @@ impl Handler for RunHandler<'_> {
             }
             _ => {}
         }
-        if let Some(limit) = self.timeout {
-            if elapsed > limit && self.terminated_at.is_none() {
-                let mut pending = self.readiness.pending();
-                pending.extend(self.exercises.pending());
-                let why = format!("timeout after {}", humanize(limit));
-                self.exercises.abort(&format!("stopped: {why} (--timeout)"));
-                return Control::Kill(format!("{why} (waiting for: {})", pending.join(", ")));
-            }
-        }
-        Control::Continue
+        self.timed_out(run_elapsed).unwrap_or(Control::Continue)
     }
 }
 

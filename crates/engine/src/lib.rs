@@ -44,6 +44,7 @@ pub mod ready;
 mod rootdir;
 mod runner;
 mod session;
+mod stack;
 mod who;
 
 use std::os::unix::ffi::OsStrExt;
@@ -109,14 +110,14 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     };
     // The new program is discovered; then every other program of the jail
     // is verified in the same root, and retried when it misses something.
-    let mut outcome = drive.program(config, RunRole::Discover)?;
+    let mut outcome = drive.program(config, &companions(config, config)?, RunRole::Discover)?;
     // The summary speaks of this program's exercises, not of the others'.
     let exercised = drive.exercised.clone();
     for other in &config.others {
         if outcome != Outcome::Ready {
             break;
         }
-        outcome = drive.program(other, RunRole::Verify)?;
+        outcome = drive.program(other, &companions(config, other)?, RunRole::Verify)?;
     }
     let drive::Drive {
         runs,
@@ -162,6 +163,24 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         hidden_output,
         last_absent,
     })
+}
+
+/// The programs `program` runs with (its `with`), found among the jail's:
+/// `config`'s program and its others.
+fn companions<'a>(config: &'a Config, program: &Config) -> Result<Vec<&'a Config>, Error> {
+    program
+        .with
+        .iter()
+        .map(|name| {
+            std::iter::once(config)
+                .chain(&config.others)
+                .find(|c| &c.name == name && c.name != program.name)
+                .ok_or_else(|| Error::UnknownCompanion {
+                    program: program.name.clone(),
+                    with: name.clone(),
+                })
+        })
+        .collect()
 }
 
 /// The manifest's programs: the earlier manifest's, with `config`'s
@@ -213,6 +232,7 @@ fn program_record(config: &Config) -> Program {
             group: config.credentials.as_ref().map(|c| c.group.clone()),
             ready: config.ready.iter().map(ToString::to_string).collect(),
             exercises: config.exercises.iter().map(Exercise::record).collect(),
+            with: config.with.clone(),
         },
     }
 }

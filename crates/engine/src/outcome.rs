@@ -79,4 +79,6 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("program {program} is to run with {with}, which is not a program of the jail")]
+    UnknownCompanion { program: String, with: String },
 }

@@ -11,6 +11,10 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 
+/// The most program output kept of one run (the transcript shown when it
+/// fails).
+pub(crate) const TRANSCRIPT_MAX: usize = 256 * 1024;
+
 /// Where one captured stream goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sink {

@@ -394,6 +394,23 @@ impl Item {
     }
 }
 
+/// Whether a process that ended so crashed (SIGSEGV, SIGABRT, SIGBUS,
+/// SIGILL, SIGFPE): an `alive` condition fails.
+pub(crate) fn is_crash(status: jailtrace_tracer::Status) -> bool {
+    use nix::sys::signal::Signal;
+    matches!(
+        status,
+        jailtrace_tracer::Status::Signaled {
+            signal: Signal::SIGSEGV
+                | Signal::SIGABRT
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE,
+            ..
+        }
+    )
+}
+
 /// Tracks a set of conditions during one run.
 #[derive(Debug)]
 pub struct Readiness {
@@ -570,6 +587,13 @@ impl Readiness {
             }
         }
         self.items.iter().all(|i| i.state == State::Held)
+    }
+
+    /// Whether a condition failed: it will never hold in this run.
+    pub fn failed(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i.state, State::Failed(_)))
     }
 
     /// The conditions not met (yet), each with why when known.

@@ -4,13 +4,14 @@
 //! one run of [`crate::doctor::doctor`].
 
 use jailtrace_manifest::RunStatus;
-use jailtrace_tracer::{self as tracer, Seccomp, Spawn, Status, Stdio};
+use jailtrace_tracer::{self as tracer, Seccomp, Status, Stdio};
 use nix::sys::signal::Signal;
 
 use crate::config::Config;
 use crate::exercise::{self, ExerciseResult};
 use crate::outcome::Error;
 use crate::session::{self, Observer};
+use crate::stack::Companions;
 use crate::{handler, output, ready};
 
 pub(crate) fn status_of(out: &tracer::RunOutcome) -> RunStatus {
@@ -61,9 +62,12 @@ pub(crate) struct Traced {
 /// calls: the body of every run of [`run`], and the one run of
 /// [`doctor::doctor`]. Where the kernel refuses seccomp filters, `seccomp`
 /// is turned off and the run started again, tracing every syscall.
-/// `output`: what becomes of the program's output.
+/// `output`: what becomes of the program's output. `companions` are
+/// started before it, in order, each once the one before is ready
+/// (see [`crate::stack`]).
 pub(crate) fn trace_run(
     config: &Config,
+    companions: &[&Config],
     session: &mut session::Session,
     observer: &mut dyn Observer,
     seccomp: &mut bool,
@@ -89,14 +93,18 @@ pub(crate) fn trace_run(
         if transcript {
             handler.transcript = Some(Vec::new());
         }
-        let mut spec = spawn(config);
+        let (stack, mut specs) = Companions::new(companions, &config.root)?;
+        handler.companions = stack;
+        let mut spec = config.spawn();
         spec.stdin = config.input.for_run().map_err(Error::Stdin)?;
         if let Some(p) = pipes {
             spec.stdout = Stdio::Fd(p.stdout);
             spec.stderr = Stdio::Fd(p.stderr);
             handler.capture = Some(p.capture);
         }
-        let out = match tracer::run(&spec, &tracer_options(config, *seccomp), &mut handler) {
+        specs.push(spec);
+        let opts = tracer_options(config, *seccomp);
+        let out = match tracer::run_stack(&specs, &opts, &mut handler) {
             Err(e) if *seccomp && e.is_seccomp_refused() => {
                 handler
                     .observer
@@ -115,11 +123,16 @@ pub(crate) fn trace_run(
             return Err(e.into());
         }
         handler.finish();
-        let mut pending = handler.readiness.pending();
-        pending.extend(handler.exercises.pending());
+        let mut pending = handler.companions.pending();
+        let started = handler.companions.program_started().is_some();
+        if started {
+            pending.extend(handler.readiness.pending());
+            pending.extend(handler.exercises.pending());
+        }
         // A server that answers while its own bind failed is another
         // server on that port, not this one.
-        let ready = handler.ready
+        let ready = started
+            && handler.ready
             && handler.exercises.passed()
             && handler.session.port_conflicts.is_empty();
         return Ok(Traced {
@@ -129,30 +142,6 @@ pub(crate) fn trace_run(
             exercises: handler.exercises.results().to_vec(),
             transcript: handler.transcript.take().unwrap_or_default(),
         });
-    }
-}
-
-fn spawn(config: &Config) -> Spawn {
-    Spawn {
-        program: config.executable.clone(),
-        argv: config.argv.clone(),
-        env: config.env.clone(),
-        root: Some(config.root.clone()),
-        cwd: config.cwd.clone(),
-        stdout: if config.stdout_to_stderr {
-            Stdio::Stderr
-        } else {
-            Stdio::Inherit
-        },
-        pid_namespace: config.pid_namespace,
-        uid: config.credentials.as_ref().map(|c| c.uid),
-        gid: config.credentials.as_ref().map(|c| c.gid),
-        groups: config
-            .credentials
-            .as_ref()
-            .map(|c| c.groups.clone())
-            .unwrap_or_default(),
-        ..Default::default()
     }
 }
 

@@ -353,6 +353,7 @@ mod tests {
                     group: None,
                     ready: Vec::new(),
                     exercises: Vec::new(),
+                    with: Vec::new(),
                 },
             }],
             jail_file: None,

@@ -135,6 +135,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 group: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
+                with: Vec::new(),
             },
         }],
         jail_file: None,

@@ -132,6 +132,7 @@ mod tests {
             group: None,
             ready: Vec::new(),
             exercises: Vec::new(),
+            with: Vec::new(),
         }
     }
 

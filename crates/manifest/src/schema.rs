@@ -83,6 +83,12 @@ pub struct Command {
     /// run. Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exercises: Vec<Exercise>,
+    /// The jail's programs started (and ready) before this one in each of
+    /// its runs, in order, and kept running until it is stopped: the
+    /// servers it needs (a web application's database). Names of
+    /// `programs`. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub with: Vec<String>,
 }
 
 /// One step done to a ready program so that it reads what only a request

@@ -159,6 +159,7 @@ fn sample() -> Manifest {
                     Exercise::Command("curl -fsS http://127.0.0.1:8080/".into()),
                     page,
                 ],
+                with: Vec::new(),
             },
         }],
         jail_file: None,

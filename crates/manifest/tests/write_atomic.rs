@@ -55,6 +55,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 group: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
+                with: Vec::new(),
             },
         }],
         jail_file: None,

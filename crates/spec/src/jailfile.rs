@@ -148,6 +148,12 @@ pub struct ProgramSection {
     /// `--log` file for the program's output.
     #[serde(default)]
     pub log: Option<PathBuf>,
+    /// Programs of this file, listed before this one, started first and
+    /// kept running while this one starts and is exercised (`--with`)
+    /// [default: every earlier server, that is every earlier program with
+    /// a readiness condition other than `exit`; `[]` for none].
+    #[serde(default)]
+    pub with: Option<Vec<String>>,
 }
 
 /// One exercise of a program.
@@ -228,6 +234,13 @@ impl JailFile {
                     "two programs are called {name:?}; give one a `name`"
                 )));
             }
+            for with in p.with.iter().flatten() {
+                if !names.contains(with) {
+                    return Err(invalid(format!(
+                        "program {name:?}: `with` names {with:?}, which is not a program listed before it"
+                    )));
+                }
+            }
             names.push(name);
         }
         let base = path.parent().unwrap_or(Path::new("."));
@@ -261,6 +274,32 @@ impl JailFile {
             m.push(".json");
             PathBuf::from(m)
         })
+    }
+
+    /// Program `i`'s name in the jail.
+    pub fn program_name(&self, i: usize) -> String {
+        let p = &self.programs[i];
+        p.name.clone().unwrap_or_else(|| {
+            // `parse` refused an empty command.
+            Program::default_name(Path::new(&p.command[0]))
+        })
+    }
+
+    /// The programs program `i` runs with: its `with`, or every earlier
+    /// server (a program whose readiness is more than its exit).
+    pub fn with(&self, i: usize) -> Vec<String> {
+        match &self.programs[i].with {
+            Some(with) => with.clone(),
+            None => (0..i)
+                .filter(|&j| {
+                    self.programs[j]
+                        .ready
+                        .iter()
+                        .any(|r| !r.eq_ignore_ascii_case("exit"))
+                })
+                .map(|j| self.program_name(j))
+                .collect(),
+        }
     }
 
     /// The `jailtrace run` arguments of program `i` (after `run`, up to
@@ -301,6 +340,9 @@ impl JailFile {
         }
         if let Some(name) = &p.name {
             opt("--program", name);
+        }
+        for with in self.with(i) {
+            opt("--with", &with);
         }
         if let Some(cwd) = &p.cwd {
             opt("--cwd", cwd);

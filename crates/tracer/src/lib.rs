@@ -32,5 +32,6 @@ pub use call::{Op, PathCall, Target};
 pub use proc::Tracee;
 pub use spawn::{Spawn, SpawnError, Stdio};
 pub use tracer::{
-    run, Control, Error, ExitInterest, Handler, Options, ProcessEvent, RunOutcome, Seccomp, Status,
+    run, run_stack, Control, Error, ExitInterest, Handler, Options, ProcessEvent, RunOutcome,
+    Seccomp, Status,
 };

@@ -34,6 +34,8 @@ pub struct Tracee<'a> {
     /// Some task of the run called `chroot`: a task's root may lie below
     /// `base`, so absolute paths need `/proc/PID/root`.
     chrooted: bool,
+    /// The program of a stack the tracee belongs to.
+    job: usize,
 }
 
 fn proc_err(pid: Pid, e: procfs::ProcError) -> io::Error {
@@ -47,13 +49,26 @@ fn proc_err(pid: Pid, e: procfs::ProcError) -> io::Error {
 }
 
 impl<'a> Tracee<'a> {
-    pub(crate) fn new(pid: Pid, arch: Arch, base: &'a Path, chrooted: bool) -> Tracee<'a> {
+    pub(crate) fn new(
+        pid: Pid,
+        arch: Arch,
+        base: &'a Path,
+        chrooted: bool,
+        job: usize,
+    ) -> Tracee<'a> {
         Tracee {
             pid,
             arch,
             base,
             chrooted,
+            job,
         }
+    }
+
+    /// The program of a stack ([`crate::run_stack`]) the tracee belongs
+    /// to: the index of its spec; 0 in a run of one program.
+    pub fn job(&self) -> usize {
+        self.job
     }
 
     pub fn pid(&self) -> Pid {
@@ -159,7 +174,13 @@ mod tests {
     #[test]
     fn resolves_relative_to_cwd_and_dirfd() {
         use std::os::fd::AsRawFd;
-        let me = Tracee::new(nix::unistd::getpid(), Arch::native(), Path::new("/"), false);
+        let me = Tracee::new(
+            nix::unistd::getpid(),
+            Arch::native(),
+            Path::new("/"),
+            false,
+            0,
+        );
         let cwd = std::env::current_dir().unwrap();
         let t = Target::Path {
             dirfd: None,

@@ -89,6 +89,9 @@ pub enum Control {
     /// Send SIGTERM to every traced task (a polite stop); the run goes on
     /// until they exit, or the handler kills them on a later tick.
     Terminate,
+    /// Start the next program of the stack ([`run_stack`]) beside those
+    /// already running.
+    StartNext,
 }
 
 /// How a task ended.
@@ -106,12 +109,16 @@ pub enum ProcessEvent {
     /// `pid` called exec; `former` is the tid that called it when a thread
     /// other than the leader exec'd (that tid is gone now).
     Exec { pid: Pid, former: Pid },
-    /// `pid` ended; `leader` is true for the program jailtrace started.
+    /// `pid` ended; `leader` is true for a program jailtrace started, `job`
+    /// says which (the index of its [`Spawn`] in [`run_stack`]).
     Exited {
         pid: Pid,
         status: Status,
         leader: bool,
+        job: usize,
     },
+    /// The last task of `job` ended (reported after its `Exited`).
+    JobEnded { job: usize },
 }
 
 /// Receives a traced run's events. Every call happens while the task
@@ -133,9 +140,13 @@ pub trait Handler {
 /// What a run came to.
 #[derive(Clone, Debug, Default)]
 pub struct RunOutcome {
-    /// How the first process ended; `None` if it was still running when the
-    /// tree was killed.
+    /// How the program's first process ended (the last program of a
+    /// stack); `None` if it was still running when the tree was killed, or
+    /// never started.
     pub status: Option<Status>,
+    /// How each program of a stack ended, by job: the last one's is
+    /// `status`.
+    pub jobs: Vec<Option<Status>>,
     /// Why the tracer killed the tree, if it did.
     pub stopped: Option<String>,
     /// A signal (SIGINT, SIGTERM, …) that interrupted jailtrace itself.
@@ -174,6 +185,8 @@ fn os(what: &'static str) -> impl FnOnce(Errno) -> Error {
 /// Per-task state.
 #[derive(Debug, Default)]
 struct Task {
+    /// The program of the stack the task belongs to.
+    job: usize,
     /// The call whose exit the handler asked for.
     pending: Option<PathCall>,
     /// Set between a PTRACE_SYSCALL entry stop and its exit stop (no-seccomp
@@ -312,58 +325,58 @@ impl Drop for SignalGuard {
 /// calling process kill the traced tree; they are consumed and reported in
 /// [`RunOutcome::interrupted`], so the caller decides how to exit.
 pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<RunOutcome, Error> {
+    run_stack(std::slice::from_ref(spec), opts, handler)
+}
+
+/// Runs a stack of programs under one tracer: `specs[0]` at once, each
+/// next one when the handler's tick returns [`Control::StartNext`] (a
+/// database before the web server that queries it). Every task knows its
+/// job (the index of its spec, [`Tracee::job`]); a stop signals the tasks
+/// of every job. The last spec is the program the run is about: its status
+/// is [`RunOutcome::status`].
+///
+/// A stack of more than one program never gets the terminal: a Ctrl-C
+/// typed there reaches jailtrace, which kills the stack.
+pub fn run_stack(
+    specs: &[Spawn],
+    opts: &Options,
+    handler: &mut dyn Handler,
+) -> Result<RunOutcome, Error> {
+    let Some(first) = specs.first() else {
+        return Ok(RunOutcome::default());
+    };
     let filters = match opts.seccomp {
         Seccomp::On => Some(Filters::build(Arch::native())?),
         Seccomp::Off => None,
     };
-    // Paths are reported inside the root the program starts in; /proc
-    // shows canonical host paths.
-    let base = match &spec.root {
-        Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
-        None => PathBuf::from("/"),
-    };
     let signals = SignalGuard::new()?;
     // Declared after `signals`, so the terminal is given back while
     // SIGTTOU is still blocked.
-    let foreground = Foreground::claim();
-    let child = spawn::fork_child(
-        spec,
+    let foreground = if specs.len() == 1 {
+        Foreground::claim()
+    } else {
+        None
+    };
+    let job = Job::start(
+        first,
+        opts,
         filters.as_ref(),
         foreground.as_ref().map(Foreground::raw_fd),
     )?;
-    let options = ptrace::Options::PTRACE_O_TRACESYSGOOD
-        | ptrace::Options::PTRACE_O_TRACEFORK
-        | ptrace::Options::PTRACE_O_TRACEVFORK
-        | ptrace::Options::PTRACE_O_TRACECLONE
-        | ptrace::Options::PTRACE_O_TRACEEXEC
-        | ptrace::Options::PTRACE_O_TRACESECCOMP
-        | ptrace::Options::PTRACE_O_EXITKILL;
-    if let Err(errno) = ptrace::seize(child.pid, options) {
-        let _ = signal::kill(child.pid, Signal::SIGKILL);
-        let _ = waitpid(child.pid, None);
-        return Err(Error::Seize { errno });
-    }
-    if opts.seccomp == Seccomp::Off {
-        // Stop the child before it execs, so that the loop resumes it with
-        // PTRACE_SYSCALL and sees the first execve (with a filter, the
-        // execve stops by itself).
-        ptrace::interrupt(child.pid).map_err(|errno| Error::Seize { errno })?;
-    }
-    child.release()?;
-
     let mut lp = Loop {
         opts,
         handler,
-        tasks: HashMap::from([(child.pid, Task::default())]),
-        leader: child.pid,
+        specs,
+        filters: filters.as_ref(),
+        tasks: HashMap::from([(job.child.pid, Task::default())]),
+        jobs: vec![job],
         out: RunOutcome {
             tasks: 1,
+            jobs: vec![None],
             ..Default::default()
         },
         killing: false,
-        started: false,
-        base,
-        chrooted: false,
+        failed: None,
         terminal: foreground.is_some(),
     };
     let start = Instant::now();
@@ -383,7 +396,7 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
                 }
             }
             Ok(status) => {
-                let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if p == lp.leader);
+                let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if lp.jobs.iter().any(|j| j.leader == p));
                 lp.handle(status);
                 if leader_exit {
                     lp.tick(start.elapsed());
@@ -400,21 +413,30 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
         }
     }
     lp.out.elapsed = start.elapsed();
-    if let Some(Status::Exited(127)) = lp.out.status {
-        if let Some(err) = child.failure() {
-            return Err(err.into());
+    if let Some(e) = lp.failed.take() {
+        return Err(e);
+    }
+    for (job, status) in lp.jobs.iter().zip(&lp.out.jobs) {
+        if let Some(Status::Exited(127)) = status {
+            if let Some(err) = job.child.failure() {
+                return Err(err.into());
+            }
         }
     }
+    lp.out.status = if lp.jobs.len() == specs.len() {
+        lp.out.jobs.last().copied().flatten()
+    } else {
+        None
+    };
     Ok(lp.out)
 }
 
-struct Loop<'a> {
-    opts: &'a Options,
-    handler: &'a mut dyn Handler,
-    tasks: HashMap<Pid, Task>,
+/// One program of a stack: the child forked for it and what the loop
+/// knows of its tasks.
+struct Job {
+    child: spawn::Child,
+    /// The program's first task (the one that execs first).
     leader: Pid,
-    out: RunOutcome,
-    killing: bool,
     /// The program's first exec happened; before it, the stops are the
     /// child's own set-up (chroot, chdir), not the program's.
     started: bool,
@@ -422,6 +444,65 @@ struct Loop<'a> {
     base: PathBuf,
     /// A task of the program called `chroot`.
     chrooted: bool,
+}
+
+impl Job {
+    /// Forks the child for `spec`, seizes it and lets it go on to exec.
+    fn start(
+        spec: &Spawn,
+        opts: &Options,
+        filters: Option<&Filters>,
+        tty: Option<std::os::fd::RawFd>,
+    ) -> Result<Job, Error> {
+        // Paths are reported inside the root the program starts in; /proc
+        // shows canonical host paths.
+        let base = match &spec.root {
+            Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
+            None => PathBuf::from("/"),
+        };
+        let child = spawn::fork_child(spec, filters, tty)?;
+        let options = ptrace::Options::PTRACE_O_TRACESYSGOOD
+            | ptrace::Options::PTRACE_O_TRACEFORK
+            | ptrace::Options::PTRACE_O_TRACEVFORK
+            | ptrace::Options::PTRACE_O_TRACECLONE
+            | ptrace::Options::PTRACE_O_TRACEEXEC
+            | ptrace::Options::PTRACE_O_TRACESECCOMP
+            | ptrace::Options::PTRACE_O_EXITKILL;
+        if let Err(errno) = ptrace::seize(child.pid, options) {
+            let _ = signal::kill(child.pid, Signal::SIGKILL);
+            let _ = waitpid(child.pid, None);
+            return Err(Error::Seize { errno });
+        }
+        if opts.seccomp == Seccomp::Off {
+            // Stop the child before it execs, so that the loop resumes it
+            // with PTRACE_SYSCALL and sees the first execve (with a filter,
+            // the execve stops by itself).
+            ptrace::interrupt(child.pid).map_err(|errno| Error::Seize { errno })?;
+        }
+        child.release()?;
+        Ok(Job {
+            leader: child.pid,
+            child,
+            started: false,
+            base,
+            chrooted: false,
+        })
+    }
+}
+
+struct Loop<'a> {
+    opts: &'a Options,
+    handler: &'a mut dyn Handler,
+    specs: &'a [Spawn],
+    filters: Option<&'a Filters>,
+    tasks: HashMap<Pid, Task>,
+    /// The programs started so far, by job.
+    jobs: Vec<Job>,
+    out: RunOutcome,
+    killing: bool,
+    /// A later program of the stack could not be started: the run is
+    /// killed and this returned.
+    failed: Option<Error>,
     /// The program's group has the terminal (see [`crate::terminal`]).
     terminal: bool,
 }
@@ -443,6 +524,40 @@ impl Loop<'_> {
                     let _ = signal::kill(*pid, Signal::SIGTERM);
                 }
             }
+            Control::StartNext => self.start_next(),
+        }
+    }
+
+    /// Starts the next program of the stack, if there is one and the run
+    /// is not being killed.
+    fn start_next(&mut self) {
+        let index = self.jobs.len();
+        let Some(spec) = self.specs.get(index) else {
+            return;
+        };
+        if self.killing {
+            return;
+        }
+        match Job::start(spec, self.opts, self.filters, None) {
+            Ok(job) => {
+                self.out.tasks += 1;
+                self.tasks.insert(
+                    job.child.pid,
+                    Task {
+                        job: index,
+                        ..Task::default()
+                    },
+                );
+                self.jobs.push(job);
+                self.out.jobs.push(None);
+            }
+            Err(e) => {
+                self.kill_all(format!(
+                    "cannot start program {} of the stack: {e}",
+                    index + 1
+                ));
+                self.failed = Some(e);
+            }
         }
     }
 
@@ -460,8 +575,34 @@ impl Loop<'_> {
             if self.killing {
                 let _ = signal::kill(pid, Signal::SIGKILL);
             }
+            let job = self.job_of_new(pid);
+            self.tasks.insert(
+                pid,
+                Task {
+                    job,
+                    ..Task::default()
+                },
+            );
         }
         self.tasks.entry(pid).or_default()
+    }
+
+    /// The job of a task seen for the first time. Its parent's fork event
+    /// sets it too, but the new task's first stop may come before that
+    /// event: the job is then the one of its thread group leader, or of
+    /// its parent, as /proc tells.
+    fn job_of_new(&self, pid: Pid) -> usize {
+        if self.jobs.len() < 2 {
+            return 0;
+        }
+        let Ok(status) = procfs::process::Process::new(pid.as_raw()).and_then(|p| p.status())
+        else {
+            return 0;
+        };
+        [status.tgid, status.ppid]
+            .into_iter()
+            .find_map(|p| self.tasks.get(&Pid::from_raw(p)))
+            .map_or(0, |t| t.job)
     }
 
     /// Resumes `pid`: to its next syscall stop when we want one, else to
@@ -527,16 +668,21 @@ impl Loop<'_> {
     }
 
     fn exited(&mut self, pid: Pid, status: Status) {
-        self.tasks.remove(&pid);
-        if pid == self.leader {
-            self.out.status = Some(status);
+        let task = self.tasks.remove(&pid);
+        let leader = self.jobs.iter().position(|j| j.leader == pid);
+        if let Some(job) = leader {
+            self.out.jobs[job] = Some(status);
         }
-        let leader = pid == self.leader;
+        let job = leader.or(task.map(|t| t.job)).unwrap_or(0);
         self.handler.on_process(&ProcessEvent::Exited {
             pid,
             status,
-            leader,
+            leader: leader.is_some(),
+            job,
         });
+        if !self.tasks.values().any(|t| t.job == job) {
+            self.handler.on_process(&ProcessEvent::JobEnded { job });
+        }
     }
 
     fn event(&mut self, pid: Pid, sig: Signal, event: i32) {
@@ -550,7 +696,8 @@ impl Loop<'_> {
             FORK | VFORK | CLONE => {
                 if let Ok(child) = ptrace::getevent(pid) {
                     let child = Pid::from_raw(child as i32);
-                    self.task(child);
+                    let job = self.task(pid).job;
+                    self.task(child).job = job;
                     if let Some(max) = self.opts.max_tasks {
                         if self.tasks.len() > max {
                             self.kill_all(format!(
@@ -578,13 +725,15 @@ impl Loop<'_> {
                 let task = self.task(pid);
                 task.pending = None;
                 task.in_syscall = false;
-                if !self.started {
+                let index = task.job;
+                let job = &mut self.jobs[index];
+                if !job.started {
                     // The program is the task that execs first: with a pid
                     // namespace, the spawned child and the namespace's init
                     // are helpers that never exec.
-                    self.leader = pid;
+                    job.leader = pid;
                 }
-                self.started = true;
+                job.started = true;
                 self.handler.on_process(&ProcessEvent::Exec { pid, former });
                 self.resume(pid, None);
             }
@@ -625,14 +774,16 @@ impl Loop<'_> {
                     task.pending = None;
                 }
                 task.in_syscall = true;
+                let job_index = task.job;
                 let Some(arch) = arch else { return };
                 let Some(sysno) = arch.sysno(nr) else { return };
-                if !self.started && sysno != Sysno::Execve {
+                let job = &mut self.jobs[job_index];
+                if !job.started && sysno != Sysno::Execve {
                     return;
                 }
                 if sysno == Sysno::Chroot {
                     // From now on a task's root may lie below `base`.
-                    self.chrooted = true;
+                    job.chrooted = true;
                 }
                 let call = match call::decode(pid, sysno, &args) {
                     Ok(Some(call)) => call,
@@ -642,7 +793,8 @@ impl Loop<'_> {
                         return;
                     }
                 };
-                let tracee = Tracee::new(pid, arch, &self.base, self.chrooted);
+                let job = &self.jobs[job_index];
+                let tracee = Tracee::new(pid, arch, &job.base, job.chrooted, job_index);
                 if self.handler.on_entry(&tracee, &call) == ExitInterest::Yes {
                     self.task(pid).pending = Some(call);
                 }
@@ -651,7 +803,9 @@ impl Loop<'_> {
                 let task = self.task(pid);
                 task.in_syscall = false;
                 if let Some(call) = task.pending.take() {
-                    let tracee = Tracee::new(pid, Arch::native(), &self.base, self.chrooted);
+                    let index = task.job;
+                    let job = &self.jobs[index];
+                    let tracee = Tracee::new(pid, Arch::native(), &job.base, job.chrooted, index);
                     self.handler.on_exit(&tracee, &call, result);
                 }
             }

@@ -48,7 +48,7 @@ impl Handler for Recorder {
         match event {
             ProcessEvent::Spawned { .. } => self.spawned += 1,
             ProcessEvent::Exec { .. } => self.execs += 1,
-            ProcessEvent::Exited { .. } => {}
+            ProcessEvent::Exited { .. } | ProcessEvent::JobEnded { .. } => {}
         }
     }
     fn on_tick(&mut self, elapsed: Duration) -> Control {
@@ -411,4 +411,91 @@ int main(void) { if (getpgrp() != getpid()) return 2;
         assert_eq!(out.status, Some(Status::Exited(0)), "{mode:?}");
         assert_eq!(out.interrupted, None, "{mode:?}");
     }
+}
+
+/// Records which job made each call, and starts the next job once the
+/// first one opened its marker.
+#[derive(Default)]
+struct Stack {
+    calls: Vec<(usize, PathBuf)>,
+    leaders_exited: Vec<usize>,
+    jobs_ended: Vec<usize>,
+    started_next: bool,
+    marker_seen: bool,
+}
+
+impl Handler for Stack {
+    fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
+        if let Ok(Some(p)) = tracee.resolve(&call.target) {
+            if p == PathBuf::from("/nonexistent-jailtrace-first") {
+                self.marker_seen = true;
+            }
+            self.calls.push((tracee.job(), p));
+        }
+        ExitInterest::No
+    }
+    fn on_process(&mut self, event: &ProcessEvent) {
+        match event {
+            ProcessEvent::Exited {
+                leader: true, job, ..
+            } => self.leaders_exited.push(*job),
+            ProcessEvent::JobEnded { job } => self.jobs_ended.push(*job),
+            _ => {}
+        }
+    }
+    fn on_tick(&mut self, _elapsed: Duration) -> Control {
+        if self.marker_seen && !self.started_next {
+            self.started_next = true;
+            return Control::StartNext;
+        }
+        Control::Continue
+    }
+}
+
+#[test]
+fn a_stack_starts_its_next_program_when_told_and_knows_each_tasks_program() {
+    let _one = serial();
+    // The first program stays up until the second has run: a server and
+    // the client that needs it.
+    let first = spawn(&[
+        "/bin/sh",
+        "-c",
+        "cat /nonexistent-jailtrace-first 2>/dev/null; \
+         while [ ! -e /tmp/jailtrace-stack-done.$PPID ]; do sleep 0.05; done; \
+         ls /nonexistent-jailtrace-first-after 2>/dev/null; exit 4",
+    ]);
+    let marker = format!("/tmp/jailtrace-stack-done.{}", std::process::id());
+    let second = spawn(&[
+        "/bin/sh",
+        "-c",
+        &format!("cat /nonexistent-jailtrace-second 2>/dev/null; touch {marker}; exit 5"),
+    ]);
+    let mut stack = Stack::default();
+    let out = jailtrace_tracer::run_stack(&[first, second], &Options::default(), &mut stack)
+        .expect("run");
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(
+        out.jobs,
+        vec![Some(Status::Exited(4)), Some(Status::Exited(5))]
+    );
+    assert_eq!(out.status, Some(Status::Exited(5)), "the last program's");
+    let job_of = |path: &str| -> BTreeSet<usize> {
+        stack
+            .calls
+            .iter()
+            .filter(|(_, p)| p == &PathBuf::from(path))
+            .map(|(j, _)| *j)
+            .collect()
+    };
+    assert_eq!(job_of("/nonexistent-jailtrace-first"), BTreeSet::from([0]));
+    assert_eq!(job_of("/nonexistent-jailtrace-second"), BTreeSet::from([1]));
+    // Called by a child of the first program's shell after the second ran.
+    assert_eq!(
+        job_of("/nonexistent-jailtrace-first-after"),
+        BTreeSet::from([0])
+    );
+    stack.leaders_exited.sort();
+    assert_eq!(stack.leaders_exited, vec![0, 1]);
+    // The second program ends first: the first waits for its marker.
+    assert_eq!(stack.jobs_ended, vec![1, 0]);
 }

@@ -134,3 +134,71 @@ command = ["/bin/date"]
     .to_string();
     assert!(err.contains(":4:"), "{err}");
 }
+
+#[test]
+fn later_programs_run_with_the_earlier_servers_unless_told_otherwise() {
+    let file = parse(
+        r#"
+root = "lamp.jail"
+[[program]]
+command = ["/bin/true"]
+[[program]]
+name = "db"
+command = ["/usr/sbin/mariadbd"]
+ready = ["log:ready for connections"]
+[[program]]
+name = "cache"
+command = ["/usr/bin/redis-server"]
+ready = ["tcp:127.0.0.1:6379"]
+[[program]]
+name = "web"
+command = ["/usr/sbin/apache2", "-DFOREGROUND"]
+ready = ["tcp:127.0.0.1:8080"]
+[[program]]
+name = "alone"
+command = ["/bin/date"]
+with = []
+[[program]]
+name = "client"
+command = ["/usr/bin/mariadb", "-e", "select 1"]
+with = ["db"]
+"#,
+    )
+    .unwrap();
+    let with: Vec<Vec<String>> = (0..file.programs.len()).map(|i| file.with(i)).collect();
+    assert_eq!(
+        with,
+        [
+            vec![],
+            vec![],
+            vec!["db".to_string()],
+            vec!["db".to_string(), "cache".to_string()],
+            vec![],
+            vec!["db".to_string()],
+        ]
+    );
+    let args: Vec<String> = file
+        .run_args(3)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--with").unwrap();
+    assert_eq!(args[at..at + 4], ["--with", "db", "--with", "cache"]);
+}
+
+#[test]
+fn with_names_only_programs_listed_before() {
+    for (text, needle) in [
+        (
+            "root = \"r\"\n[[program]]\nname = \"a\"\ncommand = [\"/bin/true\"]\nwith = [\"b\"]\n[[program]]\nname = \"b\"\ncommand = [\"/bin/true\"]\n",
+            "program \"a\": `with` names \"b\", which is not a program listed before it",
+        ),
+        (
+            "root = \"r\"\n[[program]]\nname = \"a\"\ncommand = [\"/bin/true\"]\nwith = [\"a\"]\n",
+            "program \"a\": `with` names \"a\"",
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
