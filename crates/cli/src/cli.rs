@@ -57,15 +57,17 @@ pub enum Command {
     /// Exit status: 0 when PATH is in the manifest; 1 when it is not, or the
     /// manifest cannot be read; 2 for a usage error.
     Why(WhyArgs),
-    /// Compare two manifests: entries added, removed and changed.
+    /// Compare two manifests: programs, entries and mounts added, removed and changed.
     ///
-    /// Lists, sorted by path, the entries only in OLD (`- PATH (kind)`), only
-    /// in NEW (`+ PATH (kind)`), and in both with a different kind, mode,
-    /// owner, size, sha256, symlink target, device number or hard link
-    /// (`~ PATH: field old -> new, …`); before them changes of the traced
-    /// command (`~ command: …`), after them those of the mounts
-    /// (`+`/`-`/`~ mount PATH`). Why each entry was placed, the runs and the
-    /// root's location are not compared.
+    /// Lists first the programs, by name: only in OLD (`- program NAME`),
+    /// only in NEW (`+ program NAME`), or started differently (`~ program
+    /// NAME: field old -> new`, one line per field: argv, executable, cwd,
+    /// env, user, group, ready, exercises). Then, sorted by path, the
+    /// entries only in OLD (`- PATH (kind)`), only in NEW (`+ PATH (kind)`),
+    /// and in both with a different kind, mode, owner, size, sha256, symlink
+    /// target, device number or hard link (`~ PATH: field old -> new, …`);
+    /// then the mounts (`+`/`-`/`~ mount PATH`). Why each entry was placed,
+    /// the runs and the root's location are not compared.
     ///
     /// Exit status, as diff(1): 0 when the manifests describe the same jail
     /// (nothing is printed), 1 when they differ, 2 on trouble: a manifest
