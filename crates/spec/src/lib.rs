@@ -1,5 +1,5 @@
 //! The description of a jail, before anything runs: how each program's
-//! environment is made ([`env`]), the env files it reads ([`envfile`]),
+//! environment is made ([`env`](mod@env)), the env files it reads ([`envfile`]),
 //! jail files, which describe a whole jail ([`jailfile`]), the
 //! directories the jail gets besides what the program reads: host
 //! directories bound into it and directories made in it ([`dirs`]), when
