@@ -205,6 +205,25 @@ fn diff_shows_changed_entries_and_commands() {
         "{d:#}"
     );
 
+    // An exercise added to the program: a change of the program, by name.
+    let mut json: Value =
+        serde_json::from_slice(&fs::read(&jail.manifest).expect("the manifest")).expect("JSON");
+    json["programs"][0]["exercises"] = serde_json::json!([{"probe": "http://127.0.0.1/"}]);
+    let exercised = jail.join("exercised.json");
+    fs::write(
+        &exercised,
+        serde_json::to_vec_pretty(&json).expect("serialise"),
+    )
+    .expect("write");
+    let changed = jailtrace(&jail, &["diff", m, text(&exercised)]);
+    changed.assert_code(1);
+    assert_eq!(
+        changed.stdout_text(),
+        "~ program date: exercises [] -> [probe http://127.0.0.1/]\n",
+        "{}",
+        changed.report()
+    );
+
     // Another command jailed elsewhere: the argv differs; the jail has the same files.
     let other_root = jail.join("other");
     let other = jail.join("other.json");

@@ -46,3 +46,4 @@ mod secrets;
 mod security;
 mod servers;
 mod unfinished;
+mod untouched;

@@ -57,15 +57,17 @@ pub enum Command {
     /// Exit status: 0 when PATH is in the manifest; 1 when it is not, or the
     /// manifest cannot be read; 2 for a usage error.
     Why(WhyArgs),
-    /// Compare two manifests: entries added, removed and changed.
+    /// Compare two manifests: programs, entries and mounts added, removed and changed.
     ///
-    /// Lists, sorted by path, the entries only in OLD (`- PATH (kind)`), only
-    /// in NEW (`+ PATH (kind)`), and in both with a different kind, mode,
-    /// owner, size, sha256, symlink target, device number or hard link
-    /// (`~ PATH: field old -> new, …`); before them changes of the traced
-    /// command (`~ command: …`), after them those of the mounts
-    /// (`+`/`-`/`~ mount PATH`). Why each entry was placed, the runs and the
-    /// root's location are not compared.
+    /// Lists first the programs, by name: only in OLD (`- program NAME`),
+    /// only in NEW (`+ program NAME`), or started differently (`~ program
+    /// NAME: field old -> new`, one line per field: argv, executable, cwd,
+    /// env, user, group, ready, exercises). Then, sorted by path, the
+    /// entries only in OLD (`- PATH (kind)`), only in NEW (`+ PATH (kind)`),
+    /// and in both with a different kind, mode, owner, size, sha256, symlink
+    /// target, device number or hard link (`~ PATH: field old -> new, …`);
+    /// then the mounts (`+`/`-`/`~ mount PATH`). Why each entry was placed,
+    /// the runs and the root's location are not compared.
     ///
     /// Exit status, as diff(1): 0 when the manifests describe the same jail
     /// (nothing is printed), 1 when they differ, 2 on trouble: a manifest
@@ -225,7 +227,7 @@ pub struct RunArgs {
     /// When the program counts as started (repeatable; all must hold): exit,
     /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION [default: exit].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
-    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    pub ready: Vec<jailtrace_spec::ready::Condition>,
     #[command(flatten)]
     pub exercises: ExerciseArgs,
     /// Fail an exercise (--exercise, --probe) that takes longer.
@@ -293,15 +295,15 @@ const EXERCISE_TIMEOUT: &str = "60s";
 /// positions on the command line interleave them again).
 #[derive(Debug, Clone, Default)]
 pub struct ExerciseArgs {
-    pub steps: Vec<jailtrace_engine::Exercise>,
+    pub steps: Vec<jailtrace_spec::Exercise>,
 }
 
 impl clap::FromArgMatches for ExerciseArgs {
     fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let mut steps: Vec<(usize, jailtrace_engine::Exercise)> = Vec::new();
+        let mut steps: Vec<(usize, jailtrace_spec::Exercise)> = Vec::new();
         for id in ["exercise", "probe"] {
             let (Some(values), Some(at)) = (
-                matches.get_many::<jailtrace_engine::Exercise>(id),
+                matches.get_many::<jailtrace_spec::Exercise>(id),
                 matches.indices_of(id),
             ) else {
                 continue;
@@ -328,7 +330,7 @@ impl Args for ExerciseArgs {
                 .long("exercise")
                 .value_name("CMD")
                 .action(ArgAction::Append)
-                .value_parser(|s: &str| jailtrace_engine::Exercise::command(s))
+                .value_parser(|s: &str| jailtrace_spec::Exercise::command(s))
                 .help("Once the program is ready, run CMD on the host with `sh -c` (repeatable)")
                 .long_help(
                     "Once the program is ready, run CMD on the host with `sh -c`, outside the \
@@ -354,8 +356,8 @@ impl Args for ExerciseArgs {
 }
 
 /// `--probe URL`: an `http://` URL.
-fn parse_probe(s: &str) -> Result<jailtrace_engine::Exercise, String> {
-    s.parse().map(jailtrace_engine::Exercise::Probe)
+fn parse_probe(s: &str) -> Result<jailtrace_spec::Exercise, String> {
+    jailtrace_spec::Exercise::probe(s)
 }
 
 /// How the program is started in the jail: `run` and `doctor` take the same.
@@ -552,7 +554,7 @@ pub struct UpdateArgs {
     pub run: bool,
     /// With --run: when the program counts as started (as for `run`) [default: exit].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition, requires = "run")]
-    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    pub ready: Vec<jailtrace_spec::ready::Condition>,
     /// With --run: kill the traced tree when one run lasts longer.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -577,7 +579,7 @@ pub struct DoctorArgs {
     pub manifest: Option<PathBuf>,
     /// When the program counts as started (as for `run`) [default: exit].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
-    pub ready: Vec<jailtrace_engine::ready::Condition>,
+    pub ready: Vec<jailtrace_spec::ready::Condition>,
     /// Kill the traced tree when it lasts longer.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -657,9 +659,9 @@ pub struct ManArgs {
     pub global: Global,
 }
 
-fn parse_condition(s: &str) -> Result<jailtrace_engine::ready::Condition, String> {
+fn parse_condition(s: &str) -> Result<jailtrace_spec::ready::Condition, String> {
     s.parse()
-        .map_err(|e: jailtrace_engine::ready::ParseError| e.to_string())
+        .map_err(|e: jailtrace_spec::ready::ParseError| e.to_string())
 }
 
 /// A `--bind` or `--mkdir` value (its syntax only; the host is checked later).
@@ -705,7 +707,7 @@ fn parse_jail_dir(s: &str) -> Result<PathBuf, String> {
 
 /// A positive duration: `500ms`, `30s`, `5m`, `1h`, `1m30s`, bare seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    match jailtrace_engine::ready::parse_duration(s)? {
+    match jailtrace_spec::ready::parse_duration(s)? {
         d if d.is_zero() => Err(format!("duration `{s}` must be longer than zero")),
         d => Ok(d),
     }
@@ -748,7 +750,7 @@ mod tests {
 
     #[test]
     fn exercises_and_probes_keep_their_order() {
-        use jailtrace_engine::Exercise;
+        use jailtrace_spec::Exercise;
         let cli = Cli::try_parse_from([
             "jailtrace",
             "run",

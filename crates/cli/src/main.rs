@@ -16,6 +16,7 @@ mod ldd;
 mod logging;
 mod progress;
 mod recorded;
+mod rollback;
 mod run;
 mod up;
 

@@ -7,8 +7,9 @@
 //! thread of the process to block the signals it waits for.
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use jailtrace_engine::{Exercise, ExerciseResult, Observer};
+use jailtrace_engine::{ExerciseResult, Observer};
 use jailtrace_manifest::{Entry, EntryKind, Run, RunRole};
+use jailtrace_spec::Exercise;
 
 pub struct Progress {
     bar: ProgressBar,

@@ -12,8 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use jailtrace_engine::{self as engine, ready::Condition};
+use jailtrace_engine as engine;
 use jailtrace_manifest::{EnvVar, Manifest, Program};
+use jailtrace_spec::{ready::Condition, Exercise};
 
 /// The engine's config for `program` of `manifest` in `root`: its
 /// readiness is `ready` when given, else the recorded one; each run gets
@@ -86,7 +87,7 @@ pub(crate) fn config(
         exercises: c
             .exercises
             .iter()
-            .map(engine::Exercise::from_record)
+            .map(Exercise::from_record)
             .collect::<Result<_, _>>()?,
         exercise_timeout,
         log_file: None,

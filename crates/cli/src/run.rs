@@ -1,6 +1,8 @@
 //! `jailtrace run`: validate the input, drive the engine, write the
 //! manifest, print the summary. Every check of the input (`--bind` and
-//! `--mkdir` included) comes before anything is written.
+//! `--mkdir` included) comes before anything is written. A run that fails
+//! never writes the manifest; when it was adding to a jail that exists,
+//! what it placed in the root is taken out again (`rollback.rs`).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -187,6 +189,34 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             "{}",
             summary_text(&report, &config.name, &executable, &manifest_path)
         );
+    }
+    // A jail that exists keeps its manifest; its root is made to match it
+    // again.
+    if let (Some(earlier), false) = (&config.earlier, code == exit::OK) {
+        let undone = crate::rollback::roll_back(&root, earlier, &report.manifest);
+        if undone.left.is_empty() && undone.removed == 0 {
+            errln!(
+                "jailtrace: the jail is as its manifest {} describes it",
+                manifest_path.display()
+            );
+        } else if undone.left.is_empty() {
+            errln!(
+                "jailtrace: the jail is as its manifest {} describes it: what this run placed ({}) was taken out of {}",
+                manifest_path.display(),
+                entries(undone.removed),
+                root.display()
+            );
+        } else {
+            errln!(
+                "warning: the jail is not quite as its manifest {} describes it: of what this run placed, {} taken out of {}, but not all:",
+                manifest_path.display(),
+                entries(undone.removed),
+                root.display()
+            );
+            for what in &undone.left {
+                errln!("  {what}");
+            }
+        }
     }
     Ok(code)
 }
@@ -453,6 +483,14 @@ pub(crate) fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<eng
     })
 }
 
+/// `1 entry`, `3 entries`.
+fn entries(n: usize) -> String {
+    match n {
+        1 => "1 entry".into(),
+        n => format!("{n} entries"),
+    }
+}
+
 fn with_suffix(name: &OsStr, suffix: &str) -> PathBuf {
     let mut s = name.to_os_string();
     s.push(suffix);
@@ -545,6 +583,17 @@ fn check_root_is_ours(
             root.display()
         ),
     }
+}
+
+/// Whether `root` holds a finished jail that `manifest` describes: the
+/// jail a run (without `--fresh`) adds its program to, as
+/// [`check_root_is_ours`] decides.
+pub(crate) fn holds_finished_jail(root: &Path, manifest: &Path) -> bool {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    Unfinished::read(&root).is_none()
+        && Manifest::read(manifest).is_ok_and(|m| m.root.as_path() == root)
 }
 
 /// Removes everything in `root` (a root jailtrace made), never descending

@@ -7,10 +7,18 @@
 //! the command line cannot. The first run makes the root (or, with
 //! `--fresh`, makes it anew); each later one adds its program and verifies
 //! the others. When all ran, the manifest records the jail file.
+//!
+//! Each run writes the manifest once its program is ready, so when a later
+//! program fails (or `up` is interrupted), the manifest the jail had before
+//! `up` is put back byte for byte: a jail's manifest changes only when
+//! every program of the file is up. (A jail that `up` makes, new or anew,
+//! keeps the manifest of the programs that were up: it describes the root.)
+
+use std::path::Path;
 
 use anyhow::Context;
 use clap::Parser;
-use jailtrace_manifest::{Manifest, PathText};
+use jailtrace_manifest::{Manifest, PathText, Saved};
 use jailtrace_spec::JailFile;
 
 use crate::cli::{Cli, Command, UpArgs};
@@ -19,6 +27,51 @@ use crate::exit;
 pub fn up(args: UpArgs) -> anyhow::Result<u8> {
     let file = std::path::absolute(&args.file).context("cannot resolve the jail file's path")?;
     let jail = JailFile::read(&file)?;
+    let manifest_path = jail.manifest_path();
+    // Only a jail the runs add to keeps its manifest: one they start over
+    // (new, unfinished, --fresh) no longer is what that manifest describes.
+    let before = if !args.fresh && crate::run::holds_finished_jail(&jail.root, &manifest_path) {
+        Some(
+            Saved::read(&manifest_path)
+                .with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?,
+        )
+    } else {
+        None
+    };
+    let result = programs(&args, &file, &jail);
+    if !matches!(result, Ok(exit::OK)) {
+        let restored = before.as_ref().map(Saved::restore).transpose();
+        match restored {
+            Ok(Some(true)) => errln!(
+                "jailtrace up: the jail is not up; its manifest {} is as it was before",
+                manifest_path.display()
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                let e = anyhow::Error::from(e).context(format!(
+                    "cannot put back the manifest {} as it was before",
+                    manifest_path.display()
+                ));
+                match &result {
+                    // The run's own error comes first; this one is said too.
+                    Err(_) => crate::print_error(&e),
+                    Ok(_) => return Err(e),
+                }
+            }
+        }
+        return result;
+    }
+    let mut manifest = Manifest::read(&manifest_path)
+        .with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?;
+    manifest.jail_file = Some(PathText::from(file.as_path()));
+    manifest
+        .write_atomic(&manifest_path)
+        .with_context(|| format!("cannot write the manifest {}", manifest_path.display()))?;
+    Ok(exit::OK)
+}
+
+/// One `jailtrace run` per program of `jail`, in order, until one fails.
+fn programs(args: &UpArgs, file: &Path, jail: &JailFile) -> anyhow::Result<u8> {
     for (i, program) in jail.programs.iter().enumerate() {
         let mut argv: Vec<std::ffi::OsString> = vec!["jailtrace".into(), "run".into()];
         if i == 0 && args.fresh {
@@ -54,12 +107,5 @@ pub fn up(args: UpArgs) -> anyhow::Result<u8> {
             return Ok(code);
         }
     }
-    let manifest_path = jail.manifest_path();
-    let mut manifest = Manifest::read(&manifest_path)
-        .with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?;
-    manifest.jail_file = Some(PathText::from(file.as_path()));
-    manifest
-        .write_atomic(&manifest_path)
-        .with_context(|| format!("cannot write the manifest {}", manifest_path.display()))?;
     Ok(exit::OK)
 }

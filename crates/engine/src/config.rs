@@ -13,7 +13,6 @@ use crate::accounts::AccountDbs;
 use crate::exercise::Exercise;
 use crate::input::Input;
 use crate::policy::Policy;
-use crate::ready;
 
 /// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
 /// and ignores what only copying uses (`max_runs`, `keep_setuid`,
@@ -61,7 +60,7 @@ pub struct Config {
     /// `LD_LIBRARY_PATH` to use for the ELF closure.
     pub ld_library_path: Vec<PathBuf>,
     /// When the program counts as started; empty means `exit`.
-    pub ready: Vec<ready::Condition>,
+    pub ready: Vec<jailtrace_spec::ready::Condition>,
     /// Done to the program once it is ready, in order, in every run; each
     /// must succeed for the run to count as ready.
     pub exercises: Vec<Exercise>,

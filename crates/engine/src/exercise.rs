@@ -2,11 +2,13 @@
 //! only a request needs (a PHP page, a module loaded on the first request)
 //! are read while the program is still traced.
 //!
-//! An exercise is a shell command run on the host (`--exercise CMD`:
-//! `sh -c CMD`, outside the jail, as the caller, in jailtrace's working
-//! directory and environment; it must exit 0) or an HTTP `GET`
-//! (`--probe URL`: the readiness client, reading the whole answer; it must
-//! answer 2xx or 3xx). [`Exercises`] runs the steps of one run.
+//! An exercise ([`Exercise`], parsed and validated by
+//! [`jailtrace_spec::exercise`]) is a shell command run on the host
+//! (`--exercise CMD`: `sh -c CMD`, outside the jail, as the caller, in
+//! jailtrace's working directory and environment; it must exit 0) or an
+//! HTTP `GET` (`--probe URL`: the readiness client, reading the whole
+//! answer; it must answer 2xx or 3xx). [`Exercises`] runs the steps of one
+//! run.
 //!
 //! Guarantees:
 //! - steps run one at a time, in the order given, each bounded by the
@@ -35,7 +37,6 @@
 //! - of a command's output (stdout and stderr, interleaved as written), the
 //!   last [`OUTPUT_MAX`] bytes are kept.
 
-use std::fmt;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::process::{ChildStderr, ChildStdout, Stdio};
@@ -45,7 +46,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::ready::{format_duration, http_get, Get, HttpUrl};
+use jailtrace_spec::ready::format_duration;
+// The steps are the spec's; `jailtrace_engine::Exercise` names them too.
+pub use jailtrace_spec::exercise::Exercise;
+
+use crate::ready::{http_get, Get};
 
 /// How long one exercise may take when no timeout is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,66 +67,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// with its stdout on stderr; the subshell's stdout carries the exit
 /// status.
 const WRAPPER: &str = r#"( sh -c "$1" >&2; echo "$?" ) </dev/null &"#;
-
-/// One step done to a ready program.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exercise {
-    /// `sh -c COMMAND` on the host; must exit 0.
-    Command(String),
-    /// `GET URL`; must answer 2xx or 3xx.
-    Probe(HttpUrl),
-}
-
-/// Why a recorded exercise cannot be run again.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("the manifest's probe `{url}` is not a URL jailtrace can fetch: {reason}")]
-    Url { url: String, reason: String },
-    #[error("the manifest's exercise command is empty")]
-    EmptyCommand,
-}
-
-impl Exercise {
-    /// `--exercise COMMAND`: refuses an empty command.
-    pub fn command(command: &str) -> Result<Exercise, String> {
-        if command.trim().is_empty() {
-            return Err("the command is empty".into());
-        }
-        Ok(Exercise::Command(command.to_string()))
-    }
-
-    /// How the manifest records this step.
-    pub fn record(&self) -> jailtrace_manifest::Exercise {
-        match self {
-            Exercise::Command(c) => jailtrace_manifest::Exercise::Command(c.clone()),
-            Exercise::Probe(url) => jailtrace_manifest::Exercise::Probe(url.to_string()),
-        }
-    }
-
-    /// The step a manifest recorded (`update --run`).
-    pub fn from_record(record: &jailtrace_manifest::Exercise) -> Result<Exercise, RecordError> {
-        match record {
-            jailtrace_manifest::Exercise::Command(c) => {
-                Exercise::command(c).map_err(|_| RecordError::EmptyCommand)
-            }
-            jailtrace_manifest::Exercise::Probe(url) => {
-                url.parse()
-                    .map(Exercise::Probe)
-                    .map_err(|reason| RecordError::Url {
-                        url: url.clone(),
-                        reason,
-                    })
-            }
-        }
-    }
-}
-
-/// As the manifest's [`jailtrace_manifest::Exercise`] shows it.
-impl fmt::Display for Exercise {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.record().fmt(f)
-    }
-}
 
 /// How one step of one run went.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,8 @@
 //!   `options`.
 //! - **programs** by name: added, removed, or changed in `argv`,
 //!   `executable`, `cwd`, `env` (redacted values as `NAME=<redacted>`),
-//!   `user`, `group`, `ready`.
+//!   `user`, `group`, `ready`, `exercises` (their order counts: they run
+//!   in order). Every field of [`crate::Command`] is compared.
 //!
 //! `runs`, `absent`, `denied`, `sockets`, `root`, `created_unix` and
 //! `tool_version` are not compared.
@@ -27,7 +28,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{DeviceNumber, Entry, EntryKind, Manifest, Mode, Mount, PathText};
+use crate::{DeviceNumber, Entry, EntryKind, Exercise, Manifest, Mode, Mount, PathText};
 
 /// A field's value in the first manifest (`old`) and in the second (`new`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +93,10 @@ pub enum CommandChange {
     Group(Changed<Option<String>>),
     /// The readiness conditions.
     Ready(Changed<Vec<String>>),
+    /// What was done to the program once it was ready, in order.
+    Exercises(Changed<Vec<Exercise>>),
+    /// The programs it runs with.
+    With(Changed<Vec<String>>),
 }
 
 /// One entry that differs. JSON: `{"change": "added", "entry": {…}}`,
@@ -319,15 +324,30 @@ fn push_if_changed<T: PartialEq + Clone, C>(
 }
 
 fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange> {
+    // Every field is named, so a field added to `Command` does not compile
+    // until it is compared here (or said not to matter).
+    let crate::Command {
+        argv,
+        executable,
+        cwd,
+        // Both compared through `environment_shown`, below.
+        env: _,
+        env_redacted: _,
+        user,
+        group,
+        ready,
+        exercises,
+        with,
+    } = a;
     let mut changes = Vec::new();
-    push_if_changed(&mut changes, &a.argv, &b.argv, CommandChange::Argv);
+    push_if_changed(&mut changes, argv, &b.argv, CommandChange::Argv);
     push_if_changed(
         &mut changes,
-        &a.executable,
+        executable,
         &b.executable,
         CommandChange::Executable,
     );
-    push_if_changed(&mut changes, &a.cwd, &b.cwd, CommandChange::Cwd);
+    push_if_changed(&mut changes, cwd, &b.cwd, CommandChange::Cwd);
     // Compared as shown, so that an older manifest's secret-looking
     // values are never printed.
     push_if_changed(
@@ -336,9 +356,16 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         &b.environment_shown(),
         CommandChange::Env,
     );
-    push_if_changed(&mut changes, &a.user, &b.user, CommandChange::User);
-    push_if_changed(&mut changes, &a.group, &b.group, CommandChange::Group);
-    push_if_changed(&mut changes, &a.ready, &b.ready, CommandChange::Ready);
+    push_if_changed(&mut changes, user, &b.user, CommandChange::User);
+    push_if_changed(&mut changes, group, &b.group, CommandChange::Group);
+    push_if_changed(&mut changes, ready, &b.ready, CommandChange::Ready);
+    push_if_changed(
+        &mut changes,
+        exercises,
+        &b.exercises,
+        CommandChange::Exercises,
+    );
+    push_if_changed(&mut changes, with, &b.with, CommandChange::With);
     changes
 }
 
@@ -448,6 +475,11 @@ impl fmt::Display for CommandChange {
             CommandChange::User(c) => write_change(f, "user", c, user),
             CommandChange::Group(c) => write_change(f, "group", c, user),
             CommandChange::Ready(c) => write_change(f, "ready", c, |v| show_list(v)),
+            CommandChange::Exercises(c) => write_change(f, "exercises", c, |v| {
+                let shown: Vec<String> = v.iter().map(ToString::to_string).collect();
+                format!("[{}]", shown.join(", "))
+            }),
+            CommandChange::With(c) => write_change(f, "with", c, |v| show_list(v)),
         }
     }
 }
@@ -648,6 +680,82 @@ mod tests {
         };
         assert_eq!(fields[0].to_string(), "options nosuid -> nosuid,nodev");
         assert!(matches!(&d.mounts[1], MountDiff::Added { mount } if mount.fstype == "sysfs"));
+    }
+
+    #[test]
+    fn exercises_readiness_and_user_are_compared_per_program() {
+        let mut a = manifest();
+        let mut web = a.programs[0].clone();
+        web.name = "web".into();
+        web.command.ready = vec!["tcp:127.0.0.1:80".into()];
+        web.command.exercises = vec![
+            Exercise::Probe("http://127.0.0.1/".into()),
+            Exercise::Command("curl -fsS http://127.0.0.1/a".into()),
+        ];
+        a.programs.push(web);
+        let mut b = a.clone();
+        // Only the second program's exercises change: a step added, and
+        // the two old ones swapped (they run in order, so order counts).
+        b.programs[1].command.exercises = vec![
+            Exercise::Command("curl -fsS http://127.0.0.1/a".into()),
+            Exercise::Probe("http://127.0.0.1/".into()),
+            Exercise::Probe("http://127.0.0.1/page.php".into()),
+        ];
+        let d = diff(&a, &b);
+        let [ProgramDiff::Changed { name, fields }] = &d.programs[..] else {
+            panic!("not one changed program: {d:?}");
+        };
+        assert_eq!(name, "web", "paired by name: date is unchanged");
+        let shown: Vec<String> = fields.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["exercises [probe http://127.0.0.1/, `curl -fsS http://127.0.0.1/a`] -> \
+              [`curl -fsS http://127.0.0.1/a`, probe http://127.0.0.1/, probe http://127.0.0.1/page.php]"]
+        );
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["programs"][0]["fields"][0],
+            serde_json::json!({
+                "field": "exercises",
+                "old": [{"probe": "http://127.0.0.1/"}, {"command": "curl -fsS http://127.0.0.1/a"}],
+                "new": [
+                    {"command": "curl -fsS http://127.0.0.1/a"},
+                    {"probe": "http://127.0.0.1/"},
+                    {"probe": "http://127.0.0.1/page.php"}
+                ]
+            })
+        );
+
+        // Exercises removed, readiness and user changed: listed in field order.
+        let mut c = a.clone();
+        c.programs[1].command.exercises.clear();
+        c.programs[1].command.ready = vec!["http://127.0.0.1/health".into()];
+        c.programs[1].command.user = Some("www-data".into());
+        let d = diff(&a, &c);
+        let [ProgramDiff::Changed { name, fields }] = &d.programs[..] else {
+            panic!("not one changed program: {d:?}");
+        };
+        assert_eq!(name, "web");
+        let shown: Vec<String> = fields.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "user none -> www-data",
+                r#"ready ["tcp:127.0.0.1:80"] -> ["http://127.0.0.1/health"]"#,
+                "exercises [probe http://127.0.0.1/, `curl -fsS http://127.0.0.1/a`] -> []",
+            ]
+        );
+        // The same exercises under another program's name are that
+        // program's: a removal and an addition, not a change.
+        let mut renamed = a.clone();
+        renamed.programs[1].name = "www".into();
+        assert_eq!(
+            diff(&a, &renamed).programs,
+            [
+                ProgramDiff::Removed { name: "web".into() },
+                ProgramDiff::Added { name: "www".into() },
+            ]
+        );
     }
 
     #[test]

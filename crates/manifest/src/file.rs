@@ -1,4 +1,5 @@
-//! Reading a manifest file, and replacing one atomically.
+//! Reading a manifest file, replacing one atomically, and putting one
+//! back as it was ([`Saved`]).
 //!
 //! [`Manifest::write_atomic`] never leaves a partly written manifest at the
 //! target: it writes a temporary file in the target's directory, `fsync`s
@@ -11,7 +12,7 @@
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Manifest, WriteStep};
 
@@ -48,6 +49,56 @@ impl Manifest {
     /// [`Error::Write`] naming `path` and the step.
     pub fn write_atomic(&self, path: &Path) -> Result<(), Error> {
         write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+/// A manifest file's bytes as they were when saved, to put back byte for
+/// byte when what a command wrote since must not stay (`jailtrace up`
+/// writes the manifest after each program, and a later program may fail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    path: PathBuf,
+    /// `None`: there was no file.
+    bytes: Option<Vec<u8>>,
+}
+
+impl Saved {
+    /// The file at `path` as it is now; a missing file is saved as missing.
+    /// Its content is not parsed. Errors are [`Error::Read`].
+    pub fn read(path: &Path) -> Result<Saved, Error> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        Ok(Saved {
+            path: path.to_owned(),
+            bytes,
+        })
+    }
+
+    /// Whether there was a file.
+    pub fn existed(&self) -> bool {
+        self.bytes.is_some()
+    }
+
+    /// Puts the saved bytes back, atomically as [`Manifest::write_atomic`]
+    /// writes, unless the file holds them now (then it is not touched).
+    /// Returns whether it wrote. A file that did not exist is left as it
+    /// is now: this never removes a manifest.
+    pub fn restore(&self) -> Result<bool, Error> {
+        let Some(bytes) = &self.bytes else {
+            return Ok(false);
+        };
+        if fs::read(&self.path).is_ok_and(|now| now == *bytes) {
+            return Ok(false);
+        }
+        write_atomic(&self.path, bytes).map(|()| true)
     }
 }
 

@@ -43,6 +43,7 @@ pub use diff::{
 };
 pub use env::EnvVar;
 pub use error::{Error, WriteStep};
+pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{

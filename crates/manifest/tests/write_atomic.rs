@@ -1,6 +1,7 @@
 //! `Manifest::write_atomic` on real directories: it replaces the target, a
 //! failure leaves the old file and no temporary file behind, and a
-//! concurrent reader never sees a partial manifest.
+//! concurrent reader never sees a partial manifest. `Saved` puts a file
+//! back byte for byte.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::thread;
 
 use jailtrace_manifest::{
-    Cause, Command, Entry, EntryKind, Error, Manifest, Mode, Reason, WriteStep, SCHEMA_VERSION,
+    Cause, Command, Entry, EntryKind, Error, Manifest, Mode, Reason, Saved, WriteStep,
+    SCHEMA_VERSION,
 };
 
 /// A manifest with `count` file entries; `tag` makes two manifests differ.
@@ -97,6 +99,42 @@ fn writes_a_new_file_and_replaces_an_old_one() {
     // Readable by others (0644 less the umask; umasks remove at most group/other write).
     let mode = fs::metadata(&target).unwrap().mode() & 0o7777;
     assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+}
+
+#[test]
+fn saved_bytes_are_put_back_exactly_and_only_when_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("date.jail.json");
+    // Bytes this crate would not write (spacing, a key it ignores): they
+    // come back as they were, not re-serialised.
+    let mut old = manifest("old", 2)
+        .to_json()
+        .replacen('{', "{\n  \"x-note\": 1,", 1);
+    old.push_str("\n\n");
+    fs::write(&target, &old).unwrap();
+    let saved = Saved::read(&target).unwrap();
+    assert!(saved.existed());
+    // Unchanged: not even rewritten.
+    let inode = fs::metadata(&target).unwrap().ino();
+    assert!(!saved.restore().unwrap());
+    assert_eq!(fs::metadata(&target).unwrap().ino(), inode);
+
+    manifest("new", 3).write_atomic(&target).unwrap();
+    assert!(saved.restore().unwrap());
+    assert_eq!(fs::read_to_string(&target).unwrap(), old);
+    assert_eq!(
+        names(dir.path()),
+        ["date.jail.json"],
+        "no temporary file is left"
+    );
+
+    // Nothing saved: a manifest written since stays (restore never removes).
+    let absent = dir.path().join("new.jail.json");
+    let saved = Saved::read(&absent).unwrap();
+    assert!(!saved.existed());
+    manifest("new", 1).write_atomic(&absent).unwrap();
+    assert!(!saved.restore().unwrap());
+    assert!(absent.is_file());
 }
 
 #[test]

@@ -27,48 +27,61 @@
 //! parses has at least one program, each with a non-empty command and a
 //! unique name; relative paths are resolved against the file's directory.
 //! Each program is exactly what the command line can say for one program
-//! (see [`JailFile::run_args`]): the two cannot drift.
+//! (see [`JailFile::run_args`]): the two cannot drift. The format's JSON
+//! Schema ([`JailFile::json_schema`], `docs/jailfile.schema.json`) is
+//! generated from these types.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use jailtrace_manifest::Program;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// A parsed jail file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A jail file: a jail's root, manifest, policy, accounts, binds,
+/// directories and programs (`jailtrace up FILE`; see docs/jailfile.md).
+/// Relative paths are relative to the file's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JailFile {
-    /// The jail's root directory.
+    /// The jail's root directory (`--root`).
     pub root: PathBuf,
-    /// Where the manifest goes [default: the root's path + `.json`].
+    /// Where the manifest goes (`--manifest`) [default: the root's path +
+    /// `.json`].
     #[serde(default)]
     pub manifest: Option<PathBuf>,
+    /// What may be copied into the jail.
     #[serde(default)]
     pub policy: PolicySection,
+    /// How the jail's `/etc/passwd` and `/etc/group` are made.
     #[serde(default)]
     pub accounts: AccountsSection,
-    /// Host directories bound into the jail (`--bind HOST[:JAIL][:ro]`).
+    /// Host directories bound into the jail for every run (`--bind
+    /// HOST[:JAIL][:ro]`, absolute paths).
     #[serde(default)]
     pub binds: Vec<String>,
     /// Directories made in the jail (`--mkdir PATH[:MODE[:USER[:GROUP]]]`).
     #[serde(default)]
     pub mkdirs: Vec<String>,
-    /// The programs, traced into the root in this order.
+    /// The programs (`[[program]]`), traced into the root in this order.
     #[serde(rename = "program")]
+    #[schemars(length(min = 1))]
     pub programs: Vec<ProgramSection>,
 }
 
 /// `[policy]`: what may be copied (as `--policy`, `--deny`, `--allow`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySection {
     /// A policy file (`--policy`).
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// Also refuse to copy paths matching these regexes (`--deny`).
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Copy paths matching these regexes even when a deny rule matches
+    /// (`--allow`).
     #[serde(default)]
     pub allow: Vec<String>,
     /// Keep setuid/setgid bits (`--keep-setuid`).
@@ -77,58 +90,73 @@ pub struct PolicySection {
 }
 
 /// `[accounts]`: the jail's `/etc/passwd` and `/etc/group`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsSection {
     /// `synthesize` (default) or `copy` (`--passwd`).
     #[serde(default)]
     pub passwd: Option<PasswdMode>,
+    /// Users the synthesized `/etc/passwd` keeps (`--keep-user`).
     #[serde(default)]
     pub keep_users: Vec<String>,
+    /// Groups the synthesized `/etc/group` keeps (`--keep-group`).
     #[serde(default)]
     pub keep_groups: Vec<String>,
 }
 
 /// How the account databases are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PasswdMode {
+    /// Only the accounts the jail needs or keeps.
     Synthesize,
+    /// The host's whole files.
     Copy,
 }
 
 /// One `[[program]]`: what `jailtrace run` says for one program.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramSection {
-    /// Its name in the jail [default: the command's file name].
+    /// Its name in the jail (`--program`) [default: the command's file
+    /// name]; unique in the jail.
     #[serde(default)]
     pub name: Option<String>,
-    /// The program and its arguments.
+    /// The program and its arguments (`-- PROGRAM ARGS…`).
+    #[schemars(length(min = 1))]
     pub command: Vec<String>,
+    /// Working directory in the jail, absolute (`--cwd`) [default: `/`].
     #[serde(default)]
     pub cwd: Option<PathBuf>,
+    /// The user it runs as, a name or a number (`--user`).
     #[serde(default)]
     pub user: Option<String>,
+    /// The group it runs as (`--group`, with `user`) [default: the user's
+    /// primary group].
     #[serde(default)]
     pub group: Option<String>,
     /// Variables to set (`--env`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// `--env-file` (one file).
+    /// A file of `KEY=VALUE` lines, parsed, never run (`--env-file`).
     #[serde(default)]
     pub env_file: Option<PathBuf>,
-    /// `--pass-env` names or globs.
+    /// The caller's variables passed to it, names or globs (`--pass-env`).
     #[serde(default)]
     pub pass_env: Vec<String>,
-    /// `--record-env` names or globs.
+    /// Variables whose secret-looking values the manifest records anyway,
+    /// names or globs (`--record-env`).
     #[serde(default)]
     pub record_env: Vec<String>,
+    /// Start from no environment (`--clear-env`).
     #[serde(default)]
     pub clear_env: bool,
+    /// Start from the caller's whole environment (`--inherit-env`).
     #[serde(default)]
     pub inherit_env: bool,
-    /// `--ready` conditions (`exit`, `tcp:HOST:PORT`, `http:URL`, …).
+    /// When it counts as started, all must hold (`--ready`): `exit`,
+    /// `tcp:HOST:PORT`, `http:URL`, `log:REGEX`, `alive:DURATION`
+    /// [default: `exit`].
     #[serde(default)]
     pub ready: Vec<String>,
     /// What is done to the program once it is ready, in order:
@@ -136,16 +164,17 @@ pub struct ProgramSection {
     /// (`--exercise`).
     #[serde(default)]
     pub exercises: Vec<Step>,
-    /// `--exercise-timeout` (`60s`).
+    /// How long one exercise may take (`--exercise-timeout`, like `60s`).
     #[serde(default)]
     pub exercise_timeout: Option<String>,
-    /// `--keep-listing` directories.
+    /// Directories whose listed entries all stay in the jail
+    /// (`--keep-listing`).
     #[serde(default)]
     pub keep_listing: Vec<PathBuf>,
-    /// `--timeout` (`30s`, `5m`).
+    /// How long one run may take (`--timeout`, like `30s` or `5m`).
     #[serde(default)]
     pub timeout: Option<String>,
-    /// `--log` file for the program's output.
+    /// A file that gets the program's output, every run (`--log`).
     #[serde(default)]
     pub log: Option<PathBuf>,
     /// Programs of this file, listed before this one, started first and
@@ -157,7 +186,7 @@ pub struct ProgramSection {
 }
 
 /// One exercise of a program.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// A shell command run on the host (`--exercise`).
@@ -302,6 +331,30 @@ impl JailFile {
         }
     }
 
+    /// The JSON Schema of jail files, generated from these types, as
+    /// pretty-printed JSON (an editor that reads TOML through a JSON Schema,
+    /// such as taplo's, checks a jail file with it). It is committed as
+    /// `docs/jailfile.schema.json`; a test fails when the two differ.
+    ///
+    /// It says what the types accept: every table is closed
+    /// (`additionalProperties: false`, as `deny_unknown_fields`), a key
+    /// with a default is optional, and there is at least one program with
+    /// a non-empty command. What only [`JailFile::parse`] checks (unique
+    /// names) and what `jailtrace up` checks (the values of `ready`,
+    /// `binds`, durations…) is in the descriptions. TOML has no null, so an
+    /// optional key's schema is its value's, without `null`.
+    pub fn json_schema() -> String {
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .with_transform(schemars::transform::RecursiveTransform(drop_null))
+            .into_generator()
+            .into_root_schema_for::<JailFile>();
+        // A schemars `Schema` is a JSON value with string keys: it always serialises.
+        let mut text =
+            serde_json::to_string_pretty(&schema).expect("a JSON Schema always serialises to JSON");
+        text.push('\n');
+        text
+    }
+
     /// The `jailtrace run` arguments of program `i` (after `run`, up to
     /// and including `--` and the command): what the command line says for
     /// that one program.
@@ -410,6 +463,38 @@ impl JailFile {
         a.push("--".into());
         a.extend(p.command.iter().map(OsString::from));
         a
+    }
+}
+
+/// Takes `null` out of a schema's types and defaults: a TOML key is left
+/// out, never null, and schemars gives every `Option` a null.
+fn drop_null(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let is_null = |t: &serde_json::Value| t == "null";
+    if object
+        .get("default")
+        .is_some_and(serde_json::Value::is_null)
+    {
+        object.remove("default");
+    }
+    if let Some(serde_json::Value::Array(types)) = object.get_mut("type") {
+        types.retain(|t| !is_null(t));
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            object.insert("type".into(), only);
+        }
+    }
+    if let Some(serde_json::Value::Array(any_of)) = object.get_mut("anyOf") {
+        any_of.retain(|s| !s.get("type").is_some_and(is_null));
+        if let [only] = any_of.as_slice() {
+            let only = only.clone();
+            object.remove("anyOf");
+            if let serde_json::Value::Object(only) = only {
+                object.extend(only);
+            }
+        }
     }
 }
 
