@@ -37,6 +37,7 @@ mod input;
 mod inspect;
 mod jailfile_up;
 mod jailfiles;
+mod lamp;
 mod listings;
 mod pipes;
 mod programs;

@@ -5,7 +5,8 @@
 //! An exercise ([`Exercise`], parsed and validated by
 //! [`jailtrace_spec::exercise`]) is a shell command run on the host
 //! (`--exercise CMD`: `sh -c CMD`, outside the jail, as the caller, in
-//! jailtrace's working directory and environment; it must exit 0) or an
+//! jailtrace's working directory and environment, with the jail's root in
+//! `JAILTRACE_ROOT`; it must exit 0) or an
 //! HTTP `GET` (`--probe URL`: the readiness client, reading the whole
 //! answer; it must answer 2xx or 3xx). [`Exercises`] runs the steps of one
 //! run.
@@ -39,6 +40,7 @@
 
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdout, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -100,6 +102,8 @@ pub struct Exercises {
     results: Vec<ExerciseResult>,
     /// A step failed or the run was aborted: nothing more starts.
     stopped: bool,
+    /// The jail's root, given to commands as `JAILTRACE_ROOT`.
+    root: Option<PathBuf>,
 }
 
 /// A step in progress.
@@ -176,11 +180,15 @@ fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 
 impl CommandRun {
     /// Starts `command` (see [`WRAPPER`]) in a process group of its own.
-    fn start(command: &str) -> io::Result<CommandRun> {
+    fn start(command: &str, root: Option<&Path>) -> io::Result<CommandRun> {
         use std::os::unix::process::CommandExt;
         // std resets the signal mask and SIGPIPE in the child, so the
         // command does not inherit the signals the tracer blocks.
-        let mut child = std::process::Command::new("/bin/sh")
+        let mut sh = std::process::Command::new("/bin/sh");
+        if let Some(root) = root {
+            sh.env("JAILTRACE_ROOT", root);
+        }
+        let mut child = sh
             .arg("-c")
             .arg(WRAPPER)
             .arg("jailtrace-exercise")
@@ -248,7 +256,15 @@ impl Exercises {
             current: None,
             results: Vec::new(),
             stopped: false,
+            root: None,
         }
+    }
+
+    /// Commands get the jail's root in `JAILTRACE_ROOT` (to reach a unix
+    /// socket the program serves in the jail, say).
+    pub fn in_root(mut self, root: &Path) -> Exercises {
+        self.root = Some(root.to_path_buf());
+        self
     }
 
     /// Every step has run, or one failed, or the run was aborted.
@@ -321,7 +337,9 @@ impl Exercises {
         let began = Instant::now();
         let step = &self.steps[index];
         let work = match step {
-            Exercise::Command(command) => CommandRun::start(command).map(Work::Command),
+            Exercise::Command(command) => {
+                CommandRun::start(command, self.root.as_deref()).map(Work::Command)
+            }
             Exercise::Probe(url) => {
                 let url = url.clone();
                 let get = Get {

@@ -356,6 +356,9 @@ impl<'a> RunHandler<'a> {
             reason,
         );
         self.session.record(entry, self.observer);
+        if kind == EntryKind::File {
+            self.session.created_this_run.push(path);
+        }
         Ok(())
     }
 
@@ -369,6 +372,14 @@ impl<'a> RunHandler<'a> {
                 }
                 self.readiness.feed_output(&seen);
             }
+        }
+    }
+
+    /// See [`Session::forget_temporaries`]; a failure only leaves them
+    /// recorded.
+    fn forget_temporaries(&mut self) {
+        if let Err(e) = self.session.forget_temporaries() {
+            tracing::debug!(error = %e, "cannot check the files the program created");
         }
     }
 
@@ -391,6 +402,10 @@ impl<'a> RunHandler<'a> {
     /// when it did, the exercises left (nothing is traced any more, so
     /// they may block; a program that ended before them fails them).
     pub(crate) fn finish(&mut self) {
+        if self.terminated_at.is_none() {
+            // The tree ended by itself.
+            self.forget_temporaries();
+        }
         self.pump_output();
         self.readiness.tree_empty();
         if !self.ready {
@@ -597,6 +612,7 @@ impl Handler for RunHandler<'_> {
         match self.terminated_at {
             None if stop => {
                 self.terminated_at = Some(elapsed);
+                self.forget_temporaries();
                 return Control::Terminate;
             }
             Some(t) if elapsed - t >= self.stop_timeout => {

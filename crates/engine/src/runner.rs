@@ -81,7 +81,8 @@ pub(crate) fn trace_run(
             config.exercises.clone(),
             config.exercise_timeout,
             session.run,
-        );
+        )
+        .in_root(&config.root);
         let mut handler = handler::RunHandler::new(
             session,
             observer,

@@ -149,6 +149,9 @@ pub struct Session {
     pub(crate) shared: bool,
     /// Paths [`Session::note_use`] looked at for the current program.
     pub(crate) noted: HashSet<PathBuf>,
+    /// Files the program created in this run (see
+    /// [`Session::forget_temporaries`]).
+    pub(crate) created_this_run: Vec<PathBuf>,
     /// Path calls that failed in a read-only session, for the diagnosis.
     pub(crate) failed_calls: Vec<crate::failed::FailedCall>,
     /// Paths in a file system the root lacks mounted (/proc, /sys,
@@ -200,6 +203,7 @@ impl Session {
             program: None,
             shared: false,
             noted: HashSet::new(),
+            created_this_run: Vec::new(),
         }
     }
 
@@ -291,6 +295,36 @@ impl Session {
         self.misses_seen.clear();
         self.interp_checked.clear();
         self.last_absent.clear();
+        self.created_this_run.clear();
+    }
+
+    /// Forgets the files the program created in this run and removed
+    /// again while it ran (a `mkstemp` file renamed into place, a
+    /// semaphore file unlinked at once): temporaries, with a new name each
+    /// run, that no jail needs. Called before the program is stopped, so a
+    /// pid file it removes when it stops stays recorded.
+    pub(crate) fn forget_temporaries(&mut self) -> Result<(), rootfs::Error> {
+        let mut gone = HashSet::new();
+        for path in std::mem::take(&mut self.created_this_run) {
+            if self.root.lstat(&path)?.is_none() {
+                gone.insert(path);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        self.entries.retain(|e| {
+            !(e.reason.cause == Cause::Created
+                && e.kind == EntryKind::File
+                && gone.contains(e.path.as_path()))
+        });
+        self.index = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
+            .collect();
+        Ok(())
     }
 
     pub(crate) fn policy(&self) -> &Policy {

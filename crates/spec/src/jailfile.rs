@@ -58,7 +58,8 @@ pub struct JailFile {
     #[serde(default)]
     pub accounts: AccountsSection,
     /// Host directories bound into the jail for every run (`--bind
-    /// HOST[:JAIL][:ro]`, absolute paths).
+    /// HOST[:JAIL][:ro]`; a relative HOST is relative to the jail file's
+    /// directory, and then JAIL is given).
     #[serde(default)]
     pub binds: Vec<String>,
     /// Directories made in the jail (`--mkdir PATH[:MODE[:USER[:GROUP]]]`).
@@ -284,6 +285,20 @@ impl JailFile {
         }
         if let Some(f) = &mut file.policy.file {
             absolute(f);
+        }
+        // A bind's relative host directory is the file's neighbour (its
+        // jail path is then given: `site:/srv/site:ro`).
+        for bind in &mut file.binds {
+            if let Some((host, rest)) = bind.split_once(':') {
+                if !host.is_empty()
+                    && !host.starts_with('/')
+                    && !rest.is_empty()
+                    && rest != "ro"
+                    && rest != "rw"
+                {
+                    *bind = format!("{}:{rest}", base.join(host).display());
+                }
+            }
         }
         for p in &mut file.programs {
             if let Some(f) = &mut p.env_file {

@@ -147,10 +147,14 @@ impl Child {
 
 /// Forks the child described by `spec`; it blocks until [`Child::release`].
 /// `tty`: a terminal whose foreground group the program's group becomes.
+/// `join_pid_namespace`: a pid namespace (an `ns/pid` descriptor) the
+/// program joins instead of starting one of its own (the later programs of
+/// a stack share the first one's, so that one `/proc` serves them all).
 pub(crate) fn fork_child(
     spec: &Spawn,
     filters: Option<&Filters>,
     tty: Option<RawFd>,
+    join_pid_namespace: Option<RawFd>,
 ) -> Result<Child, SpawnError> {
     let program = cstr(spec.program.as_os_str().as_bytes(), "the program path")?;
     let argv: Vec<CString> = spec
@@ -224,6 +228,7 @@ pub(crate) fn fork_child(
         argv: argv_ptrs.as_ptr(),
         env: env_ptrs.as_ptr(),
         pid_namespace: spec.pid_namespace,
+        join_pid_namespace,
         tty,
     };
 
@@ -259,6 +264,7 @@ struct ChildSetup<'a> {
     argv: *const *const libc::c_char,
     env: *const *const libc::c_char,
     pid_namespace: bool,
+    join_pid_namespace: Option<RawFd>,
     tty: Option<RawFd>,
 }
 
@@ -317,6 +323,41 @@ impl ChildSetup<'_> {
         Ok(())
     }
 
+    /// Moves the rest of `run` into the existing pid namespace `ns`: this
+    /// process joins it (`setns` takes effect for its children) and waits
+    /// outside for the program, which it forks into it; orphans of the
+    /// program are reaped by that namespace's init. Returns in the
+    /// program's process. Async-signal-safe only.
+    ///
+    /// # Safety
+    /// Called only in the forked child, before exec.
+    unsafe fn join_pid_namespace(&self, ns: RawFd) -> Result<(), ()> {
+        // SAFETY: raw syscalls on no shared state; the waiting branch ends
+        // in `_exit`.
+        unsafe {
+            if libc::setns(ns, libc::CLONE_NEWPID) != 0 {
+                return Err(());
+            }
+            let pid = libc::fork();
+            if pid < 0 {
+                return Err(());
+            }
+            if pid == 0 {
+                return Ok(());
+            }
+            loop {
+                let mut status = 0;
+                let reaped = libc::waitpid(pid, &mut status, libc::__WALL);
+                if reaped == pid {
+                    libc::_exit(exit_code(status));
+                }
+                if reaped < 0 && *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(127);
+                }
+            }
+        }
+    }
+
     /// Runs in the forked child. Async-signal-safe only.
     fn run(&self) -> ! {
         let fail = |stage: u32| -> ! {
@@ -341,7 +382,12 @@ impl ChildSetup<'_> {
             // Still with jailtrace's signal mask: the namespace's helpers
             // keep it, and SIGTTOU stays blocked for tcsetpgrp from what is
             // a background group until then (tcsetpgrp(3)).
-            if self.pid_namespace && self.enter_pid_namespace().is_err() {
+            let pid_namespace = match self.join_pid_namespace {
+                Some(ns) => self.join_pid_namespace(ns),
+                None if self.pid_namespace => self.enter_pid_namespace(),
+                None => Ok(()),
+            };
+            if pid_namespace.is_err() {
                 fail(PIDNS_STAGE as u32);
             }
             if libc::setpgid(0, 0) != 0 {

@@ -336,7 +336,9 @@ pub fn run(spec: &Spawn, opts: &Options, handler: &mut dyn Handler) -> Result<Ru
 /// is [`RunOutcome::status`].
 ///
 /// A stack of more than one program never gets the terminal: a Ctrl-C
-/// typed there reaches jailtrace, which kills the stack.
+/// typed there reaches jailtrace, which kills the stack. When the first
+/// program has a pid namespace of its own, the later ones join it (a
+/// `/proc` mounted for it then shows them all).
 pub fn run_stack(
     specs: &[Spawn],
     opts: &Options,
@@ -362,6 +364,7 @@ pub fn run_stack(
         opts,
         filters.as_ref(),
         foreground.as_ref().map(Foreground::raw_fd),
+        None,
     )?;
     let mut lp = Loop {
         opts,
@@ -453,6 +456,7 @@ impl Job {
         opts: &Options,
         filters: Option<&Filters>,
         tty: Option<std::os::fd::RawFd>,
+        pid_namespace: Option<&std::fs::File>,
     ) -> Result<Job, Error> {
         // Paths are reported inside the root the program starts in; /proc
         // shows canonical host paths.
@@ -460,7 +464,12 @@ impl Job {
             Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
             None => PathBuf::from("/"),
         };
-        let child = spawn::fork_child(spec, filters, tty)?;
+        let child = spawn::fork_child(
+            spec,
+            filters,
+            tty,
+            pid_namespace.map(std::os::fd::AsRawFd::as_raw_fd),
+        )?;
         let options = ptrace::Options::PTRACE_O_TRACESYSGOOD
             | ptrace::Options::PTRACE_O_TRACEFORK
             | ptrace::Options::PTRACE_O_TRACEVFORK
@@ -538,7 +547,25 @@ impl Loop<'_> {
         if self.killing {
             return;
         }
-        match Job::start(spec, self.opts, self.filters, None) {
+        // One pid namespace for the stack, the first program's: the
+        // `/proc` mounted for it shows every program of the stack.
+        let namespace = if spec.pid_namespace && self.specs[0].pid_namespace {
+            let leader = self.jobs[0].leader;
+            match std::fs::File::open(format!("/proc/{leader}/ns/pid")) {
+                Ok(ns) => Some(ns),
+                Err(e) => {
+                    self.kill_all(format!("cannot join the stack's pid namespace: {e}"));
+                    self.failed = Some(Error::Os {
+                        what: "opening the stack's pid namespace",
+                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                    });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        match Job::start(spec, self.opts, self.filters, None, namespace.as_ref()) {
             Ok(job) => {
                 self.out.tasks += 1;
                 self.tasks.insert(
@@ -673,14 +700,17 @@ impl Loop<'_> {
         if let Some(job) = leader {
             self.out.jobs[job] = Some(status);
         }
-        let job = leader.or(task.map(|t| t.job)).unwrap_or(0);
+        let known = leader.or(task.map(|t| t.job));
+        let job = known.unwrap_or(0);
         self.handler.on_process(&ProcessEvent::Exited {
             pid,
             status,
             leader: leader.is_some(),
             job,
         });
-        if !self.tasks.values().any(|t| t.job == job) {
+        // An unknown pid is a child jailtrace itself started (an
+        // exercise's shell), reaped by this loop's `waitpid(-1)`.
+        if known.is_some() && !self.tasks.values().any(|t| t.job == job) {
             self.handler.on_process(&ProcessEvent::JobEnded { job });
         }
     }

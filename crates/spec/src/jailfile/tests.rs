@@ -202,3 +202,21 @@ fn with_names_only_programs_listed_before() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn a_relative_bind_is_the_files_neighbour() {
+    let file = parse(
+        "root = \"r\"\nbinds = [\"site:/srv/site:ro\", \"/var/lib/db:/var/lib/mysql\", \"/srv/x\", \"data\"]\n[[program]]\ncommand = [\"/bin/true\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        file.binds,
+        [
+            "/etc/jails/site:/srv/site:ro",
+            "/var/lib/db:/var/lib/mysql",
+            "/srv/x",
+            // No jail path: left for `--bind` to refuse or take as it is.
+            "data"
+        ]
+    );
+}
