@@ -168,7 +168,10 @@ fn a_lamp_jail_from_one_jail_file_serves_its_php_page_under_plain_chroot() {
         .map(|e| e.path.as_path())
         .filter(|p| p.starts_with(data_dir) && *p != data_dir)
         .collect();
-    assert!(copied.is_empty(), "the data directory is copied: {copied:?}");
+    assert!(
+        copied.is_empty(),
+        "the data directory is copied: {copied:?}"
+    );
     // What only the page needed is placed with the exercise as its reason.
     let by_exercise: Vec<&Path> = manifest
         .entries

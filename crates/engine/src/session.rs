@@ -313,11 +313,17 @@ impl Session {
         if gone.is_empty() {
             return Ok(());
         }
+        let before = self.entries.len();
         self.entries.retain(|e| {
             !(e.reason.cause == Cause::Created
                 && e.kind == EntryKind::File
                 && gone.contains(e.path.as_path()))
         });
+        // Each was recorded, and counted, in this run.
+        self.counters.placed = self
+            .counters
+            .placed
+            .saturating_sub((before - self.entries.len()) as u32);
         self.index = self
             .entries
             .iter()
