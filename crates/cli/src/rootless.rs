@@ -371,3 +371,59 @@ fn run_maps(request: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Rootless, a device node in a root is an empty file (mknod is refused in
+/// a user namespace) onto which the run that placed it bind-mounted the
+/// host's node; that mount ended with the run. Binds the host's nodes onto
+/// them again for this command (verify, doctor, a run into the root): the
+/// `manifest`'s device entries, or without one every empty file in the
+/// root's `/dev` whose host path is a character device. Does nothing when
+/// not rootless. A node that cannot be bound is a warning: what follows
+/// reports the file as it is.
+pub fn bind_devices(manifest: Option<&jailtrace_manifest::Manifest>, root: &Path) {
+    use jailtrace_manifest::EntryKind;
+    use jailtrace_rootfs::{owners, Attrs, Host, Kind, Root};
+    if !owners::rootless() {
+        return;
+    }
+    let paths: Vec<PathBuf> = match manifest {
+        Some(m) => m
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Device)
+            .map(|e| e.path.as_path().to_path_buf())
+            .collect(),
+        None => fs::read_dir(root.join("dev"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| Path::new("/dev").join(e.file_name()))
+            .collect(),
+    };
+    if paths.is_empty() {
+        return;
+    }
+    let Ok(mut jail) = Root::open(root) else {
+        return;
+    };
+    let host = Host::system();
+    for path in paths {
+        let in_root = jail.lstat(&path).ok().flatten();
+        let on_host = host.lstat(&path).ok().flatten();
+        let (Some(r), Some(h)) = (in_root, on_host) else {
+            continue;
+        };
+        if r.kind != Kind::File || r.size != 0 || h.kind != Kind::CharDevice {
+            continue;
+        }
+        let attrs = Attrs {
+            mode: h.mode,
+            uid: h.uid,
+            gid: h.gid,
+            mtime: None,
+        };
+        if let Err(e) = jail.bind_device(&path, &host, &attrs, h.rdev) {
+            errln!("warning: cannot bind the host's {} into the root: {e}", path.display());
+        }
+    }
+}

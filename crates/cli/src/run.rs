@@ -42,6 +42,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // A root that holds a jail gets this program added (or, when one of
     // its programs has this name, replaced).
     let earlier = check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    crate::rootless::bind_devices(earlier.as_ref(), &root);
     let program_name = args
         .program_name
         .clone()

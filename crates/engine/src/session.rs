@@ -709,7 +709,14 @@ impl Session {
         {
             Ok(created) => {
                 if created {
-                    if let Ok(Some(meta)) = self.root.lstat(path) {
+                    // The host's mount point, as the mount made in the root
+                    // shows it to root (rootless, a file system's root
+                    // belongs to an id the namespace lacks).
+                    let meta = match self.host.lstat(path) {
+                        Ok(Some(meta)) => Ok(Some(meta)),
+                        _ => self.root.lstat(path),
+                    };
+                    if let Ok(Some(meta)) = meta {
                         let step = Step::Dir {
                             path: path.to_path_buf(),
                             attrs: meta.attrs(),

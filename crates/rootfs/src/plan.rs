@@ -326,11 +326,6 @@ impl Root {
             } => Err(Error::BlockDevice { path: path.clone() }),
             Step::Device {
                 path, attrs, rdev, ..
-            } if crate::owners::rootless() => self
-                .bind_device(path, host, attrs, *rdev)
-                .map(|()| Applied::Device),
-            Step::Device {
-                path, attrs, rdev, ..
             } => self.mknod(path, attrs, *rdev).map(|()| Applied::Device),
         }
     }

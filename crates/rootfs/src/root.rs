@@ -271,7 +271,8 @@ impl Root {
     /// Creates character device `p` with device number `rdev` and `attrs`.
     /// Block devices are refused with [`Error::BlockDevice`] (an `S_IFBLK`
     /// in `attrs.mode` asks for one); a character device with the same
-    /// number already there is fine.
+    /// number already there is fine. Rootless, the system's node at `p` is
+    /// bind-mounted instead ([`Root::bind_device`]).
     pub fn mknod(&mut self, p: &Path, attrs: &Attrs, rdev: u64) -> Result<(), Error> {
         match attrs.mode & libc::S_IFMT {
             0 | libc::S_IFCHR => {}
@@ -281,6 +282,9 @@ impl Root {
                 })
             }
             _ => return Err(self.err("mknod", p, Errno::EINVAL)),
+        }
+        if owners::rootless() {
+            return self.bind_device(p, &crate::Host::system(), attrs, rdev);
         }
         let (dir, name) = self.parent("mknod", p)?;
         let perm = Mode::from_bits_truncate(attrs.mode & 0o777);
