@@ -63,6 +63,24 @@ pub struct Entered {
     pub subordinate_note: Option<String>,
 }
 
+impl Entered {
+    /// What the manifest records of it.
+    pub fn manifest_record(&self) -> jailtrace_manifest::Rootless {
+        jailtrace_manifest::Rootless {
+            uid: self.uid,
+            gid: self.gid,
+            subordinate_ids: self.subordinate,
+        }
+    }
+}
+
+static ENTERED: std::sync::OnceLock<Entered> = std::sync::OnceLock::new();
+
+/// How [`enter`] set up the namespace, when it did.
+pub fn entered() -> Option<&'static Entered> {
+    ENTERED.get()
+}
+
 /// Whether this command should enter the namespaces: `run`, `update`,
 /// `verify`, `doctor` and `up`, when the caller is not root or asked with
 /// `--rootless`.
@@ -77,7 +95,7 @@ pub fn wanted(command: &crate::cli::Command, asked: bool) -> bool {
 
 /// Enters a new user and mount namespace (see the module comment). Must be
 /// called while the process has one thread.
-pub fn enter() -> anyhow::Result<Entered> {
+pub fn enter() -> anyhow::Result<()> {
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(refused)?;
@@ -128,7 +146,8 @@ pub fn enter() -> anyhow::Result<Entered> {
     )
     .map_err(|e| refused_after(e, "make mounts private in the new mount namespace"))?;
     jailtrace_rootfs::owners::install(Box::new(helper));
-    Ok(entered)
+    let _ = ENTERED.set(entered);
+    Ok(())
 }
 
 fn write_proc(path: &str, text: &str) -> anyhow::Result<()> {

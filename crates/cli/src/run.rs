@@ -135,7 +135,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut progress = Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
             errln!("jailtrace: interrupted by {sig}; the traced programs were killed and no manifest was written");
@@ -144,6 +144,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e).context(format!("jailing {} failed", executable.display())),
     };
 
+    report.manifest.rootless = crate::rootless::entered().map(|e| e.manifest_record());
     let code = match &report.outcome {
         Outcome::Ready => {
             report

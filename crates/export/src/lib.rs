@@ -363,6 +363,7 @@ mod tests {
             denied: vec![],
             mounts: vec![],
             sockets: vec![],
+            rootless: None,
         }
     }
 
