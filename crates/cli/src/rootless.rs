@@ -446,3 +446,70 @@ pub fn bind_devices(manifest: Option<&jailtrace_manifest::Manifest>, root: &Path
         }
     }
 }
+
+/// What a person should hear about a rootless run, one line each: what
+/// differs between the root made here and the one the manifest describes.
+pub fn summary(manifest: &jailtrace_manifest::Manifest) -> Vec<String> {
+    let Some(entered) = entered() else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "made as uid {} in a user namespace ({}); the manifest records the host's owners and \
+         devices, as a root run does",
+        entered.uid,
+        match entered.subordinate {
+            0 => "only your ids mapped".to_string(),
+            n => format!("{n} subordinate ids mapped"),
+        }
+    )];
+    if let Some(note) = &entered.subordinate_note {
+        lines.push(format!("no subordinate ids: {note}"));
+    }
+    let unowned = jailtrace_rootfs::owners::unowned();
+    if unowned.files > 0 {
+        let ids = |set: &std::collections::BTreeSet<u32>| {
+            set.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        };
+        lines.push(format!(
+            "{} files in the root are yours instead of uid {} / gid {} (unmapped in the namespace); \
+             `jailtrace build --manifest M` as root gives the owners",
+            unowned.files,
+            ids(&unowned.uids),
+            ids(&unowned.gids)
+        ));
+    }
+    let devices = manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == jailtrace_manifest::EntryKind::Device)
+        .count();
+    if devices > 0 {
+        lines.push(format!(
+            "{devices} device nodes are empty files in the root (the host's nodes were \
+             bind-mounted on them for the runs); `jailtrace build` as root makes real ones"
+        ));
+    }
+    lines
+}
+
+/// [`summary`] for `--json`: `null` when not rootless.
+pub fn summary_json(manifest: &jailtrace_manifest::Manifest) -> serde_json::Value {
+    let Some(entered) = entered() else {
+        return serde_json::Value::Null;
+    };
+    let unowned = jailtrace_rootfs::owners::unowned();
+    serde_json::json!({
+        "uid": entered.uid,
+        "gid": entered.gid,
+        "subordinate_ids": entered.subordinate,
+        "unowned_files": unowned.files,
+        "unowned_uids": unowned.uids,
+        "unowned_gids": unowned.gids,
+        "devices_bound": manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == jailtrace_manifest::EntryKind::Device)
+            .count(),
+        "lines": summary(manifest),
+    })
+}

@@ -661,6 +661,7 @@ fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_j
         "not_ready": report.pending,
         "syslog": syslog_sockets(m),
         "exercises": exercises_json(report),
+        "rootless": crate::rootless::summary_json(m),
     })
 }
 
@@ -911,6 +912,9 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
             "  setuid:  stripped from {} (--keep-setuid keeps it)\n",
             e.path
         ));
+    }
+    for line in crate::rootless::summary(m) {
+        out.push_str(&format!("  rootless: {line}\n"));
     }
     if report.outcome == Outcome::Ready {
         out.push_str(&format!("  manifest: {}\n", manifest.display()));
