@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -207,32 +207,33 @@ fn refusing_setting() -> Option<String> {
     None
 }
 
-const ALTERNATIVES: &str = "run jailtrace as root, or have root run `jailtrace run` and hand \
-                            you the manifest";
+const REFUSED: &str = "cannot work without root: this machine refuses the user namespace \
+                       jailtrace needs for that; run jailtrace as root, or have root run \
+                       `jailtrace run` and hand you the manifest";
 
-/// The error for an `unshare` that failed.
+/// The error for an `unshare` that failed: what refused, then the call.
 fn refused(e: Errno) -> anyhow::Error {
     let why = refusing_setting().unwrap_or_else(|| match e {
         Errno::ENOSPC => "the limit of user namespaces (user.max_user_namespaces) is reached".into(),
-        Errno::EPERM => {
-            "the system refuses them to this process (a seccomp filter or a security module, \
-             as in some containers)"
-                .into()
-        }
-        _ => format!("unshare(2) failed: {e}"),
+        Errno::EPERM => "the system refuses them to this process (a seccomp filter or a \
+                         security module, as in some containers)"
+            .into(),
+        _ => "unshare(2) failed".into(),
     });
-    anyhow!(
-        "jailtrace is not root and cannot create the user namespace it needs to work without \
-         root: {why}; {ALTERNATIVES}"
-    )
-    .context(format!("cannot work without root: {}", e.desc()))
+    anyhow::Error::new(io::Error::from(e))
+        .context("unshare(CLONE_NEWUSER | CLONE_NEWNS)")
+        .context(why)
+        .context(REFUSED)
 }
 
 /// The error for a step after `unshare` that failed (AppArmor lets the
 /// namespace be made but takes its capabilities away).
 fn refused_after(e: Errno, what: &str) -> anyhow::Error {
-    let why = refusing_setting().unwrap_or_else(|| format!("cannot {what}: {}", e.desc()));
-    anyhow!("jailtrace cannot set up the user namespace it needs to work without root: {why}; {ALTERNATIVES}")
+    let error = anyhow::Error::new(io::Error::from(e)).context(format!("cannot {what}"));
+    match refusing_setting() {
+        Some(why) => error.context(why).context(REFUSED),
+        None => error.context(REFUSED),
+    }
 }
 
 /// jailtrace's end of the helper's socket.
