@@ -41,6 +41,7 @@ mod listings;
 mod pipes;
 mod programs;
 mod rebuild;
+mod rootless;
 mod runtime;
 mod secrets;
 mod security;

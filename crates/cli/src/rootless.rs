@@ -100,7 +100,10 @@ pub fn enter() -> anyhow::Result<()> {
     let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(refused)?;
     let pid = std::process::id();
-    let ranges = (subordinate("/etc/subuid", uid), subordinate("/etc/subgid", gid));
+    let ranges = (
+        subordinate("/etc/subuid", uid),
+        subordinate("/etc/subgid", gid),
+    );
     let mut entered = Entered {
         uid,
         gid,
@@ -110,7 +113,8 @@ pub fn enter() -> anyhow::Result<()> {
     let mapped = match ranges {
         (Some((ustart, ucount)), Some((gstart, gcount))) if uid != 0 => {
             let count = ucount.min(gcount);
-            let request = format!("{pid} 0 {uid} 1 1 {ustart} {count};{pid} 0 {gid} 1 1 {gstart} {count}");
+            let request =
+                format!("{pid} 0 {uid} 1 1 {ustart} {count};{pid} 0 {gid} 1 1 {gstart} {count}");
             match helper.map(&request) {
                 Ok(()) => {
                     entered.subordinate = count;
@@ -162,7 +166,10 @@ fn write_proc(path: &str, text: &str) -> anyhow::Result<()> {
 fn subordinate(file: &str, id: u32) -> Option<(u32, u32)> {
     let text = fs::read_to_string(file).ok()?;
     let name = if file.ends_with("subuid") {
-        User::from_uid(Uid::from_raw(id)).ok().flatten().map(|u| u.name)
+        User::from_uid(Uid::from_raw(id))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
     } else {
         nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(id))
             .ok()
@@ -214,7 +221,9 @@ const REFUSED: &str = "cannot work without root: this machine refuses the user n
 /// The error for an `unshare` that failed: what refused, then the call.
 fn refused(e: Errno) -> anyhow::Error {
     let why = refusing_setting().unwrap_or_else(|| match e {
-        Errno::ENOSPC => "the limit of user namespaces (user.max_user_namespaces) is reached".into(),
+        Errno::ENOSPC => {
+            "the limit of user namespaces (user.max_user_namespaces) is reached".into()
+        }
         Errno::EPERM => "the system refuses them to this process (a seccomp filter or a \
                          security module, as in some containers)"
             .into(),
@@ -258,7 +267,9 @@ impl Helper {
             .process_group(0)
             .status()?;
         if !status.success() {
-            return Err(io::Error::other(format!("the helper's starter failed: {status}")));
+            return Err(io::Error::other(format!(
+                "the helper's starter failed: {status}"
+            )));
         }
         Ok(Helper {
             sock: Mutex::new(mine),
@@ -443,7 +454,10 @@ pub fn bind_devices(manifest: Option<&jailtrace_manifest::Manifest>, root: &Path
             mtime: None,
         };
         if let Err(e) = jail.bind_device(&path, &host, &attrs, h.rdev) {
-            errln!("warning: cannot bind the host's {} into the root: {e}", path.display());
+            errln!(
+                "warning: cannot bind the host's {} into the root: {e}",
+                path.display()
+            );
         }
     }
 }
@@ -469,7 +483,10 @@ pub fn summary(manifest: &jailtrace_manifest::Manifest) -> Vec<String> {
     let unowned = jailtrace_rootfs::owners::unowned();
     if unowned.files > 0 {
         let ids = |set: &std::collections::BTreeSet<u32>| {
-            set.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            set.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         lines.push(format!(
             "{} files in the root are yours instead of uid {} / gid {} (unmapped in the namespace); \

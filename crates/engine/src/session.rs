@@ -698,7 +698,10 @@ impl Session {
                 errno.desc()
             )
         } else {
-            format!("the host refused jailtrace reading it ({e}: {})", errno.desc())
+            format!(
+                "the host refused jailtrace reading it ({e}: {})",
+                errno.desc()
+            )
         };
         self.record_denied(path, who, rule);
         Placement::Denied

@@ -46,8 +46,8 @@ pub use error::{Error, WriteStep};
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, Reason, Run,
-    RunRole, RunStatus, Rootless, Socket, SocketFamily, SocketOp,
+    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, Reason,
+    Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
 };
 pub use unfinished::Unfinished;
 

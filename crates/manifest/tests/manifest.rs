@@ -11,8 +11,7 @@ use std::path::Path;
 use jailtrace_manifest::{
     Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, Manifest, Mode, Mount,
     PathText, Probe, Program, Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily,
-    SocketOp,
-    SCHEMA_VERSION,
+    SocketOp, SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {

@@ -328,7 +328,13 @@ impl Root {
             });
         }
         match self.lstat(p)? {
-            None => self.create_empty(p, &Attrs { mode: attrs.mode & 0o777, ..*attrs })?,
+            None => self.create_empty(
+                p,
+                &Attrs {
+                    mode: attrs.mode & 0o777,
+                    ..*attrs
+                },
+            )?,
             Some(m) if m.kind == Kind::CharDevice && m.rdev == rdev => return Ok(()),
             Some(m) if m.kind == Kind::File && m.size == 0 => {}
             Some(m) => {
