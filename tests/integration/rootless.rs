@@ -16,7 +16,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use jailtrace_manifest::{EntryKind, Manifest};
 
@@ -33,15 +34,18 @@ struct Account {
     gid: u32,
 }
 
-/// The account, created when missing; `None` (after a loud skip) without
-/// root or where it may not create a user namespace.
-fn account(test: &str) -> Option<Account> {
+/// The account, created when missing, and a lock that runs these tests
+/// one at a time (each checks that no rootless helper is left when its
+/// jailtrace has exited); `None` (after a loud skip) without root or where
+/// the account may not create a user namespace.
+fn account(test: &str) -> Option<(Account, MutexGuard<'static, ()>)> {
     if !require_root(test) {
         return None;
     }
     static ACCOUNT: OnceLock<Result<Account, String>> = OnceLock::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
     match ACCOUNT.get_or_init(make_account) {
-        Ok(a) => Some(*a),
+        Ok(a) => Some((*a, SERIAL.lock().unwrap_or_else(|e| e.into_inner()))),
         Err(why) => {
             util::skip(test, why);
             None
@@ -123,6 +127,15 @@ fn as_user(jail: &Jail, a: Account, args: &[OsString], env: &[(&str, &str)]) -> 
         .current_dir(&jail.path);
     let finished = cmd::run(command, JAILTRACE_TIMEOUT);
     finished.assert_no_panic();
+    // Nothing left running: the helper outside the namespace exits with
+    // jailtrace.
+    let helper = [env!("CARGO_BIN_EXE_jailtrace"), "__rootless-helper"];
+    let left = util::wait_until_gone(&helper, Duration::from_secs(5));
+    assert!(
+        left.is_empty(),
+        "rootless helpers left: {left:?}\n{}",
+        finished.report()
+    );
     finished
 }
 
@@ -250,7 +263,9 @@ fn env_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 #[test]
 fn rootless_date_records_what_root_records_and_root_builds_it() {
     let test = "rootless_date_records_what_root_records_and_root_builds_it";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let pair = jail_both_ways("rootless-date", a, &["/bin/date"], BASE_ENV);
     // The date changes; its format and zone do not.
     built_by_root_runs_like_the_host(
@@ -264,7 +279,9 @@ fn rootless_date_records_what_root_records_and_root_builds_it() {
 #[test]
 fn rootless_date_in_tokyo() {
     let test = "rootless_date_in_tokyo";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let env = env_with(&[("TZ", "Asia/Tokyo")]);
     let pair = jail_both_ways("rootless-tz", a, &["/bin/date"], &env);
     built_by_root_runs_like_the_host(
@@ -279,7 +296,9 @@ fn rootless_date_in_tokyo() {
 #[test]
 fn rootless_bash_id_whoami() {
     let test = "rootless_bash_id_whoami";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let argv: &[&str] = &["/bin/bash", "-c", "id; whoami"];
     let pair = jail_both_ways("rootless-bash", a, argv, BASE_ENV);
     built_by_root_runs_like_the_host(&pair, &[argv], BASE_ENV);
@@ -288,7 +307,9 @@ fn rootless_bash_id_whoami() {
 #[test]
 fn rootless_python_ssl_json_sqlite_hashlib() {
     let test = "rootless_python_ssl_json_sqlite_hashlib";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let argv: &[&str] = &[
         "/usr/bin/python3",
         "-c",
@@ -309,7 +330,9 @@ fn rootless_python_ssl_json_sqlite_hashlib() {
 #[test]
 fn rootless_perl_posix_and_git_version() {
     let test = "rootless_perl_posix_and_git_version";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let perl: &[&str] = &["/usr/bin/perl", "-MPOSIX", "-e", "1"];
     let pair = jail_both_ways("rootless-perl", a, perl, BASE_ENV);
     built_by_root_runs_like_the_host(&pair, &[perl], BASE_ENV);
@@ -323,7 +346,9 @@ fn rootless_perl_posix_and_git_version() {
 #[test]
 fn rootless_verify_and_doctor_of_a_rootless_jail() {
     let test = "rootless_verify_and_doctor_of_a_rootless_jail";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let argv: &[&str] = &["/bin/sh", "-c", "echo hi > /dev/null; id -un"];
     let pair = jail_both_ways("rootless-verify", a, argv, BASE_ENV);
     let manifest = Manifest::read(&pair.rootless).unwrap();
@@ -369,7 +394,9 @@ fn rootless_verify_and_doctor_of_a_rootless_jail() {
 #[test]
 fn rootless_bwrap_export_of_the_date_jail_runs_as_the_account() {
     let test = "rootless_bwrap_export_of_the_date_jail_runs_as_the_account";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     if !crate::export::have(test, "bwrap") {
         return;
     }
@@ -408,7 +435,9 @@ fn rootless_bwrap_export_of_the_date_jail_runs_as_the_account() {
 #[test]
 fn rootless_unreadable_host_file_is_denied_with_a_reason() {
     let test = "rootless_unreadable_host_file_is_denied_with_a_reason";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let jail = owned_jail("rootless-unreadable", a);
     let secret_dir = jail.join("private");
     fs::create_dir(&secret_dir).unwrap();
@@ -447,7 +476,9 @@ fn rootless_unreadable_host_file_is_denied_with_a_reason() {
 #[test]
 fn rootless_refused_user_namespaces_are_one_clear_error() {
     let test = "rootless_refused_user_namespaces_are_one_clear_error";
-    let Some(a) = account(test) else { return };
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
     let jail = owned_jail("rootless-refused", a);
     let mut command = Command::new("setpriv");
     command
