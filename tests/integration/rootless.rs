@@ -513,3 +513,88 @@ fn rootless_refused_user_namespaces_are_one_clear_error() {
     );
     assert!(!jail.root.exists() && !jail.manifest.exists());
 }
+
+/// nginx with its own configuration on a high port, jailed by the account
+/// (its workers run as `nobody`, an id the namespace maps from the
+/// account's subordinate range), equals a root run's jail; root builds it
+/// and it serves its page under plain `chroot`.
+#[test]
+fn rootless_nginx_on_a_high_port() {
+    let test = "rootless_nginx_on_a_high_port";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    if !crate::net::require_server(test, "/usr/sbin/nginx", "nginx") {
+        return;
+    }
+    let port = crate::net::free_port();
+    let jail = owned_jail("rootless-nginx", a);
+    fs::set_permissions(
+        &jail.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let www = jail.join("www");
+    fs::create_dir(&www).unwrap();
+    let page = format!("rootless nginx {}\n", util::unique());
+    fs::write(www.join("index.html"), &page).unwrap();
+    let conf = jail.join("nginx.conf");
+    fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process on;\nerror_log stderr;\npid {pid};\nworker_processes 1;\n\
+             events {{}}\nhttp {{\n    include /etc/nginx/mime.types;\n    access_log off;\n    \
+             server {{\n        listen 127.0.0.1:{port};\n        root {www};\n    }}\n}}\n",
+            pid = jail.join("nginx.pid").display(),
+            www = www.display(),
+        ),
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let argv = ["/usr/sbin/nginx", "-c", text(&conf)];
+    let extra = ["--ready", url.as_str(), "--timeout", "60s"];
+    let (u_root, u_manifest) = (jail.join("user.jail"), jail.join("user.json"));
+    let (r_root, r_manifest) = (jail.join("root.jail"), jail.join("root.json"));
+    as_user(
+        &jail,
+        a,
+        &run_args(&u_root, &u_manifest, &extra, &argv),
+        BASE_ENV,
+    )
+    .assert_code(exit::OK);
+    cmd::run(
+        jail.command(&run_args(&r_root, &r_manifest, &extra, &argv), BASE_ENV),
+        JAILTRACE_TIMEOUT,
+    )
+    .assert_code(exit::OK);
+    let diff = jail.jailtrace(&["diff", text(&r_manifest), text(&u_manifest)], BASE_ENV);
+    assert_eq!(diff.code(), Some(0), "{}", diff.report());
+
+    let built = jail.join("built");
+    jail.jailtrace(
+        &[
+            "build",
+            "--manifest",
+            text(&u_manifest),
+            "--root",
+            text(&built),
+        ],
+        BASE_ENV,
+    )
+    .assert_success();
+    let manifest = Manifest::read(&u_manifest).unwrap();
+    let _mounted = cmd::Mounted::manifest(&built, &manifest);
+    let mut server = Command::new("/usr/sbin/chroot");
+    server
+        .arg(&built)
+        .args(argv)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir("/");
+    let running = cmd::spawn(server);
+    let response = crate::net::http_get_retry(port, "/", crate::net::SERVE_WITHIN);
+    drop(running);
+    let response = response.unwrap_or_else(|e| panic!("nginx in the built root: {e}"));
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(String::from_utf8_lossy(&response.body), page);
+}
