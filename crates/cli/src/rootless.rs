@@ -385,13 +385,24 @@ pub fn helper(detach: bool) -> anyhow::Result<u8> {
     }
 }
 
+/// Runs newuidmap and newgidmap, side by side (each is a setuid program
+/// that reads its file; they do not depend on each other).
 fn run_maps(request: &str) -> Result<(), String> {
     let (uids, gids) = request.split_once(';').ok_or("malformed map request")?;
-    for (tool, args) in [("newuidmap", uids), ("newgidmap", gids)] {
-        let out = Command::new(tool)
+    let start = |tool: &str, args: &str| {
+        Command::new(tool)
             .args(args.split_whitespace())
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{tool}: {e}"))
+    };
+    let children = [("newuidmap", uids), ("newgidmap", gids)]
+        .map(|(tool, args)| (tool, args, start(tool, args)));
+    for (tool, args, child) in children {
+        let out = child?
+            .wait_with_output()
             .map_err(|e| format!("{tool}: {e}"))?;
         if !out.status.success() {
             return Err(format!(

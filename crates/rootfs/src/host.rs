@@ -139,7 +139,7 @@ impl Host {
         }
         let mut meta = Meta::from_stat(&st);
         if self.host_owners {
-            owners::host_owner(&self.path_of(jail), &mut meta.uid, &mut meta.gid)
+            owners::host_owner(&self.path_of(jail), &st, &mut meta.uid, &mut meta.gid)
                 .map_err(|e| self.err("owner of", jail, e))?;
         }
         Ok((File::from(fd), meta))
@@ -156,14 +156,15 @@ impl Host {
     /// `fstat` of `fd` (the host's `jail`), with the host's owners when
     /// rootless.
     fn meta_of(&self, jail: &Path, fd: &OwnedFd) -> Result<Meta, Errno> {
-        let mut meta = Meta::from_stat(&fstat(fd)?);
+        let st = fstat(fd)?;
+        let mut meta = Meta::from_stat(&st);
         if self.host_owners {
-            owners::host_owner(&self.path_of(jail), &mut meta.uid, &mut meta.gid)?;
+            owners::host_owner(&self.path_of(jail), &st, &mut meta.uid, &mut meta.gid)?;
         } else if meta.kind == Kind::CharDevice {
             // A device node in a rootless root is a bind mount of the
             // host's node at the same jail path (mknod is refused there):
             // its owners are that node's.
-            owners::host_owner(jail, &mut meta.uid, &mut meta.gid)?;
+            owners::host_owner(jail, &st, &mut meta.uid, &mut meta.gid)?;
         }
         Ok(meta)
     }

@@ -21,7 +21,7 @@
 //!   namespace): [`crate::Root::apply`] bind-mounts the host's node onto an
 //!   empty file instead, for as long as the mount namespace lives.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
@@ -29,6 +29,7 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use nix::errno::Errno;
+use nix::sys::stat::FileStat;
 use nix::unistd::{Gid, Uid};
 
 /// Where the host's owner of a file comes from, outside the user
@@ -83,16 +84,43 @@ fn note_unowned(uid: Option<u32>, gid: Option<u32>) {
     }
 }
 
+/// The owners asked for so far, by inode and change time: a plan walks
+/// every component of every path, so the same directories come up again
+/// and again, and a change of owner changes the ctime.
+type Key = (u64, u64, i64, i64);
+static CACHE: Mutex<Option<HashMap<Key, (u32, u32)>>> = Mutex::new(None);
+
 /// Replaces `uid`/`gid` (as `stat` in the namespace gave them for the
-/// host path `path`) with the host's, when rootless.
-pub(crate) fn host_owner(path: &Path, uid: &mut u32, gid: &mut u32) -> Result<(), Errno> {
-    if let Some(source) = SOURCE.get() {
-        let (u, g) = source
-            .owner(path)
-            .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
-        *uid = u;
-        *gid = g;
-    }
+/// host path `path`, of which `st` is the stat) with the host's, when
+/// rootless.
+pub(crate) fn host_owner(
+    path: &Path,
+    st: &FileStat,
+    uid: &mut u32,
+    gid: &mut u32,
+) -> Result<(), Errno> {
+    let Some(source) = SOURCE.get() else {
+        return Ok(());
+    };
+    let key = (st.st_dev, st.st_ino, st.st_ctime, st.st_ctime_nsec);
+    let cached = CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|c| c.get(&key).copied()));
+    let (u, g) = match cached {
+        Some(ids) => ids,
+        None => {
+            let ids = source
+                .owner(path)
+                .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+            if let Ok(mut c) = CACHE.lock() {
+                c.get_or_insert_with(HashMap::new).insert(key, ids);
+            }
+            ids
+        }
+    };
+    *uid = u;
+    *gid = g;
     Ok(())
 }
 
