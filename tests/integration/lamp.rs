@@ -82,7 +82,7 @@ fn require_lamp(test: &str) -> bool {
 /// What the page answers when MariaDB and Apache run from `root` under
 /// plain chroot, as the example's header says to start them.
 fn serve_page(root: &Path, manifest: &Manifest, port: u16) -> Result<String, String> {
-    let mut guard = ServerGuard::new(&[root], &[]);
+    let guard = ServerGuard::new(&[root], &[]);
     let _mounts = Mounted::manifest(root, manifest);
     let mut db = Command::new("/usr/sbin/chroot");
     db.arg("--userspec=mysql:mysql")

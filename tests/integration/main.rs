@@ -42,6 +42,7 @@ mod listings;
 mod pipes;
 mod programs;
 mod rebuild;
+mod rootless;
 mod runtime;
 mod secrets;
 mod security;

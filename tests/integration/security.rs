@@ -305,6 +305,16 @@ fn run_hostile(
     traps: usize,
     script: impl Fn(&Path) -> String,
 ) -> (Jail, Outcome, PathBuf) {
+    run_hostile_with(test, traps, &[], script)
+}
+
+/// [`run_hostile`] with more options for `jailtrace run` (`--rootless`).
+fn run_hostile_with(
+    test: &str,
+    traps: usize,
+    extra: &[&str],
+    script: impl Fn(&Path) -> String,
+) -> (Jail, Outcome, PathBuf) {
     let jail = Jail::new(test);
     let outside = make_outside(&jail);
     let decoy = snapshot(&outside, Depth::Tree);
@@ -313,11 +323,9 @@ fn run_hostile(
     // The decoy lives in the test's directory under /tmp: allowed, so
     // that the traps have host files to lead to.
     let allow = jail.allow_own_files();
-    let outcome = jail.run(
-        &["/bin/sh", "-c", &script],
-        &[&allow[0], &allow[1]],
-        BASE_ENV,
-    );
+    let mut options = vec![allow[0].as_str(), allow[1].as_str()];
+    options.extend_from_slice(extra);
+    let outcome = jail.run(&["/bin/sh", "-c", &script], &options, BASE_ENV);
     check_untouched(test, traps, &outcome, (&outside, &decoy), &host);
     if let Ok(summary) = serde_json::from_slice::<Summary>(&outcome.finished.stdout) {
         assert_ne!(
@@ -349,13 +357,28 @@ fn links_planted_by_the_traced_program_never_lead_writes_out() {
     if !require_root(test) {
         return;
     }
+    links_planted(test, &[]);
+}
+
+/// The same traps for a rootless jailtrace (in a user namespace of its own,
+/// where writes fall back on what the namespace allows).
+#[test]
+fn links_planted_by_the_traced_program_never_lead_writes_out_rootless() {
+    let test = "links_planted_by_the_traced_program_never_lead_writes_out_rootless";
+    if !require_root(test) {
+        return;
+    }
+    links_planted(test, &["--rootless"]);
+}
+
+fn links_planted(test: &str, extra: &[&str]) {
     // Each trap replaces a directory the host has (renamed away rather
     // than removed: a removed listed directory makes jailtrace's pruning
     // fail, which is not what this test is about), so jailtrace then places
     // files through it. `cat $O/canary` first gives the root its own copy
     // of the decoy's path, which the links resolve to inside the root.
     let traps = 7;
-    let (jail, outcome, outside) = run_hostile(test, traps, |o| {
+    let (jail, outcome, outside) = run_hostile_with(test, traps, extra, |o| {
         let o = o.display();
         let up = climb();
         format!(

@@ -34,6 +34,7 @@ impl Cli {
             Command::Completions(a) => &a.global,
             Command::Up(a) => &a.global,
             Command::Man(a) => &a.global,
+            Command::RootlessHelper(a) => &a.global,
         }
     }
 }
@@ -171,6 +172,19 @@ pub enum Command {
     /// Write the man pages (jailtrace.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Man(ManArgs),
+    /// The helper a rootless jailtrace starts outside its user namespace
+    /// (see `rootless.rs`); not for people.
+    #[command(name = "__rootless-helper", hide = true)]
+    RootlessHelper(RootlessHelperArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RootlessHelperArgs {
+    /// Start the helper and exit (so that it is not jailtrace's child).
+    #[arg(long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub global: Global,
 }
 
 /// Options every subcommand takes.
@@ -182,6 +196,13 @@ pub struct Global {
     /// Write debug logs to this file (filter with JAILTRACE_LOG or RUST_LOG).
     #[arg(long, value_name = "FILE", global = true)]
     pub log_file: Option<PathBuf>,
+    /// Work in a user namespace of your own, as jailtrace does when you are
+    /// not root (for `run`, `update`, `verify`, `doctor` and `up`): no
+    /// device nodes are made (the host's are bind-mounted for the runs),
+    /// owners the namespace lacks stay yours in the root; the manifest
+    /// records the host's, as a root run does.
+    #[arg(long, global = true)]
+    pub rootless: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(crate::jail::read_manifest)
         .transpose()?;
+    crate::rootless::bind_devices(manifest.as_ref(), &root);
     let config = Config {
         name: jailtrace_manifest::Program::default_name(&executable),
         others: Vec::new(),

@@ -125,6 +125,7 @@ fn build_text(r: &BuildReport, root: &Path, m: &Manifest) -> String {
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let manifest = read_manifest(&args.manifest)?;
     let root = existing_root(args.root.as_deref(), &manifest)?;
+    crate::rootless::bind_devices(Some(&manifest), &root);
     let report = jail::verify(&manifest, &root, &Host::system(), 0)
         .with_context(|| format!("cannot verify {}", root.display()))?;
     let secrets: Vec<_> = manifest
@@ -277,6 +278,7 @@ fn differences_text(d: &Differences, place: &str) -> String {
 pub fn update(args: UpdateArgs) -> anyhow::Result<u8> {
     let mut manifest = read_manifest(&args.manifest)?;
     let root = existing_root(args.root.as_deref(), &manifest)?;
+    crate::rootless::bind_devices(Some(&manifest), &root);
     let report = jail::update(
         &mut manifest,
         &root,

@@ -17,6 +17,7 @@ mod logging;
 mod progress;
 mod recorded;
 mod rollback;
+mod rootless;
 mod run;
 mod up;
 
@@ -26,6 +27,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Before anything else, while jailtrace has one thread.
+    if rootless::wanted(&cli.command, cli.global().rootless) {
+        if let Err(e) = rootless::enter() {
+            return report(e);
+        }
+    }
     let _guard = match logging::init(cli.global()) {
         Ok(guard) => guard,
         Err(e) => return report(e),
@@ -55,6 +62,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Up(args) => up::up(args),
         cli::Command::Completions(args) => generate::completions(args),
         cli::Command::Man(args) => generate::man(args),
+        cli::Command::RootlessHelper(args) => rootless::helper(args.detach),
     }
 }
 

@@ -44,6 +44,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // A root that holds a jail gets this program added (or, when one of
     // its programs has this name, replaced).
     let earlier = check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    crate::rootless::bind_devices(earlier.as_ref(), &root);
     let program_name = args
         .program_name
         .clone()
@@ -138,7 +139,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut progress = Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
             errln!("jailtrace: interrupted by {sig}; the traced programs were killed and no manifest was written");
@@ -147,6 +148,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e).context(format!("jailing {} failed", executable.display())),
     };
 
+    report.manifest.rootless = crate::rootless::entered().map(|e| e.manifest_record());
     let code = match &report.outcome {
         Outcome::Ready => {
             report
@@ -737,6 +739,7 @@ fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_j
         "not_ready": report.pending,
         "syslog": syslog_sockets(m),
         "exercises": exercises_json(report),
+        "rootless": crate::rootless::summary_json(m),
     })
 }
 
@@ -987,6 +990,9 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
             "  setuid:  stripped from {} (--keep-setuid keeps it)\n",
             e.path
         ));
+    }
+    for line in crate::rootless::summary(m) {
+        out.push_str(&format!("  rootless: {line}\n"));
     }
     if report.outcome == Outcome::Ready {
         out.push_str(&format!("  manifest: {}\n", manifest.display()));

@@ -136,6 +136,8 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             .unwrap_or(0),
         programs: programs(config),
         jail_file: config.earlier.as_ref().and_then(|m| m.jail_file.clone()),
+        // The CLI, which made the namespace, says how (`Manifest::rootless`).
+        rootless: None,
         root: config.root.as_path().into(),
         runs,
         // A path an earlier run found absent may be on the host now.

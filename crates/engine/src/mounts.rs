@@ -144,13 +144,48 @@ impl Mounts {
                 None::<&str>,
             )
         } else {
-            mount(
+            match mount(
                 Some(fstype),
                 target.as_str(),
                 Some(fstype),
                 flags,
                 None::<&str>,
-            )
+            ) {
+                // Rootless: a sysfs may only be mounted by the owner of
+                // the network namespace; bind the host's instead (with its
+                // submounts: a user namespace may not bind a mount without
+                // the mounts below it), then make it read-only keeping the
+                // flags it has (locked in a user namespace).
+                Err(nix::errno::Errno::EPERM)
+                    if fstype == "sysfs" && jailtrace_rootfs::owners::rootless() =>
+                {
+                    mount(
+                        Some("/sys"),
+                        target.as_str(),
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .and_then(|()| {
+                        let bound = root.open_dir(jail).map_err(|_| nix::errno::Errno::EBADF)?;
+                        let remounted = mount(
+                            None::<&str>,
+                            fd_path(&bound).as_str(),
+                            None::<&str>,
+                            MsFlags::MS_BIND
+                                | MsFlags::MS_REMOUNT
+                                | kept_flags(&bound)
+                                | MsFlags::MS_RDONLY,
+                            None::<&str>,
+                        );
+                        if remounted.is_err() {
+                            let _ = umount2(fd_path(&bound).as_str(), MntFlags::MNT_DETACH);
+                        }
+                        remounted
+                    })
+                }
+                other => other,
+            }
         };
         mounted.map_err(|errno| MountError::Mount {
             fstype: fstype.into(),
@@ -196,22 +231,8 @@ impl Mounts {
         if read_only {
             // A bind takes MS_RDONLY only on a remount, which also sets
             // every other per-mount flag: keep the source mount's.
-            let kept = fstatvfs(&from)
-                .map(|s| s.flags())
-                .unwrap_or(FsFlags::empty());
-            let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            for (fs, ms) in [
-                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-            ] {
-                if kept.contains(fs) {
-                    flags |= ms;
-                }
-            }
+            let flags =
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(&from);
             let remounted = match self.active.last().and_then(|a| a.mounted.as_ref()) {
                 Some(fd) => mount(
                     None::<&str>,
@@ -246,6 +267,27 @@ impl Mounts {
             take_down(active);
         }
     }
+}
+
+/// The per-mount flags of the mount `fd` lies on, as `MsFlags` for a
+/// remount, which sets them all (and, in a user namespace, may not clear
+/// them).
+fn kept_flags(fd: &OwnedFd) -> MsFlags {
+    let kept = fstatvfs(fd).map(|s| s.flags()).unwrap_or(FsFlags::empty());
+    let mut flags = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if kept.contains(fs) {
+            flags |= ms;
+        }
+    }
+    flags
 }
 
 /// Unmounts `active` through its descriptor; without one, by its path (a

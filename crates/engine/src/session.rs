@@ -399,9 +399,13 @@ impl Session {
             return self.place_account_db(path, who, observer);
         }
         let plan = if creates {
-            rootfs::plan_parent(&self.root, &self.host, path)?
+            rootfs::plan_parent(&self.root, &self.host, path)
         } else {
-            rootfs::plan(&self.root, &self.host, path, follow)?
+            rootfs::plan(&self.root, &self.host, path, follow)
+        };
+        let plan = match plan {
+            Err(e) if host_refused(&e) => return Ok(self.record_unreadable(path, who, &e)),
+            other => other?,
         };
         // A chain that leads into /proc or /sys (`/dev/stderr ->
         // /proc/self/fd/2`) is placed up to there and the file system
@@ -478,12 +482,31 @@ impl Session {
                     return Ok(Placement::Denied);
                 }
             }
+            if let Step::File { path: file, .. } = step {
+                // Rootless, jailtrace reads the host as the user who ran
+                // it: refuse before anything on the way is made.
+                if rootfs::owners::rootless() {
+                    let host = self.host.path_of(file);
+                    if let Err(errno) = nix::unistd::access(&host, nix::unistd::AccessFlags::R_OK) {
+                        let e = rootfs::Error::Host {
+                            op: "read",
+                            path: host,
+                            source: errno.into(),
+                        };
+                        return Ok(self.record_unreadable(path, who, &e));
+                    }
+                }
+            }
             if let Step::Device { block: true, .. } = step {
                 self.record_denied(path, who, "block devices are never created".into());
                 return Ok(Placement::Denied);
             }
         }
         if !self.copying && !steps.is_empty() {
+            if self.denied_seen.contains(path) {
+                // A copying run found the host refusing it: retrying would not help.
+                return Ok(Placement::Denied);
+            }
             self.record_miss(path, follow, creates, who);
             return Ok(Placement::Placed);
         }
@@ -499,7 +522,10 @@ impl Session {
             };
             let requested = (step.path() != path).then_some(path);
             let reason = who.reason(step_cause, self.run, requested);
-            self.apply(step, reason, observer)?;
+            match self.apply(step, reason, observer) {
+                Err(e) if host_refused(&e) => return Ok(self.record_unreadable(path, who, &e)),
+                other => other?,
+            }
         }
         if let Some(fs) = mount {
             self.note_virtual(path, fs, who);
@@ -696,6 +722,31 @@ impl Session {
         self.record_absent_probe(probe);
     }
 
+    /// The host refused jailtrace a read on the way to `path` (a rootless
+    /// jailtrace reads the host as the user who ran it: a file of mode 0600
+    /// of another user, a directory it may not search). Recorded among the
+    /// denied paths, with the reason, never a half-made entry: the file's
+    /// copy is only created after the host file was opened.
+    fn record_unreadable(&mut self, path: &Path, who: &Who, e: &rootfs::Error) -> Placement {
+        let errno = e
+            .raw_os_error()
+            .map_or(nix::errno::Errno::UnknownErrno, nix::errno::Errno::from_raw);
+        let rule = if rootfs::owners::rootless() {
+            format!(
+                "not readable on the host by you, who ran jailtrace without root ({e}: {}); \
+                 run jailtrace as root to copy it",
+                errno.desc()
+            )
+        } else {
+            format!(
+                "the host refused jailtrace reading it ({e}: {})",
+                errno.desc()
+            )
+        };
+        self.record_denied(path, who, rule);
+        Placement::Denied
+    }
+
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
         if self.denied_seen.insert(path.to_path_buf()) {
             let reason = self.tag(who.reason(Cause::Accessed, self.run, None));
@@ -749,7 +800,14 @@ impl Session {
         {
             Ok(created) => {
                 if created {
-                    if let Ok(Some(meta)) = self.root.lstat(path) {
+                    // The host's mount point, as the mount made in the root
+                    // shows it to root (rootless, a file system's root
+                    // belongs to an id the namespace lacks).
+                    let meta = match self.host.lstat(path) {
+                        Ok(Some(meta)) => Ok(Some(meta)),
+                        _ => self.root.lstat(path),
+                    };
+                    if let Ok(Some(meta)) = meta {
                         let step = Step::Dir {
                             path: path.to_path_buf(),
                             attrs: meta.attrs(),
@@ -770,6 +828,13 @@ impl Session {
 }
 
 pub(crate) use jailtrace_jail::entry_for;
+
+/// Whether `e` is the host refusing a read (`EACCES`, `EPERM`), not the
+/// root failing.
+fn host_refused(e: &rootfs::Error) -> bool {
+    matches!(e, rootfs::Error::Host { .. })
+        && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM))
+}
 
 #[cfg(test)]
 mod tests {

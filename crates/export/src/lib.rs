@@ -364,6 +364,7 @@ mod tests {
             denied: vec![],
             mounts: vec![],
             sockets: vec![],
+            rootless: None,
         }
     }
 

@@ -146,6 +146,7 @@ fn fixture_in(base: &Path) -> Fixture {
         denied: Vec::new(),
         mounts: Vec::new(),
         sockets: Vec::new(),
+        rootless: None,
     };
     Fixture {
         _dir: dir,

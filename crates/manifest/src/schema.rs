@@ -504,6 +504,24 @@ pub enum SocketOp {
     Listen,
 }
 
+/// How a manifest made without root was made. Its entries are what a root
+/// run records (the host's owners, device numbers and modes); only the
+/// root it was made in differs: there, files whose owner the user
+/// namespace could not give belong to the user, and device nodes were the
+/// host's, bind-mounted for the runs. `jailtrace build` as root makes the
+/// root the entries describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rootless {
+    /// The user who ran jailtrace (host uid), root in the namespace.
+    pub uid: u32,
+    /// Their group (host gid).
+    pub gid: u32,
+    /// How many ids above 0 the namespace mapped to the user's subordinate
+    /// ranges (`/etc/subuid`, `/etc/subgid`); 0 when only the user was
+    /// mapped.
+    pub subordinate_ids: u32,
+}
+
 /// Network use by the program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Socket {

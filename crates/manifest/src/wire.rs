@@ -13,7 +13,8 @@
 use serde::Deserialize;
 
 use crate::{
-    Command, Entry, Manifest, Mount, PathText, Probe, Program, Run, Socket, SCHEMA_VERSION,
+    Command, Entry, Manifest, Mount, PathText, Probe, Program, Rootless, Run, Socket,
+    SCHEMA_VERSION,
 };
 
 /// Every field any known version has.
@@ -39,6 +40,8 @@ pub(crate) struct Wire {
     mounts: Vec<Mount>,
     #[serde(default)]
     sockets: Vec<Socket>,
+    #[serde(default)]
+    rootless: Option<Rootless>,
 }
 
 impl TryFrom<Wire> for Manifest {
@@ -79,6 +82,7 @@ impl TryFrom<Wire> for Manifest {
             denied: w.denied,
             mounts: w.mounts,
             sockets: w.sockets,
+            rootless: w.rootless,
         })
     }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use jailtrace_manifest::{
     Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, Manifest, Mode, Mount,
-    PathText, Probe, Program, Reason, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
-    SCHEMA_VERSION,
+    PathText, Probe, Program, Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily,
+    SocketOp, SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {
@@ -262,6 +262,11 @@ fn sample() -> Manifest {
                 &accessed,
             ),
         ],
+        rootless: Some(Rootless {
+            uid: 1000,
+            gid: 1000,
+            subordinate_ids: 65536,
+        }),
     }
 }
 

@@ -68,6 +68,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
         denied: vec![],
         mounts: vec![],
         sockets: vec![],
+        rootless: None,
     }
 }
 

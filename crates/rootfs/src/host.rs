@@ -15,12 +15,16 @@ use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, Mode};
 
 use crate::resolve::{self, Strategy};
-use crate::{Error, Kind, Meta};
+use crate::{owners, Error, Kind, Meta};
 
 /// Where files are copied from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
     base: PathBuf,
+    /// Owners come from the installed [`crate::owners::OwnerSource`] when
+    /// rootless (the real system only: a host based at a jail root is read
+    /// as the namespace sees it, which is what the namespace could give).
+    host_owners: bool,
 }
 
 impl Host {
@@ -28,12 +32,16 @@ impl Host {
     pub fn system() -> Host {
         Host {
             base: PathBuf::from("/"),
+            host_owners: true,
         }
     }
 
     /// A host tree rooted at `dir`: jail path `/x` is `dir/x`.
     pub fn at(dir: impl Into<PathBuf>) -> Host {
-        Host { base: dir.into() }
+        Host {
+            base: dir.into(),
+            host_owners: false,
+        }
     }
 
     /// The directory jail paths are taken from.
@@ -73,9 +81,9 @@ impl Host {
     pub fn lstat(&self, jail: &Path) -> Result<Option<Meta>, Error> {
         let base = self.base_fd("lstat", jail)?;
         let found = resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
-            .and_then(|fd| fstat(&fd));
+            .and_then(|fd| self.meta_of(jail, &fd));
         match found {
-            Ok(st) => Ok(Some(Meta::from_stat(&st))),
+            Ok(meta) => Ok(Some(meta)),
             Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
             Err(e) => Err(self.err("lstat", jail, e)),
         }
@@ -129,6 +137,35 @@ impl Host {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(not_regular(&st));
         }
-        Ok((File::from(fd), Meta::from_stat(&st)))
+        let mut meta = Meta::from_stat(&st);
+        if self.host_owners {
+            owners::host_owner(&self.path_of(jail), &st, &mut meta.uid, &mut meta.gid)
+                .map_err(|e| self.err("owner of", jail, e))?;
+        }
+        Ok((File::from(fd), meta))
+    }
+
+    /// An `O_PATH` descriptor of `jail` on the host, the last component not
+    /// followed (what a bind mount of a device node is made from).
+    pub(crate) fn open_path(&self, jail: &Path) -> Result<OwnedFd, Error> {
+        let base = self.base_fd("open", jail)?;
+        resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+            .map_err(|e| self.err("open", jail, e))
+    }
+
+    /// `fstat` of `fd` (the host's `jail`), with the host's owners when
+    /// rootless.
+    fn meta_of(&self, jail: &Path, fd: &OwnedFd) -> Result<Meta, Errno> {
+        let st = fstat(fd)?;
+        let mut meta = Meta::from_stat(&st);
+        if self.host_owners {
+            owners::host_owner(&self.path_of(jail), &st, &mut meta.uid, &mut meta.gid)?;
+        } else if meta.kind == Kind::CharDevice {
+            // A device node in a rootless root is a bind mount of the
+            // host's node at the same jail path (mknod is refused there):
+            // its owners are that node's.
+            owners::host_owner(jail, &st, &mut meta.uid, &mut meta.gid)?;
+        }
+        Ok(meta)
     }
 }

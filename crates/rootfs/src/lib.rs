@@ -30,6 +30,7 @@ mod error;
 mod host;
 mod link;
 mod meta;
+pub mod owners;
 mod plan;
 mod resolve;
 mod root;

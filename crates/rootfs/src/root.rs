@@ -25,10 +25,10 @@ use nix::sys::stat::{
     SFlag, UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, UnlinkatFlags};
 
 use crate::resolve::{self, Strategy};
-use crate::{Attrs, Error, Kind, Meta};
+use crate::{owners, Attrs, Error, Kind, Meta};
 
 /// A file copied into this root whose host inode has other links.
 #[derive(Debug, Clone)]
@@ -271,7 +271,8 @@ impl Root {
     /// Creates character device `p` with device number `rdev` and `attrs`.
     /// Block devices are refused with [`Error::BlockDevice`] (an `S_IFBLK`
     /// in `attrs.mode` asks for one); a character device with the same
-    /// number already there is fine.
+    /// number already there is fine. Rootless, the system's node at `p` is
+    /// bind-mounted instead ([`Root::bind_device`]).
     pub fn mknod(&mut self, p: &Path, attrs: &Attrs, rdev: u64) -> Result<(), Error> {
         match attrs.mode & libc::S_IFMT {
             0 | libc::S_IFCHR => {}
@@ -281,6 +282,9 @@ impl Root {
                 })
             }
             _ => return Err(self.err("mknod", p, Errno::EINVAL)),
+        }
+        if owners::rootless() {
+            return self.bind_device(p, &crate::Host::system(), attrs, rdev);
         }
         let (dir, name) = self.parent("mknod", p)?;
         let perm = Mode::from_bits_truncate(attrs.mode & 0o777);
@@ -302,6 +306,56 @@ impl Root {
         self.restore_dir_time(p, &dir)
     }
 
+    /// Rootless stand-in for [`Root::mknod`] (a user namespace may not
+    /// create device nodes): the host's character device at the same jail
+    /// path is bind-mounted onto an empty file at `p`, made with `attrs`
+    /// (or one left by an earlier rootless run). The mount lasts as long as
+    /// jailtrace's mount namespace, that is, until it exits; a root run or
+    /// `jailtrace build` as root makes the real node.
+    pub fn bind_device(
+        &mut self,
+        p: &Path,
+        host: &crate::Host,
+        attrs: &Attrs,
+        rdev: u64,
+    ) -> Result<(), Error> {
+        let src = host.open_path(p)?;
+        let st = fstat(&src).map_err(|e| self.err("fstat host node for", p, e))?;
+        if Kind::from_mode(st.st_mode) != Kind::CharDevice || st.st_rdev != rdev {
+            return Err(Error::Exists {
+                path: p.to_path_buf(),
+                kind: Kind::from_mode(st.st_mode),
+            });
+        }
+        match self.lstat(p)? {
+            None => self.create_empty(
+                p,
+                &Attrs {
+                    mode: attrs.mode & 0o777,
+                    ..*attrs
+                },
+            )?,
+            Some(m) if m.kind == Kind::CharDevice && m.rdev == rdev => return Ok(()),
+            Some(m) if m.kind == Kind::File && m.size == 0 => {}
+            Some(m) => {
+                return Err(Error::Exists {
+                    path: p.to_path_buf(),
+                    kind: m.kind,
+                })
+            }
+        }
+        let dst = resolve::resolve(self.fd.as_fd(), p, false, self.strategy)
+            .map_err(|e| self.err("open", p, e))?;
+        nix::mount::mount(
+            Some(format!("/proc/self/fd/{}", src.as_raw_fd()).as_str()),
+            format!("/proc/self/fd/{}", dst.as_raw_fd()).as_str(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| self.err("bind-mount host device onto", p, e))
+    }
+
     /// Removes `p`: unlinks a file, symlink or device, or removes an empty
     /// directory. The last component is never followed.
     pub fn remove(&mut self, p: &Path) -> Result<(), Error> {
@@ -318,13 +372,9 @@ impl Root {
     /// Changes the owner of `p` (a symlink itself, not its target).
     pub fn chown(&mut self, p: &Path, uid: u32, gid: u32) -> Result<(), Error> {
         let (dir, name) = self.parent("chown", p)?;
-        fchownat(
-            &dir,
-            name,
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
+        owners::chown_with(uid, gid, |u, g| {
+            fchownat(&dir, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+        })
         .map_err(|e| self.err("chown", p, e))
     }
 
@@ -351,13 +401,9 @@ impl Root {
         attrs: &Attrs,
         with_mode: bool,
     ) -> Result<(), Error> {
-        fchownat(
-            dir,
-            name,
-            Some(Uid::from_raw(attrs.uid)),
-            Some(Gid::from_raw(attrs.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
+        owners::chown_with(attrs.uid, attrs.gid, |u, g| {
+            fchownat(dir, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+        })
         .map_err(|e| self.err("chown", p, e))?;
         if with_mode {
             // With AT_SYMLINK_NOFOLLOW glibc changes the mode through an
@@ -404,11 +450,7 @@ impl Root {
 /// Owner, then mode (chown may clear setuid/setgid), then mtime, all through
 /// `fd`.
 pub(crate) fn set_fd_attrs(fd: &OwnedFd, attrs: &Attrs) -> Result<(), Errno> {
-    fchown(
-        fd,
-        Some(Uid::from_raw(attrs.uid)),
-        Some(Gid::from_raw(attrs.gid)),
-    )?;
+    owners::fchown(fd, attrs.uid, attrs.gid)?;
     fchmod(fd, Mode::from_bits_truncate(attrs.mode & 0o7777))?;
     if let Some((s, ns)) = attrs.mtime {
         futimens(fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns))?;

@@ -1,0 +1,544 @@
+//! Rootless: `run`, `update`, `verify`, `doctor` and `up` for a caller who
+//! is not root.
+//!
+//! At its start, while it still has one thread (unshare(2) refuses
+//! `CLONE_NEWUSER` to a threaded process), jailtrace enters a user
+//! namespace and a mount namespace of its own, in which it is root: the
+//! caller's uid and gid are mapped to 0 and, when `/etc/subuid` and
+//! `/etc/subgid` give the caller a range and `newuidmap`/`newgidmap` are
+//! installed, ids 1.. are mapped to that range (podman's rootless setup;
+//! newuidmap(1)), so owners up to the range's size and `--user` work.
+//! Without them only 0 is mapped: `--user` fails and every file in the root
+//! belongs to the caller. Mounts are made private, so nothing mounted for
+//! the runs (/proc, binds, device nodes) reaches the host. Everything above
+//! runs unchanged, as root would: one code path, one manifest.
+//!
+//! Two things a namespace changes are put back here:
+//! - `stat` in the namespace reports owners through its id map (the host's
+//!   root as 65534, the caller as root). A helper started *before* the
+//!   namespace, so outside it, answers `lstat` by path with the host's
+//!   owners ([`jailtrace_rootfs::owners`]); the manifest records those.
+//! - The helper also runs `newuidmap`/`newgidmap` on jailtrace's pid: they
+//!   must be run from outside the namespace they map.
+//!
+//! Where user namespaces are refused (`user.max_user_namespaces` 0,
+//! Debian's `kernel.unprivileged_userns_clone` 0, Ubuntu's AppArmor
+//! restriction), [`enter`] fails with one error that names the setting and
+//! the alternatives, before anything is written.
+//!
+//! The helper exits when jailtrace's end of the socket closes, that is,
+//! when jailtrace exits. It runs in a process group of its own, so a Ctrl-C
+//! for jailtrace does not take it away in the middle of a run.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{getgid, getuid, Uid, User};
+
+/// The hidden subcommand that runs the helper.
+pub const HELPER: &str = "__rootless-helper";
+
+/// How the namespace maps ids, for the summary and the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entered {
+    /// The caller's uid and gid on the host (root in the namespace).
+    pub uid: u32,
+    pub gid: u32,
+    /// How many ids above 0 are mapped to the caller's subordinate ranges
+    /// (0 without newuidmap/newgidmap or a range).
+    pub subordinate: u32,
+    /// Why no subordinate ids are mapped, when none are.
+    pub subordinate_note: Option<String>,
+}
+
+impl Entered {
+    /// What the manifest records of it.
+    pub fn manifest_record(&self) -> jailtrace_manifest::Rootless {
+        jailtrace_manifest::Rootless {
+            uid: self.uid,
+            gid: self.gid,
+            subordinate_ids: self.subordinate,
+        }
+    }
+}
+
+static ENTERED: std::sync::OnceLock<Entered> = std::sync::OnceLock::new();
+
+/// How [`enter`] set up the namespace, when it did.
+pub fn entered() -> Option<&'static Entered> {
+    ENTERED.get()
+}
+
+/// Whether this command should enter the namespaces: `run`, `update`,
+/// `verify`, `doctor` and `up`, when the caller is not root or asked with
+/// `--rootless`.
+pub fn wanted(command: &crate::cli::Command, asked: bool) -> bool {
+    use crate::cli::Command as C;
+    let works_in_root = matches!(
+        command,
+        C::Run(_) | C::Update(_) | C::Verify(_) | C::Doctor(_) | C::Up(_)
+    );
+    works_in_root && (asked || !nix::unistd::geteuid().is_root())
+}
+
+/// Enters a new user and mount namespace (see the module comment). Must be
+/// called while the process has one thread.
+pub fn enter() -> anyhow::Result<()> {
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(refused)?;
+    let pid = std::process::id();
+    let ranges = (
+        subordinate("/etc/subuid", uid),
+        subordinate("/etc/subgid", gid),
+    );
+    let mut entered = Entered {
+        uid,
+        gid,
+        subordinate: 0,
+        subordinate_note: None,
+    };
+    let mapped = match ranges {
+        (Some((ustart, ucount)), Some((gstart, gcount))) if uid != 0 => {
+            let count = ucount.min(gcount);
+            let request =
+                format!("{pid} 0 {uid} 1 1 {ustart} {count};{pid} 0 {gid} 1 1 {gstart} {count}");
+            match helper.map(&request) {
+                Ok(()) => {
+                    entered.subordinate = count;
+                    true
+                }
+                Err(e) => {
+                    entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
+                    false
+                }
+            }
+        }
+        _ if uid == 0 => false,
+        _ => {
+            entered.subordinate_note = Some(format!(
+                "no range for uid {uid} in /etc/subuid and gid {gid} in /etc/subgid"
+            ));
+            false
+        }
+    };
+    if !mapped {
+        // Only the caller: setgroups must be denied before an unprivileged
+        // process may write gid_map (user_namespaces(7)).
+        write_proc("/proc/self/setgroups", "deny")?;
+        write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+        write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    }
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| refused_after(e, "make mounts private in the new mount namespace"))?;
+    jailtrace_rootfs::owners::install(Box::new(helper));
+    let _ = ENTERED.set(entered);
+    Ok(())
+}
+
+fn write_proc(path: &str, text: &str) -> anyhow::Result<()> {
+    fs::write(path, text).map_err(|e| {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO));
+        refused_after(errno, &format!("write {text:?} to {path}"))
+    })
+}
+
+/// The caller's first subordinate range (start, count) in `file`
+/// (subuid(5): `name-or-id:start:count` lines).
+fn subordinate(file: &str, id: u32) -> Option<(u32, u32)> {
+    let text = fs::read_to_string(file).ok()?;
+    let name = if file.ends_with("subuid") {
+        User::from_uid(Uid::from_raw(id))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    } else {
+        nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(id))
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+    };
+    text.lines().find_map(|line| {
+        let mut parts = line.trim().split(':');
+        let (who, start, count) = (parts.next()?, parts.next()?, parts.next()?);
+        let mine = who == id.to_string() || name.as_deref() == Some(who);
+        let (start, count) = (start.parse().ok()?, count.parse::<u32>().ok()?);
+        (mine && count > 0).then_some((start, count))
+    })
+}
+
+/// The setting that refuses user namespaces on this machine, read from
+/// /proc/sys, with how to allow them.
+fn refusing_setting() -> Option<String> {
+    let read = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some(
+            "the sysctl user.max_user_namespaces is 0 (root can allow them with \
+             `sysctl -w user.max_user_namespaces=15000`)"
+                .into(),
+        );
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some(
+            "the sysctl kernel.unprivileged_userns_clone is 0 (root can allow them with \
+             `sysctl -w kernel.unprivileged_userns_clone=1`)"
+                .into(),
+        );
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Some(
+            "AppArmor restricts unprivileged user namespaces \
+             (kernel.apparmor_restrict_unprivileged_userns is 1; root can allow jailtrace \
+             with an AppArmor profile granting `userns,`, or set the sysctl to 0)"
+                .into(),
+        );
+    }
+    None
+}
+
+const REFUSED: &str = "cannot work without root: this machine refuses the user namespace \
+                       jailtrace needs for that; run jailtrace as root, or have root run \
+                       `jailtrace run` and hand you the manifest";
+
+/// The error for an `unshare` that failed: what refused, then the call.
+fn refused(e: Errno) -> anyhow::Error {
+    let why = refusing_setting().unwrap_or_else(|| match e {
+        Errno::ENOSPC => {
+            "the limit of user namespaces (user.max_user_namespaces) is reached".into()
+        }
+        Errno::EPERM => "the system refuses them to this process (a seccomp filter or a \
+                         security module, as in some containers)"
+            .into(),
+        _ => "unshare(2) failed".into(),
+    });
+    anyhow::Error::new(io::Error::from(e))
+        .context("unshare(CLONE_NEWUSER | CLONE_NEWNS)")
+        .context(why)
+        .context(REFUSED)
+}
+
+/// The error for a step after `unshare` that failed (AppArmor lets the
+/// namespace be made but takes its capabilities away).
+fn refused_after(e: Errno, what: &str) -> anyhow::Error {
+    let error = anyhow::Error::new(io::Error::from(e)).context(format!("cannot {what}"));
+    match refusing_setting() {
+        Some(why) => error.context(why).context(REFUSED),
+        None => error.context(REFUSED),
+    }
+}
+
+/// jailtrace's end of the helper's socket.
+#[derive(Debug)]
+struct Helper {
+    sock: Mutex<UnixStream>,
+}
+
+impl Helper {
+    /// Starts the helper, not as a child: the tracer's `waitpid(-1)` ends a
+    /// run at `ECHILD`, which a living child would hold off. A first
+    /// process starts the helper and exits at once, so the helper is
+    /// adopted by init.
+    fn start() -> io::Result<Helper> {
+        let (mine, theirs) = UnixStream::pair()?;
+        let exe = std::env::current_exe()?;
+        let status = Command::new(exe)
+            .args([HELPER, "--detach"])
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "the helper's starter failed: {status}"
+            )));
+        }
+        Ok(Helper {
+            sock: Mutex::new(mine),
+        })
+    }
+
+    /// One request and its reply.
+    fn ask(&self, op: u8, body: &[u8]) -> io::Result<(i32, Vec<u8>)> {
+        let mut sock = self
+            .sock
+            .lock()
+            .map_err(|_| io::Error::other("rootless helper lock poisoned"))?;
+        send(&mut *sock, op, body)?;
+        let (status, reply) = receive(&mut *sock)?;
+        Ok((i32::from_le_bytes(status), reply))
+    }
+
+    /// Runs newuidmap and newgidmap with `request` (`UIDARGS;GIDARGS`).
+    fn map(&self, request: &str) -> Result<(), String> {
+        match self.ask(b'M', request.as_bytes()) {
+            Ok((0, _)) => Ok(()),
+            Ok((_, message)) => Err(String::from_utf8_lossy(&message).into_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl jailtrace_rootfs::owners::OwnerSource for Helper {
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32)> {
+        let (status, reply) = self.ask(b'S', path.as_os_str().as_bytes())?;
+        if status != 0 {
+            return Err(io::Error::from_raw_os_error(status));
+        }
+        match reply[..] {
+            [u0, u1, u2, u3, g0, g1, g2, g3] => Ok((
+                u32::from_le_bytes([u0, u1, u2, u3]),
+                u32::from_le_bytes([g0, g1, g2, g3]),
+            )),
+            _ => Err(io::Error::other("short reply from the rootless helper")),
+        }
+    }
+}
+
+/// A frame: one byte (request kind, or nothing for a reply's status
+/// bytes), a little-endian u32 length, the body.
+fn send(w: &mut impl Write, op: u8, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("frame too long"))?;
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(op);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(body);
+    w.write_all(&frame)
+}
+
+fn receive(r: &mut impl Read) -> io::Result<([u8; 4], Vec<u8>)> {
+    let mut head = [0u8; 8];
+    r.read_exact(&mut head)?;
+    let status = [head[0], head[1], head[2], head[3]];
+    let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok((status, body))
+}
+
+fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("frame too long"))?;
+    let mut frame = Vec::with_capacity(body.len() + 8);
+    frame.extend_from_slice(&status.to_le_bytes());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(body);
+    w.write_all(&frame)
+}
+
+/// The helper's loop (the hidden subcommand): its stdin is the socket.
+/// Ends quietly when jailtrace closes its end.
+pub fn helper(detach: bool) -> anyhow::Result<u8> {
+    if detach {
+        let exe = std::env::current_exe()?;
+        Command::new(exe).arg(HELPER).spawn()?;
+        return Ok(crate::exit::OK);
+    }
+    let fd = io::stdin().as_fd().try_clone_to_owned()?;
+    let mut sock = UnixStream::from(fd);
+    loop {
+        let mut head = [0u8; 5];
+        if sock.read_exact(&mut head).is_err() {
+            return Ok(crate::exit::OK);
+        }
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len];
+        sock.read_exact(&mut body)?;
+        match head[0] {
+            b'S' => {
+                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&body));
+                match fs::symlink_metadata(&path) {
+                    Ok(m) => {
+                        let mut ids = m.uid().to_le_bytes().to_vec();
+                        ids.extend_from_slice(&m.gid().to_le_bytes());
+                        reply(&mut sock, 0, &ids)?;
+                    }
+                    Err(e) => reply(&mut sock, e.raw_os_error().unwrap_or(nix::libc::EIO), &[])?,
+                }
+            }
+            b'M' => {
+                let request = String::from_utf8_lossy(&body).into_owned();
+                match run_maps(&request) {
+                    Ok(()) => reply(&mut sock, 0, &[])?,
+                    Err(message) => reply(&mut sock, 1, message.as_bytes())?,
+                }
+            }
+            _ => reply(&mut sock, nix::libc::EINVAL, &[])?,
+        }
+    }
+}
+
+/// Runs newuidmap and newgidmap, side by side (each is a setuid program
+/// that reads its file; they do not depend on each other).
+fn run_maps(request: &str) -> Result<(), String> {
+    let (uids, gids) = request.split_once(';').ok_or("malformed map request")?;
+    let start = |tool: &str, args: &str| {
+        Command::new(tool)
+            .args(args.split_whitespace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{tool}: {e}"))
+    };
+    let children = [("newuidmap", uids), ("newgidmap", gids)]
+        .map(|(tool, args)| (tool, args, start(tool, args)));
+    for (tool, args, child) in children {
+        let out = child?
+            .wait_with_output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{tool} {args}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rootless, a device node in a root is an empty file (mknod is refused in
+/// a user namespace) onto which the run that placed it bind-mounted the
+/// host's node; that mount ended with the run. Binds the host's nodes onto
+/// them again for this command (verify, doctor, a run into the root): the
+/// `manifest`'s device entries, or without one every empty file in the
+/// root's `/dev` whose host path is a character device. Does nothing when
+/// not rootless. A node that cannot be bound is a warning: what follows
+/// reports the file as it is.
+pub fn bind_devices(manifest: Option<&jailtrace_manifest::Manifest>, root: &Path) {
+    use jailtrace_manifest::EntryKind;
+    use jailtrace_rootfs::{owners, Attrs, Host, Kind, Root};
+    if !owners::rootless() {
+        return;
+    }
+    let paths: Vec<PathBuf> = match manifest {
+        Some(m) => m
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Device)
+            .map(|e| e.path.as_path().to_path_buf())
+            .collect(),
+        None => fs::read_dir(root.join("dev"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| Path::new("/dev").join(e.file_name()))
+            .collect(),
+    };
+    if paths.is_empty() {
+        return;
+    }
+    let Ok(mut jail) = Root::open(root) else {
+        return;
+    };
+    let host = Host::system();
+    for path in paths {
+        let in_root = jail.lstat(&path).ok().flatten();
+        let on_host = host.lstat(&path).ok().flatten();
+        let (Some(r), Some(h)) = (in_root, on_host) else {
+            continue;
+        };
+        if r.kind != Kind::File || r.size != 0 || h.kind != Kind::CharDevice {
+            continue;
+        }
+        let attrs = Attrs {
+            mode: h.mode,
+            uid: h.uid,
+            gid: h.gid,
+            mtime: None,
+        };
+        if let Err(e) = jail.bind_device(&path, &host, &attrs, h.rdev) {
+            errln!(
+                "warning: cannot bind the host's {} into the root: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// What a person should hear about a rootless run, one line each: what
+/// differs between the root made here and the one the manifest describes.
+pub fn summary(manifest: &jailtrace_manifest::Manifest) -> Vec<String> {
+    let Some(entered) = entered() else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "made as uid {} in a user namespace ({}); the manifest records the host's owners and \
+         devices, as a root run does",
+        entered.uid,
+        match entered.subordinate {
+            0 => "only your ids mapped".to_string(),
+            n => format!("{n} subordinate ids mapped"),
+        }
+    )];
+    if let Some(note) = &entered.subordinate_note {
+        lines.push(format!("no subordinate ids: {note}"));
+    }
+    let unowned = jailtrace_rootfs::owners::unowned();
+    if unowned.files > 0 {
+        let ids = |set: &std::collections::BTreeSet<u32>| {
+            set.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        lines.push(format!(
+            "{} files in the root are yours instead of uid {} / gid {} (unmapped in the namespace); \
+             `jailtrace build --manifest M` as root gives the owners",
+            unowned.files,
+            ids(&unowned.uids),
+            ids(&unowned.gids)
+        ));
+    }
+    let devices = manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == jailtrace_manifest::EntryKind::Device)
+        .count();
+    if devices > 0 {
+        lines.push(format!(
+            "{devices} device nodes are empty files in the root (the host's nodes were \
+             bind-mounted on them for the runs); `jailtrace build` as root makes real ones"
+        ));
+    }
+    lines
+}
+
+/// [`summary`] for `--json`: `null` when not rootless.
+pub fn summary_json(manifest: &jailtrace_manifest::Manifest) -> serde_json::Value {
+    let Some(entered) = entered() else {
+        return serde_json::Value::Null;
+    };
+    let unowned = jailtrace_rootfs::owners::unowned();
+    serde_json::json!({
+        "uid": entered.uid,
+        "gid": entered.gid,
+        "subordinate_ids": entered.subordinate,
+        "unowned_files": unowned.files,
+        "unowned_uids": unowned.uids,
+        "unowned_gids": unowned.gids,
+        "devices_bound": manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == jailtrace_manifest::EntryKind::Device)
+            .count(),
+        "lines": summary(manifest),
+    })
+}

@@ -1,0 +1,150 @@
+//! Owners and device nodes when jailtrace runs in a user namespace
+//! (rootless).
+//!
+//! In a user namespace `stat` reports owners through the namespace's id
+//! map (user_namespaces(7), "Interaction with system calls"): the caller's
+//! own files look like root's, and every id the map lacks (the host's root
+//! among them) comes back as the overflow id 65534. The manifest must record
+//! what the host has, as a root run does, so a rootless jailtrace installs
+//! an [`OwnerSource`] (a helper outside the namespace that `lstat`s the
+//! paths it is sent) and [`crate::Host::system`] reports owners from
+//! it. Nothing else changes: steps carry the host's owners, and entries are
+//! made from steps.
+//!
+//! What the namespace cannot do is absorbed here, never hidden from the
+//! manifest:
+//! - giving a file to an id its map lacks (`chown` is `EINVAL`): the copy
+//!   keeps the owner it can have (the caller, root in the namespace) and the
+//!   ids are counted in [`unowned`]; the manifest keeps the host's, which
+//!   `jailtrace build` run as root gives;
+//! - creating a device node (`mknod` is `EPERM` outside the initial user
+//!   namespace): [`crate::Root::apply`] bind-mounts the host's node onto an
+//!   empty file instead, for as long as the mount namespace lives.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use nix::errno::Errno;
+use nix::sys::stat::FileStat;
+use nix::unistd::{Gid, Uid};
+
+/// Where the host's owner of a file comes from, outside the user
+/// namespace.
+pub trait OwnerSource: Send + Sync + fmt::Debug {
+    /// The host's (uid, gid) of the host path `path`, its last component
+    /// not followed.
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32)>;
+}
+
+static SOURCE: OnceLock<Box<dyn OwnerSource>> = OnceLock::new();
+static UNOWNED: Mutex<Unowned> = Mutex::new(Unowned {
+    files: 0,
+    uids: BTreeSet::new(),
+    gids: BTreeSet::new(),
+});
+
+/// Makes this process rootless: [`crate::Host::system`] reports owners from
+/// `source`, owners that cannot be given are tolerated, device nodes are
+/// bind-mounted. Once per process; `false` when a source was installed
+/// already.
+pub fn install(source: Box<dyn OwnerSource>) -> bool {
+    SOURCE.set(source).is_ok()
+}
+
+/// Whether this process runs rootless ([`install`] was called).
+pub fn rootless() -> bool {
+    SOURCE.get().is_some()
+}
+
+/// Files whose owner the namespace could not give, so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unowned {
+    /// How many files (directories, symlinks, copies, placeholders).
+    pub files: u64,
+    /// The host user ids that could not be given.
+    pub uids: BTreeSet<u32>,
+    /// The host group ids that could not be given.
+    pub gids: BTreeSet<u32>,
+}
+
+/// The files whose owner could not be given so far in this process.
+pub fn unowned() -> Unowned {
+    UNOWNED.lock().map(|u| u.clone()).unwrap_or_default()
+}
+
+fn note_unowned(uid: Option<u32>, gid: Option<u32>) {
+    if let Ok(mut u) = UNOWNED.lock() {
+        u.files += 1;
+        u.uids.extend(uid);
+        u.gids.extend(gid);
+    }
+}
+
+/// The owners asked for so far, by inode and change time: a plan walks
+/// every component of every path, so the same directories come up again
+/// and again, and a change of owner changes the ctime.
+type Key = (u64, u64, i64, i64);
+static CACHE: Mutex<Option<HashMap<Key, (u32, u32)>>> = Mutex::new(None);
+
+/// Replaces `uid`/`gid` (as `stat` in the namespace gave them for the
+/// host path `path`, of which `st` is the stat) with the host's, when
+/// rootless.
+pub(crate) fn host_owner(
+    path: &Path,
+    st: &FileStat,
+    uid: &mut u32,
+    gid: &mut u32,
+) -> Result<(), Errno> {
+    let Some(source) = SOURCE.get() else {
+        return Ok(());
+    };
+    let key = (st.st_dev, st.st_ino, st.st_ctime, st.st_ctime_nsec);
+    let cached = CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|c| c.get(&key).copied()));
+    let (u, g) = match cached {
+        Some(ids) => ids,
+        None => {
+            let ids = source
+                .owner(path)
+                .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+            if let Ok(mut c) = CACHE.lock() {
+                c.get_or_insert_with(HashMap::new).insert(key, ids);
+            }
+            ids
+        }
+    };
+    *uid = u;
+    *gid = g;
+    Ok(())
+}
+
+/// `chown` through `set` (an `fchown` or a non-following `fchownat`). When
+/// rootless, an id the namespace's map lacks (`EINVAL`) is left as it is
+/// and noted; the other id is still given.
+pub(crate) fn chown_with(
+    uid: u32,
+    gid: u32,
+    set: impl Fn(Option<Uid>, Option<Gid>) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    match set(u, g) {
+        Err(Errno::EINVAL) if rootless() => {
+            let uid_failed = matches!(set(u, None), Err(Errno::EINVAL));
+            let gid_failed = matches!(set(None, g), Err(Errno::EINVAL));
+            note_unowned(uid_failed.then_some(uid), gid_failed.then_some(gid));
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `fchown(fd)` through [`chown_with`].
+pub(crate) fn fchown(fd: &impl AsFd, uid: u32, gid: u32) -> Result<(), Errno> {
+    chown_with(uid, gid, |u, g| nix::unistd::fchown(fd, u, g))
+}

@@ -1,0 +1,600 @@
+//! Rootless: an ordinary account jails a program, and root builds the jail
+//! from its manifest.
+//!
+//! The account is `jailtrace-test` (`.ci/run` creates it; these tests
+//! create it when it is missing, with `useradd`, which also gives it a
+//! range in /etc/subuid and /etc/subgid). jailtrace runs as that account
+//! through `setpriv`, in a test directory the account owns; root runs of
+//! the same program on the same host are the reference: `jailtrace diff`
+//! of the two manifests must find nothing, and the jail root builds from
+//! the rootless manifest must run under plain `chroot` as the program runs
+//! on the host. Tests skip loudly without root or where the machine
+//! refuses unprivileged user namespaces, unless JAILTRACE_TESTS_MUST_RUN=1.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use jailtrace_manifest::{EntryKind, Manifest};
+
+use crate::cmd::{self, Finished};
+use crate::jail::{exit, Jail, JAILTRACE_TIMEOUT};
+use crate::util::{self, require_root, BASE_ENV};
+
+/// The unprivileged account the tests run jailtrace as.
+const USER: &str = "jailtrace-test";
+
+#[derive(Debug, Clone, Copy)]
+struct Account {
+    uid: u32,
+    gid: u32,
+}
+
+/// The account, created when missing, and a lock that runs these tests
+/// one at a time (each checks that no rootless helper is left when its
+/// jailtrace has exited); `None` (after a loud skip) without root or where
+/// the account may not create a user namespace.
+fn account(test: &str) -> Option<(Account, MutexGuard<'static, ()>)> {
+    if !require_root(test) {
+        return None;
+    }
+    static ACCOUNT: OnceLock<Result<Account, String>> = OnceLock::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    match ACCOUNT.get_or_init(make_account) {
+        Ok(a) => Some((*a, SERIAL.lock().unwrap_or_else(|e| e.into_inner()))),
+        Err(why) => {
+            util::skip(test, why);
+            None
+        }
+    }
+}
+
+fn make_account() -> Result<Account, String> {
+    let exists = Command::new("id")
+        .arg(USER)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        let made = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/bash", USER])
+            .output()
+            .map_err(|e| format!("cannot run useradd: {e}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "useradd {USER} failed: {}",
+                String::from_utf8_lossy(&made.stderr)
+            ));
+        }
+    }
+    let id = |flag: &str| -> Result<u32, String> {
+        let out = Command::new("id")
+            .args([flag, USER])
+            .output()
+            .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|e| format!("id {flag} {USER}: {e}"))
+    };
+    let account = Account {
+        uid: id("-u")?,
+        gid: id("-g")?,
+    };
+    let probe = Command::new("setpriv")
+        .args(setpriv_args(account))
+        .args(["unshare", "--user", "--map-root-user", "true"])
+        .output()
+        .map_err(|e| format!("cannot run setpriv: {e}"))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "{USER} cannot create a user namespace here (unshare -Ur: {})",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        ));
+    }
+    Ok(account)
+}
+
+fn setpriv_args(a: Account) -> Vec<String> {
+    vec![
+        format!("--reuid={}", a.uid),
+        format!("--regid={}", a.gid),
+        "--init-groups".into(),
+        "--".into(),
+    ]
+}
+
+/// A test directory the account owns (the root and manifests go there).
+fn owned_jail(name: &str, a: Account) -> Jail {
+    let jail = Jail::new(name);
+    std::os::unix::fs::chown(&jail.path, Some(a.uid), Some(a.gid)).unwrap();
+    jail
+}
+
+/// `jailtrace ARGS` run as the account, from the test directory, with
+/// exactly `env`.
+fn as_user(jail: &Jail, a: Account, args: &[OsString], env: &[(&str, &str)]) -> Finished {
+    let mut command = Command::new("setpriv");
+    command
+        .args(setpriv_args(a))
+        .arg(env!("CARGO_BIN_EXE_jailtrace"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(&jail.path);
+    let finished = cmd::run(command, JAILTRACE_TIMEOUT);
+    finished.assert_no_panic();
+    // Nothing left running: the helper outside the namespace exits with
+    // jailtrace.
+    let helper = [env!("CARGO_BIN_EXE_jailtrace"), "__rootless-helper"];
+    let left = util::wait_until_gone(&helper, Duration::from_secs(5));
+    assert!(
+        left.is_empty(),
+        "rootless helpers left: {left:?}\n{}",
+        finished.report()
+    );
+    finished
+}
+
+/// `jailtrace run --root ROOT --manifest MANIFEST EXTRA -- ARGV`.
+fn run_args(root: &Path, manifest: &Path, extra: &[&str], argv: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["run".into(), "--root".into(), root.into()];
+    args.push("--manifest".into());
+    args.push(manifest.into());
+    args.extend(util::os_args(extra));
+    args.push("--".into());
+    args.extend(util::os_args(argv));
+    args
+}
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// The rootless and the root manifest of `argv` (jailed with `env`), the
+/// rootless one checked to say so.
+struct Pair {
+    jail: Jail,
+    rootless: PathBuf,
+    root_run: PathBuf,
+}
+
+/// Jails `argv` as the account and as root into two roots of one test
+/// directory, and asserts that `jailtrace diff` finds the manifests equal.
+fn jail_both_ways(name: &str, a: Account, argv: &[&str], env: &[(&str, &str)]) -> Pair {
+    let jail = owned_jail(name, a);
+    let (u_root, u_manifest) = (jail.join("user.jail"), jail.join("user.json"));
+    let (r_root, r_manifest) = (jail.join("root.jail"), jail.join("root.json"));
+    let user = as_user(&jail, a, &run_args(&u_root, &u_manifest, &[], argv), env);
+    user.assert_code(exit::OK);
+    let stderr = user.stderr_text();
+    assert!(
+        stderr.contains("rootless: made as uid"),
+        "the summary does not say it was rootless\n{}",
+        user.report()
+    );
+    let root = cmd::run(
+        jail.command(&run_args(&r_root, &r_manifest, &[], argv), env),
+        JAILTRACE_TIMEOUT,
+    );
+    root.assert_code(exit::OK);
+
+    let made = Manifest::read(&u_manifest).unwrap();
+    let rootless = made.rootless.as_ref().expect("the manifest says rootless");
+    assert_eq!((rootless.uid, rootless.gid), (a.uid, a.gid));
+    assert!(Manifest::read(&r_manifest).unwrap().rootless.is_none());
+    // The root made rootless belongs to the account, nothing to root.
+    assert_eq!(fs::metadata(&u_root).unwrap().uid(), a.uid);
+
+    let diff = jail.jailtrace(&["diff", text(&r_manifest), text(&u_manifest)], BASE_ENV);
+    assert_eq!(
+        diff.code(),
+        Some(0),
+        "the rootless manifest differs from the root run's\n{}",
+        diff.report()
+    );
+    Pair {
+        rootless: u_manifest,
+        root_run: r_manifest,
+        jail,
+    }
+}
+
+/// Root builds a root from the rootless manifest, `verify` finds it clean,
+/// and each of `checks` prints under plain `chroot` (with the manifest's
+/// mounts) what it prints on the host.
+fn built_by_root_runs_like_the_host(pair: &Pair, checks: &[&[&str]], env: &[(&str, &str)]) {
+    let built = pair.jail.join("built");
+    pair.jail
+        .jailtrace(
+            &[
+                "build",
+                "--manifest",
+                text(&pair.rootless),
+                "--root",
+                text(&built),
+            ],
+            BASE_ENV,
+        )
+        .assert_success();
+    let verify = pair.jail.jailtrace(
+        &[
+            "verify",
+            "--manifest",
+            text(&pair.rootless),
+            "--root",
+            text(&built),
+        ],
+        BASE_ENV,
+    );
+    verify.assert_success();
+    let manifest = Manifest::read(&pair.rootless).unwrap();
+    // Real device nodes with the host's owners.
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Device)
+    {
+        let p = built.join(e.path.as_path().strip_prefix("/").unwrap());
+        let m = fs::symlink_metadata(&p).unwrap();
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()),
+            "{}",
+            p.display()
+        );
+        assert_eq!((m.uid(), m.gid()), (e.uid, e.gid), "{}", p.display());
+    }
+    for argv in checks {
+        let jailed = cmd::chroot_output_with_mounts(&built, &manifest, argv, env);
+        let host = cmd::host_output(argv, env);
+        cmd::assert_same_stdout(&jailed, &host);
+    }
+}
+
+fn env_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = BASE_ENV.to_vec();
+    env.extend_from_slice(extra);
+    env
+}
+
+#[test]
+fn rootless_date_records_what_root_records_and_root_builds_it() {
+    let test = "rootless_date_records_what_root_records_and_root_builds_it";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let pair = jail_both_ways("rootless-date", a, &["/bin/date"], BASE_ENV);
+    // The date changes; its format and zone do not.
+    built_by_root_runs_like_the_host(
+        &pair,
+        &[&["/bin/date", "-d", "@0"], &["/bin/date", "+%Z %z"]],
+        BASE_ENV,
+    );
+    assert!(pair.root_run.exists());
+}
+
+#[test]
+fn rootless_date_in_tokyo() {
+    let test = "rootless_date_in_tokyo";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let env = env_with(&[("TZ", "Asia/Tokyo")]);
+    let pair = jail_both_ways("rootless-tz", a, &["/bin/date"], &env);
+    built_by_root_runs_like_the_host(
+        &pair,
+        &[&["/bin/date", "-d", "@0"], &["/bin/date", "+%Z %z"]],
+        &env,
+    );
+    let jailed = cmd::chroot_output(&pair.jail.join("built"), &["/bin/date", "+%Z"], &env);
+    assert_eq!(jailed.stdout_text().trim(), "JST", "{}", jailed.report());
+}
+
+#[test]
+fn rootless_bash_id_whoami() {
+    let test = "rootless_bash_id_whoami";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let argv: &[&str] = &["/bin/bash", "-c", "id; whoami"];
+    let pair = jail_both_ways("rootless-bash", a, argv, BASE_ENV);
+    built_by_root_runs_like_the_host(&pair, &[argv], BASE_ENV);
+}
+
+#[test]
+fn rootless_python_ssl_json_sqlite_hashlib() {
+    let test = "rootless_python_ssl_json_sqlite_hashlib";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let argv: &[&str] = &[
+        "/usr/bin/python3",
+        "-c",
+        "import ssl, json, sqlite3, hashlib",
+    ];
+    let pair = jail_both_ways("rootless-python", a, argv, BASE_ENV);
+    built_by_root_runs_like_the_host(
+        &pair,
+        &[&[
+            "/usr/bin/python3",
+            "-c",
+            "import ssl, json, sqlite3, hashlib; print(hashlib.sha256(b'x').hexdigest(), json.dumps([1]))",
+        ]],
+        BASE_ENV,
+    );
+}
+
+#[test]
+fn rootless_perl_posix_and_git_version() {
+    let test = "rootless_perl_posix_and_git_version";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let perl: &[&str] = &["/usr/bin/perl", "-MPOSIX", "-e", "1"];
+    let pair = jail_both_ways("rootless-perl", a, perl, BASE_ENV);
+    built_by_root_runs_like_the_host(&pair, &[perl], BASE_ENV);
+    let git: &[&str] = &["/usr/bin/git", "--version"];
+    let pair = jail_both_ways("rootless-git", a, git, BASE_ENV);
+    built_by_root_runs_like_the_host(&pair, &[git], BASE_ENV);
+}
+
+/// A jail with a device node (/dev/null): `verify` and `doctor` by the
+/// account find it clean and working, in namespaces of their own.
+#[test]
+fn rootless_verify_and_doctor_of_a_rootless_jail() {
+    let test = "rootless_verify_and_doctor_of_a_rootless_jail";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let argv: &[&str] = &["/bin/sh", "-c", "echo hi > /dev/null; id -un"];
+    let pair = jail_both_ways("rootless-verify", a, argv, BASE_ENV);
+    let manifest = Manifest::read(&pair.rootless).unwrap();
+    assert!(
+        manifest
+            .entries
+            .iter()
+            .any(|e| e.kind == EntryKind::Device && e.path.as_path() == Path::new("/dev/null")),
+        "{manifest:?}"
+    );
+    let root = pair.jail.join("user.jail");
+    let verify = as_user(
+        &pair.jail,
+        a,
+        &util::os_args(&[
+            "verify",
+            "--manifest",
+            text(&pair.rootless),
+            "--root",
+            text(&root),
+        ]),
+        BASE_ENV,
+    );
+    verify.assert_success();
+    assert!(
+        verify.stdout_text().contains("clean"),
+        "{}",
+        verify.report()
+    );
+
+    let mut args = util::os_args(&["doctor", "--root", text(&root), "--manifest"]);
+    args.push(pair.rootless.clone().into());
+    args.push("--".into());
+    args.extend(util::os_args(argv));
+    let doctor = as_user(&pair.jail, a, &args, BASE_ENV);
+    doctor.assert_success();
+    assert_eq!(doctor.stdout_text().trim(), "root", "{}", doctor.report());
+
+    built_by_root_runs_like_the_host(&pair, &[argv], BASE_ENV);
+}
+
+/// The account exports the date jail for bubblewrap and runs it.
+#[test]
+fn rootless_bwrap_export_of_the_date_jail_runs_as_the_account() {
+    let test = "rootless_bwrap_export_of_the_date_jail_runs_as_the_account";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    if !crate::export::have(test, "bwrap") {
+        return;
+    }
+    let argv: &[&str] = &["/bin/date", "-d", "@0"];
+    let pair = jail_both_ways("rootless-bwrap", a, argv, BASE_ENV);
+    let script = pair.jail.join("date.sh");
+    let export = as_user(
+        &pair.jail,
+        a,
+        &util::os_args(&[
+            "export",
+            "--manifest",
+            text(&pair.rootless),
+            "--format",
+            "bwrap",
+            "-o",
+            text(&script),
+        ]),
+        BASE_ENV,
+    );
+    export.assert_success();
+    let mut command = Command::new("setpriv");
+    command
+        .args(setpriv_args(a))
+        .arg("/bin/sh")
+        .arg(&script)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir(&pair.jail.path);
+    let sandboxed = cmd::run(command, cmd::PROGRAM_TIMEOUT);
+    cmd::assert_same_stdout(&sandboxed, &cmd::host_output(argv, BASE_ENV));
+}
+
+/// A host file the account may not read is denied with the reason, and
+/// nothing of it lands in the root.
+#[test]
+fn rootless_unreadable_host_file_is_denied_with_a_reason() {
+    let test = "rootless_unreadable_host_file_is_denied_with_a_reason";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-unreadable", a);
+    let secret_dir = jail.join("private");
+    fs::create_dir(&secret_dir).unwrap();
+    let secret = secret_dir.join("key");
+    fs::write(&secret, "not for you\n").unwrap();
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let allow = jail.allow_own_files();
+    let extra: Vec<&str> = allow.iter().map(String::as_str).collect();
+    let out = as_user(
+        &jail,
+        a,
+        &run_args(
+            &jail.root,
+            &jail.manifest,
+            &extra,
+            &["/bin/cat", text(&secret)],
+        ),
+        BASE_ENV,
+    );
+    out.assert_code(exit::NOT_STARTED);
+    let stderr = out.stderr_text();
+    assert!(
+        stderr.contains("not readable on the host by you")
+            && stderr.contains("run jailtrace as root"),
+        "{}",
+        out.report()
+    );
+    let copy = jail.root.join(secret.strip_prefix("/").unwrap());
+    assert!(!copy.exists(), "{} was copied", copy.display());
+    assert!(!jail.manifest.exists(), "a manifest was written");
+}
+
+/// Where user namespaces are refused (here: user.max_user_namespaces is 0
+/// in a namespace of the account's own), one error names the setting and
+/// the alternatives, exit 1, and nothing is written.
+#[test]
+fn rootless_refused_user_namespaces_are_one_clear_error() {
+    let test = "rootless_refused_user_namespaces_are_one_clear_error";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-refused", a);
+    let mut command = Command::new("setpriv");
+    command
+        .args(setpriv_args(a))
+        .args(["unshare", "--user", "--map-root-user", "/bin/sh", "-c"])
+        .arg(r#"echo 0 > /proc/sys/user/max_user_namespaces && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_jailtrace"))
+        .args(run_args(
+            &jail.root,
+            &jail.manifest,
+            &["--rootless"],
+            &["/bin/date"],
+        ))
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir(&jail.path);
+    let out = cmd::run(command, JAILTRACE_TIMEOUT);
+    out.assert_no_panic().assert_code(exit::ERROR);
+    let stderr = out.stderr_text();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot work without root")
+            && first.contains("run jailtrace as root"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        stderr.contains("user.max_user_namespaces is 0"),
+        "{}",
+        out.report()
+    );
+    assert!(!jail.root.exists() && !jail.manifest.exists());
+}
+
+/// nginx with its own configuration on a high port, jailed by the account
+/// (its workers run as `nobody`, an id the namespace maps from the
+/// account's subordinate range), equals a root run's jail; root builds it
+/// and it serves its page under plain `chroot`.
+#[test]
+fn rootless_nginx_on_a_high_port() {
+    let test = "rootless_nginx_on_a_high_port";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    if !crate::net::require_server(test, "/usr/sbin/nginx", "nginx") {
+        return;
+    }
+    let port = crate::net::free_port();
+    let jail = owned_jail("rootless-nginx", a);
+    fs::set_permissions(
+        &jail.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let www = jail.join("www");
+    fs::create_dir(&www).unwrap();
+    let page = format!("rootless nginx {}\n", util::unique());
+    fs::write(www.join("index.html"), &page).unwrap();
+    let conf = jail.join("nginx.conf");
+    fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process on;\nerror_log stderr;\npid {pid};\nworker_processes 1;\n\
+             events {{}}\nhttp {{\n    include /etc/nginx/mime.types;\n    access_log off;\n    \
+             server {{\n        listen 127.0.0.1:{port};\n        root {www};\n    }}\n}}\n",
+            pid = jail.join("nginx.pid").display(),
+            www = www.display(),
+        ),
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let argv = ["/usr/sbin/nginx", "-c", text(&conf)];
+    let extra = ["--ready", url.as_str(), "--timeout", "60s"];
+    let (u_root, u_manifest) = (jail.join("user.jail"), jail.join("user.json"));
+    let (r_root, r_manifest) = (jail.join("root.jail"), jail.join("root.json"));
+    as_user(
+        &jail,
+        a,
+        &run_args(&u_root, &u_manifest, &extra, &argv),
+        BASE_ENV,
+    )
+    .assert_code(exit::OK);
+    cmd::run(
+        jail.command(&run_args(&r_root, &r_manifest, &extra, &argv), BASE_ENV),
+        JAILTRACE_TIMEOUT,
+    )
+    .assert_code(exit::OK);
+    let diff = jail.jailtrace(&["diff", text(&r_manifest), text(&u_manifest)], BASE_ENV);
+    assert_eq!(diff.code(), Some(0), "{}", diff.report());
+
+    let built = jail.join("built");
+    jail.jailtrace(
+        &[
+            "build",
+            "--manifest",
+            text(&u_manifest),
+            "--root",
+            text(&built),
+        ],
+        BASE_ENV,
+    )
+    .assert_success();
+    let manifest = Manifest::read(&u_manifest).unwrap();
+    let _mounted = cmd::Mounted::manifest(&built, &manifest);
+    let mut server = Command::new("/usr/sbin/chroot");
+    server
+        .arg(&built)
+        .args(argv)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir("/");
+    let running = cmd::spawn(server);
+    let response = crate::net::http_get_retry(port, "/", crate::net::SERVE_WITHIN);
+    drop(running);
+    let response = response.unwrap_or_else(|e| panic!("nginx in the built root: {e}"));
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(String::from_utf8_lossy(&response.body), page);
+}
