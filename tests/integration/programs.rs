@@ -187,3 +187,129 @@ fn a_version_1_manifest_reads_as_one_program_and_is_rewritten_as_version_2() {
 fn which(tool: &str) -> bool {
     std::env::split_paths(crate::util::PATH).any(|dir| dir.join(tool).is_file())
 }
+
+const REDIS: &str = "/usr/bin/redis-server";
+const REDIS_CLI: &str = "/usr/bin/redis-cli";
+/// A redis that listens only on a unix socket in the jail.
+const REDIS_ARGV: &[&str] = &[
+    REDIS,
+    "--port",
+    "0",
+    "--unixsocket",
+    "/tmp/redis.sock",
+    "--save",
+    "",
+];
+const PING: &[&str] = &[REDIS_CLI, "-s", "/tmp/redis.sock", "ping"];
+
+#[test]
+fn with_starts_the_server_a_client_needs_in_each_of_its_runs() {
+    const NAME: &str = "with_starts_the_server_a_client_needs_in_each_of_its_runs";
+    if !require_root(NAME)
+        || !crate::net::require_server(NAME, REDIS, "redis-server")
+        || !crate::net::require_server(NAME, REDIS_CLI, "redis-tools")
+    {
+        return;
+    }
+    let jail = Jail::new("with");
+    let _guard = crate::net::ServerGuard::new(&[&jail.root], &[]);
+    jail.run(
+        REDIS_ARGV,
+        &[
+            "--program",
+            "redis",
+            "--ready",
+            "log:ready to accept connections",
+        ],
+        BASE_ENV,
+    )
+    .expect_ok();
+    let before = fs::read(&jail.manifest).unwrap();
+
+    // Alone, the client finds no server: it does not start, and the jail
+    // is left as it was.
+    let alone = jail.run(PING, &["--max-runs", "2"], BASE_ENV);
+    alone.finished.assert_code(exit::NOT_STARTED);
+    assert_eq!(fs::read(&jail.manifest).unwrap(), before);
+
+    // A name the jail does not have is refused before anything runs.
+    let unknown = jail.run(PING, &["--with", "redis-serverr"], BASE_ENV);
+    let stderr = unknown.expect_error(exit::ERROR);
+    assert!(
+        stderr
+            .contains("--with redis-serverr: the jail has no program of that name (it has: redis)"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(&jail.manifest).unwrap(), before);
+
+    // With the server, it starts: each of its runs started redis first.
+    let with = jail.run(PING, &["--with", "redis"], BASE_ENV);
+    with.expect_ok();
+    // (--json: the program's output goes to stderr.)
+    assert!(
+        with.finished.stderr_text().lines().any(|l| l == "PONG"),
+        "{}",
+        with.finished.report()
+    );
+    let manifest = Manifest::read(&jail.manifest).unwrap();
+    let cli = manifest
+        .program("redis-cli")
+        .expect("redis-cli is recorded");
+    assert_eq!(cli.command.with, ["redis"]);
+    // redis read nothing new for the client, but its socket is its own:
+    // recorded as bound by redis, connected to by the client.
+    let socket = |op: jailtrace_manifest::SocketOp| {
+        manifest
+            .sockets
+            .iter()
+            .find(|s| s.address == "/tmp/redis.sock" && s.op == op)
+            .and_then(|s| s.reason.program.clone())
+    };
+    assert_eq!(
+        socket(jailtrace_manifest::SocketOp::Bind).as_deref(),
+        Some("redis")
+    );
+    assert_eq!(
+        socket(jailtrace_manifest::SocketOp::Connect).as_deref(),
+        Some("redis-cli")
+    );
+
+    // Under plain chroot: the server from the jail, then the client.
+    let server = crate::net::spawn_chroot(&jail.root, REDIS_ARGV, BASE_ENV);
+    let socket_path = jail.root.join("tmp/redis.sock");
+    let deadline = std::time::Instant::now() + crate::net::SERVE_WITHIN;
+    while !socket_path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pong = chroot_output(&jail.root, PING, BASE_ENV);
+    crate::net::sigterm(server.pid());
+    server.wait(crate::net::STOP_WITHIN);
+    pong.assert_success();
+    assert_eq!(pong.stdout_text(), "PONG\n", "{}", pong.report());
+
+    // verify checks the jail; update --run runs the client with redis
+    // again, from the manifest's record.
+    jail.jailtrace(
+        &["verify", "--manifest", jail.manifest.to_str().unwrap()],
+        BASE_ENV,
+    )
+    .assert_success();
+    let update = jail.jailtrace(
+        &[
+            "update",
+            "--manifest",
+            jail.manifest.to_str().unwrap(),
+            "--run",
+        ],
+        BASE_ENV,
+    );
+    update.assert_success();
+    let manifest = Manifest::read(&jail.manifest).unwrap();
+    let last = manifest
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.program.as_deref() == Some("redis-cli"))
+        .expect("a run of redis-cli");
+    assert!(last.ready, "{last:?}\n{}", update.report());
+}
