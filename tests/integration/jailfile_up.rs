@@ -78,16 +78,18 @@ fn a_shell_accounts_jail_from_a_jail_file() {
         used.report()
     );
 
-    // Again, on the unchanged host: nothing placed, same jail.
+    assert_up_again_changes_nothing(&jail, &file, &manifest_path);
+}
+
+/// `jailtrace up FILE` again, on the unchanged host: it succeeds and the
+/// manifest's entries, mounts and programs are the same (`jailtrace diff`
+/// exits 0).
+pub(crate) fn assert_up_again_changes_nothing(jail: &Jail, file: &Path, manifest: &Path) {
     let before = jail.join("before.json");
-    fs::copy(&manifest_path, &before).unwrap();
-    up(&jail, &[file.to_str().unwrap()]).assert_success();
+    fs::copy(manifest, &before).unwrap();
+    up(jail, &[file.to_str().unwrap()]).assert_success();
     let diff = jail.jailtrace(
-        &[
-            "diff",
-            before.to_str().unwrap(),
-            manifest_path.to_str().unwrap(),
-        ],
+        &["diff", before.to_str().unwrap(), manifest.to_str().unwrap()],
         BASE_ENV,
     );
     assert_eq!(diff.code(), Some(0), "{}", diff.report());

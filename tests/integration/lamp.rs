@@ -191,19 +191,7 @@ fn a_lamp_jail_from_one_jail_file_serves_its_php_page_under_plain_chroot() {
     );
 
     // Again, on the unchanged host: nothing placed, the same jail.
-    let before = jail.join("before.json");
-    fs::copy(&manifest_path, &before).unwrap();
-    jail.jailtrace(&["up", file.to_str().unwrap()], BASE_ENV)
-        .assert_success();
-    let diff = jail.jailtrace(
-        &[
-            "diff",
-            before.to_str().unwrap(),
-            manifest_path.to_str().unwrap(),
-        ],
-        BASE_ENV,
-    );
-    assert_eq!(diff.code(), Some(0), "{}", diff.report());
+    crate::jailfile_up::assert_up_again_changes_nothing(&jail, &file, &manifest_path);
 }
 
 #[test]

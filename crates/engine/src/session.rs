@@ -324,13 +324,18 @@ impl Session {
             .counters
             .placed
             .saturating_sub((before - self.entries.len()) as u32);
+        self.reindex();
+        Ok(())
+    }
+
+    /// Rebuilds the path index after entries moved.
+    fn reindex(&mut self) {
         self.index = self
             .entries
             .iter()
             .enumerate()
             .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
             .collect();
-        Ok(())
     }
 
     pub(crate) fn policy(&self) -> &Policy {
@@ -588,12 +593,7 @@ impl Session {
         if at + 1 == self.entries.len() {
             self.index.insert(key, at);
         } else {
-            self.index = self
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.path.as_path().to_path_buf(), i))
-                .collect();
+            self.reindex();
         }
     }
 
