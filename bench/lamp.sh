@@ -107,12 +107,13 @@ native() {
 	[ -d /run/mysqld ] || { mkdir /run/mysqld && chown mysql:mysql /run/mysqld && MADE_RUN_DIR=1; }
 	sed "s|/srv/lamp|$WORK/lamp/site|g" "$WORK/lamp/site/apache2.conf" >"$WORK/native.conf"
 	start=$(now_ms)
-	setpriv --reuid=mysql --regid=mysql --init-groups /usr/sbin/mariadbd \
+	setsid setpriv --reuid=mysql --regid=mysql --init-groups /usr/sbin/mariadbd \
 		"${DB_ARGS[@]/\/var\/lib\/mysql/$WORK/lamp/data}" >"$WORK/native-db.log" 2>&1 &
 	db=$!
 	wait_for 30 test -S /run/mysqld/mysqld.sock || { kill $db; return 1; }
 	wait_for 30 mariadb --socket=/run/mysqld/mysqld.sock -e "$SETUP" 2>/dev/null || { kill $db; return 1; }
-	env -i "${APACHE_ENV[@]}" /usr/sbin/apache2 -f "$WORK/native.conf" -DFOREGROUND >"$WORK/native-web.log" 2>&1 &
+	# setsid: Apache signals its whole process group when it stops.
+	setsid env -i "${APACHE_ENV[@]}" /usr/sbin/apache2 -f "$WORK/native.conf" -DFOREGROUND >"$WORK/native-web.log" 2>&1 &
 	web=$!
 	wait_for 30 page_ok
 	local ok=$?
@@ -140,10 +141,10 @@ serves() {
 	mount --bind "$WORK/lamp/data" "$root/var/lib/mysql"
 	mount --bind "$WORK/lamp/site" "$root/srv/lamp" && mount -o remount,bind,ro "$root/srv/lamp"
 	mount -t proc -o ro proc "$root/proc"
-	chroot --userspec=mysql:mysql "$root" /usr/sbin/mariadbd "${DB_ARGS[@]}" >"$WORK/jail-db.log" 2>&1 &
+	setsid chroot --userspec=mysql:mysql "$root" /usr/sbin/mariadbd "${DB_ARGS[@]}" >"$WORK/jail-db.log" 2>&1 &
 	local db=$!
 	wait_for 30 test -S "$root/run/mysqld/mysqld.sock"
-	env -i "${APACHE_ENV[@]}" chroot "$root" /usr/sbin/apache2 -f /srv/lamp/apache2.conf -DFOREGROUND \
+	setsid env -i "${APACHE_ENV[@]}" chroot "$root" /usr/sbin/apache2 -f /srv/lamp/apache2.conf -DFOREGROUND \
 		>"$WORK/jail-web.log" 2>&1 &
 	local web=$!
 	wait_for 30 page_ok && ok=0
