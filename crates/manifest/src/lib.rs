@@ -46,7 +46,7 @@ pub use error::{Error, WriteStep};
 pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
-pub use schema::{
+pub use schema::{ProgramUnit, 
     Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, Reason,
     Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
 };

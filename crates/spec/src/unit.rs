@@ -391,7 +391,7 @@ impl Unit {
     pub fn not_honoured_lines(&self) -> Vec<String> {
         let mut by_why: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for n in &self.not_honoured {
-            let shown = if n.key.starts_with("Exec") {
+            let shown = if matches!(n.key.as_str(), "ExecStartPre" | "ExecStartPost" | "ExecCondition" | "ExecStart") {
                 format!("{}={}", n.key, n.value)
             } else {
                 n.key.clone()
