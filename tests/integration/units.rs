@@ -36,7 +36,9 @@ fn default_ports() -> MutexGuard<'static, ()> {
 /// Panics when something on the host already listens on `port`.
 fn assert_port_free(port: u16) {
     if let Err(e) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-        panic!("port {port} is taken on this host ({e}): stop what holds it (the host's own service?)");
+        panic!(
+            "port {port} is taken on this host ({e}): stop what holds it (the host's own service?)"
+        );
     }
 }
 
@@ -58,8 +60,8 @@ fn jail_unit(test: &str, unit: &str, short: &str, extra: &[&str]) -> UnitJail {
     args.extend_from_slice(extra);
     let finished = jail.jailtrace(&args, &[]);
     assert!(finished.status.success(), "{}", finished.report());
-    let summary: serde_json::Value =
-        serde_json::from_slice(&finished.stdout).unwrap_or_else(|e| panic!("{e}: {}", finished.report()));
+    let summary: serde_json::Value = serde_json::from_slice(&finished.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", finished.report()));
     let root = jail.join(&format!("{short}.jail"));
     let manifest = Manifest::read(&jail.join(&format!("{short}.jail.json")))
         .unwrap_or_else(|e| panic!("{e}: {}", finished.report()));
@@ -170,7 +172,10 @@ fn unit_nginx_serves_its_default_page() {
     let mut j = jail_unit(NAME, "nginx", "nginx", &["--probe", "http://127.0.0.1/"]);
     expect_unit(&j.summary, "nginx.service", "forking");
     let program = &j.manifest.programs[0];
-    assert_eq!(program.unit.as_ref().map(|u| u.name.as_str()), Some("nginx.service"));
+    assert_eq!(
+        program.unit.as_ref().map(|u| u.name.as_str()),
+        Some("nginx.service")
+    );
     assert_eq!(program.command.ready, ["exit", "pidfile:/run/nginx.pid"]);
     // The ExecStartPre= config test is listed, not run.
     let pre = j.summary["unit"]["not_honoured"].as_array().unwrap();
@@ -180,9 +185,17 @@ fn unit_nginx_serves_its_default_page() {
     finished.assert_success();
     // Debian's default site: /var/www/html's index (Apache's page when
     // apache2 is installed too, else nginx's).
-    let page = ask(80, b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n", "</html>", Duration::from_secs(10));
+    let page = ask(
+        80,
+        b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        "</html>",
+        Duration::from_secs(10),
+    );
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains("nginx") || page.contains("Debian Default Page"), "{page}");
+    assert!(
+        page.contains("nginx") || page.contains("Debian Default Page"),
+        "{page}"
+    );
     let _ = &j.jail;
 }
 
@@ -201,7 +214,10 @@ fn unit_redis_server_answers_ping() {
     assert_eq!(c.user.as_deref(), Some("redis"));
     // RuntimeDirectory=redis with RuntimeDirectoryMode=2755, the service's.
     let redis = nix::unistd::User::from_name("redis").unwrap().unwrap();
-    assert_eq!(j.requested_dir("/run/redis"), ("2755".to_string(), redis.uid.as_raw()));
+    assert_eq!(
+        j.requested_dir("/run/redis"),
+        ("2755".to_string(), redis.uid.as_raw())
+    );
     let running = j.start();
     let pong = ask(6379, b"PING\r\n", "+PONG", Duration::from_secs(15));
     assert!(pong.contains("+PONG"), "{pong}");
@@ -219,13 +235,19 @@ fn unit_mariadb_answers_a_query_over_its_socket() {
     }
     // Debian's package made the data directory; the jail gets copies of
     // what the server reads there.
-    assert!(Path::new("/var/lib/mysql/mysql").is_dir(), "/var/lib/mysql holds no database");
+    assert!(
+        Path::new("/var/lib/mysql/mysql").is_dir(),
+        "/var/lib/mysql holds no database"
+    );
     let _ports = default_ports();
     assert_port_free(3306);
     let mut j = jail_unit(NAME, "mariadb", "mariadb", &[]);
     expect_unit(&j.summary, "mariadb.service", "notify");
     let c = &j.manifest.programs[0].command;
-    assert_eq!((c.user.as_deref(), c.ready.as_slice()), (Some("mysql"), &["notify".to_string()][..]));
+    assert_eq!(
+        (c.user.as_deref(), c.ready.as_slice()),
+        (Some("mysql"), &["notify".to_string()][..])
+    );
     assert_eq!(c.argv[0].to_string(), "/bin/sh");
     let running = j.start();
     let socket = j.root.join("run/mysqld/mysqld.sock");
@@ -270,8 +292,16 @@ fn unit_errors_are_clear() {
     let dir = jail.join("units");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("empty.service"), "[Service]\nType=simple\n").unwrap();
-    std::fs::write(dir.join("bus.service"), "[Service]\nType=dbus\nExecStart=/bin/true\n").unwrap();
-    let e = error(&["run", "--unit", &dir.join("empty.service").to_string_lossy()]);
+    std::fs::write(
+        dir.join("bus.service"),
+        "[Service]\nType=dbus\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let e = error(&[
+        "run",
+        "--unit",
+        &dir.join("empty.service").to_string_lossy(),
+    ]);
     assert!(e.contains("has no ExecStart="), "{e}");
     let e = error(&["run", "--unit", &dir.join("bus.service").to_string_lossy()]);
     assert!(e.contains("Type=dbus"), "{e}");

@@ -166,6 +166,7 @@ impl Observer for Progress {
     }
 
     fn status(&mut self, text: &str) {
-        self.bar.suspend(|| errln!("jailtrace: run {}: status: {text}", self.run));
+        self.bar
+            .suspend(|| errln!("jailtrace: run {}: status: {text}", self.run));
     }
 }

@@ -109,7 +109,11 @@ impl FromUnit {
                 )
             })
             .collect();
-        self.unit.argv(&env).into_iter().map(OsString::from).collect()
+        self.unit
+            .argv(&env)
+            .into_iter()
+            .map(OsString::from)
+            .collect()
     }
 
     /// `SupplementaryGroups=`, looked up on the host.

@@ -46,9 +46,9 @@ pub use error::{Error, WriteStep};
 pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
-pub use schema::{ProgramUnit, 
-    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, Reason,
-    Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
+pub use schema::{
+    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, ProgramUnit,
+    Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
 };
 pub use unfinished::Unfinished;
 

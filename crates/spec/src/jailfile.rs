@@ -333,16 +333,18 @@ impl JailFile {
     /// Program `i`'s name in the jail.
     pub fn program_name(&self, i: usize) -> String {
         let p = &self.programs[i];
-        p.name.clone().unwrap_or_else(|| match (p.command.first(), &p.unit) {
-            (Some(first), _) => Program::default_name(Path::new(first)),
-            // As `--unit` names it: the unit's name without `.service`.
-            (None, Some(unit)) => {
-                let file = unit.rsplit('/').next().unwrap_or(unit);
-                file.strip_suffix(".service").unwrap_or(file).to_string()
-            }
-            // `parse` refused a program with neither.
-            (None, None) => "program".into(),
-        })
+        p.name
+            .clone()
+            .unwrap_or_else(|| match (p.command.first(), &p.unit) {
+                (Some(first), _) => Program::default_name(Path::new(first)),
+                // As `--unit` names it: the unit's name without `.service`.
+                (None, Some(unit)) => {
+                    let file = unit.rsplit('/').next().unwrap_or(unit);
+                    file.strip_suffix(".service").unwrap_or(file).to_string()
+                }
+                // `parse` refused a program with neither.
+                (None, None) => "program".into(),
+            })
     }
 
     /// The programs program `i` runs with: its `with`, or every earlier

@@ -116,9 +116,7 @@ impl FromStr for Condition {
             ("exit", Some(_)) => Err(invalid("`exit` takes no argument".into())),
             ("notify", None) => Ok(Condition::Notify),
             ("notify", Some(_)) => Err(invalid("`notify` takes no argument".into())),
-            ("pidfile", Some(path)) if path.starts_with('/') => {
-                Ok(Condition::PidFile(path.into()))
-            }
+            ("pidfile", Some(path)) if path.starts_with('/') => Ok(Condition::PidFile(path.into())),
             ("pidfile", _) => Err(invalid(
                 "expected pidfile:PATH, PATH absolute in the jail".into(),
             )),

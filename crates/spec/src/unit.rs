@@ -391,7 +391,10 @@ impl Unit {
     pub fn not_honoured_lines(&self) -> Vec<String> {
         let mut by_why: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for n in &self.not_honoured {
-            let shown = if matches!(n.key.as_str(), "ExecStartPre" | "ExecStartPost" | "ExecCondition" | "ExecStart") {
+            let shown = if matches!(
+                n.key.as_str(),
+                "ExecStartPre" | "ExecStartPost" | "ExecCondition" | "ExecStart"
+            ) {
                 format!("{}={}", n.key, n.value)
             } else {
                 n.key.clone()
@@ -505,15 +508,13 @@ fn check_socket(
     let Ok(lines) = syntax::parse_file(&text) else {
         return Ok(());
     };
-    let socket_lines = lines.iter().filter(|a| a.section == "Socket");
+    let mut socket_lines = lines.iter().filter(|a| a.section == "Socket");
     let accept = socket_lines
         .clone()
-        .filter(|a| a.key == "Accept")
-        .next_back()
+        .rfind(|a| a.key == "Accept")
         .is_some_and(|a| matches!(a.value.as_str(), "yes" | "true" | "on" | "1"));
     let service = socket_lines
-        .filter(|a| a.key == "Service")
-        .next_back()
+        .rfind(|a| a.key == "Service")
         .map(|a| a.value.clone());
     if !accept && service.as_deref().is_none_or(|s| s == name.full) {
         return Err(err(format!("{} is enabled and starts it", path.display())));
@@ -550,7 +551,11 @@ impl Specifiers<'_> {
             let text = match s {
                 '%' => "%".to_string(),
                 'n' => n.full.clone(),
-                'N' => n.full.strip_suffix(".service").unwrap_or(&n.full).to_string(),
+                'N' => n
+                    .full
+                    .strip_suffix(".service")
+                    .unwrap_or(&n.full)
+                    .to_string(),
                 'p' => n.prefix.clone(),
                 'P' => syntax::unescape_name(&n.prefix),
                 'i' => instance,
@@ -586,7 +591,11 @@ impl Specifiers<'_> {
                 'm' => read_trim("/etc/machine-id"),
                 'b' => read_trim("/proc/sys/kernel/random/boot_id").replace('-', ""),
                 'v' => read_trim("/proc/sys/kernel/osrelease"),
-                other => return Err(format!("the specifier %{other} in `{value}` is not supported")),
+                other => {
+                    return Err(format!(
+                        "the specifier %{other} in `{value}` is not supported"
+                    ))
+                }
             };
             out.push_str(&text);
         }
@@ -604,13 +613,59 @@ fn read_trim(path: &str) -> String {
 /// drop-in keeps them, a jailtrace run does not have them.
 fn sandboxing(key: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "Private", "Protect", "Restrict", "ReadWrite", "ReadOnly", "Inaccessible", "Exec",
-        "NoExec", "Bind", "Temporary", "Capability", "Ambient", "Secure", "SystemCall",
-        "Limit", "CPU", "Memory", "IO", "Tasks", "Nice", "OOM", "IP", "Device", "Root",
-        "Mount", "Log", "Lock", "Keyring", "Load", "Set", "Import", "Personality",
-        "Remove", "NoNewPrivileges", "DynamicUser", "PAMName", "TTY", "Standard", "Utmp",
-        "Socket", "Network", "Extension", "Coredump", "Timer", "Ignore", "Hostname",
-        "Procs", "Startup", "Allowed", "Managed", "Delegate", "Disable", "Default",
+        "Private",
+        "Protect",
+        "Restrict",
+        "ReadWrite",
+        "ReadOnly",
+        "Inaccessible",
+        "Exec",
+        "NoExec",
+        "Bind",
+        "Temporary",
+        "Capability",
+        "Ambient",
+        "Secure",
+        "SystemCall",
+        "Limit",
+        "CPU",
+        "Memory",
+        "IO",
+        "Tasks",
+        "Nice",
+        "OOM",
+        "IP",
+        "Device",
+        "Root",
+        "Mount",
+        "Log",
+        "Lock",
+        "Keyring",
+        "Load",
+        "Set",
+        "Import",
+        "Personality",
+        "Remove",
+        "NoNewPrivileges",
+        "DynamicUser",
+        "PAMName",
+        "TTY",
+        "Standard",
+        "Utmp",
+        "Socket",
+        "Network",
+        "Extension",
+        "Coredump",
+        "Timer",
+        "Ignore",
+        "Hostname",
+        "Procs",
+        "Startup",
+        "Allowed",
+        "Managed",
+        "Delegate",
+        "Disable",
+        "Default",
     ];
     PREFIXES.iter().any(|p| key.starts_with(p))
 }
@@ -797,30 +852,29 @@ fn derive(
     let type_name = type_value
         .as_ref()
         .map_or("simple".to_string(), |(_, _, v)| v.clone());
-    unit.service_type = match type_name.as_str() {
-        "simple" | "" => ServiceType::Simple,
-        "exec" => ServiceType::Exec,
-        "forking" => ServiceType::Forking,
-        "oneshot" => ServiceType::Oneshot,
-        "notify" | "notify-reload" => ServiceType::Notify,
-        "idle" => ServiceType::Idle,
-        "dbus" => {
-            return Err(UnitError::Type {
+    unit.service_type =
+        match type_name.as_str() {
+            "simple" | "" => ServiceType::Simple,
+            "exec" => ServiceType::Exec,
+            "forking" => ServiceType::Forking,
+            "oneshot" => ServiceType::Oneshot,
+            "notify" | "notify-reload" => ServiceType::Notify,
+            "idle" => ServiceType::Idle,
+            "dbus" => return Err(UnitError::Type {
                 name: unit.name,
                 ty: type_name,
                 why: "it is ready when it takes a name on the system bus, and a jail has no bus; \
                       jail it with --ready for what it serves instead",
-            })
-        }
-        _ => {
-            let (path, line, _) = type_value.unwrap_or((path.clone(), 0, String::new()));
-            return Err(UnitError::Syntax {
-                path,
-                line,
-                why: format!("unknown Type={type_name}"),
-            });
-        }
-    };
+            }),
+            _ => {
+                let (path, line, _) = type_value.unwrap_or((path.clone(), 0, String::new()));
+                return Err(UnitError::Syntax {
+                    path,
+                    line,
+                    why: format!("unknown Type={type_name}"),
+                });
+            }
+        };
     let (prefix, words) = match exec_starts.len() {
         0 => {
             return Err(UnitError::NoExecStart {
@@ -881,11 +935,8 @@ fn derive(
             ));
             continue;
         }
-        let base: Vec<(OsString, OsString)> = unit
-            .env
-            .iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        let base: Vec<(OsString, OsString)> =
+            unit.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
         let parsed = crate::envfile::read(&file, &base)?;
         for w in parsed.warnings {
             unit.warnings.push(format!("{}: line {w}", file.display()));
@@ -917,9 +968,21 @@ fn derive(
 
 /// The settings [`derive`] reads (their specifiers must resolve).
 const USED: &[&str] = &[
-    "Type", "ExecStart", "User", "Group", "SupplementaryGroups", "Environment",
-    "EnvironmentFile", "PassEnvironment", "WorkingDirectory", "UMask", "PIDFile",
-    "RuntimeDirectory", "StateDirectory", "CacheDirectory", "LogsDirectory",
+    "Type",
+    "ExecStart",
+    "User",
+    "Group",
+    "SupplementaryGroups",
+    "Environment",
+    "EnvironmentFile",
+    "PassEnvironment",
+    "WorkingDirectory",
+    "UMask",
+    "PIDFile",
+    "RuntimeDirectory",
+    "StateDirectory",
+    "CacheDirectory",
+    "LogsDirectory",
     "ConfigurationDirectory",
 ];
 

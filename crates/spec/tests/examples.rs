@@ -99,7 +99,9 @@ fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(),
                             validate(root, sub, item, &format!("{at}.{key}"))?;
                         }
                         Some(_) => {}
-                        None if keywords.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                        None if keywords.get("additionalProperties")
+                            == Some(&Value::Bool(false)) =>
+                        {
                             return Err(format!("{at}: unknown key `{key}`"));
                         }
                         None => {}

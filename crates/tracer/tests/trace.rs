@@ -427,7 +427,7 @@ struct Stack {
 impl Handler for Stack {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
         if let Ok(Some(p)) = tracee.resolve(&call.target) {
-            if p == PathBuf::from("/nonexistent-jailtrace-first") {
+            if p == std::path::Path::new("/nonexistent-jailtrace-first") {
                 self.marker_seen = true;
             }
             self.calls.push((tracee.job(), p));

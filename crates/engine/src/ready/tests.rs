@@ -244,10 +244,14 @@ fn notify_holds_on_ready_and_keeps_status() {
     assert!(!r.poll(Duration::ZERO));
     let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
-    client.send_to_addr(b"STATUS=Loading\nMAINPID=2", &addr).unwrap();
+    client
+        .send_to_addr(b"STATUS=Loading\nMAINPID=2", &addr)
+        .unwrap();
     assert!(!r.poll(Duration::from_millis(10)));
     assert_eq!(r.take_status(), ["Loading"]);
-    client.send_to_addr(b"READY=1\nSTATUS=Ready to accept connections", &addr).unwrap();
+    client
+        .send_to_addr(b"READY=1\nSTATUS=Ready to accept connections", &addr)
+        .unwrap();
     assert!(r.poll(Duration::from_millis(20)));
     assert_eq!(r.take_status(), ["Ready to accept connections"]);
 }

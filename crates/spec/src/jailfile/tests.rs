@@ -237,8 +237,14 @@ fn a_unit_program_needs_no_command() {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    assert!(args.windows(2).any(|w| w == ["--unit", "redis-server"]), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w == ["--unit", "redis-server"]),
+        "{args:?}"
+    );
     assert!(!args.contains(&"--".to_string()), "{args:?}");
     let err = JailFile::parse(path, "root = \"r\"\n[[program]]\nname = \"x\"\n").unwrap_err();
-    assert!(err.to_string().contains("give a command or a `unit`"), "{err}");
+    assert!(
+        err.to_string().contains("give a command or a `unit`"),
+        "{err}"
+    );
 }

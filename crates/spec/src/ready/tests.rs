@@ -149,7 +149,9 @@ fn durations() {
 #[test]
 fn notify_and_pidfile() {
     assert!(matches!(parse("notify"), Condition::Notify));
-    assert!(matches!(parse("pidfile:/run/nginx.pid"), Condition::PidFile(p) if p == std::path::Path::new("/run/nginx.pid")));
+    assert!(
+        matches!(parse("pidfile:/run/nginx.pid"), Condition::PidFile(p) if p == std::path::Path::new("/run/nginx.pid"))
+    );
     for c in ["notify", "pidfile:/run/x.pid"] {
         assert_eq!(parse(c).to_string(), c);
     }

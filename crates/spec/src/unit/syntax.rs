@@ -173,8 +173,7 @@ pub struct ExecPrefix {
 pub fn exec_prefix(value: &str) -> (ExecPrefix, &str) {
     let mut p = ExecPrefix::default();
     let mut rest = value;
-    loop {
-        let Some(c) = rest.chars().next() else { break };
+    while let Some(c) = rest.chars().next() {
         match c {
             '-' => p.ignore_failure = true,
             '@' => p.argv0 = true,
@@ -284,7 +283,10 @@ mod tests {
             ["/usr/sbin/nginx", "-g", "daemon on; master_process on;"]
         );
         assert_eq!(words(r#"a"b c"d 'e' """#), ["ab cd", "e", ""]);
-        assert_eq!(words(r#"x\ty "q\"x" 'it\'s' \x41\101\u00e9 a\;"#), ["x\ty", "q\"x", "it's", "AAé", "a;"]);
+        assert_eq!(
+            words(r#"x\ty "q\"x" 'it\'s' \x41\101\u00e9 a\;"#),
+            ["x\ty", "q\"x", "it's", "AAé", "a;"]
+        );
         assert_eq!(words(r"a\sb"), ["a b"]);
         assert!(split_words("'open").is_err());
         assert!(split_words(r"bad\q").is_err());
@@ -309,13 +311,33 @@ mod tests {
             ("OPTS".to_string(), "-a  -b".to_string()),
             ("ONE".to_string(), "x y".to_string()),
         ];
-        let w: Vec<String> = ["/bin/p", "$OPTS", "${ONE}", "pre${ONE}post", "$$HOME", "$MISSING", "in$OPTS", "${MISSING}", "$?"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let w: Vec<String> = [
+            "/bin/p",
+            "$OPTS",
+            "${ONE}",
+            "pre${ONE}post",
+            "$$HOME",
+            "$MISSING",
+            "in$OPTS",
+            "${MISSING}",
+            "$?",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             expand_argv(&w, &env),
-            ["/bin/p", "-a", "-b", "x y", "prex ypost", "$HOME", "in$OPTS", "", "$?"]
+            [
+                "/bin/p",
+                "-a",
+                "-b",
+                "x y",
+                "prex ypost",
+                "$HOME",
+                "in$OPTS",
+                "",
+                "$?"
+            ]
         );
     }
 
