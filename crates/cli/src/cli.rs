@@ -246,7 +246,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_setuid: bool,
     /// When the program counts as started (repeatable; all must hold): exit,
-    /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION [default: exit].
+    /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION, notify (sd_notify's
+    /// READY=1), pidfile:PATH [default: exit, or from --unit's Type=].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
     pub ready: Vec<jailtrace_spec::ready::Condition>,
     #[command(flatten)]
