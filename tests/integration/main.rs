@@ -48,4 +48,5 @@ mod secrets;
 mod security;
 mod servers;
 mod unfinished;
+mod units;
 mod untouched;

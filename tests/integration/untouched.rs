@@ -342,7 +342,7 @@ fn bad_jail_files_leave_the_jail_alone() {
         (
             "no-command",
             format!("{GOOD}[[program]]\nname = \"ls\"\n"),
-            vec!["no-command.toml:", "missing field `command`"],
+            vec!["no-command.toml: program 2: `command` is empty (give a command or a `unit`)"],
         ),
         (
             "no-such-program",

@@ -246,7 +246,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_setuid: bool,
     /// When the program counts as started (repeatable; all must hold): exit,
-    /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION [default: exit].
+    /// tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION, notify (sd_notify's
+    /// READY=1), pidfile:PATH [default: exit, or from --unit's Type=].
     #[arg(long, value_name = "CONDITION", value_parser = parse_condition)]
     pub ready: Vec<jailtrace_spec::ready::Condition>,
     #[command(flatten)]
@@ -301,10 +302,18 @@ pub struct RunArgs {
     pub max_listing: usize,
     #[command(flatten)]
     pub dirs: DirArgs,
+    /// Describe the program by this systemd service unit (`nginx`,
+    /// `nginx.service`, `getty@tty1.service` or a unit file's path): its
+    /// ExecStart=, User=, Group=, Environment=, EnvironmentFile=,
+    /// WorkingDirectory=, RuntimeDirectory= and the other directories,
+    /// and readiness from Type=. Options given here override the unit's;
+    /// settings jailtrace cannot honour are listed. See docs/servers.md.
+    #[arg(long, value_name = "NAME")]
+    pub unit: Option<String>,
     #[command(flatten)]
     pub global: Global,
-    /// The program and its arguments.
-    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    /// The program and its arguments [default with --unit: its ExecStart=].
+    #[arg(last = true, required_unless_present = "unit", value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
 
@@ -422,6 +431,10 @@ pub struct ProgramArgs {
     /// Secret-looking variables are otherwise recorded by name only.
     #[arg(long, value_name = "NAME")]
     pub record_env: Vec<String>,
+    /// Variables from a systemd unit (`--unit`): after --pass-env, before
+    /// --env-file and --env.
+    #[arg(skip)]
+    pub unit_env: Vec<(OsString, OsString)>,
 }
 
 /// The directories a jail gets besides what its program reads (`run`):

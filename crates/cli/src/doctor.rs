@@ -63,6 +63,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         // The manifest's binds are mounted for the run.
         binds: Vec::new(),
         mkdirs: Vec::new(),
+        unit: None,
     };
     let exam = match engine::doctor::doctor(&config, &mut Warnings) {
         Ok(exam) => exam,

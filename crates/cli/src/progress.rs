@@ -164,4 +164,9 @@ impl Observer for Progress {
     fn warn(&mut self, message: &str) {
         self.bar.suspend(|| errln!("warning: {message}"));
     }
+
+    fn status(&mut self, text: &str) {
+        self.bar
+            .suspend(|| errln!("jailtrace: run {}: status: {text}", self.run));
+    }
 }

@@ -99,6 +99,7 @@ pub(crate) fn config(
         // The manifest's binds and directories come with it.
         binds: Vec::new(),
         mkdirs: Vec::new(),
+        unit: program.unit.clone(),
     })
 }
 

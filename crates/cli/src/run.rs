@@ -21,13 +21,17 @@ use crate::exit;
 use crate::progress::{role_name, Progress};
 use crate::recorded;
 
-pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
+    let from_unit = crate::unit::apply(&mut args)?;
     let path_var = std::env::var_os("PATH");
     let executable = engine::find_program(&args.command[0], path_var.as_deref())?;
-    let name = executable
-        .file_name()
-        .map(OsStr::to_os_string)
-        .unwrap_or_else(|| "program".into());
+    let name = match &from_unit {
+        Some(u) => u.unit.short_name().into(),
+        None => executable
+            .file_name()
+            .map(OsStr::to_os_string)
+            .unwrap_or_else(|| "program".into()),
+    };
     let root_arg = args
         .root
         .clone()
@@ -55,9 +59,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => Policy::new(&args.deny, &args.allow)?,
     };
 
-    let credentials = args.program.credentials()?;
-    let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
-    check_program_allowed(&policy, &executable)?;
+    let mut credentials = args.program.credentials()?;
+    if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
+        for gid in u.supplementary_gids()? {
+            if !c.groups.contains(&gid) {
+                c.groups.push(gid);
+            }
+        }
+    }
     if !args.program.cwd.is_dir() {
         bail!(
             "--cwd {}: the host has no such directory (the jail's working directory is copied from the host)",
@@ -65,6 +74,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let env = args.program.environment(credentials.as_ref())?;
+    if let Some(u) = &from_unit {
+        args.command = u.argv(&args.command, &env.vars);
+    }
+    let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
+    check_program_allowed(&policy, &executable)?;
     let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items(), earlier.as_ref())?;
     let others = match &earlier {
         Some(m) => m
@@ -120,6 +134,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         earlier,
         binds,
         mkdirs,
+        unit: from_unit.as_ref().map(crate::unit::FromUnit::record),
     };
 
     // From the first write into a new (or wiped) root on, a record beside
@@ -185,7 +200,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     print_failed_exercises(&report.exercises, &report.manifest.runs);
     if args.json {
-        outln!("{}", summary_json(&report, &config.name, &manifest_path));
+        let mut summary = summary_json(&report, &config.name, &manifest_path);
+        if let Some(u) = &from_unit {
+            summary["unit"] = u.json();
+        }
+        outln!("{}", summary);
     } else {
         err!(
             "{}",
@@ -247,6 +266,7 @@ impl ProgramArgs {
                 Base::Clean
             },
             pass: self.pass_env.clone(),
+            unit: self.unit_env.clone(),
             env_files: self.env_file.iter().cloned().collect(),
             set: self.env.clone(),
             record: self.record_env.clone(),

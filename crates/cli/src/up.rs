@@ -89,7 +89,7 @@ fn programs(args: &UpArgs, file: &Path, jail: &JailFile) -> anyhow::Result<u8> {
                 "{}: program {} ({}): {}",
                 file.display(),
                 i + 1,
-                program.command.join(" "),
+                shown(program),
                 e.render().to_string().trim_end()
             )
         })?;
@@ -98,7 +98,7 @@ fn programs(args: &UpArgs, file: &Path, jail: &JailFile) -> anyhow::Result<u8> {
         };
         errln!(
             "jailtrace up: {} ({} of {})",
-            program.command.join(" "),
+            shown(program),
             i + 1,
             jail.programs.len()
         );
@@ -108,4 +108,12 @@ fn programs(args: &UpArgs, file: &Path, jail: &JailFile) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// A program of a jail file as the user wrote it: its command, or its unit.
+fn shown(program: &jailtrace_spec::jailfile::ProgramSection) -> String {
+    match &program.unit {
+        Some(unit) if program.command.is_empty() => format!("--unit {unit}"),
+        _ => program.command.join(" "),
+    }
 }

@@ -93,6 +93,9 @@ pub struct Config {
     pub binds: Vec<jailtrace_spec::Bind>,
     /// Directories made in the root before the first run.
     pub mkdirs: Vec<jailtrace_spec::NewDir>,
+    /// The systemd unit the program was described by (`--unit`), for the
+    /// manifest.
+    pub unit: Option<jailtrace_manifest::ProgramUnit>,
 }
 
 impl Config {

@@ -590,6 +590,9 @@ impl Handler for RunHandler<'_> {
         if !self.ready && self.readiness.poll(elapsed) {
             self.ready = true;
         }
+        for status in self.readiness.take_status() {
+            self.observer.status(&status);
+        }
         if self.ready {
             self.exercise();
         }

@@ -236,6 +236,7 @@ fn program_record(config: &Config) -> Program {
             exercises: config.exercises.iter().map(Exercise::record).collect(),
             with: config.with.clone(),
         },
+        unit: config.unit.clone(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! A command is started when its first process exits 0; a server never
 //! exits when it works, so `--ready CONDITION` (repeatable, all must hold)
 //! says what to wait for instead: `exit`, `tcp:HOST:PORT`, `http:URL`,
-//! `log:REGEX` or `alive:DURATION`. The conditions, and their parsing, are
+//! `log:REGEX`, `alive:DURATION`, `notify` or `pidfile:PATH`. The conditions, and their parsing, are
 //! [`jailtrace_spec::ready`]'s: the engine watches them and never parses.
 //!
 //! [`Readiness`] tracks one run. Guarantees:
@@ -21,10 +21,24 @@
 //! - output is matched line by line, lines split on `\n` across chunk
 //!   boundaries (a trailing `\r` is dropped), with at most [`MAX_LINE`]
 //!   bytes buffered: a longer line is matched on its first [`MAX_LINE`]
-//!   bytes; output need not be UTF-8.
+//!   bytes; output need not be UTF-8;
+//! - `notify` listens on a unix datagram socket of its own in the abstract
+//!   namespace ([`Readiness::notify_socket`], `@jailtrace/notify/PID/N`):
+//!   no file in the jail, and a service that dropped to its `User=` can
+//!   send to it whatever its owner (a socket file would need a mode for
+//!   it). The run's program gets its name in `NOTIFY_SOCKET`, as
+//!   sd_notify(3) expects; the socket is read without blocking on each
+//!   tick, `READY=1` makes the condition hold and `STATUS=` lines are
+//!   kept for the progress display ([`Readiness::take_status`]);
+//! - `pidfile:PATH` holds once PATH in the jail's root holds a process id
+//!   (a positive number) while the tree runs: the pid is one of the jail's
+//!   pid namespace, so it is not looked up in the host's `/proc`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -67,6 +81,46 @@ struct Item {
     last_try: Option<Duration>,
     /// What the last probe saw, for [`Readiness::pending`].
     note: Option<String>,
+}
+
+/// The notification socket of a `notify` condition.
+#[derive(Debug)]
+struct Notify {
+    socket: UnixDatagram,
+    /// Its abstract name with a leading `@` (sd_notify(3)'s form).
+    name: String,
+}
+
+/// Makes each notification socket's name unique in the process.
+static NOTIFY_SOCKETS: AtomicU32 = AtomicU32::new(0);
+
+impl Notify {
+    fn bind() -> std::io::Result<Notify> {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!(
+            "jailtrace/notify/{}/{}",
+            std::process::id(),
+            NOTIFY_SOCKETS.fetch_add(1, Ordering::Relaxed)
+        );
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let socket = UnixDatagram::bind_addr(&addr)?;
+        socket.set_nonblocking(true)?;
+        Ok(Notify {
+            socket,
+            name: format!("@{name}"),
+        })
+    }
+
+    /// The messages waiting, each split into its `KEY=VALUE` lines.
+    fn drain(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            lines.extend(text.lines().map(str::to_string));
+        }
+        lines
+    }
 }
 
 impl Item {
@@ -118,6 +172,12 @@ pub struct Readiness {
     line: Vec<u8>,
     /// The current line passed [`MAX_LINE`]: skip to its end.
     discarding: bool,
+    /// The socket of a `notify` condition.
+    notify: Option<Notify>,
+    /// `STATUS=` texts received, not yet taken.
+    status: Vec<String>,
+    /// The jail's root, where `pidfile:` paths are read.
+    root: Option<PathBuf>,
 }
 
 impl Readiness {
@@ -151,10 +211,71 @@ impl Readiness {
                 }
             })
             .collect();
-        Readiness {
+        let mut readiness = Readiness {
             items,
             line: Vec::new(),
             discarding: false,
+            notify: None,
+            status: Vec::new(),
+            root: None,
+        };
+        if readiness
+            .items
+            .iter()
+            .any(|i| matches!(i.condition, Condition::Notify))
+        {
+            match Notify::bind() {
+                Ok(n) => readiness.notify = Some(n),
+                Err(e) => {
+                    for item in &mut readiness.items {
+                        if matches!(item.condition, Condition::Notify) {
+                            item.fail(format!("cannot make the notification socket: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        readiness
+    }
+
+    /// Reads `pidfile:` paths in `root` (the jail's).
+    pub fn in_root(mut self, root: &Path) -> Readiness {
+        self.root = Some(root.to_path_buf());
+        self
+    }
+
+    /// The value of `NOTIFY_SOCKET` for the program, when a condition is
+    /// `notify`.
+    pub fn notify_socket(&self) -> Option<&str> {
+        self.notify.as_ref().map(|n| n.name.as_str())
+    }
+
+    /// The `STATUS=` texts the program sent since the last call.
+    pub fn take_status(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.status)
+    }
+
+    /// Reads the notification socket: `READY=1` makes `notify` hold.
+    fn read_notify(&mut self) {
+        let Some(notify) = &self.notify else {
+            return;
+        };
+        let mut ready = false;
+        for line in notify.drain() {
+            if line == "READY=1" {
+                ready = true;
+            } else if let Some(status) = line.strip_prefix("STATUS=") {
+                self.status.push(status.to_string());
+            } else if let Some(errno) = line.strip_prefix("ERRNO=") {
+                self.status.push(format!("error {errno} (ERRNO=)"));
+            }
+        }
+        if ready {
+            for item in &mut self.items {
+                if matches!(item.condition, Condition::Notify) && item.state == State::Waiting {
+                    item.state = State::Held;
+                }
+            }
         }
     }
 
@@ -252,6 +373,8 @@ impl Readiness {
                 }
                 Condition::Log(_) => "no line of output matched",
                 Condition::Alive(_) => "the program ended before that",
+                Condition::Notify => "the program ended before it sent READY=1",
+                Condition::PidFile(_) => "the program ended before its pid file named a process",
             };
             let why = item.note.take().unwrap_or_else(|| why.to_string());
             item.fail(why);
@@ -263,6 +386,8 @@ impl Readiness {
     /// ones at most every [`PROBE_INTERVAL`], without waiting for answers)
     /// and returns whether all of them hold.
     pub fn poll(&mut self, elapsed: Duration) -> bool {
+        self.read_notify();
+        let root = self.root.clone();
         for item in &mut self.items {
             item.collect();
             if item.state != State::Waiting {
@@ -270,6 +395,10 @@ impl Readiness {
             }
             match &item.condition {
                 Condition::Alive(d) if elapsed >= *d => item.state = State::Held,
+                Condition::PidFile(path) => match pid_in(root.as_deref(), path) {
+                    Ok(_) => item.state = State::Held,
+                    Err(note) => item.note = Some(note),
+                },
                 Condition::Tcp { .. } | Condition::Http(_) => {
                     let due = item
                         .last_try
@@ -307,6 +436,19 @@ impl Readiness {
                 (State::Waiting, None) => Some(item.condition.to_string()),
             })
             .collect()
+    }
+}
+
+/// The process id the pid file `path` (a jail path, read in `root`) holds.
+fn pid_in(root: Option<&Path>, path: &Path) -> Result<u32, String> {
+    let host = match root {
+        Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+        None => path.to_path_buf(),
+    };
+    let text = std::fs::read_to_string(&host).map_err(|e| format!("{}: {e}", path.display()))?;
+    match text.trim().parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("{} holds no process id", path.display())),
     }
 }
 

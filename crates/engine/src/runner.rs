@@ -76,7 +76,7 @@ pub(crate) fn trace_run(
     let transcript = output != Output::Shown;
     loop {
         let pipes = capture(config, output, session.run)?;
-        let readiness = ready::Readiness::new(config.ready.clone());
+        let readiness = ready::Readiness::new(config.ready.clone()).in_root(&config.root);
         let exercises = exercise::Exercises::new(
             config.exercises.clone(),
             config.exercise_timeout,
@@ -97,6 +97,9 @@ pub(crate) fn trace_run(
         let (stack, mut specs) = Companions::new(companions, &config.root)?;
         handler.companions = stack;
         let mut spec = config.spawn();
+        if let Some(socket) = handler.readiness.notify_socket() {
+            spec.env.push(format!("NOTIFY_SOCKET={socket}").into());
+        }
         spec.stdin = config.input.for_run().map_err(Error::Stdin)?;
         if let Some(p) = pipes {
             spec.stdout = Stdio::Fd(p.stdout);

@@ -79,6 +79,8 @@ pub trait Observer {
     fn placed(&mut self, _entry: &Entry) {}
     fn run_finished(&mut self, _run: &jailtrace_manifest::Run) {}
     fn warn(&mut self, _message: &str) {}
+    /// The program said how it is doing (sd_notify's `STATUS=`).
+    fn status(&mut self, _text: &str) {}
     /// Exercise `index` (1-based) of run `run` started.
     fn exercise_started(
         &mut self,

@@ -79,13 +79,17 @@ impl Companions {
             let pipes = Capture::pipes(Sink::Hidden, Sink::Hidden, None).map_err(Error::Output)?;
             let mut spawn = config.spawn();
             spawn.root = Some(root.to_path_buf());
+            let readiness = Readiness::new(config.ready.clone()).in_root(root);
+            if let Some(socket) = readiness.notify_socket() {
+                spawn.env.push(format!("NOTIFY_SOCKET={socket}").into());
+            }
             spawn.stdin = Stdio::Null;
             spawn.stdout = Stdio::Fd(pipes.stdout);
             spawn.stderr = Stdio::Fd(pipes.stderr);
             spawns.push(spawn);
             list.push(Companion {
                 name: config.name.clone(),
-                readiness: Readiness::new(config.ready.clone()),
+                readiness,
                 capture: pipes.capture,
                 transcript: Vec::new(),
                 ready: false,

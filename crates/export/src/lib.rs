@@ -355,6 +355,7 @@ mod tests {
                     exercises: Vec::new(),
                     with: Vec::new(),
                 },
+                unit: None,
             }],
             jail_file: None,
             root: PathText::from("/tmp/jail"),

@@ -11,6 +11,14 @@
 //! and `ExecStart=` twice: empty, to reset the unit's own command, then the
 //! program. A comment at the top says where to install it.
 //!
+//! A program jailed from its systemd unit (`run --unit`, the manifest's
+//! `programs[].unit`) gets a drop-in for that unit that keeps the unit's
+//! own settings (its `ExecStart=`, `User=`, environment, directories,
+//! `Type=` and sandboxing) and adds only what the jail changes:
+//! `RootDirectory=`, `MountAPIVFS=` and the binds. `NOTIFY_SOCKET` needs
+//! nothing: systemd makes its notification socket reachable in the root
+//! of a service with `RootDirectory=`.
+//!
 //! Guarantees: values are written with systemd's quoting rules — every
 //! `ExecStart=` and `Environment=` word in double quotes with `\`, `"` and
 //! control characters escaped C-style; `%` doubled (specifiers) everywhere;
@@ -73,6 +81,22 @@ fn dropin_for(
         command.executable,
         root.display()
     );
+    if let Some(unit) = &program.unit {
+        let unit_name = plain("unit name", unit.name.as_bytes())?;
+        let _ = writeln!(
+            out,
+            "# Written by `jailtrace export --format systemd` for the unit it was jailed\n\
+             # from. Install as\n\
+             #   /etc/systemd/system/{unit_name}.d/jailtrace.conf\n\
+             # then run `systemctl daemon-reload`. The unit keeps its own command, user,\n\
+             # environment, directories and readiness; this adds the jail's root and mounts.\n\
+             # NOTIFY_SOCKET works unchanged: systemd makes its notification socket\n\
+             # reachable inside RootDirectory=."
+        );
+        out.push_str("[Service]\n");
+        jail_settings(&mut out, manifest, root, report)?;
+        return Ok(out);
+    }
     let _ = writeln!(
         out,
         "# Written by `jailtrace export --format systemd`. Install as\n\
@@ -81,6 +105,18 @@ fn dropin_for(
          # then run `systemctl daemon-reload`."
     );
     out.push_str("[Service]\n");
+    jail_settings(&mut out, manifest, root, report)?;
+    program_settings(&mut out, program, report)?;
+    Ok(out)
+}
+
+/// `RootDirectory=`, `MountAPIVFS=` and the mounts of the jail.
+fn jail_settings(
+    out: &mut String,
+    manifest: &Manifest,
+    root: &Path,
+    report: &mut Report,
+) -> Result<(), Error> {
     if !root.is_absolute() {
         return Err(Error::Unrepresentable {
             format: FORMAT,
@@ -130,6 +166,14 @@ fn dropin_for(
             )),
         }
     }
+    Ok(())
+}
+
+/// What a program jailed from flags says: working directory, user,
+/// environment and command.
+fn program_settings(out: &mut String, program: &Program, report: &mut Report) -> Result<(), Error> {
+    let command = &program.command;
+    let name = &program.name;
     let _ = writeln!(
         out,
         "WorkingDirectory={}",
@@ -183,7 +227,7 @@ fn dropin_for(
         out.push_str(&quote(utf8(FORMAT, &format!("argument {i}"), arg)?, true));
     }
     out.push('\n');
-    Ok(out)
+    Ok(())
 }
 
 /// One double-quoted word: `\`, `"` and control characters escaped C-style,

@@ -137,6 +137,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 exercises: Vec::new(),
                 with: Vec::new(),
             },
+            unit: None,
         }],
         jail_file: None,
         root: PathText::from(root.as_path()),

@@ -47,8 +47,8 @@ pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, Reason,
-    Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
+    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, ProgramUnit,
+    Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
 };
 pub use unfinished::Unfinished;
 

@@ -34,6 +34,21 @@ pub struct Program {
     /// How it is started.
     #[serde(flatten)]
     pub command: Command,
+    /// The systemd service unit its command, user, environment, directories
+    /// and readiness were read from (`jailtrace run --unit`); omitted for a
+    /// program described by flags alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<ProgramUnit>,
+}
+
+/// The systemd unit a program was described by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProgramUnit {
+    /// Its full name (`nginx.service`): the unit the systemd export writes
+    /// a drop-in for.
+    pub name: String,
+    /// The unit file read, then its drop-ins, in the order they applied.
+    pub files: Vec<PathText>,
 }
 
 impl Program {

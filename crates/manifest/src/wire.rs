@@ -52,6 +52,7 @@ impl TryFrom<Wire> for Manifest {
             (1, Some(command), None) => vec![Program {
                 name: Program::default_name(command.executable.as_path()),
                 command,
+                unit: None,
             }],
             (1, _, _) => return Err("a version 1 manifest has `command` and no `programs`".into()),
             (_, None, Some(programs)) if !programs.is_empty() => programs,

@@ -161,6 +161,7 @@ fn sample() -> Manifest {
                 ],
                 with: Vec::new(),
             },
+            unit: None,
         }],
         jail_file: None,
         root: "/srv/jails/tool".into(),

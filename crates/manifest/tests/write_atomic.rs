@@ -59,6 +59,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 exercises: Vec::new(),
                 with: Vec::new(),
             },
+            unit: None,
         }],
         jail_file: None,
         root: "/tmp/jail".into(),

@@ -9,8 +9,9 @@
 //! order, each later step overriding the earlier ones:
 //!
 //! 1. `--pass-env NAME` (a glob: `JAVA_*`): the caller's matching variables;
-//! 2. `--env-file FILE`: the file's assignments (parsed, never run);
-//! 3. `--env KEY=VALUE`.
+//! 2. a systemd unit's `Environment=` and `EnvironmentFile=` (`--unit`);
+//! 3. `--env-file FILE`: the file's assignments (parsed, never run);
+//! 4. `--env KEY=VALUE`.
 //!
 //! `PWD` is set to the working directory inside the jail, and `OLDPWD` (a
 //! host path) is never passed. [`Base::Inherit`] (`--inherit-env`) starts
@@ -57,6 +58,9 @@ pub struct EnvSpec {
     pub base: Base,
     /// `--pass-env` patterns: names, `*` and `?` as in the shell.
     pub pass: Vec<String>,
+    /// A systemd unit's `Environment=` and `EnvironmentFile=` variables
+    /// (`--unit`), applied after `pass` and before `env_files`.
+    pub unit: Vec<(OsString, OsString)>,
     /// `--env-file` files, in order.
     pub env_files: Vec<PathBuf>,
     /// `--env KEY=VALUE`, in order.
@@ -218,6 +222,9 @@ impl EnvSpec {
                     p.text
                 ));
             }
+        }
+        for (k, v) in &self.unit {
+            set(&mut vars, k.clone(), v.clone());
         }
         for path in &self.env_files {
             let file = envfile::read(path, &vars)?;

@@ -118,14 +118,24 @@ pub enum PasswdMode {
 /// One `[[program]]`: what `jailtrace run` says for one program.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["command"], "properties": {"command": {"minItems": 1}}},
+    {"required": ["unit"]}
+]))]
 pub struct ProgramSection {
     /// Its name in the jail (`--program`) [default: the command's file
     /// name]; unique in the jail.
     #[serde(default)]
     pub name: Option<String>,
-    /// The program and its arguments (`-- PROGRAM ARGS…`).
-    #[schemars(length(min = 1))]
+    /// The program and its arguments (`-- PROGRAM ARGS…`) [default with
+    /// `unit`: the unit's `ExecStart=`]; `command` or `unit` is required.
+    #[serde(default)]
     pub command: Vec<String>,
+    /// A systemd service unit that describes the program (`--unit`):
+    /// its command, user, environment, directories and readiness; the
+    /// other keys override it.
+    #[serde(default)]
+    pub unit: Option<String>,
     /// Working directory in the jail, absolute (`--cwd`) [default: `/`].
     #[serde(default)]
     pub cwd: Option<PathBuf>,
@@ -252,13 +262,13 @@ impl JailFile {
         }
         let mut names: Vec<String> = Vec::new();
         for (i, p) in file.programs.iter().enumerate() {
-            let Some(first) = p.command.first() else {
-                return Err(invalid(format!("program {}: `command` is empty", i + 1)));
-            };
-            let name = p
-                .name
-                .clone()
-                .unwrap_or_else(|| Program::default_name(Path::new(first)));
+            if p.command.is_empty() && p.unit.is_none() {
+                return Err(invalid(format!(
+                    "program {}: `command` is empty (give a command or a `unit`)",
+                    i + 1
+                )));
+            }
+            let name = file.program_name(i);
             if names.contains(&name) {
                 return Err(invalid(format!(
                     "two programs are called {name:?}; give one a `name`"
@@ -323,10 +333,18 @@ impl JailFile {
     /// Program `i`'s name in the jail.
     pub fn program_name(&self, i: usize) -> String {
         let p = &self.programs[i];
-        p.name.clone().unwrap_or_else(|| {
-            // `parse` refused an empty command.
-            Program::default_name(Path::new(&p.command[0]))
-        })
+        p.name
+            .clone()
+            .unwrap_or_else(|| match (p.command.first(), &p.unit) {
+                (Some(first), _) => Program::default_name(Path::new(first)),
+                // As `--unit` names it: the unit's name without `.service`.
+                (None, Some(unit)) => {
+                    let file = unit.rsplit('/').next().unwrap_or(unit);
+                    file.strip_suffix(".service").unwrap_or(file).to_string()
+                }
+                // `parse` refused a program with neither.
+                (None, None) => "program".into(),
+            })
     }
 
     /// The programs program `i` runs with: its `with`, or every earlier
@@ -336,10 +354,10 @@ impl JailFile {
             Some(with) => with.clone(),
             None => (0..i)
                 .filter(|&j| {
-                    self.programs[j]
-                        .ready
-                        .iter()
-                        .any(|r| !r.eq_ignore_ascii_case("exit"))
+                    let p = &self.programs[j];
+                    // A unit is a service: a server unless it says `exit`.
+                    p.ready.iter().any(|r| !r.eq_ignore_ascii_case("exit"))
+                        || (p.unit.is_some() && p.ready.is_empty())
                 })
                 .map(|j| self.program_name(j))
                 .collect(),
@@ -409,6 +427,9 @@ impl JailFile {
         if let Some(name) = &p.name {
             opt("--program", name);
         }
+        if let Some(unit) = &p.unit {
+            opt("--unit", unit);
+        }
         for with in self.with(i) {
             opt("--with", &with);
         }
@@ -475,8 +496,10 @@ impl JailFile {
             flags.push("--keep-setuid".into());
         }
         a.extend(flags);
-        a.push("--".into());
-        a.extend(p.command.iter().map(OsString::from));
+        if !p.command.is_empty() {
+            a.push("--".into());
+            a.extend(p.command.iter().map(OsString::from));
+        }
         a
     }
 }

@@ -4,7 +4,8 @@
 //! directories the jail gets besides what the program reads: host
 //! directories bound into it and directories made in it ([`dirs`]), when
 //! a program counts as started ([`ready`]), and what is done to it then
-//! ([`exercise`]).
+//! ([`exercise`]); and systemd service units, read as one more source of
+//! a program's description ([`unit`]).
 //! The command line turns its flags into these values; the engine
 //! executes them without parsing anything.
 
@@ -14,9 +15,11 @@ pub mod envfile;
 pub mod exercise;
 pub mod jailfile;
 pub mod ready;
+pub mod unit;
 
 pub use dirs::{Bind, DirError, MkDir, NewDir};
 
 pub use env::{Account, Base, EnvError, EnvSpec, Environment, Redacted};
 pub use exercise::Exercise;
 pub use jailfile::{JailFile, JailFileError};
+pub use unit::{Unit, UnitError};

@@ -10,6 +10,8 @@
 //! | `http:URL`       | `GET PATH HTTP/1.0` to `http://HOST[:PORT][/PATH]` answers 2xx or 3xx |
 //! | `log:REGEX`      | a line of the program's stdout or stderr matches REGEX   |
 //! | `alive:DURATION` | the tree still runs after DURATION and nothing crashed   |
+//! | `notify`         | the program sent `READY=1` to `$NOTIFY_SOCKET` (sd_notify(3)) |
+//! | `pidfile:PATH`   | PATH in the jail names a process and the tree still runs |
 //!
 //! Only the syntax is checked here (a host is not resolved, a port not
 //! tried); the engine's `ready` module watches the conditions during a run.
@@ -25,7 +27,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-const EXPECTED: &str = "expected exit, tcp:HOST:PORT, http:URL, log:REGEX or alive:DURATION";
+const EXPECTED: &str =
+    "expected exit, tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION, notify or pidfile:PATH";
 
 /// One `--ready` condition.
 #[derive(Debug, Clone)]
@@ -41,6 +44,12 @@ pub enum Condition {
     Log(Regex),
     /// The tree still runs after this long, and nothing crashed.
     Alive(Duration),
+    /// The program sent `READY=1` to the notification socket jailtrace
+    /// named in its `NOTIFY_SOCKET` (systemd's `Type=notify`).
+    Notify,
+    /// This file in the jail (absolute) holds a process id, and the tree
+    /// still runs (systemd's `PIDFile=` of a `Type=forking` service).
+    PidFile(std::path::PathBuf),
 }
 
 /// An `http://HOST[:PORT][/PATH]` URL: what an `http:` readiness
@@ -105,6 +114,12 @@ impl FromStr for Condition {
         match (kind.as_str(), arg) {
             ("exit", None) => Ok(Condition::Exit),
             ("exit", Some(_)) => Err(invalid("`exit` takes no argument".into())),
+            ("notify", None) => Ok(Condition::Notify),
+            ("notify", Some(_)) => Err(invalid("`notify` takes no argument".into())),
+            ("pidfile", Some(path)) if path.starts_with('/') => Ok(Condition::PidFile(path.into())),
+            ("pidfile", _) => Err(invalid(
+                "expected pidfile:PATH, PATH absolute in the jail".into(),
+            )),
             ("tcp", Some(arg)) => parse_tcp(arg)
                 .map(|addr| Condition::Tcp { addr })
                 .map_err(invalid),
@@ -143,6 +158,8 @@ impl fmt::Display for Condition {
             Condition::Http(url) => write!(f, "{url}"),
             Condition::Log(re) => write!(f, "log:{}", re.as_str()),
             Condition::Alive(d) => write!(f, "alive:{}", format_duration(*d)),
+            Condition::Notify => f.write_str("notify"),
+            Condition::PidFile(path) => write!(f, "pidfile:{}", path.display()),
         }
     }
 }

@@ -65,6 +65,16 @@ fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(),
                     return Err(format!("{at}: {value} fits {fitting} of {rule}"));
                 }
             }
+            "anyOf" => {
+                let choices = rule.as_array().ok_or("anyOf is a list")?;
+                let errors: Vec<String> = choices
+                    .iter()
+                    .filter_map(|c| validate(root, c, value, at).err())
+                    .collect();
+                if errors.len() == choices.len() {
+                    return Err(format!("{at}: fits none of: {}", errors.join("; ")));
+                }
+            }
             "properties" | "additionalProperties" | "required" => {
                 let Value::Object(map) = value else { continue };
                 if keyword == "required" {
@@ -89,7 +99,9 @@ fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(),
                             validate(root, sub, item, &format!("{at}.{key}"))?;
                         }
                         Some(_) => {}
-                        None if keywords["additionalProperties"] == false => {
+                        None if keywords.get("additionalProperties")
+                            == Some(&Value::Bool(false)) =>
+                        {
                             return Err(format!("{at}: unknown key `{key}`"));
                         }
                         None => {}

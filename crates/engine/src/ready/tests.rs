@@ -234,3 +234,40 @@ fn http_5xx_does_not_hold() {
     r.tree_empty();
     assert!(!r.poll(Duration::from_secs(60)));
 }
+
+#[test]
+fn notify_holds_on_ready_and_keeps_status() {
+    use std::os::linux::net::SocketAddrExt;
+    let mut r = Readiness::new(vec![Condition::Notify]);
+    let name = r.notify_socket().expect("a notify socket").to_string();
+    assert!(name.starts_with("@jailtrace/notify/"), "{name}");
+    assert!(!r.poll(Duration::ZERO));
+    let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
+    client
+        .send_to_addr(b"STATUS=Loading\nMAINPID=2", &addr)
+        .unwrap();
+    assert!(!r.poll(Duration::from_millis(10)));
+    assert_eq!(r.take_status(), ["Loading"]);
+    client
+        .send_to_addr(b"READY=1\nSTATUS=Ready to accept connections", &addr)
+        .unwrap();
+    assert!(r.poll(Duration::from_millis(20)));
+    assert_eq!(r.take_status(), ["Ready to accept connections"]);
+}
+
+#[test]
+fn pidfile_holds_when_the_file_names_a_process() {
+    let root = tempfile::tempdir().unwrap();
+    let mut r = Readiness::new(vec![parse("pidfile:/run/x.pid")]).in_root(root.path());
+    assert!(!r.poll(Duration::ZERO));
+    assert!(r.pending()[0].contains("/run/x.pid"), "{:?}", r.pending());
+    std::fs::create_dir(root.path().join("run")).unwrap();
+    std::fs::write(root.path().join("run/x.pid"), "\n").unwrap();
+    assert!(!r.poll(Duration::ZERO));
+    std::fs::write(root.path().join("run/x.pid"), "42\n").unwrap();
+    assert!(r.poll(Duration::ZERO));
+    let mut r = Readiness::new(vec![Condition::Notify]);
+    r.tree_empty();
+    assert!(r.failed());
+}

@@ -220,3 +220,31 @@ fn a_relative_bind_is_the_files_neighbour() {
         ]
     );
 }
+
+#[test]
+fn a_unit_program_needs_no_command() {
+    let path = Path::new("/srv/j/web.jail.toml");
+    let file = JailFile::parse(
+        path,
+        "root = \"r\"\n[[program]]\nunit = \"redis-server\"\n[[program]]\nunit = \"/etc/x/nginx.service\"\nready = [\"tcp:127.0.0.1:80\"]\n",
+    )
+    .unwrap();
+    assert_eq!(file.program_name(0), "redis-server");
+    assert_eq!(file.program_name(1), "nginx");
+    assert_eq!(file.with(1), ["redis-server"]);
+    let args: Vec<String> = file
+        .run_args(0)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--unit", "redis-server"]),
+        "{args:?}"
+    );
+    assert!(!args.contains(&"--".to_string()), "{args:?}");
+    let err = JailFile::parse(path, "root = \"r\"\n[[program]]\nname = \"x\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("give a command or a `unit`"),
+        "{err}"
+    );
+}

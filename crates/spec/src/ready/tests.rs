@@ -80,7 +80,7 @@ fn display_gives_back_the_cli_form() {
 fn parse_errors_say_what_is_wrong() {
     assert_eq!(
         error("foo"),
-        "unknown readiness condition `foo` (expected exit, tcp:HOST:PORT, http:URL, log:REGEX or alive:DURATION)"
+        "unknown readiness condition `foo` (expected exit, tcp:HOST:PORT, http:URL, log:REGEX, alive:DURATION, notify or pidfile:PATH)"
     );
     assert!(error("").starts_with("unknown readiness condition ``"));
     assert!(error("port:80").starts_with("unknown readiness condition `port:80`"));
@@ -144,4 +144,18 @@ fn durations() {
         let e = parse_duration(bad).expect_err(bad);
         assert!(e.starts_with(&format!("invalid duration `{bad}`")), "{e}");
     }
+}
+
+#[test]
+fn notify_and_pidfile() {
+    assert!(matches!(parse("notify"), Condition::Notify));
+    assert!(
+        matches!(parse("pidfile:/run/nginx.pid"), Condition::PidFile(p) if p == std::path::Path::new("/run/nginx.pid"))
+    );
+    for c in ["notify", "pidfile:/run/x.pid"] {
+        assert_eq!(parse(c).to_string(), c);
+    }
+    assert!("notify:x".parse::<Condition>().is_err());
+    assert!("pidfile:run/x".parse::<Condition>().is_err());
+    assert!("pidfile".parse::<Condition>().is_err());
 }
