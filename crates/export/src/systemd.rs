@@ -93,6 +93,7 @@ fn dropin_for(
              # NOTIFY_SOCKET works unchanged: systemd makes its notification socket\n\
              # reachable inside RootDirectory=."
         );
+        companions(&mut out, program)?;
         out.push_str("[Service]\n");
         jail_settings(&mut out, manifest, root, report)?;
         return Ok(out);
@@ -104,10 +105,29 @@ fn dropin_for(
          # (a drop-in for the service that should run it; any NAME.service.d works),\n\
          # then run `systemctl daemon-reload`."
     );
+    companions(&mut out, program)?;
     out.push_str("[Service]\n");
     jail_settings(&mut out, manifest, root, report)?;
     program_settings(&mut out, program, report)?;
     Ok(out)
+}
+
+/// The programs `program` runs with (`with`), as the services it needs
+/// and starts after: their drop-ins are `NAME.service.d` of the same
+/// export.
+fn companions(out: &mut String, program: &Program) -> Result<(), Error> {
+    if program.command.with.is_empty() {
+        return Ok(());
+    }
+    let names = program
+        .command
+        .with
+        .iter()
+        .map(|n| plain("program name", n.as_bytes()).map(|n| format!("{n}.service")))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(" ");
+    let _ = writeln!(out, "[Unit]\nRequires={names}\nAfter={names}");
+    Ok(())
 }
 
 /// `RootDirectory=`, `MountAPIVFS=` and the mounts of the jail.
@@ -381,5 +401,25 @@ ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"$$HOME\\\" 100%% \\\\ done\\n\" \"\"
         assert!(err.to_string().contains("control character"), "{err}");
         let err = dropin(&m, Path::new("jail"), &mut Report::default()).unwrap_err();
         assert!(err.to_string().contains("needs an absolute path"), "{err}");
+    }
+
+    #[test]
+    fn a_program_run_with_others_requires_their_services() {
+        let mut m = manifest();
+        let mut web = m.programs[0].clone();
+        m.programs[0].name = "mariadb".into();
+        web.name = "apache2".into();
+        web.command.with = vec!["mariadb".into()];
+        m.programs.push(web);
+        let text = String::from_utf8(dropin(&m, Path::new("/r"), &mut Report::default()).unwrap())
+            .unwrap();
+        let (db, web) = text
+            .split_once("# ===== apache2.service.d/jailtrace.conf =====\n")
+            .unwrap();
+        assert!(!db.contains("[Unit]"), "{db}");
+        assert!(
+            web.contains("[Unit]\nRequires=mariadb.service\nAfter=mariadb.service\n[Service]\n"),
+            "{web}"
+        );
     }
 }
