@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, Entry, EntryKind, Exercise, Manifest, Mount, Probe, Reason, Socket, SocketFamily,
-    SocketOp,
+    Cause, Entry, EntryKind, Exercise, FoundAccount, Manifest, Mount, Probe, Reason, Socket,
+    SocketFamily, SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
@@ -157,6 +157,16 @@ pub struct Session {
     /// Paths in a file system the root lacks mounted (/proc, /sys,
     /// /dev/pts) that a read-only session saw, with the file system.
     pub(crate) virtual_misses: Vec<(PathBuf, &'static str, Who)>,
+    /// Host accounts kept because a program looks them up by name (the
+    /// account search, [`crate::lookup`]; an earlier manifest's).
+    pub(crate) found_accounts: Vec<FoundAccount>,
+    /// The host accounts a run of the account search adds to the jail's
+    /// (users, groups); `None` outside the search.
+    pub(crate) trial_accounts: Option<(BTreeSet<String>, BTreeSet<String>)>,
+    /// The current run opened `/etc/passwd` or `/etc/group`.
+    pub(crate) account_reads: bool,
+    /// Paths the policy refused in the current run (each once).
+    pub(crate) denied_this_run: Vec<PathBuf>,
 }
 
 impl Session {
@@ -204,6 +214,10 @@ impl Session {
             shared: false,
             noted: HashSet::new(),
             created_this_run: Vec::new(),
+            found_accounts: Vec::new(),
+            trial_accounts: None,
+            account_reads: false,
+            denied_this_run: Vec::new(),
         }
     }
 
@@ -242,6 +256,7 @@ impl Session {
             self.policy.bind(bind.path.as_path());
         }
         self.sockets = earlier.sockets.clone();
+        self.found_accounts = earlier.accounts.clone();
     }
 
     fn record_absent_probe(&mut self, probe: Probe) {
@@ -296,6 +311,31 @@ impl Session {
         self.interp_checked.clear();
         self.last_absent.clear();
         self.created_this_run.clear();
+        self.account_reads = false;
+        self.denied_this_run.clear();
+    }
+
+    /// A digest of everything a run starts from that jailtrace changes
+    /// between runs: every entry of the root (path, kind, mode, owner,
+    /// size, content hash, target, hollowness: the account databases'
+    /// content included), the mounts, and whether the run copies. The
+    /// program's input (argv, environment, stdin, binds) is the same for
+    /// every run of one invocation. Two runs with the same digest see the
+    /// same root: the second cannot change anything the first did not.
+    pub(crate) fn state_digest(&self, copying: bool) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        copying.hash(&mut hasher);
+        let mut entries: Vec<&Entry> = self.entries.iter().collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for e in entries {
+            (&e.path, e.kind.as_str(), e.mode, e.uid, e.gid).hash(&mut hasher);
+            (e.size, &e.sha256, &e.target, e.hollow).hash(&mut hasher);
+        }
+        for m in &self.mounts {
+            (&m.path, &m.fstype, &m.options).hash(&mut hasher);
+        }
+        hasher.finish()
     }
 
     /// Forgets the files the program created in this run and removed
@@ -748,6 +788,9 @@ impl Session {
     }
 
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
+        if !self.denied_this_run.iter().any(|p| p == path) {
+            self.denied_this_run.push(path.to_path_buf());
+        }
         if self.denied_seen.insert(path.to_path_buf()) {
             let reason = self.tag(who.reason(Cause::Accessed, self.run, None));
             self.denied.push(Probe {

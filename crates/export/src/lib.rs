@@ -365,6 +365,7 @@ mod tests {
             mounts: vec![],
             sockets: vec![],
             rootless: None,
+            accounts: Vec::new(),
         }
     }
 

@@ -69,6 +69,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
         mounts: vec![],
         sockets: vec![],
         rootless: None,
+        accounts: Vec::new(),
     }
 }
 
