@@ -236,3 +236,35 @@ fn a_program_that_needs_a_denied_secret_ends_naming_it() {
     );
     assert!(!jail.root.join(secret.strip_prefix("/").unwrap()).exists());
 }
+
+#[test]
+fn a_run_that_would_repeat_an_earlier_one_is_not_made() {
+    const NAME: &str = "a_run_that_would_repeat_an_earlier_one_is_not_made";
+    if !require_root(NAME) {
+        return;
+    }
+    // The program removes the file it reads: each verifying run misses
+    // it, each retry places it again, and the root comes out as it was.
+    // Without the rule this ran until --max-runs (50).
+    let jail = Jail::new("consumed");
+    let token = jail.join("token");
+    fs::write(&token, "once\n").unwrap();
+    let script = format!("cat {0} && rm {0}", token.display());
+    let allow = jail.allow_own_files();
+    let allow: Vec<&str> = allow.iter().map(String::as_str).collect();
+    let out = jail.run(&["/bin/sh", "-c", &script], &allow, BASE_ENV);
+    out.finished
+        .assert_no_panic()
+        .assert_code(exit::STILL_MISSING);
+    let json = summary_json(&out);
+    assert_eq!(json["runs"], 3, "{}", out.finished.report());
+    assert_eq!(json["repeat"]["run"], 4, "{json}");
+    assert_eq!(json["repeat"]["same_as"], 2, "{json}");
+    assert_eq!(json["missing"][0], token.to_str().unwrap(), "{json}");
+    assert!(
+        out.finished.stderr_text().contains("stopped before run 4"),
+        "{}",
+        out.finished.report()
+    );
+    assert!(token.exists(), "the host's file is left alone");
+}

@@ -194,9 +194,9 @@ impl<'a> Drive<'a> {
                 .map(|m| m.path.display().to_string())
                 .collect();
             hint.push_str(&format!(
-                ". The verifying runs miss {}{}, which each retry places and the copying run then \
-                 does not use (it was left out again): the program takes another way when it \
-                 finds everything; --keep-listing DIR or --passwd copy may keep what it needs",
+                ". The verifying runs miss {}{}, which each retry places, and yet the root comes \
+                 out of it as it was (the program removes what it read, or takes another way once \
+                 it has it)",
                 paths.join(", "),
                 if misses.len() > 3 { ", …" } else { "" }
             ));
