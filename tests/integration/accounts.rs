@@ -268,3 +268,62 @@ fn a_run_that_would_repeat_an_earlier_one_is_not_made() {
     );
     assert!(token.exists(), "the host's file is left alone");
 }
+
+#[test]
+fn doctor_proposes_the_account_search_and_run_performs_it() {
+    const NAME: &str = "doctor_proposes_the_account_search_and_run_performs_it";
+    if !require_root(NAME) {
+        return;
+    }
+    let Some(lookup) = lookup_fixture(NAME) else {
+        return;
+    };
+    if !fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("staff:"))
+    {
+        util::skip(NAME, "needs Debian's `staff` group");
+        return;
+    }
+    let jail = Jail::new("lookup-doctor");
+    let config = jail.join("lookup.conf");
+    fs::write(&config, "user root\ngroup root\n").unwrap();
+    let config_text = config.to_str().unwrap();
+    let argv = [lookup.as_str(), config_text];
+    jail.run(&argv, &[], BASE_ENV).expect_ok();
+    // The jail's copy of the configuration now names a group the jail
+    // lacks, and the program's message does not name it.
+    let in_jail = jail.root.join(config.strip_prefix("/").unwrap());
+    fs::write(&in_jail, "quiet\nuser root\ngroup staff\n").unwrap();
+    let root = jail.root.to_str().unwrap();
+    let doctor = jail.jailtrace(
+        &["doctor", "--root", root, "--json", "--", argv[0], argv[1]],
+        BASE_ENV,
+    );
+    doctor.assert_no_panic().assert_code(2);
+    let report: Value = serde_json::from_str(&doctor.stdout_text())
+        .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", doctor.report()));
+    let diagnoses = report["diagnoses"].as_array().expect("diagnoses");
+    let search = diagnoses
+        .iter()
+        .find(|d| d["kind"] == "account_search")
+        .unwrap_or_else(|| panic!("no account_search in {report}"));
+    assert!(search["lacking"].as_u64().unwrap_or(0) > 0, "{search}");
+    assert!(
+        search["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("jailtrace run"),
+        "{search}"
+    );
+
+    // What it proposes: a run into the jail finds the group.
+    let again = jail.run(&argv, &[], BASE_ENV);
+    again.expect_ok();
+    assert_eq!(
+        found(&summary_json(&again)),
+        [("group".into(), "staff".into())]
+    );
+    assert_eq!(names(&jail.root, "etc/group"), ["root", "staff"]);
+}
