@@ -327,3 +327,27 @@ fn doctor_proposes_the_account_search_and_run_performs_it() {
     );
     assert_eq!(names(&jail.root, "etc/group"), ["root", "staff"]);
 }
+
+#[test]
+fn a_program_that_starts_only_once_is_not_taken_for_an_account_lookup() {
+    const NAME: &str = "a_program_that_starts_only_once_is_not_taken_for_an_account_lookup";
+    if !require_root(NAME) {
+        return;
+    }
+    // It reads /etc/passwd, and the directory its first run made stops
+    // every later one: one run with every host account says accounts are
+    // not the difference, and the loop ends.
+    let jail = Jail::new("once");
+    let script = "id -un >/dev/null && mkdir /var/tmp/once";
+    let out = jail.run(&["/bin/sh", "-c", script], &[], BASE_ENV);
+    out.finished
+        .assert_no_panic()
+        .assert_code(exit::NOT_STARTED);
+    let json = summary_json(&out);
+    assert_eq!(json["runs"], 3, "{}", out.finished.report());
+    assert_eq!(json["roles"][2], "lookup", "{json}");
+    assert_eq!(json["account_search"]["not_accounts"], 3, "{json}");
+    assert_eq!(found(&json), Vec::<(String, String)>::new());
+    let hints = json["hints"].to_string();
+    assert!(hints.contains("accounts are not what it lacks"), "{hints}");
+}

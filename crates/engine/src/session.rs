@@ -1051,6 +1051,40 @@ mod tests {
     }
 
     #[test]
+    fn the_state_digest_changes_with_the_root_and_the_kind_of_run_only() {
+        let mut f = fixture();
+        let empty = f.session.state_digest(false);
+        assert_eq!(empty, f.session.state_digest(false), "stable");
+        assert_ne!(empty, f.session.state_digest(true), "copying or not");
+        f.session.begin_run(1, true);
+        f.session
+            .place(
+                Path::new("/lib/x/libc.so"),
+                Follow::Yes,
+                false,
+                Cause::Accessed,
+                &who(),
+                &mut Quiet,
+            )
+            .unwrap();
+        let placed = f.session.state_digest(false);
+        assert_ne!(empty, placed, "an entry placed");
+        // A run that records nothing new leaves it as it was.
+        f.session.begin_run(2, false);
+        f.session
+            .place(
+                Path::new("/usr/lib/missing.so"),
+                Follow::Yes,
+                false,
+                Cause::Accessed,
+                &who(),
+                &mut Quiet,
+            )
+            .unwrap();
+        assert_eq!(placed, f.session.state_digest(false));
+    }
+
+    #[test]
     fn creating_a_file_places_only_its_parent() {
         let mut f = fixture();
         std::fs::write(f._dir.path().join("host/usr/lib/x/app.log"), b"host log").unwrap();
