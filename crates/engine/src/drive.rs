@@ -120,7 +120,7 @@ impl<'a> Drive<'a> {
                 self.session.run = index;
                 self.session.place_misses(self.observer)?;
             }
-            let copying = role != RunRole::Verify;
+            let copying = matches!(role, RunRole::Discover | RunRole::Retry);
             let digest = self.session.state_digest(copying);
             if let Some(&same_as) = self.seen.get(&digest) {
                 return Ok(self.repeated(index, role, same_as));

@@ -315,13 +315,17 @@ impl Session {
         self.denied_this_run.clear();
     }
 
-    /// A digest of everything a run starts from that jailtrace changes
-    /// between runs: every entry of the root (path, kind, mode, owner,
-    /// size, content hash, target, hollowness: the account databases'
-    /// content included), the mounts, and whether the run copies. The
-    /// program's input (argv, environment, stdin, binds) is the same for
-    /// every run of one invocation. Two runs with the same digest see the
-    /// same root: the second cannot change anything the first did not.
+    /// A digest of everything a run starts from that can change between
+    /// runs: every entry recorded (path, kind, mode, owner, size, content
+    /// hash, target, hollowness: the account databases' content among
+    /// them), the mounts, whether the run copies, and the root as it is
+    /// on disk (each name's kind, mode, owner, size and link target, not
+    /// crossing mounts; what the program itself moved, linked or removed
+    /// there shows). The program's input (argv, environment, stdin,
+    /// binds) is the same for every run of one invocation. Two runs with
+    /// the same digest start from the same root: the second cannot change
+    /// anything the first did not (file content the program rewrote at
+    /// the same size and times are not compared).
     pub(crate) fn state_digest(&self, copying: bool) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -335,6 +339,7 @@ impl Session {
         for m in &self.mounts {
             (&m.path, &m.fstype, &m.options).hash(&mut hasher);
         }
+        hash_tree(self.root.path(), &mut hasher);
         hasher.finish()
     }
 
@@ -871,6 +876,42 @@ impl Session {
 }
 
 pub(crate) use jailtrace_jail::entry_for;
+
+/// Hashes the tree below `top` (names in order; each name's kind, mode,
+/// owner, size and link target), without following links or crossing
+/// into another file system. Only metadata is read.
+fn hash_tree(top: &Path, hasher: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(top) else {
+        return;
+    };
+    let dev = meta.dev();
+    let mut stack = vec![top.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<_> = read.filter_map(Result::ok).map(|d| d.path()).collect();
+        names.sort();
+        for path in names {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            path.strip_prefix(top).unwrap_or(&path).hash(hasher);
+            (meta.mode(), meta.uid(), meta.gid()).hash(hasher);
+            if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).ok().hash(hasher);
+            } else if meta.is_dir() {
+                if meta.dev() == dev {
+                    stack.push(path);
+                }
+            } else {
+                meta.size().hash(hasher);
+            }
+        }
+    }
+}
 
 /// Whether `e` is the host refusing a read (`EACCES`, `EPERM`), not the
 /// root failing.
