@@ -38,6 +38,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The program did not start although nothing more could be copied.
     pub const NOT_STARTED: i32 = 3;
+    /// Files still missing when the runs ended.
+    pub const STILL_MISSING: i32 = 4;
     /// Interrupted by SIGINT.
     pub const SIGINT: i32 = 130;
     /// Interrupted by SIGTERM.

@@ -22,6 +22,7 @@ mod resolve;
 mod util;
 
 mod acceptance;
+mod accounts;
 mod badinput;
 mod daemons;
 mod datadirs;

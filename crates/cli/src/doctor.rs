@@ -513,6 +513,10 @@ fn diagnosis_json(d: &Diagnosis, root: &Path) -> Value {
         Diagnosis::PortInUse { addr } => {
             o.insert("address".into(), json!(addr.to_string()));
         }
+        Diagnosis::AccountSearch { lacking, runs } => {
+            o.insert("lacking".into(), json!(lacking));
+            o.insert("runs".into(), json!(runs));
+        }
         Diagnosis::InManifest { path: p, cause } => {
             o.insert("path".into(), json!(path(p)));
             o.insert("cause".into(), json!(cause.as_str()));

@@ -313,6 +313,9 @@ fn cause_meaning(cause: Cause) -> &'static str {
         Cause::Requested => {
             "asked for on the command line (--mkdir, or the mount point of a --bind), not by the program"
         }
+        Cause::Lookup => {
+            "a host account the program looks up by name, found by experiment (runs with and without it)"
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub fn role_name(role: RunRole) -> &'static str {
         RunRole::Discover => "discover",
         RunRole::Verify => "verify",
         RunRole::Retry => "retry",
+        RunRole::Lookup => "lookup",
     }
 }
 

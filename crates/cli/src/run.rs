@@ -186,6 +186,18 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
             err!("{}", String::from_utf8_lossy(output));
         }
     }
+    // On stderr with --json too, as the hints: a script sees
+    // `likely_cause`, a person this.
+    for p in &report.denied_last_run {
+        errln!(
+            "jailtrace: likely cause: the program needs {}, which the policy denies ({}); it was not \
+             copied, and no further run can change that (--allow REGEX lets it in)",
+            p.path,
+            p.rule
+                .as_deref()
+                .map_or_else(|| "?".into(), |r| format!("rule {r}"))
+        );
+    }
     for hint in &report.hints {
         errln!("hint: {hint}");
     }
@@ -709,12 +721,52 @@ fn syslog_sockets(m: &Manifest) -> Vec<&str> {
         .collect()
 }
 
+/// The summary's `accounts:` line: what the account search found, in how
+/// many runs.
+fn account_search_text(search: &engine::AccountSearch) -> String {
+    let runs = match search.runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    if search.found.is_empty() {
+        return format!(
+            "  accounts: none of the host's {} accounts the jail lacks made the program start ({runs} of the account search)\n",
+            search.candidates
+        );
+    }
+    let names: Vec<String> = search
+        .found
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} (started with it in run {}, not without it in run {})",
+                a.kind.as_str(),
+                a.name,
+                a.reason.run,
+                a.failed_without
+            )
+        })
+        .collect();
+    format!(
+        "  accounts: found by lookup in {runs} among {} host accounts the jail lacked: {}\n",
+        search.candidates,
+        names.join("; ")
+    )
+}
+
 /// The `--json` summary. Besides the counts: `missing` (paths still
 /// missing), `denied`, `mounts` (file systems to mount before a plain
 /// chroot), `port_conflicts`, `env_redacted`, `not_ready` (readiness
 /// conditions that did not hold), and `syslog`: the syslog sockets inside
 /// the jail the program logs to (empty when it does not), as the text
-/// summary's `syslog:` lines.
+/// summary's `syslog:` lines. `accounts_found`: the host accounts kept
+/// because the program looks them up (`{name, kind, run,
+/// failed_without}`), with `account_search` (`{runs, candidates,
+/// not_accounts}`, or null when none was made); `repeat` (`{run, role,
+/// same_as}`): the run not made because it would have started from the
+/// root of an earlier one; `likely_cause`: paths the policy refused in
+/// the last run of a program that did not start (`{path, rule}`);
+/// `hints`: the advice printed as `hint:` lines.
 fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_json::Value {
     let m = &report.manifest;
     let t = totals(m);
@@ -760,6 +812,28 @@ fn summary_json(report: &engine::Report, name: &str, manifest: &Path) -> serde_j
         "syslog": syslog_sockets(m),
         "exercises": exercises_json(report),
         "rootless": crate::rootless::summary_json(m),
+        "accounts_found": m.accounts.iter().map(|a| json!({
+            "name": a.name,
+            "kind": a.kind.as_str(),
+            "run": a.reason.run,
+            "failed_without": a.failed_without,
+            "program": a.reason.program,
+        })).collect::<Vec<_>>(),
+        "account_search": report.account_search.as_ref().map(|s| json!({
+            "runs": s.runs,
+            "candidates": s.candidates,
+            "not_accounts": s.not_accounts,
+        })),
+        "repeat": report.repeat.map(|r| json!({
+            "run": r.run,
+            "role": role_name(r.role),
+            "same_as": r.same_as,
+        })),
+        "likely_cause": report.denied_last_run.iter().map(|p| json!({
+            "path": p.path,
+            "rule": p.rule,
+        })).collect::<Vec<_>>(),
+        "hints": report.hints,
     })
 }
 
@@ -901,6 +975,7 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
     if !report.pending.is_empty() && report.outcome != Outcome::Ready {
         out.push_str(&format!("  not ready: {}\n", report.pending.join(", ")));
     }
+
     let runs: Vec<String> = m
         .runs
         .iter()
@@ -912,6 +987,9 @@ fn summary_text(report: &engine::Report, name: &str, executable: &Path, manifest
         runs.join(", ")
     ));
     out.push_str(&exercises_text(report, name));
+    if let Some(search) = &report.account_search {
+        out.push_str(&account_search_text(search));
+    }
     out.push_str(&format!(
         "  placed:  {} entries, {} files, {}\n",
         m.entries.len(),

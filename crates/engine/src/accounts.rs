@@ -162,6 +162,26 @@ impl Accounts {
             .map(|g| (g.gid, format!("{}:x:{}:", g.name, g.gid)))
     }
 
+    /// The host's user names, in the host's order, each once.
+    pub(crate) fn user_names(&self) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        self.users
+            .iter()
+            .map(|u| u.name.as_str())
+            .filter(|n| seen.insert(*n))
+            .collect()
+    }
+
+    /// The host's group names, in the host's order, each once.
+    pub(crate) fn group_names(&self) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        self.groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .filter(|n| seen.insert(*n))
+            .collect()
+    }
+
     /// The jail's files: root always; users by uid or name; a user's
     /// primary group comes along; groups by gid or name.
     pub fn synthesize(&self, needed: &Needed) -> Synthesized {

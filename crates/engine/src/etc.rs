@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, PathText};
+use jailtrace_manifest::{AccountKind, Cause, Entry, EntryKind, Mode, PathText};
 use jailtrace_rootfs::{self as rootfs, Attrs};
 
 use crate::accounts::{AccountDbs, Needed, DATABASES};
@@ -20,7 +20,7 @@ use crate::session::{Observer, Session, Who};
 
 /// How the jail gets its user and group databases.
 impl Session {
-    fn needed(&self) -> Option<Needed> {
+    pub(crate) fn needed(&self) -> Option<Needed> {
         let AccountDbs::Synthesize { users, groups, .. } = &self.account_dbs else {
             return None;
         };
@@ -35,6 +35,16 @@ impl Session {
         }
         needed.uids.extend(&self.ran_as_uids);
         needed.gids.extend(&self.ran_as_gids);
+        for found in &self.found_accounts {
+            match found.kind {
+                AccountKind::User => needed.users.insert(found.name.clone()),
+                AccountKind::Group => needed.groups.insert(found.name.clone()),
+            };
+        }
+        if let Some((users, groups)) = &self.trial_accounts {
+            needed.users.extend(users.iter().cloned());
+            needed.groups.extend(groups.iter().cloned());
+        }
         Some(needed)
     }
 

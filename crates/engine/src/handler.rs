@@ -154,6 +154,11 @@ impl<'a> RunHandler<'a> {
                 })
             );
         let metadata_only = metadata_only(call.op);
+        if !metadata_only && crate::accounts::is_account_db(&path) {
+            // A lookup in the user or group database (the account search
+            // is worth trying only for a program that made one).
+            self.session.account_reads = true;
+        }
         if self.session.copying {
             self.session.touch(&path, metadata_only);
         }

@@ -35,6 +35,7 @@ mod failed;
 mod handler;
 pub mod input;
 mod listing;
+mod lookup;
 mod mounts;
 mod outcome;
 mod output;
@@ -63,7 +64,7 @@ pub use config::{Config, Credentials};
 pub use exercise::{Exercise, ExerciseResult};
 pub use input::Input;
 pub use mounts::{mount_points, MountError};
-pub use outcome::{Error, Outcome, Report};
+pub use outcome::{AccountSearch, Error, Outcome, Repeat, Report};
 pub use placeholders::ListingStats;
 pub use policy::{Policy, RuleError};
 pub use rootdir::{check_root, find_program, prepare_root, InputError};
@@ -98,16 +99,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     preseed(config, &mut session, observer)?;
 
     // Where the kernel refuses seccomp filters, every syscall stops instead.
-    let mut drive = drive::Drive {
-        session: &mut session,
-        observer,
-        runs,
-        seccomp: config.seccomp,
-        pending: Vec::new(),
-        exercised: Vec::new(),
-        hints: Vec::new(),
-        hidden_output: None,
-    };
+    let mut drive = drive::Drive::new(&mut session, observer, runs, config.seccomp);
     // The new program is discovered; then every other program of the jail
     // is verified in the same root, and retried when it misses something.
     let mut outcome = drive.program(config, &companions(config, config)?, RunRole::Discover)?;
@@ -124,6 +116,8 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         pending,
         hints,
         hidden_output,
+        search: account_search,
+        repeat,
         ..
     } = drive;
 
@@ -149,9 +143,27 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         denied: std::mem::take(&mut session.denied),
         mounts: std::mem::take(&mut session.mounts),
         sockets: std::mem::take(&mut session.sockets),
+        accounts: std::mem::take(&mut session.found_accounts),
     };
     let port_conflicts = std::mem::take(&mut session.port_conflicts);
     let last_absent = std::mem::take(&mut session.last_absent).into();
+    // What the policy refused in the last run: a program that does not
+    // start may need it (a secret).
+    let denied_last_run = if outcome == Outcome::Ready {
+        Vec::new()
+    } else {
+        manifest
+            .denied
+            .iter()
+            .filter(|p| {
+                session
+                    .denied_this_run
+                    .iter()
+                    .any(|d| p.path.as_path() == d)
+            })
+            .cloned()
+            .collect()
+    };
     Ok(Report {
         manifest,
         outcome,
@@ -164,6 +176,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
         listing: session.placeholders.stats,
         hidden_output,
         last_absent,
+        account_search,
+        repeat,
+        denied_last_run,
     })
 }
 

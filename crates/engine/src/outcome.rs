@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jailtrace_manifest::{Manifest, RunStatus};
+use jailtrace_manifest::{FoundAccount, Manifest, Probe, RunRole, RunStatus};
 
 use crate::exercise::ExerciseResult;
 use crate::mounts::MountError;
@@ -55,6 +55,40 @@ pub struct Report {
     /// looked for that the host lacks too: what a program that fails was
     /// after last (sshd's `/run/sshd`).
     pub last_absent: Vec<jailtrace_manifest::Probe>,
+    /// The account search, when one was made ([`crate::lookup`]).
+    pub account_search: Option<AccountSearch>,
+    /// The run that was not made because it would have repeated an
+    /// earlier one (same root, same input).
+    pub repeat: Option<Repeat>,
+    /// Paths the policy refused in the last run, when the program did not
+    /// start: the likely cause (a secret it needs).
+    pub denied_last_run: Vec<Probe>,
+}
+
+/// The account search of a program ([`crate::lookup`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSearch {
+    /// The runs it made.
+    pub runs: u32,
+    /// The host accounts the jail lacked when it began.
+    pub candidates: u32,
+    /// The accounts found (also in the manifest's `accounts`).
+    pub found: Vec<FoundAccount>,
+    /// The run in which the program did not start with every host
+    /// account: accounts are not what it lacks.
+    pub not_accounts: Option<u32>,
+}
+
+/// A run the loop did not make: it would have started from the same
+/// root as an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    /// The run's index.
+    pub run: u32,
+    /// What it would have been.
+    pub role: RunRole,
+    /// The earlier run with the same root.
+    pub same_as: u32,
 }
 
 /// Why a run could not be carried out at all.

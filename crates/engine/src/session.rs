@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
 
 use jailtrace_manifest::{
-    Cause, Entry, EntryKind, Exercise, Manifest, Mount, Probe, Reason, Socket, SocketFamily,
-    SocketOp,
+    Cause, Entry, EntryKind, Exercise, FoundAccount, Manifest, Mount, Probe, Reason, Socket,
+    SocketFamily, SocketOp,
 };
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
@@ -159,6 +159,16 @@ pub struct Session {
     /// Paths in a file system the root lacks mounted (/proc, /sys,
     /// /dev/pts) that a read-only session saw, with the file system.
     pub(crate) virtual_misses: Vec<(PathBuf, &'static str, Who)>,
+    /// Host accounts kept because a program looks them up by name (the
+    /// account search, [`crate::lookup`]; an earlier manifest's).
+    pub(crate) found_accounts: Vec<FoundAccount>,
+    /// The host accounts a run of the account search adds to the jail's
+    /// (users, groups); `None` outside the search.
+    pub(crate) trial_accounts: Option<(BTreeSet<String>, BTreeSet<String>)>,
+    /// The current run opened `/etc/passwd` or `/etc/group`.
+    pub(crate) account_reads: bool,
+    /// Paths the policy refused in the current run (each once).
+    pub(crate) denied_this_run: Vec<PathBuf>,
 }
 
 impl Session {
@@ -206,6 +216,10 @@ impl Session {
             shared: false,
             noted: HashSet::new(),
             created_this_run: Vec::new(),
+            found_accounts: Vec::new(),
+            trial_accounts: None,
+            account_reads: false,
+            denied_this_run: Vec::new(),
         }
     }
 
@@ -244,6 +258,7 @@ impl Session {
             self.policy.bind(bind.path.as_path());
         }
         self.sockets = earlier.sockets.clone();
+        self.found_accounts = earlier.accounts.clone();
     }
 
     fn record_absent_probe(&mut self, probe: Probe) {
@@ -298,6 +313,36 @@ impl Session {
         self.interp_checked.clear();
         self.last_absent.clear();
         self.created_this_run.clear();
+        self.account_reads = false;
+        self.denied_this_run.clear();
+    }
+
+    /// A digest of everything a run starts from that can change between
+    /// runs: every entry recorded (path, kind, mode, owner, size, content
+    /// hash, target, hollowness: the account databases' content among
+    /// them), the mounts, whether the run copies, and the root as it is
+    /// on disk (each name's kind, mode, owner, size and link target, not
+    /// crossing mounts; what the program itself moved, linked or removed
+    /// there shows). The program's input (argv, environment, stdin,
+    /// binds) is the same for every run of one invocation. Two runs with
+    /// the same digest start from the same root: the second cannot change
+    /// anything the first did not (file content the program rewrote at
+    /// the same size and times are not compared).
+    pub(crate) fn state_digest(&self, copying: bool) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        copying.hash(&mut hasher);
+        let mut entries: Vec<&Entry> = self.entries.iter().collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for e in entries {
+            (&e.path, e.kind.as_str(), e.mode, e.uid, e.gid).hash(&mut hasher);
+            (e.size, &e.sha256, &e.target, e.hollow).hash(&mut hasher);
+        }
+        for m in &self.mounts {
+            (&m.path, &m.fstype, &m.options).hash(&mut hasher);
+        }
+        hash_tree(self.root.path(), &mut hasher);
+        hasher.finish()
     }
 
     /// Forgets the files the program created in this run and removed
@@ -750,6 +795,9 @@ impl Session {
     }
 
     fn record_denied(&mut self, path: &Path, who: &Who, rule: String) {
+        if !self.denied_this_run.iter().any(|p| p == path) {
+            self.denied_this_run.push(path.to_path_buf());
+        }
         if self.denied_seen.insert(path.to_path_buf()) {
             let reason = self.tag(who.reason(Cause::Accessed, self.run, None));
             self.denied.push(Probe {
@@ -830,6 +878,42 @@ impl Session {
 }
 
 pub(crate) use jailtrace_jail::entry_for;
+
+/// Hashes the tree below `top` (names in order; each name's kind, mode,
+/// owner, size and link target), without following links or crossing
+/// into another file system. Only metadata is read.
+fn hash_tree(top: &Path, hasher: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(top) else {
+        return;
+    };
+    let dev = meta.dev();
+    let mut stack = vec![top.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<_> = read.filter_map(Result::ok).map(|d| d.path()).collect();
+        names.sort();
+        for path in names {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            path.strip_prefix(top).unwrap_or(&path).hash(hasher);
+            (meta.mode(), meta.uid(), meta.gid()).hash(hasher);
+            if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).ok().hash(hasher);
+            } else if meta.is_dir() {
+                if meta.dev() == dev {
+                    stack.push(path);
+                }
+            } else {
+                meta.size().hash(hasher);
+            }
+        }
+    }
+}
 
 /// Whether `e` is the host refusing a read (`EACCES`, `EPERM`), not the
 /// root failing.
@@ -1007,6 +1091,40 @@ mod tests {
         assert_eq!(f.session.misses.len(), 1);
         assert_eq!(f.session.misses[0].path, Path::new("/lib/x/libc.so"));
         assert_eq!(std::fs::read_dir(&f.root).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_state_digest_changes_with_the_root_and_the_kind_of_run_only() {
+        let mut f = fixture();
+        let empty = f.session.state_digest(false);
+        assert_eq!(empty, f.session.state_digest(false), "stable");
+        assert_ne!(empty, f.session.state_digest(true), "copying or not");
+        f.session.begin_run(1, true);
+        f.session
+            .place(
+                Path::new("/lib/x/libc.so"),
+                Follow::Yes,
+                false,
+                Cause::Accessed,
+                &who(),
+                &mut Quiet,
+            )
+            .unwrap();
+        let placed = f.session.state_digest(false);
+        assert_ne!(empty, placed, "an entry placed");
+        // A run that records nothing new leaves it as it was.
+        f.session.begin_run(2, false);
+        f.session
+            .place(
+                Path::new("/usr/lib/missing.so"),
+                Follow::Yes,
+                false,
+                Cause::Accessed,
+                &who(),
+                &mut Quiet,
+            )
+            .unwrap();
+        assert_eq!(placed, f.session.state_digest(false));
     }
 
     #[test]

@@ -366,6 +366,7 @@ mod tests {
             mounts: vec![],
             sockets: vec![],
             rootless: None,
+            accounts: Vec::new(),
         }
     }
 

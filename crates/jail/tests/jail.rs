@@ -148,6 +148,7 @@ fn fixture_in(base: &Path) -> Fixture {
         mounts: Vec::new(),
         sockets: Vec::new(),
         rootless: None,
+        accounts: Vec::new(),
     };
     Fixture {
         _dir: dir,

@@ -47,8 +47,9 @@ pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, Mount, Probe, Program, ProgramUnit,
-    Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily, SocketOp,
+    AccountKind, Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, FoundAccount, Mount,
+    Probe, Program, ProgramUnit, Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily,
+    SocketOp,
 };
 pub use unfinished::Unfinished;
 
@@ -92,6 +93,10 @@ pub struct Manifest {
     /// Network use by the program. Empty if absent.
     #[serde(default)]
     pub sockets: Vec<Socket>,
+    /// Host accounts kept because a program looks them up by name (found
+    /// by experiment, see [`FoundAccount`]). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<FoundAccount>,
     /// Set when the manifest was made without root, in a user namespace
     /// (see [`Rootless`]). Absent from a root run's manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]

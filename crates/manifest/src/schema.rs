@@ -12,7 +12,10 @@
 //! made; until it lands, manifests that use it say version 1. This crate
 //! reads them either way, and a manifest of a jail without `--mkdir` or
 //! `--bind` is exactly what it was; an older jailtrace refuses one that
-//! uses it (`unknown variant \`requested\``) rather than misread it.
+//! uses it (`unknown variant \`requested\``) rather than misread it. The
+//! account search's [`Cause::Lookup`] and [`RunRole::Lookup`] wait for the
+//! same version, and are written only by a jail whose program looks an
+//! account up by name.
 //!
 //! Paths inside the jail are absolute (`/usr/bin/date`) and relative to the
 //! jail's root; host paths are absolute host paths. Both are [`PathText`].
@@ -129,7 +132,8 @@ impl std::fmt::Display for Exercise {
     }
 }
 
-/// Why a run was made. JSON: `"discover"`, `"verify"` or `"retry"`.
+/// Why a run was made. JSON: `"discover"`, `"verify"`, `"retry"` or
+/// `"lookup"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunRole {
@@ -140,6 +144,11 @@ pub enum RunRole {
     /// A further discover run after an earlier one placed files the program only
     /// found on its next attempt.
     Retry,
+    /// A verifying run of the account search: the root as verified, with
+    /// account databases holding the jail's accounts plus a subset of the
+    /// host's (see [`FoundAccount`]). Waiting for version 2, as
+    /// [`Cause::Lookup`].
+    Lookup,
 }
 
 /// One execution of the program in the jail.
@@ -356,6 +365,10 @@ pub enum Cause {
     /// at the entry's path, so `verify` and `update` do not compare it
     /// there. New in this version: see the module documentation.
     Requested,
+    /// Found by experiment: a host account (a [`FoundAccount`]) the
+    /// program looks up by name without switching to it, kept because the
+    /// program did not start without it. Also waiting for version 2.
+    Lookup,
 }
 
 impl Cause {
@@ -373,6 +386,7 @@ impl Cause {
             Cause::Synthesized => "synthesized",
             Cause::Runtime => "runtime",
             Cause::Requested => "requested",
+            Cause::Lookup => "lookup",
         }
     }
 }
@@ -549,6 +563,47 @@ pub struct Socket {
     pub address: String,
     /// Which process, in which run.
     pub reason: Reason,
+}
+
+/// A host account the program looks up by name and never switches to,
+/// found by experiment: the synthesized `/etc/passwd` or `/etc/group`
+/// holds it because a verifying run without it did not start
+/// (`failed_without`) and one with it did (`reason.run`). Its line is
+/// written as every kept account's (password `x`, no gecos); nothing of
+/// `/etc/shadow` takes part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FoundAccount {
+    /// The user or group name.
+    pub name: String,
+    /// Which database holds it.
+    pub kind: AccountKind,
+    /// [`Cause::Lookup`], with the run in which the program started with
+    /// it, and the program that needs it.
+    pub reason: Reason,
+    /// The run in which the program did not start without it (with every
+    /// other account of that run's set).
+    pub failed_without: u32,
+}
+
+/// Which account database a [`FoundAccount`] is in. JSON: `"user"`
+/// (`/etc/passwd`) or `"group"` (`/etc/group`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    User,
+    Group,
+}
+
+impl AccountKind {
+    /// `"user"` or `"group"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Group => "group",
+        }
+    }
 }
 
 #[cfg(test)]

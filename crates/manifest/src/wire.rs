@@ -13,7 +13,7 @@
 use serde::Deserialize;
 
 use crate::{
-    Command, Entry, Manifest, Mount, PathText, Probe, Program, Rootless, Run, Socket,
+    Command, Entry, FoundAccount, Manifest, Mount, PathText, Probe, Program, Rootless, Run, Socket,
     SCHEMA_VERSION,
 };
 
@@ -40,6 +40,8 @@ pub(crate) struct Wire {
     mounts: Vec<Mount>,
     #[serde(default)]
     sockets: Vec<Socket>,
+    #[serde(default)]
+    accounts: Vec<FoundAccount>,
     #[serde(default)]
     rootless: Option<Rootless>,
 }
@@ -83,6 +85,7 @@ impl TryFrom<Wire> for Manifest {
             denied: w.denied,
             mounts: w.mounts,
             sockets: w.sockets,
+            accounts: w.accounts,
             rootless: w.rootless,
         })
     }

@@ -9,9 +9,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use jailtrace_manifest::{
-    Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, Manifest, Mode, Mount,
-    PathText, Probe, Program, Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily,
-    SocketOp, SCHEMA_VERSION,
+    AccountKind, Cause, Command, DeviceNumber, Entry, EntryKind, Error, Exercise, FoundAccount,
+    Manifest, Mode, Mount, PathText, Probe, Program, Reason, Rootless, Run, RunRole, RunStatus,
+    Socket, SocketFamily, SocketOp, SCHEMA_VERSION,
 };
 
 fn mode(bits: u32) -> Mode {
@@ -263,6 +263,15 @@ fn sample() -> Manifest {
                 &accessed,
             ),
         ],
+        accounts: vec![FoundAccount {
+            name: "sshd".into(),
+            kind: AccountKind::User,
+            reason: Reason {
+                program: Some("sshd".into()),
+                ..Reason::new(Cause::Lookup, 9)
+            },
+            failed_without: 8,
+        }],
         rootless: Some(Rootless {
             uid: 1000,
             gid: 1000,

@@ -70,6 +70,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
         mounts: vec![],
         sockets: vec![],
         rootless: None,
+        accounts: Vec::new(),
     }
 }
 

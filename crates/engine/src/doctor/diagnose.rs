@@ -113,6 +113,16 @@ pub enum Diagnosis {
     },
     /// A bind failed with EADDRINUSE.
     PortInUse { addr: SocketAddr },
+    /// The program read the jail's `/etc/passwd` or `/etc/group` and did
+    /// not start, naming no account: it may look one up by name that it
+    /// never switches to. `jailtrace run` finds which by experiment (the
+    /// account search of `crate::lookup`).
+    AccountSearch {
+        /// The host's users and groups the jail lacks.
+        lacking: u32,
+        /// The most runs the search takes for one account among them.
+        runs: u32,
+    },
     /// A missing path the manifest lists (`--manifest`).
     InManifest { path: PathBuf, cause: Cause },
     /// A bind the manifest records (`run --bind`) whose mount point the
@@ -205,11 +215,12 @@ pub(super) fn diagnose(facts: &Facts<'_>) -> Vec<Diagnosis> {
             facts.transcript,
         );
         if let Ok(host) = Accounts::read_host() {
-            out.extend(missing_accounts(
-                &candidates,
-                &host,
-                &jail_accounts(&session.root),
-            ));
+            let jail = jail_accounts(&session.root);
+            let named = missing_accounts(&candidates, &host, &jail);
+            if named.is_empty() && session.account_reads {
+                out.extend(account_search(&host, &jail));
+            }
+            out.extend(named);
         }
     }
     out.extend(
@@ -457,6 +468,27 @@ fn jail_accounts(root: &Root) -> Accounts {
     let passwd = read_in_root(root, Path::new("/etc/passwd"), MAX_DB).unwrap_or_default();
     let group = read_in_root(root, Path::new("/etc/group"), MAX_DB).unwrap_or_default();
     Accounts::parse(&passwd, &group)
+}
+
+/// The account search, proposed when the host has accounts the jail
+/// lacks.
+fn account_search(host: &Accounts, jail: &Accounts) -> Option<Diagnosis> {
+    let (jail_users, jail_groups) = (jail.user_names(), jail.group_names());
+    let lacking = host
+        .user_names()
+        .iter()
+        .filter(|n| !jail_users.contains(n))
+        .count()
+        + host
+            .group_names()
+            .iter()
+            .filter(|n| !jail_groups.contains(n))
+            .count();
+    let log2 = usize::BITS - lacking.saturating_sub(1).leading_zeros();
+    (lacking > 0).then_some(Diagnosis::AccountSearch {
+        lacking: lacking as u32,
+        runs: log2 + 2,
+    })
 }
 
 /// The candidates the host has as users or groups and the jail lacks.

@@ -27,7 +27,7 @@ impl Diagnosis {
     /// A stable name for scripts: `start_failed`, `missing_interpreter`,
     /// `missing_device`, `not_mounted`, `missing_account`,
     /// `permission_denied`, `missing_chroot_target`, `port_in_use`,
-    /// `in_manifest`, `not_bound`.
+    /// `account_search`, `in_manifest`, `not_bound`.
     pub fn kind(&self) -> &'static str {
         match self {
             Diagnosis::StartFailed { .. } => "start_failed",
@@ -38,6 +38,7 @@ impl Diagnosis {
             Diagnosis::PermissionDenied { .. } => "permission_denied",
             Diagnosis::MissingChrootTarget { .. } => "missing_chroot_target",
             Diagnosis::PortInUse { .. } => "port_in_use",
+            Diagnosis::AccountSearch { .. } => "account_search",
             Diagnosis::InManifest { .. } => "in_manifest",
             Diagnosis::NotBound { .. } => "not_bound",
         }
@@ -228,6 +229,14 @@ impl Diagnosis {
             Diagnosis::PortInUse { addr } => format!(
                 "{addr} is already in use: another process (another server, or another copy \
                  of this jail) listens there; stop it or give the program another port"
+            ),
+            Diagnosis::AccountSearch { lacking, runs } => format!(
+                "the program read the jail's /etc/passwd or /etc/group and did not start, and the \
+                 jail lacks {lacking} of the host's users and groups: if it looks one up by name \
+                 without switching to it, `jailtrace run` of it into {} again finds which by \
+                 experiment (runs with subsets of them, about {runs} for one account; the summary's \
+                 `accounts:` line names them), or add --keep-user NAME / --keep-group NAME",
+                shell_word(root)
             ),
             Diagnosis::InManifest { path, cause } => format!(
                 "the manifest lists {} (cause {}), but the jail lacks it: `jailtrace build` \
