@@ -101,18 +101,23 @@ impl<'a> RunHandler<'a> {
         if let Some(interest) = self.not_a_file(tracee, call) {
             return Ok(interest);
         }
+        if let Target::Fd(_) = call.target {
+            // A call on an open descriptor (`fstat`, `getdents64`) needs
+            // nothing placed; only a listing in a copying run needs the
+            // directory's path, which costs /proc reads to resolve.
+            if call.op == Op::List && self.session.copying {
+                if let Ok(Some(path)) = tracee.resolve(&call.target) {
+                    self.session
+                        .list(&path, &self.who(tracee, call), self.observer)?;
+                }
+            }
+            return Ok(ExitInterest::No);
+        }
         let Ok(Some(path)) = tracee.resolve(&call.target) else {
             return Ok(ExitInterest::No);
         };
         let follow = match &call.target {
             Target::Path { follow: false, .. } => Follow::No,
-            Target::Fd(_) => {
-                if call.op == Op::List && self.session.copying {
-                    self.session
-                        .list(&path, &self.who(tracee, call), self.observer)?;
-                }
-                return Ok(ExitInterest::No);
-            }
             _ => Follow::Yes,
         };
         if let Target::Socket { .. } = &call.target {

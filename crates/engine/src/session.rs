@@ -154,6 +154,9 @@ pub struct Session {
     /// Files the program created in this run (see
     /// [`Session::forget_temporaries`]).
     pub(crate) created_this_run: Vec<PathBuf>,
+    /// Paths (and whether they were followed) the host lacked when a run
+    /// of this session needed them; the host is not walked for them again.
+    host_absent: HashSet<(PathBuf, bool)>,
     /// Path calls that failed in a read-only session, for the diagnosis.
     pub(crate) failed_calls: Vec<crate::failed::FailedCall>,
     /// Paths in a file system the root lacks mounted (/proc, /sys,
@@ -216,6 +219,7 @@ impl Session {
             shared: false,
             noted: HashSet::new(),
             created_this_run: Vec::new(),
+            host_absent: HashSet::new(),
             found_accounts: Vec::new(),
             trial_accounts: None,
             account_reads: false,
@@ -450,6 +454,14 @@ impl Session {
         {
             return self.place_account_db(path, who, observer);
         }
+        // The host lacked it in an earlier run of this invocation, and the
+        // root lacks it now (the handler asks only then): no need to walk
+        // the host again.
+        let known_absent = (path.to_path_buf(), follow == Follow::Yes);
+        if !creates && self.host_absent.contains(&known_absent) {
+            self.record_absent(path, who);
+            return Ok(Placement::Absent);
+        }
         let plan = if creates {
             rootfs::plan_parent(&self.root, &self.host, path)
         } else {
@@ -481,6 +493,7 @@ impl Session {
             Outcome::AbsentOnHost { .. } | Outcome::NotADirectory { .. } => {
                 if !creates {
                     self.record_absent(path, who);
+                    self.host_absent.insert(known_absent);
                 }
                 return Ok(Placement::Absent);
             }
