@@ -21,12 +21,12 @@ use crate::ready::{self, Readiness};
 const LAST_LINES: usize = 5;
 
 /// One program started before the program of the run.
-pub(crate) struct Companion {
-    pub name: String,
+struct Companion {
+    name: String,
     readiness: Readiness,
     capture: Capture,
-    /// Its output (hidden while it runs), kept to be shown when it fails.
-    pub transcript: Vec<u8>,
+    /// Its output (hidden while it runs), kept to be quoted when it fails.
+    transcript: Vec<u8>,
     ready: bool,
     /// When its job was started, into the run.
     started: Option<Duration>,
@@ -66,9 +66,8 @@ impl Companions {
     }
 
     /// The spawns of `companions` (their output in hidden pipes, their
-    /// input empty), and the tracking of them.
-    /// They run in `root`, the root of the run, whatever their own
-    /// configs say.
+    /// input empty), and the tracking of them. They run in `root`, the
+    /// root of the run, whatever their own configs say.
     pub(crate) fn new(
         companions: &[&Config],
         root: &Path,
