@@ -127,9 +127,13 @@ fn as_user(jail: &Jail, a: Account, args: &[OsString], env: &[(&str, &str)]) -> 
         .current_dir(&jail.path);
     let finished = cmd::run(command, JAILTRACE_TIMEOUT);
     finished.assert_no_panic();
-    // Nothing left running: the helper outside the namespace exits with
-    // jailtrace.
-    let helper = [env!("CARGO_BIN_EXE_jailtrace"), "__rootless-helper"];
+    // Nothing left running: the helper outside the namespace (a fork of
+    // jailtrace, so with its command line) exits with jailtrace.
+    let mut helper = vec![env!("CARGO_BIN_EXE_jailtrace")];
+    helper.extend(
+        args.iter()
+            .map(|a| a.to_str().expect("test arguments are UTF-8")),
+    );
     let left = util::wait_until_gone(&helper, Duration::from_secs(5));
     assert!(
         left.is_empty(),
