@@ -518,6 +518,109 @@ fn rootless_refused_user_namespaces_are_one_clear_error() {
     assert!(!jail.root.exists() && !jail.manifest.exists());
 }
 
+/// `jailtrace ARGS` as root, in a user namespace of its own (root mapped
+/// to root) in which `sysctl` (a file under /proc/sys/user) is set to 0
+/// first: a root run on a machine that refuses that kind of namespace.
+fn as_root_refused(jail: &Jail, sysctl: &str, args: Vec<OsString>) -> Finished {
+    let mut command = Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "/bin/sh", "-c"])
+        .arg(format!(r#"echo 0 > /proc/sys/user/{sysctl} && exec "$@""#))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_jailtrace"))
+        .args(args)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir(&jail.path);
+    cmd::run(command, JAILTRACE_TIMEOUT)
+}
+
+/// Nothing but what the test made is left in the jail's directory: no
+/// root, no manifest, no record of an unfinished run.
+fn assert_nothing_written(jail: &Jail, out: &Finished) {
+    let left: Vec<_> = fs::read_dir(&jail.path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left: {left:?}\n{}", out.report());
+}
+
+/// A root run that cannot create the pid namespace it gives the program
+/// (here: user.max_pid_namespaces is 0) fails with one error that names
+/// the setting and the way out (`--no-pid-ns`), exit 1, nothing written;
+/// with `--no-pid-ns` it jails the program.
+#[test]
+fn rootless_root_run_without_a_pid_namespace_is_one_clear_error() {
+    let test = "rootless_root_run_without_a_pid_namespace_is_one_clear_error";
+    let Some((_, _serial)) = account(test) else {
+        return;
+    };
+    let jail = Jail::new("root-refused-pidns");
+    let out = as_root_refused(
+        &jail,
+        "max_pid_namespaces",
+        run_args(&jail.root, &jail.manifest, &[], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::ERROR);
+    let stderr = out.stderr_text();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot give the program a pid namespace of its own")
+            && first.contains("--no-pid-ns"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        stderr.contains("user.max_pid_namespaces is 0"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1
+    );
+    assert_nothing_written(&jail, &out);
+
+    let out = as_root_refused(
+        &jail,
+        "max_pid_namespaces",
+        run_args(&jail.root, &jail.manifest, &["--no-pid-ns"], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::OK);
+    assert!(jail.manifest.exists(), "{}", out.report());
+}
+
+/// `--rootless` as root where user namespaces are refused: one error that
+/// says to run without `--rootless`, exit 1, nothing written.
+#[test]
+fn rootless_asked_as_root_where_user_namespaces_are_refused() {
+    let test = "rootless_asked_as_root_where_user_namespaces_are_refused";
+    let Some((_, _serial)) = account(test) else {
+        return;
+    };
+    let jail = Jail::new("root-refused-userns");
+    let out = as_root_refused(
+        &jail,
+        "max_user_namespaces",
+        run_args(&jail.root, &jail.manifest, &["--rootless"], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::ERROR);
+    let stderr = out.stderr_text();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot work --rootless") && first.contains("without --rootless"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        stderr.contains("user.max_user_namespaces is 0"),
+        "{}",
+        out.report()
+    );
+    assert_nothing_written(&jail, &out);
+}
+
 /// nginx with its own configuration on a high port, jailed by the account
 /// (its workers run as `nobody`, an id the namespace maps from the
 /// account's subordinate range), equals a root run's jail; root builds it

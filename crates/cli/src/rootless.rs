@@ -237,6 +237,52 @@ const REFUSED: &str = "cannot work without root: this machine refuses the user n
                        jailtrace needs for that; run jailtrace as root, or have root run \
                        `jailtrace run` and hand you the manifest";
 
+const REFUSED_AS_ROOT: &str = "cannot work --rootless: this machine refuses the user namespace \
+                               jailtrace needs for that; run it as root without --rootless";
+
+/// The first line of a refusal: what the caller can do instead.
+fn refused_line() -> &'static str {
+    if getuid().is_root() {
+        REFUSED_AS_ROOT
+    } else {
+        REFUSED
+    }
+}
+
+/// Fails with one clear error, before anything is written, when this
+/// process cannot create the pid namespace a run gives its program (root
+/// or not: a container without CAP_SYS_ADMIN, `user.max_pid_namespaces`
+/// 0, a seccomp filter).
+pub fn check_pid_namespace() -> anyhow::Result<()> {
+    let Err(e) = jailtrace_tracer::ns::probe_pid_namespace() else {
+        return Ok(());
+    };
+    let read = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let why = if read("/proc/sys/user/max_pid_namespaces").as_deref() == Some("0") {
+        "the sysctl user.max_pid_namespaces is 0 (root can allow them with \
+         `sysctl -w user.max_pid_namespaces=15000`)"
+            .to_string()
+    } else {
+        match e {
+            Errno::ENOSPC => {
+                "the limit of pid namespaces (user.max_pid_namespaces) is reached".into()
+            }
+            Errno::EPERM => "the system refuses them to this process (no CAP_SYS_ADMIN, a seccomp \
+                             filter or a security module, as in some containers)"
+                .into(),
+            _ => "unshare(2) failed".into(),
+        }
+    };
+    Err(anyhow::Error::new(io::Error::from(e))
+        .context("unshare(CLONE_NEWPID)")
+        .context(why)
+        .context(
+            "cannot give the program a pid namespace of its own: this machine refuses it; \
+             run with --no-pid-ns (the program then sees the host's processes in /proc), \
+             or allow pid namespaces",
+        ))
+}
+
 /// The error for an `unshare` that failed: what refused, then the call.
 fn refused(e: Errno) -> anyhow::Error {
     let why = refusing_setting().unwrap_or_else(|| match e {
@@ -251,7 +297,7 @@ fn refused(e: Errno) -> anyhow::Error {
     anyhow::Error::new(io::Error::from(e))
         .context("unshare(CLONE_NEWUSER | CLONE_NEWNS)")
         .context(why)
-        .context(REFUSED)
+        .context(refused_line())
 }
 
 /// The error for a step after `unshare` that failed (AppArmor lets the
@@ -259,8 +305,8 @@ fn refused(e: Errno) -> anyhow::Error {
 fn refused_after(e: Errno, what: &str) -> anyhow::Error {
     let error = anyhow::Error::new(io::Error::from(e)).context(format!("cannot {what}"));
     match refusing_setting() {
-        Some(why) => error.context(why).context(REFUSED),
-        None => error.context(REFUSED),
+        Some(why) => error.context(why).context(refused_line()),
+        None => error.context(refused_line()),
     }
 }
 

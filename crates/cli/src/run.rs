@@ -70,6 +70,9 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     }
     let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
+    if !args.no_pid_ns {
+        crate::rootless::check_pid_namespace()?;
+    }
     // The first write: from here on the namespace's ids must be mapped.
     crate::rootless::settle()?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;

@@ -142,3 +142,40 @@ where
         }
     }
 }
+
+/// Whether this process may create a new pid namespace: a child tries
+/// `unshare(CLONE_NEWPID)` and exits with its errno. For a clear error
+/// before anything is written, where the spawn of the program would fail
+/// only once the root exists.
+pub fn probe_pid_namespace() -> Result<(), Errno> {
+    // SAFETY: the child makes only async-signal-safe syscalls and always
+    // `_exit`s; the parent waits for it by pid.
+    unsafe {
+        let child = libc::fork();
+        if child < 0 {
+            return Err(Errno::last());
+        }
+        if child == 0 {
+            let code = if libc::unshare(libc::CLONE_NEWPID) == 0 {
+                0
+            } else {
+                *libc::__errno_location()
+            };
+            libc::_exit(code);
+        }
+        let mut status = 0;
+        loop {
+            if libc::waitpid(child, &mut status, libc::__WALL) == child {
+                break;
+            }
+            if *libc::__errno_location() != libc::EINTR {
+                return Err(Errno::last());
+            }
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(code) => Err(Errno::from_raw(code)),
+            None => Err(Errno::EINTR),
+        }
+    }
+}
