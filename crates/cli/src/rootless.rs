@@ -240,9 +240,18 @@ const REFUSED: &str = "cannot work without root: this machine refuses the user n
 const REFUSED_AS_ROOT: &str = "cannot work --rootless: this machine refuses the user namespace \
                                jailtrace needs for that; run it as root without --rootless";
 
-/// The first line of a refusal: what the caller can do instead.
+/// The first line of a refusal: what the caller can do instead. Root is
+/// uid 0 that is the host's root too (`/proc/self/uid_map` maps 0 to 0),
+/// not an ordinary user mapped to 0 in a namespace of their own.
 fn refused_line() -> &'static str {
-    if getuid().is_root() {
+    let host_root = getuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+            map.lines().any(|line| {
+                let mut f = line.split_whitespace();
+                (f.next(), f.next()) == (Some("0"), Some("0"))
+            })
+        });
+    if host_root {
         REFUSED_AS_ROOT
     } else {
         REFUSED
