@@ -45,11 +45,20 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     let (binds, mkdirs) = requested_dirs(&args.dirs, &root_arg)?;
     // What needs neither the root nor the namespace's ids comes first: a
     // rootless run's newuidmap runs meanwhile (see `rootless::settle`).
+    // Nothing before the settle may ask who jailtrace is: until the map is
+    // written, getuid(2) says 65534.
     let policy = match &args.policy {
         Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
         None => Policy::new(&args.deny, &args.allow)?,
     };
 
+    if !args.no_pid_ns {
+        crate::rootless::check_pid_namespace()?;
+    }
+    // From here on the namespace's ids are mapped: jailtrace is root in
+    // it (the credentials and environment below depend on that), and may
+    // write.
+    crate::rootless::settle()?;
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
         for gid in u.supplementary_gids()? {
@@ -70,11 +79,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     }
     let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
-    if !args.no_pid_ns {
-        crate::rootless::check_pid_namespace()?;
-    }
-    // The first write: from here on the namespace's ids must be mapped.
-    crate::rootless::settle()?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     check_manifest_outside(&manifest_path, &root)?;
     // A root that holds a jail gets this program added (or, when one of
