@@ -127,9 +127,13 @@ fn as_user(jail: &Jail, a: Account, args: &[OsString], env: &[(&str, &str)]) -> 
         .current_dir(&jail.path);
     let finished = cmd::run(command, JAILTRACE_TIMEOUT);
     finished.assert_no_panic();
-    // Nothing left running: the helper outside the namespace exits with
-    // jailtrace.
-    let helper = [env!("CARGO_BIN_EXE_jailtrace"), "__rootless-helper"];
+    // Nothing left running: the helper outside the namespace (a fork of
+    // jailtrace, so with its command line) exits with jailtrace.
+    let mut helper = vec![env!("CARGO_BIN_EXE_jailtrace")];
+    helper.extend(
+        args.iter()
+            .map(|a| a.to_str().expect("test arguments are UTF-8")),
+    );
     let left = util::wait_until_gone(&helper, Duration::from_secs(5));
     assert!(
         left.is_empty(),
@@ -165,10 +169,20 @@ struct Pair {
 /// Jails `argv` as the account and as root into two roots of one test
 /// directory, and asserts that `jailtrace diff` finds the manifests equal.
 fn jail_both_ways(name: &str, a: Account, argv: &[&str], env: &[(&str, &str)]) -> Pair {
-    let jail = owned_jail(name, a);
+    jail_both_ways_in(owned_jail(name, a), a, &[], argv, env)
+}
+
+/// [`jail_both_ways`] in `jail`, with `extra` options for both runs.
+fn jail_both_ways_in(
+    jail: Jail,
+    a: Account,
+    extra: &[&str],
+    argv: &[&str],
+    env: &[(&str, &str)],
+) -> Pair {
     let (u_root, u_manifest) = (jail.join("user.jail"), jail.join("user.json"));
     let (r_root, r_manifest) = (jail.join("root.jail"), jail.join("root.json"));
-    let user = as_user(&jail, a, &run_args(&u_root, &u_manifest, &[], argv), env);
+    let user = as_user(&jail, a, &run_args(&u_root, &u_manifest, extra, argv), env);
     user.assert_code(exit::OK);
     let stderr = user.stderr_text();
     assert!(
@@ -177,7 +191,7 @@ fn jail_both_ways(name: &str, a: Account, argv: &[&str], env: &[(&str, &str)]) -
         user.report()
     );
     let root = cmd::run(
-        jail.command(&run_args(&r_root, &r_manifest, &[], argv), env),
+        jail.command(&run_args(&r_root, &r_manifest, extra, argv), env),
         JAILTRACE_TIMEOUT,
     );
     root.assert_code(exit::OK);
@@ -470,6 +484,118 @@ fn rootless_unreadable_host_file_is_denied_with_a_reason() {
     assert!(!jail.manifest.exists(), "a manifest was written");
 }
 
+/// A `--bind` of a host directory owned by root and another group: the
+/// rootless manifest records its mount point with the host's owners (not
+/// the 65534 the namespace shows), as the root run does.
+#[test]
+fn rootless_bind_mount_point_has_the_host_owners() {
+    let test = "rootless_bind_mount_point_has_the_host_owners";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-bind", a);
+    let source = jail.join("data");
+    fs::create_dir(&source).unwrap();
+    std::os::unix::fs::chown(&source, Some(0), Some(1)).unwrap();
+    let bind = format!("{}:/data", text(&source));
+    let pair = jail_both_ways_in(jail, a, &["--bind", &bind], &["/bin/ls", "/data"], BASE_ENV);
+    let made = Manifest::read(&pair.rootless).unwrap();
+    let point = made
+        .entries
+        .iter()
+        .find(|e| e.path.as_path() == Path::new("/data"))
+        .expect("the mount point is recorded");
+    assert_eq!((point.uid, point.gid), (0, 1), "{point:?}");
+}
+
+/// A jail file brought `up` by the account (two programs, one as
+/// `nobody`, an id the account's subordinate range maps), then `update
+/// --run` by the account: both rootless, both ok, the manifest says so
+/// and records root-owned host files as root's. `build` by the account is
+/// one clear error that writes nothing; root builds the jail.
+#[test]
+fn rootless_up_update_run_and_build_needs_root() {
+    let test = "rootless_up_update_run_and_build_needs_root";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-up", a);
+    let file = jail.join("small.jail.toml");
+    fs::write(
+        &file,
+        "root = \"small.jail\"\nmanifest = \"small.jail.json\"\n\n\
+         [accounts]\nkeep_users = [\"nobody\"]\nkeep_groups = [\"nogroup\"]\n\n\
+         [[program]]\ncommand = [\"/bin/date\"]\n\n\
+         [[program]]\ncommand = [\"/usr/bin/id\"]\nuser = \"nobody\"\n",
+    )
+    .unwrap();
+    let manifest = jail.join("small.jail.json");
+    let up = as_user(&jail, a, &util::os_args(&["up", text(&file)]), BASE_ENV);
+    up.assert_code(exit::OK);
+    let made = Manifest::read(&manifest).unwrap();
+    assert!(made.rootless.is_some(), "{}", up.report());
+    let date = made
+        .entries
+        .iter()
+        .find(|e| e.path.as_path() == Path::new("/usr/bin/date"))
+        .expect("date is placed");
+    assert_eq!((date.uid, date.gid), (0, 0), "{}", up.report());
+
+    let update = as_user(
+        &jail,
+        a,
+        &util::os_args(&["update", "--run", "--manifest", text(&manifest)]),
+        BASE_ENV,
+    );
+    update.assert_code(exit::OK);
+    assert!(Manifest::read(&manifest).unwrap().rootless.is_some());
+
+    let built = jail.join("built");
+    let refused = as_user(
+        &jail,
+        a,
+        &util::os_args(&[
+            "build",
+            "--manifest",
+            text(&manifest),
+            "--root",
+            text(&built),
+        ]),
+        BASE_ENV,
+    );
+    refused.assert_code(exit::ERROR);
+    let first = refused
+        .stderr_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        first.starts_with("error: build needs root") && first.contains("jailtrace run"),
+        "{}",
+        refused.report()
+    );
+    assert!(!built.exists(), "{}", refused.report());
+    jail.jailtrace(
+        &[
+            "build",
+            "--manifest",
+            text(&manifest),
+            "--root",
+            text(&built),
+        ],
+        BASE_ENV,
+    )
+    .assert_code(exit::OK);
+    let id = cmd::chroot_output(&built, &["/usr/bin/id", "-u"], BASE_ENV);
+    assert_eq!(
+        String::from_utf8_lossy(&id.stdout).trim(),
+        "0",
+        "{}",
+        id.report()
+    );
+}
+
 /// Where user namespaces are refused (here: user.max_user_namespaces is 0
 /// in a namespace of the account's own), one error names the setting and
 /// the alternatives, exit 1, and nothing is written.
@@ -512,6 +638,109 @@ fn rootless_refused_user_namespaces_are_one_clear_error() {
         out.report()
     );
     assert!(!jail.root.exists() && !jail.manifest.exists());
+}
+
+/// `jailtrace ARGS` as root, in a user namespace of its own (root mapped
+/// to root) in which `sysctl` (a file under /proc/sys/user) is set to 0
+/// first: a root run on a machine that refuses that kind of namespace.
+fn as_root_refused(jail: &Jail, sysctl: &str, args: Vec<OsString>) -> Finished {
+    let mut command = Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "/bin/sh", "-c"])
+        .arg(format!(r#"echo 0 > /proc/sys/user/{sysctl} && exec "$@""#))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_jailtrace"))
+        .args(args)
+        .env_clear()
+        .envs(BASE_ENV.iter().copied())
+        .current_dir(&jail.path);
+    cmd::run(command, JAILTRACE_TIMEOUT)
+}
+
+/// Nothing but what the test made is left in the jail's directory: no
+/// root, no manifest, no record of an unfinished run.
+fn assert_nothing_written(jail: &Jail, out: &Finished) {
+    let left: Vec<_> = fs::read_dir(&jail.path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left: {left:?}\n{}", out.report());
+}
+
+/// A root run that cannot create the pid namespace it gives the program
+/// (here: user.max_pid_namespaces is 0) fails with one error that names
+/// the setting and the way out (`--no-pid-ns`), exit 1, nothing written;
+/// with `--no-pid-ns` it jails the program.
+#[test]
+fn rootless_root_run_without_a_pid_namespace_is_one_clear_error() {
+    let test = "rootless_root_run_without_a_pid_namespace_is_one_clear_error";
+    let Some((_, _serial)) = account(test) else {
+        return;
+    };
+    let jail = Jail::new("root-refused-pidns");
+    let out = as_root_refused(
+        &jail,
+        "max_pid_namespaces",
+        run_args(&jail.root, &jail.manifest, &[], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::ERROR);
+    let stderr = out.stderr_text();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot give the program a pid namespace of its own")
+            && first.contains("--no-pid-ns"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        stderr.contains("user.max_pid_namespaces is 0"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1
+    );
+    assert_nothing_written(&jail, &out);
+
+    let out = as_root_refused(
+        &jail,
+        "max_pid_namespaces",
+        run_args(&jail.root, &jail.manifest, &["--no-pid-ns"], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::OK);
+    assert!(jail.manifest.exists(), "{}", out.report());
+}
+
+/// `--rootless` as root where user namespaces are refused: one error that
+/// says to run without `--rootless`, exit 1, nothing written.
+#[test]
+fn rootless_asked_as_root_where_user_namespaces_are_refused() {
+    let test = "rootless_asked_as_root_where_user_namespaces_are_refused";
+    let Some((_, _serial)) = account(test) else {
+        return;
+    };
+    let jail = Jail::new("root-refused-userns");
+    let out = as_root_refused(
+        &jail,
+        "max_user_namespaces",
+        run_args(&jail.root, &jail.manifest, &["--rootless"], &["/bin/date"]),
+    );
+    out.assert_no_panic().assert_code(exit::ERROR);
+    let stderr = out.stderr_text();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: cannot work --rootless") && first.contains("without --rootless"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        stderr.contains("user.max_user_namespaces is 0"),
+        "{}",
+        out.report()
+    );
+    assert_nothing_written(&jail, &out);
 }
 
 /// nginx with its own configuration on a high port, jailed by the account

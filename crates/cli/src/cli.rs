@@ -34,7 +34,6 @@ impl Cli {
             Command::Completions(a) => &a.global,
             Command::Up(a) => &a.global,
             Command::Man(a) => &a.global,
-            Command::RootlessHelper(a) => &a.global,
         }
     }
 }
@@ -172,19 +171,6 @@ pub enum Command {
     /// Write the man pages (jailtrace.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Man(ManArgs),
-    /// The helper a rootless jailtrace starts outside its user namespace
-    /// (see `rootless.rs`); not for people.
-    #[command(name = "__rootless-helper", hide = true)]
-    RootlessHelper(RootlessHelperArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RootlessHelperArgs {
-    /// Start the helper and exit (so that it is not jailtrace's child).
-    #[arg(long)]
-    pub detach: bool,
-    #[command(flatten)]
-    pub global: Global,
 }
 
 /// Options every subcommand takes.

@@ -20,6 +20,15 @@ use crate::recorded;
 
 pub fn build(args: BuildArgs) -> anyhow::Result<u8> {
     let manifest = read_manifest(&args.manifest)?;
+    // Before anything is written: without root the first chown would fail
+    // halfway through the root, with an error that does not say why.
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "build needs root: it makes the jail's owners and device nodes; run it as root, \
+             or use `jailtrace run` rootless (it makes a root you can use, and a manifest \
+             root can build from)"
+        );
+    }
     let root_arg = args
         .root
         .clone()
@@ -382,7 +391,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
     let mut progress = crate::progress::Progress::new(args.global.verbose > 0);
     let result = engine::run(&config, &mut progress);
     progress.finish();
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(engine::Error::Interrupted(sig)) => {
             errln!("jailtrace: interrupted by {sig}; the manifest was not changed");
@@ -390,6 +399,11 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         }
         Err(e) => return Err(e).context("the traced run failed"),
     };
+    // Made rootless now, or earlier: the root's files are still the
+    // caller's either way, until root builds it.
+    report.manifest.rootless = crate::rootless::entered()
+        .map(|e| e.manifest_record())
+        .or_else(|| manifest.rootless.clone());
     let added: Vec<_> = report
         .manifest
         .entries

@@ -34,6 +34,15 @@ fn main() -> ExitCode {
             return report(e);
         }
     }
+    // `run` waits for the namespace's ids itself, later, so that parsing
+    // and finding the program overlap newuidmap; the others write sooner.
+    let settle_later =
+        matches!(cli.command, cli::Command::Run(_)) && cli.global().log_file.is_none();
+    if !settle_later {
+        if let Err(e) = rootless::settle() {
+            return report(e);
+        }
+    }
     let _guard = match logging::init(cli.global()) {
         Ok(guard) => guard,
         Err(e) => return report(e),
@@ -63,7 +72,6 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Up(args) => up::up(args),
         cli::Command::Completions(args) => generate::completions(args),
         cli::Command::Man(args) => generate::man(args),
-        cli::Command::RootlessHelper(args) => rootless::helper(args.detach),
     }
 }
 

@@ -26,17 +26,16 @@
 //! restriction), [`enter`] fails with one error that names the setting and
 //! the alternatives, before anything is written.
 //!
-//! The helper exits when jailtrace's end of the socket closes, that is,
+//! The helper (a fork of jailtrace made before the namespace) exits when
+//! jailtrace's end of the socket closes, that is,
 //! when jailtrace exits. It runs in a process group of its own, so a Ctrl-C
 //! for jailtrace does not take it away in the middle of a run.
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -46,9 +45,6 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{getgid, getuid, Uid, User};
-
-/// The hidden subcommand that runs the helper.
-pub const HELPER: &str = "__rootless-helper";
 
 /// How the namespace maps ids, for the summary and the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +91,11 @@ pub fn wanted(command: &crate::cli::Command, asked: bool) -> bool {
 
 /// Enters a new user and mount namespace (see the module comment). Must be
 /// called while the process has one thread.
+///
+/// It does not wait for `newuidmap`/`newgidmap`: they run in the helper
+/// while jailtrace goes on with what needs no ids (parsing, finding the
+/// program), and [`settle`] waits for them before the first file is
+/// written. Without subordinate ids the maps are written here at once.
 pub fn enter() -> anyhow::Result<()> {
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
@@ -110,37 +111,32 @@ pub fn enter() -> anyhow::Result<()> {
         subordinate: 0,
         subordinate_note: None,
     };
-    let mapped = match ranges {
+    let pending = match ranges {
         (Some((ustart, ucount)), Some((gstart, gcount))) if uid != 0 => {
             let count = ucount.min(gcount);
             let request =
                 format!("{pid} 0 {uid} 1 1 {ustart} {count};{pid} 0 {gid} 1 1 {gstart} {count}");
-            match helper.map(&request) {
-                Ok(()) => {
-                    entered.subordinate = count;
-                    true
-                }
+            match helper.send_map(&request) {
+                Ok(()) => Some(count),
                 Err(e) => {
                     entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
-                    false
+                    None
                 }
             }
         }
-        _ if uid == 0 => false,
+        _ if uid == 0 => None,
         _ => {
             entered.subordinate_note = Some(format!(
                 "no range for uid {uid} in /etc/subuid and gid {gid} in /etc/subgid"
             ));
-            false
+            None
         }
     };
-    if !mapped {
-        // Only the caller: setgroups must be denied before an unprivileged
-        // process may write gid_map (user_namespaces(7)).
-        write_proc("/proc/self/setgroups", "deny")?;
-        write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-        write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    if pending.is_none() {
+        map_caller_only(&entered)?;
     }
+    // Making mounts private needs CAP_SYS_ADMIN in the new namespace, which
+    // the process has from unshare(2) on, mapped or not.
     mount(
         None::<&str>,
         "/",
@@ -149,9 +145,32 @@ pub fn enter() -> anyhow::Result<()> {
         None::<&str>,
     )
     .map_err(|e| refused_after(e, "make mounts private in the new mount namespace"))?;
+    *helper
+        .pending
+        .lock()
+        .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))? = Some((entered, pending));
+    let helper = HELPER.get_or_init(|| helper);
     jailtrace_rootfs::owners::install(Box::new(helper));
-    let _ = ENTERED.set(entered);
     Ok(())
+}
+
+/// Waits until the namespace's ids are mapped (see [`enter`]); at once when
+/// they are, or when not rootless. Everything that creates a file must come
+/// after it: the kernel refuses to create files for an unmapped id
+/// (`EOVERFLOW`).
+pub fn settle() -> anyhow::Result<()> {
+    match HELPER.get() {
+        Some(helper) => helper.settle(),
+        None => Ok(()),
+    }
+}
+
+/// Only the caller: setgroups must be denied before an unprivileged
+/// process may write gid_map (user_namespaces(7)).
+fn map_caller_only(entered: &Entered) -> anyhow::Result<()> {
+    write_proc("/proc/self/setgroups", "deny")?;
+    write_proc("/proc/self/uid_map", &format!("0 {} 1", entered.uid))?;
+    write_proc("/proc/self/gid_map", &format!("0 {} 1", entered.gid))
 }
 
 fn write_proc(path: &str, text: &str) -> anyhow::Result<()> {
@@ -218,6 +237,61 @@ const REFUSED: &str = "cannot work without root: this machine refuses the user n
                        jailtrace needs for that; run jailtrace as root, or have root run \
                        `jailtrace run` and hand you the manifest";
 
+const REFUSED_AS_ROOT: &str = "cannot work --rootless: this machine refuses the user namespace \
+                               jailtrace needs for that; run it as root without --rootless";
+
+/// The first line of a refusal: what the caller can do instead. Root is
+/// uid 0 that is the host's root too (`/proc/self/uid_map` maps 0 to 0),
+/// not an ordinary user mapped to 0 in a namespace of their own.
+fn refused_line() -> &'static str {
+    let host_root = getuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+            map.lines().any(|line| {
+                let mut f = line.split_whitespace();
+                (f.next(), f.next()) == (Some("0"), Some("0"))
+            })
+        });
+    if host_root {
+        REFUSED_AS_ROOT
+    } else {
+        REFUSED
+    }
+}
+
+/// Fails with one clear error, before anything is written, when this
+/// process cannot create the pid namespace a run gives its program (root
+/// or not: a container without CAP_SYS_ADMIN, `user.max_pid_namespaces`
+/// 0, a seccomp filter).
+pub fn check_pid_namespace() -> anyhow::Result<()> {
+    let Err(e) = jailtrace_tracer::ns::probe_pid_namespace() else {
+        return Ok(());
+    };
+    let read = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let why = if read("/proc/sys/user/max_pid_namespaces").as_deref() == Some("0") {
+        "the sysctl user.max_pid_namespaces is 0 (root can allow them with \
+         `sysctl -w user.max_pid_namespaces=15000`)"
+            .to_string()
+    } else {
+        match e {
+            Errno::ENOSPC => {
+                "the limit of pid namespaces (user.max_pid_namespaces) is reached".into()
+            }
+            Errno::EPERM => "the system refuses them to this process (no CAP_SYS_ADMIN, a seccomp \
+                             filter or a security module, as in some containers)"
+                .into(),
+            _ => "unshare(2) failed".into(),
+        }
+    };
+    Err(anyhow::Error::new(io::Error::from(e))
+        .context("unshare(CLONE_NEWPID)")
+        .context(why)
+        .context(
+            "cannot give the program a pid namespace of its own: this machine refuses it; \
+             run with --no-pid-ns (the program then sees the host's processes in /proc), \
+             or allow pid namespaces",
+        ))
+}
+
 /// The error for an `unshare` that failed: what refused, then the call.
 fn refused(e: Errno) -> anyhow::Error {
     let why = refusing_setting().unwrap_or_else(|| match e {
@@ -232,7 +306,7 @@ fn refused(e: Errno) -> anyhow::Error {
     anyhow::Error::new(io::Error::from(e))
         .context("unshare(CLONE_NEWUSER | CLONE_NEWNS)")
         .context(why)
-        .context(REFUSED)
+        .context(refused_line())
 }
 
 /// The error for a step after `unshare` that failed (AppArmor lets the
@@ -240,44 +314,44 @@ fn refused(e: Errno) -> anyhow::Error {
 fn refused_after(e: Errno, what: &str) -> anyhow::Error {
     let error = anyhow::Error::new(io::Error::from(e)).context(format!("cannot {what}"));
     match refusing_setting() {
-        Some(why) => error.context(why).context(REFUSED),
-        None => error.context(REFUSED),
+        Some(why) => error.context(why).context(refused_line()),
+        None => error.context(refused_line()),
     }
 }
+
+static HELPER: std::sync::OnceLock<Helper> = std::sync::OnceLock::new();
 
 /// jailtrace's end of the helper's socket.
 #[derive(Debug)]
 struct Helper {
     sock: Mutex<UnixStream>,
+    /// Until [`settle`]: how the namespace is entered, and the count of
+    /// subordinate ids whose `newuidmap` reply is still to be read.
+    pending: Mutex<Option<(Entered, Option<u32>)>>,
 }
 
 impl Helper {
-    /// Starts the helper, not as a child: the tracer's `waitpid(-1)` ends a
-    /// run at `ECHILD`, which a living child would hold off. A first
-    /// process starts the helper and exits at once, so the helper is
-    /// adopted by init.
+    /// Starts the helper: a fork of this process (no exec, so it costs a
+    /// fraction of a millisecond), not as a child: the tracer's
+    /// `waitpid(-1)` ends a run at `ECHILD`, which a living child would
+    /// hold off.
     fn start() -> io::Result<Helper> {
         let (mine, theirs) = UnixStream::pair()?;
-        let exe = std::env::current_exe()?;
-        let status = Command::new(exe)
-            .args([HELPER, "--detach"])
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!(
-                "the helper's starter failed: {status}"
-            )));
-        }
+        jailtrace_tracer::ns::spawn_detached(&mine, move || match serve(theirs) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        })
+        .map_err(io::Error::from)?;
         Ok(Helper {
             sock: Mutex::new(mine),
+            pending: Mutex::new(None),
         })
     }
 
     /// One request and its reply.
     fn ask(&self, op: u8, body: &[u8]) -> io::Result<(i32, Vec<u8>)> {
+        self.settle()
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
         let mut sock = self
             .sock
             .lock()
@@ -287,17 +361,57 @@ impl Helper {
         Ok((i32::from_le_bytes(status), reply))
     }
 
-    /// Runs newuidmap and newgidmap with `request` (`UIDARGS;GIDARGS`).
-    fn map(&self, request: &str) -> Result<(), String> {
-        match self.ask(b'M', request.as_bytes()) {
-            Ok((0, _)) => Ok(()),
-            Ok((_, message)) => Err(String::from_utf8_lossy(&message).into_owned()),
-            Err(e) => Err(e.to_string()),
+    /// Asks for newuidmap and newgidmap with `request` (`UIDARGS;GIDARGS`);
+    /// [`Helper::settle`] reads the reply.
+    fn send_map(&self, request: &str) -> io::Result<()> {
+        let mut sock = self
+            .sock
+            .lock()
+            .map_err(|_| io::Error::other("rootless helper lock poisoned"))?;
+        send(&mut *sock, b'M', request.as_bytes())
+    }
+
+    /// Reads the reply to [`Helper::send_map`], once; when it failed, maps
+    /// only the caller.
+    fn settle(&self) -> anyhow::Result<()> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))?;
+        let Some((mut entered, count)) = pending.take() else {
+            return Ok(());
+        };
+        if let Some(count) = count {
+            let reply = {
+                let mut sock = self
+                    .sock
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))?;
+                receive(&mut *sock)
+            };
+            match reply {
+                Ok((status, _)) if i32::from_le_bytes(status) == 0 => {
+                    entered.subordinate = count;
+                }
+                Ok((_, message)) => {
+                    entered.subordinate_note = Some(format!(
+                        "newuidmap/newgidmap failed: {}",
+                        String::from_utf8_lossy(&message)
+                    ));
+                    map_caller_only(&entered)?;
+                }
+                Err(e) => {
+                    entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
+                    map_caller_only(&entered)?;
+                }
+            }
         }
+        let _ = ENTERED.set(entered);
+        Ok(())
     }
 }
 
-impl jailtrace_rootfs::owners::OwnerSource for Helper {
+impl jailtrace_rootfs::owners::OwnerSource for &'static Helper {
     fn owner(&self, path: &Path) -> io::Result<(u32, u32)> {
         let (status, reply) = self.ask(b'S', path.as_os_str().as_bytes())?;
         if status != 0 {
@@ -324,14 +438,25 @@ fn send(w: &mut impl Write, op: u8, body: &[u8]) -> io::Result<()> {
     w.write_all(&frame)
 }
 
+/// A reply, read with as few calls as it takes (one, for an owner): the
+/// helper answers one request at a time, so nothing follows the frame.
 fn receive(r: &mut impl Read) -> io::Result<([u8; 4], Vec<u8>)> {
-    let mut head = [0u8; 8];
-    r.read_exact(&mut head)?;
-    let status = [head[0], head[1], head[2], head[3]];
-    let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Ok((status, body))
+    let mut buf = vec![0u8; 64];
+    let mut have = 0;
+    while have < 8 {
+        match r.read(&mut buf[have..])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => have += n,
+        }
+    }
+    let status = [buf[0], buf[1], buf[2], buf[3]];
+    let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    buf.resize(8 + len.max(have - 8), 0);
+    if have < 8 + len {
+        r.read_exact(&mut buf[have..8 + len])?;
+    }
+    buf.truncate(8 + len);
+    Ok((status, buf.split_off(8)))
 }
 
 fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
@@ -343,24 +468,19 @@ fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
     w.write_all(&frame)
 }
 
-/// The helper's loop (the hidden subcommand): its stdin is the socket.
-/// Ends quietly when jailtrace closes its end.
-pub fn helper(detach: bool) -> anyhow::Result<u8> {
-    if detach {
-        let exe = std::env::current_exe()?;
-        Command::new(exe).arg(HELPER).spawn()?;
-        return Ok(crate::exit::OK);
-    }
-    let fd = io::stdin().as_fd().try_clone_to_owned()?;
-    let mut sock = UnixStream::from(fd);
+/// The helper's loop, in the forked process outside the namespace. Ends
+/// quietly when jailtrace closes its end of `sock`.
+fn serve(sock: UnixStream) -> io::Result<()> {
+    let mut requests = io::BufReader::new(sock.try_clone()?);
+    let mut sock = sock;
     loop {
         let mut head = [0u8; 5];
-        if sock.read_exact(&mut head).is_err() {
-            return Ok(crate::exit::OK);
+        if requests.read_exact(&mut head).is_err() {
+            return Ok(());
         }
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
         let mut body = vec![0u8; len];
-        sock.read_exact(&mut body)?;
+        requests.read_exact(&mut body)?;
         match head[0] {
             b'S' => {
                 let path = PathBuf::from(std::ffi::OsStr::from_bytes(&body));

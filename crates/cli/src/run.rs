@@ -43,22 +43,22 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     )
     .context("cannot resolve the manifest path")?;
     let (binds, mkdirs) = requested_dirs(&args.dirs, &root_arg)?;
-    let root = engine::prepare_root(&root_arg, args.follow_root)?;
-    check_manifest_outside(&manifest_path, &root)?;
-    // A root that holds a jail gets this program added (or, when one of
-    // its programs has this name, replaced).
-    let earlier = check_root_is_ours(&root, &manifest_path, args.fresh)?;
-    crate::rootless::bind_devices(earlier.as_ref(), &root);
-    let program_name = args
-        .program_name
-        .clone()
-        .unwrap_or_else(|| Program::default_name(&executable));
-    check_with(&args.with, &program_name, earlier.as_ref())?;
+    // What needs neither the root nor the namespace's ids comes first: a
+    // rootless run's newuidmap runs meanwhile (see `rootless::settle`).
+    // Nothing before the settle may ask who jailtrace is: until the map is
+    // written, getuid(2) says 65534.
     let policy = match &args.policy {
         Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
         None => Policy::new(&args.deny, &args.allow)?,
     };
 
+    if !args.no_pid_ns {
+        crate::rootless::check_pid_namespace()?;
+    }
+    // From here on the namespace's ids are mapped: jailtrace is root in
+    // it (the credentials and environment below depend on that), and may
+    // write.
+    crate::rootless::settle()?;
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
         for gid in u.supplementary_gids()? {
@@ -79,6 +79,17 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     }
     let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
+    let root = engine::prepare_root(&root_arg, args.follow_root)?;
+    check_manifest_outside(&manifest_path, &root)?;
+    // A root that holds a jail gets this program added (or, when one of
+    // its programs has this name, replaced).
+    let earlier = check_root_is_ours(&root, &manifest_path, args.fresh)?;
+    crate::rootless::bind_devices(earlier.as_ref(), &root);
+    let program_name = args
+        .program_name
+        .clone()
+        .unwrap_or_else(|| Program::default_name(&executable));
+    check_with(&args.with, &program_name, earlier.as_ref())?;
     let account_dbs = account_dbs(&args, credentials.as_ref(), &env.items(), earlier.as_ref())?;
     let others = match &earlier {
         Some(m) => m

@@ -90,14 +90,19 @@ impl Session {
     }
 
     /// The mode and owner of the host directory `dir` (a bind's source,
-    /// an absolute host path).
+    /// an absolute host path), symlinks followed. Read through
+    /// [`rootfs::Host::system`], so a rootless run records the host's
+    /// owners, not the ones its user namespace shows (65534 for root).
     fn host_attrs(&self, dir: &Path) -> std::io::Result<Attrs> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(dir)?;
+        let real = std::fs::canonicalize(dir)?;
+        let meta = rootfs::Host::system()
+            .lstat(&real)
+            .map_err(std::io::Error::other)?
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         Ok(Attrs {
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
+            mode: meta.mode & 0o7777,
+            uid: meta.uid,
+            gid: meta.gid,
             mtime: None,
         })
     }

@@ -76,3 +76,106 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
         }
     }
 }
+
+/// Runs `body` in a new process that is not the caller's child, and
+/// returns once it runs: a child forks it and exits at once, so init (or
+/// the nearest subreaper) adopts it and the caller's `waitpid(-1)` never
+/// waits for it. It runs in a process group of its own (a Ctrl-C for the
+/// caller's job does not reach it), with stdin, stdout and stderr on
+/// `/dev/null` and `close` closed, and exits with what `body` returns.
+///
+/// This is a fork without an exec, which costs a fraction of starting a
+/// program: it is only sound while the caller has one thread (fork(2):
+/// only the calling thread is copied, so a lock another thread held would
+/// stay locked in the copy), which is checked: `EBUSY` otherwise.
+pub fn spawn_detached<F>(close: &impl std::os::fd::AsRawFd, body: F) -> Result<(), Errno>
+where
+    F: FnOnce() -> i32,
+{
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .count();
+    if threads != 1 {
+        return Err(Errno::EBUSY);
+    }
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: the process has one thread (checked above), so the forked
+    // copies may run any code: no lock can be held by a thread that is not
+    // copied. The first child only forks and `_exit`s; the second runs
+    // `body` and `_exit`s without returning into the caller's frames. The
+    // parent waits for the first child only.
+    unsafe {
+        let first = libc::fork();
+        if first < 0 {
+            return Err(Errno::last());
+        }
+        if first == 0 {
+            let second = libc::fork();
+            if second != 0 {
+                libc::_exit(if second < 0 { 1 } else { 0 });
+            }
+            libc::setpgid(0, 0);
+            for fd in 0..3 {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+            libc::close(close.as_raw_fd());
+            let code = body();
+            libc::_exit(code);
+        }
+        let mut status = 0;
+        loop {
+            if libc::waitpid(first, &mut status, 0) == first {
+                break;
+            }
+            if *libc::__errno_location() != libc::EINTR {
+                return Err(Errno::last());
+            }
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            Ok(())
+        } else {
+            Err(Errno::ECHILD)
+        }
+    }
+}
+
+/// Whether this process may create a new pid namespace: a child tries
+/// `unshare(CLONE_NEWPID)` and exits with its errno. For a clear error
+/// before anything is written, where the spawn of the program would fail
+/// only once the root exists.
+pub fn probe_pid_namespace() -> Result<(), Errno> {
+    // SAFETY: the child makes only async-signal-safe syscalls and always
+    // `_exit`s; the parent waits for it by pid.
+    unsafe {
+        let child = libc::fork();
+        if child < 0 {
+            return Err(Errno::last());
+        }
+        if child == 0 {
+            let code = if libc::unshare(libc::CLONE_NEWPID) == 0 {
+                0
+            } else {
+                *libc::__errno_location()
+            };
+            libc::_exit(code);
+        }
+        let mut status = 0;
+        loop {
+            if libc::waitpid(child, &mut status, libc::__WALL) == child {
+                break;
+            }
+            if *libc::__errno_location() != libc::EINTR {
+                return Err(Errno::last());
+            }
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(code) => Err(Errno::from_raw(code)),
+            None => Err(Errno::EINTR),
+        }
+    }
+}

@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use jailtrace_elf::Interpreter;
@@ -569,18 +568,27 @@ pub(super) fn permission(root: &Root, host: &Host, call: &FailedCall) -> Option<
     // A refusal of something the root lacks is a miss, not a permission
     // problem of the root.
     jail?;
+    // Through `host`, not `std::fs`: rootless, `stat` shows owners through
+    // the namespace's map (the host's root as 65534), `host` the host's.
     let host_path = host.path_of(&blocked_at);
-    let host_meta = if follow {
-        std::fs::metadata(&host_path)
+    let target = if follow {
+        std::fs::canonicalize(&host_path).ok()
     } else {
-        std::fs::symlink_metadata(&host_path)
+        Some(host_path)
     };
-    let host = host_meta.ok().map(|m| Owner {
-        kind: Kind::from_mode(m.mode()),
-        uid: m.uid(),
-        gid: m.gid(),
-        mode: m.mode() & 0o7777,
-    });
+    let host = target
+        .and_then(|p| {
+            p.strip_prefix(host.base())
+                .ok()
+                .map(|rel| Path::new("/").join(rel))
+        })
+        .and_then(|jail_path| host.lstat(&jail_path).ok().flatten())
+        .map(|m| Owner {
+            kind: m.kind,
+            uid: m.uid,
+            gid: m.gid,
+            mode: m.mode & 0o7777,
+        });
     Some(Diagnosis::PermissionDenied {
         path: call.path.clone(),
         blocked_at,
