@@ -1,7 +1,9 @@
 //! Acceptance tests of `jailtrace run --unit NAME`: Debian's own packages
 //! with their own systemd units, nothing configured by hand. Each service
-//! is jailed with `--unit NAME` and no other option (nginx also gets a
-//! `--probe` of its default page, which it reads only when asked for it),
+//! is jailed with `--unit NAME` and no other option (OpenSSH also gets an
+//! `--allow` for its host keys, which stay denied by default; nginx's
+//! default page, which it reads only when asked for it, comes from
+//! `--unit`'s default exercise of its listening ports),
 //! then started again under a plain
 //! `chroot(8)` with the command line, user and environment the manifest
 //! records (the `sh`/`bwrap` exports' form: no systemd runs here as PID
@@ -167,10 +169,14 @@ fn unit_nginx_serves_its_default_page() {
     let _ports = default_ports();
     assert_port_free(80);
     // The default page is read only when it is asked for: without a
-    // request nginx starts from the jail and answers 404. The probe is
-    // the one option besides --unit (see docs/servers.md).
-    let mut j = jail_unit(NAME, "nginx", "nginx", &["--probe", "http://127.0.0.1/"]);
+    // request nginx starts from the jail and answers 404. `--unit`'s
+    // default exercise asks port 80 for it.
+    let mut j = jail_unit(NAME, "nginx", "nginx", &[]);
     expect_unit(&j.summary, "nginx.service", "forking");
+    assert_eq!(
+        j.manifest.programs[0].command.exercises,
+        [jailtrace_manifest::Exercise::Listening("/".into())]
+    );
     let program = &j.manifest.programs[0];
     assert_eq!(
         program.unit.as_ref().map(|u| u.name.as_str()),

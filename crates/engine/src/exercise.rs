@@ -39,6 +39,7 @@
 //!   last [`OUTPUT_MAX`] bytes are kept.
 
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdout, Stdio};
@@ -119,6 +120,8 @@ enum Work {
     Command(CommandRun),
     /// The probe's thread; taken when it is joined.
     Probe(Option<JoinHandle<Result<String, String>>>),
+    /// The thread asking the listening ports; taken when it is joined.
+    Listening(Option<JoinHandle<String>>),
 }
 
 /// A command's process group and the read ends of its pipes.
@@ -300,7 +303,15 @@ impl Exercises {
     }
 
     /// Collects a step that ended and starts the next one; never blocks.
+    /// An [`Exercise::Listening`] step asks no port (see
+    /// [`Exercises::poll_listening`]).
     pub fn poll(&mut self) {
+        self.poll_listening(Vec::new);
+    }
+
+    /// As [`Exercises::poll`]; a [`Exercise::Listening`] step that starts
+    /// asks the TCP addresses `listening` gives (called only then).
+    pub fn poll_listening(&mut self, listening: impl FnOnce() -> Vec<SocketAddr>) {
         if let Some(running) = &mut self.running {
             let elapsed = running.began.elapsed();
             let ended = match &mut running.work {
@@ -311,6 +322,9 @@ impl Exercises {
                     None => None,
                 },
                 Work::Probe(probe) => probe.take_if(|h| h.is_finished()).map(joined),
+                Work::Listening(ask) => ask
+                    .take_if(|h| h.is_finished())
+                    .map(|h| Ok(h.join().unwrap_or_else(|_| "the requests failed".into()))),
             };
             match ended {
                 Some(result) => self.end(result, elapsed),
@@ -324,11 +338,11 @@ impl Exercises {
                 None => return,
             }
         }
-        self.start_next();
+        self.start_next(listening);
     }
 
     /// Starts the next step, unless one runs or the sequence is over.
-    fn start_next(&mut self) {
+    fn start_next(&mut self, listening: impl FnOnce() -> Vec<SocketAddr>) {
         if self.running.is_some() || self.stopped || self.next >= self.steps.len() {
             return;
         }
@@ -351,6 +365,16 @@ impl Exercises {
                     .name("jailtrace-exercise".into())
                     .spawn(move || http_get(&url, get))
                     .map(|handle| Work::Probe(Some(handle)))
+            }
+            Exercise::Listening(path) => {
+                let path = path.clone();
+                let ports = listening();
+                // Done before the timeout, which would fail the run.
+                let deadline = began + self.timeout.mul_f32(0.9);
+                std::thread::Builder::new()
+                    .name("jailtrace-exercise".into())
+                    .spawn(move || listening::ask_each(&ports, &path, deadline))
+                    .map(|handle| Work::Listening(Some(handle)))
             }
         };
         match work {
@@ -385,7 +409,7 @@ impl Exercises {
             Work::Command(cmd) => (cmd.tail.kept, cmd.tail.dropped),
             // A probe that timed out is left to end by its own timeouts
             // (or when the program is stopped): a thread cannot be killed.
-            Work::Probe(_) => (Vec::new(), 0),
+            Work::Probe(_) | Work::Listening(_) => (Vec::new(), 0),
         };
         let passed = result.is_ok();
         if !passed {
@@ -455,6 +479,8 @@ fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> 
         Err(_) => Err("the probe failed".to_string()),
     }
 }
+
+mod listening;
 
 #[cfg(test)]
 mod tests;

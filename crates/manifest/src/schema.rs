@@ -110,8 +110,8 @@ pub struct Command {
 }
 
 /// One step done to a ready program so that it reads what only a request
-/// needs. Externally tagged: `{"command": "curl -fsS http://127.0.0.1/"}`
-/// or `{"probe": "http://127.0.0.1:8080/page.php"}`.
+/// needs. Externally tagged: `{"command": "curl -fsS http://127.0.0.1/"}`,
+/// `{"probe": "http://127.0.0.1:8080/page.php"}` or `{"listening": "/"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Exercise {
@@ -120,14 +120,19 @@ pub enum Exercise {
     Command(String),
     /// An `http://` URL fetched with `GET`; it had to answer 2xx or 3xx.
     Probe(String),
+    /// `GET PATH` on each TCP port the program listened on (`run --unit`'s
+    /// default exercise); whatever each port answered, or not, was fine.
+    Listening(String),
 }
 
-/// For people: `` `COMMAND` `` or `probe URL`.
+/// For people: `` `COMMAND` ``, `probe URL` or `GET PATH on each listening
+/// TCP port`.
 impl std::fmt::Display for Exercise {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exercise::Command(command) => write!(f, "`{command}`"),
             Exercise::Probe(url) => write!(f, "probe {url}"),
+            Exercise::Listening(path) => write!(f, "GET {path} on each listening TCP port"),
         }
     }
 }

@@ -1,0 +1,170 @@
+//! The exercise of the listening ports ([`Exercise::Listening`]): `GET
+//! PATH` on each TCP port the program listens on, which `run --unit`
+//! does when no exercise is given. A server that reads its content only
+//! when asked (nginx's default page, a servlet container's welcome page)
+//! is asked once; a server that does not speak HTTP is asked as little
+//! as can be.
+//!
+//! Guarantees:
+//! - it never fails: each port's outcome (answered with a status line,
+//!   did not speak HTTP, spoke first, refused) is reported, none is an
+//!   error;
+//! - a port whose server speaks first (an SSH or SMTP banner, MySQL's
+//!   handshake) within [`SPEAKS_FIRST`] is not sent anything;
+//! - the request is `GET PATH HTTP/1.0` with a `User-Agent` and no
+//!   `Host:` header (a server's default virtual host answers it; Redis
+//!   takes a `Host:` line for a cross-protocol attack and logs a
+//!   warning); an answer that does not begin with `HTTP/` is not read
+//!   further;
+//! - it ends before `deadline`, so that the exercise's timeout (which
+//!   would fail the run) is never reached on its account.
+//!
+//! [`Exercise::Listening`]: super::Exercise::Listening
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to speak first before it is asked.
+pub(crate) const SPEAKS_FIRST: Duration = Duration::from_millis(500);
+
+/// The longest wait for a connection or for each read of an answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Asks each of `ports` for `path`; what each did, for people, one
+/// `ADDRESS: OUTCOME` per port joined with `; `.
+pub(crate) fn ask_each(ports: &[SocketAddr], path: &str, deadline: Instant) -> String {
+    if ports.is_empty() {
+        return "no TCP port listened on".to_string();
+    }
+    ports
+        .iter()
+        .map(|addr| format!("{addr} {}", ask(*addr, path, deadline)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The wait allowed before `deadline`, at most `most`; `None` when it is past.
+fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    (left > Duration::from_millis(10)).then(|| left.min(most))
+}
+
+fn ask(addr: SocketAddr, path: &str, deadline: Instant) -> String {
+    let Some(connect) = wait(deadline, IO_TIMEOUT) else {
+        return "not asked: no time left".to_string();
+    };
+    let mut stream = match TcpStream::connect_timeout(&addr, connect) {
+        Ok(s) => s,
+        Err(e) => return format!("not connected: {e}"),
+    };
+    let Some(first) = wait(deadline, SPEAKS_FIRST) else {
+        return "not asked: no time left".to_string();
+    };
+    let _ = stream.set_read_timeout(Some(first));
+    let mut buf = [0u8; 512];
+    match stream.read(&mut buf) {
+        Ok(0) => return "closed the connection without a request".to_string(),
+        Ok(n) => return format!("not asked: it spoke first ({})", line_of(&buf[..n])),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(e) => return format!("not asked: {e}"),
+    }
+    let request = format!("GET {path} HTTP/1.0\r\nUser-Agent: jailtrace\r\nAccept: */*\r\n\r\n");
+    let Some(io) = wait(deadline, IO_TIMEOUT) else {
+        return "not asked: no time left".to_string();
+    };
+    let _ = stream.set_write_timeout(Some(io));
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        return format!("not asked: {e}");
+    }
+    // The whole answer: the server may still read for it after its status.
+    let mut answer = Vec::new();
+    loop {
+        let Some(io) = wait(deadline, IO_TIMEOUT) else {
+            break;
+        };
+        let _ = stream.set_read_timeout(Some(io));
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if answer.len() < 512 {
+                    answer.extend_from_slice(&buf[..n]);
+                }
+                let k = answer.len().min(5);
+                if answer[..k] != b"HTTP/"[..k] {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if answer.is_empty() {
+        "gave no answer".to_string()
+    } else if answer.starts_with(b"HTTP/") {
+        format!("answered {}", line_of(&answer))
+    } else {
+        format!("does not speak HTTP ({})", line_of(&answer))
+    }
+}
+
+/// The first line of `bytes`, printable, at most 60 characters.
+fn line_of(bytes: &[u8]) -> String {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let text: String = String::from_utf8_lossy(line)
+        .trim_end()
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .take(60)
+        .collect();
+    format!("{text:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    fn serve(answer: &'static [u8], speaks_first: bool) -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            if speaks_first {
+                s.write_all(answer).unwrap();
+                return;
+            }
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"GET /x HTTP/1.0\r\n"));
+            assert!(!String::from_utf8_lossy(&buf[..n]).contains("Host:"));
+            s.write_all(answer).unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn every_outcome_is_reported_and_none_fails() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
+        assert_eq!(
+            ask(http, "/x", deadline),
+            "answered \"HTTP/1.1 404 Not Found\""
+        );
+        let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
+        assert_eq!(
+            ask(banner, "/x", deadline),
+            "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")"
+        );
+        let redis = serve(b"-ERR wrong number of arguments\r\n", false);
+        assert_eq!(
+            ask(redis, "/x", deadline),
+            "does not speak HTTP (\"-ERR wrong number of arguments\")"
+        );
+        let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(ask(addr, "/x", deadline).starts_with("not connected: "));
+        assert_eq!(ask_each(&[], "/", deadline), "no TCP port listened on");
+    }
+}
