@@ -16,6 +16,9 @@
 //!   takes a `Host:` line for a cross-protocol attack and logs a
 //!   warning); an answer that does not begin with `HTTP/` is not read
 //!   further;
+//! - a port refused is asked again, and with no port known the step
+//!   waits for one, for at most [`SETTLE`] (the program may listen after
+//!   it counted as ready); the ports are the tracer's as of each look;
 //! - it ends before `deadline`, so that the exercise's timeout (which
 //!   would fail the run) is never reached on its account.
 //!
@@ -31,15 +34,57 @@ pub(crate) const SPEAKS_FIRST: Duration = Duration::from_millis(500);
 /// The longest wait for a connection or for each read of an answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Asks each of `ports` for `path`; what each did, for people, one
-/// `ADDRESS: OUTCOME` per port joined with `; `.
-pub(crate) fn ask_each(ports: &[SocketAddr], path: &str, deadline: Instant) -> String {
-    if ports.is_empty() {
+/// How long to wait for a port to ask: a first one when none is known,
+/// or one the program listened on (in this run or an earlier one) that
+/// refuses the connection. A `Type=simple` service counts as ready once
+/// it has lived a second, often before it listens.
+pub(crate) const SETTLE: Duration = Duration::from_secs(10);
+
+/// How often to look again for a port to ask.
+const LOOK_AGAIN: Duration = Duration::from_millis(100);
+
+/// Asks each port `ports` gives (the program's listening ports as the
+/// tracer sees them now) for `path`; what each did, for people, one
+/// `ADDRESS OUTCOME` per port joined with `; `.
+pub(crate) fn ask_each(
+    ports: impl Fn() -> Vec<SocketAddr>,
+    path: &str,
+    deadline: Instant,
+) -> String {
+    let settle = (Instant::now() + SETTLE).min(deadline);
+    let mut asked: Vec<(SocketAddr, String)> = Vec::new();
+    let mut refused: Vec<(SocketAddr, String)> = Vec::new();
+    loop {
+        let mut waiting = false;
+        for addr in ports() {
+            if asked.iter().any(|(a, _)| *a == addr) {
+                continue;
+            }
+            match ask(addr, path, deadline) {
+                Ok(outcome) => {
+                    refused.retain(|(a, _)| *a != addr);
+                    asked.push((addr, outcome));
+                }
+                Err(why) => {
+                    waiting = true;
+                    refused.retain(|(a, _)| *a != addr);
+                    refused.push((addr, why));
+                }
+            }
+        }
+        let past = Instant::now() >= settle;
+        if past || (!asked.is_empty() && !waiting) {
+            break;
+        }
+        std::thread::sleep(LOOK_AGAIN);
+    }
+    asked.append(&mut refused);
+    if asked.is_empty() {
         return "no TCP port listened on".to_string();
     }
-    ports
+    asked
         .iter()
-        .map(|addr| format!("{addr} {}", ask(*addr, path, deadline)))
+        .map(|(addr, outcome)| format!("{addr} {outcome}"))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -50,14 +95,24 @@ fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
     (left > Duration::from_millis(10)).then(|| left.min(most))
 }
 
-fn ask(addr: SocketAddr, path: &str, deadline: Instant) -> String {
+/// What asking `addr` came to; `Err` when it refused the connection
+/// (it may listen later).
+fn ask(addr: SocketAddr, path: &str, deadline: Instant) -> Result<String, String> {
     let Some(connect) = wait(deadline, IO_TIMEOUT) else {
-        return "not asked: no time left".to_string();
+        return Ok("not asked: no time left".to_string());
     };
-    let mut stream = match TcpStream::connect_timeout(&addr, connect) {
+    let stream = match TcpStream::connect_timeout(&addr, connect) {
         Ok(s) => s,
-        Err(e) => return format!("not connected: {e}"),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            return Err(format!("not connected: {e}"))
+        }
+        Err(e) => return Ok(format!("not connected: {e}")),
     };
+    Ok(asked(stream, path, deadline))
+}
+
+/// What a server that accepted the connection did.
+fn asked(mut stream: TcpStream, path: &str, deadline: Instant) -> String {
     let Some(first) = wait(deadline, SPEAKS_FIRST) else {
         return "not asked: no time left".to_string();
     };
@@ -148,23 +203,48 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
         assert_eq!(
-            ask(http, "/x", deadline),
+            ask(http, "/x", deadline).unwrap(),
             "answered \"HTTP/1.1 404 Not Found\""
         );
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
         assert_eq!(
-            ask(banner, "/x", deadline),
+            ask(banner, "/x", deadline).unwrap(),
             "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")"
         );
         let redis = serve(b"-ERR wrong number of arguments\r\n", false);
         assert_eq!(
-            ask(redis, "/x", deadline),
+            ask(redis, "/x", deadline).unwrap(),
             "does not speak HTTP (\"-ERR wrong number of arguments\")"
         );
         let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        assert!(ask(addr, "/x", deadline).starts_with("not connected: "));
-        assert_eq!(ask_each(&[], "/", deadline), "no TCP port listened on");
+        assert!(ask(addr, "/x", deadline)
+            .unwrap_err()
+            .starts_with("not connected: "));
+        // Nothing listens yet: the wait ends at the deadline.
+        let soon = Instant::now() + Duration::from_millis(300);
+        assert_eq!(ask_each(Vec::new, "/", soon), "no TCP port listened on");
+    }
+
+    #[test]
+    fn a_port_that_listens_later_is_waited_for() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let free = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            let listener = TcpListener::bind(addr).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
+        });
+        assert_eq!(
+            ask_each(|| vec![addr], "/", deadline),
+            format!("{addr} answered \"HTTP/1.0 200 OK\"")
+        );
+        later.join().unwrap();
     }
 }
