@@ -29,11 +29,15 @@ pub(crate) fn config(
     exercise_timeout: Duration,
 ) -> anyhow::Result<engine::Config> {
     let c = &program.command;
-    let credentials = c
+    let mut credentials = c
         .user
         .as_deref()
         .map(|u| crate::run::credentials(u, c.group.as_deref()))
         .transpose()?;
+    if let Some(creds) = credentials.as_mut() {
+        crate::run::add_groups(creds, &c.supplementary_groups)
+            .context("the manifest's supplementary_groups")?;
+    }
     let argv: Vec<OsString> = c.argv.iter().map(|a| a.as_os_str().to_owned()).collect();
     let executable = c.executable.as_path().to_path_buf();
     let ready = match ready {

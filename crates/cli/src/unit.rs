@@ -125,24 +125,6 @@ impl FromUnit {
             .collect()
     }
 
-    /// `SupplementaryGroups=`, looked up on the host.
-    pub(crate) fn supplementary_gids(&self) -> anyhow::Result<Vec<u32>> {
-        self.unit
-            .supplementary_groups
-            .iter()
-            .map(|g| match g.parse::<u32>() {
-                Ok(gid) => Ok(gid),
-                Err(_) => nix::unistd::Group::from_name(g)
-                    .ok()
-                    .flatten()
-                    .map(|g| g.gid.as_raw())
-                    .with_context(|| {
-                        format!("{}: SupplementaryGroups={g}: no such group", self.unit.name)
-                    }),
-            })
-            .collect()
-    }
-
     /// The manifest's record of the unit.
     pub(crate) fn record(&self) -> ProgramUnit {
         ProgramUnit {

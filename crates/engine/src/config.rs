@@ -135,4 +135,7 @@ pub struct Credentials {
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// The supplementary groups given besides the user's own (a unit's
+    /// `SupplementaryGroups=`), as given: the manifest records them.
+    pub extra_groups: Vec<String>,
 }

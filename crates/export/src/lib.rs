@@ -351,6 +351,7 @@ mod tests {
                     env_redacted: None,
                     user: None,
                     group: None,
+                    supplementary_groups: Vec::new(),
                     ready: Vec::new(),
                     exercises: Vec::new(),
                     with: Vec::new(),

@@ -133,6 +133,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 env_redacted: None,
                 user: None,
                 group: None,
+                supplementary_groups: Vec::new(),
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),

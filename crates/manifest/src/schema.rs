@@ -91,6 +91,11 @@ pub struct Command {
     /// The group the program ran as (`--group`), by name or number; `null` = unchanged.
     #[serde(default)]
     pub group: Option<String>,
+    /// Supplementary groups the program ran with besides its user's own
+    /// (a unit's `SupplementaryGroups=`), by name or number as given.
+    /// Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplementary_groups: Vec<String>,
     /// When the program counts as started, as given to `--ready`
     /// (`tcp:127.0.0.1:80`, `log:REGEX`, …); empty means `exit` (its first
     /// process exits 0).

@@ -55,6 +55,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 env_redacted: None,
                 user: None,
                 group: None,
+                supplementary_groups: Vec::new(),
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),
