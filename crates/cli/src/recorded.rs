@@ -98,6 +98,16 @@ pub(crate) fn config(
         credentials,
         max_procs: None,
         account_dbs: account_dbs(manifest)?,
+        umask: c
+            .umask
+            .as_deref()
+            .map(|m| {
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .with_context(|| format!("the manifest's umask {m:?} is not octal"))
+            })
+            .transpose()?,
         pid_namespace: true,
         earlier: Some(manifest.clone()),
         // The manifest's binds and directories come with it.

@@ -132,6 +132,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         binds,
         mkdirs,
         unit: from_unit.as_ref().map(crate::unit::FromUnit::record),
+        umask: from_unit.as_ref().and_then(|u| u.unit.umask),
     };
 
     // From the first write into a new (or wiped) root on, a record beside

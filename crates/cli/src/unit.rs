@@ -90,11 +90,6 @@ fn notes(unit: &Unit) -> Vec<String> {
         .into_iter()
         .map(|l| format!("not honoured: {l}"))
         .collect();
-    if let Some(mask) = unit.umask {
-        out.push(format!(
-            "not honoured: UMask={mask:04o}: the runs keep jailtrace's umask"
-        ));
-    }
     if unit.group.is_some() && unit.user.is_none() {
         out.push("not honoured: Group= without User=: the program runs as root".into());
     }

@@ -252,6 +252,7 @@ fn program_record(config: &Config) -> Program {
                 .as_ref()
                 .map(|c| c.extra_groups.clone())
                 .unwrap_or_default(),
+            umask: config.umask.map(|m| format!("{m:04o}")),
             ready: config.ready.iter().map(ToString::to_string).collect(),
             exercises: config.exercises.iter().map(Exercise::record).collect(),
             with: config.with.clone(),

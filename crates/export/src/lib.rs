@@ -352,6 +352,7 @@ mod tests {
                     user: None,
                     group: None,
                     supplementary_groups: Vec::new(),
+                    umask: None,
                     ready: Vec::new(),
                     exercises: Vec::new(),
                     with: Vec::new(),

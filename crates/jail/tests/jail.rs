@@ -134,6 +134,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 user: None,
                 group: None,
                 supplementary_groups: Vec::new(),
+                umask: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),

@@ -93,6 +93,8 @@ pub enum CommandChange {
     Group(Changed<Option<String>>),
     /// The supplementary groups it ran with besides its user's.
     SupplementaryGroups(Changed<Vec<String>>),
+    /// The file mode creation mask it started with.
+    Umask(Changed<Option<String>>),
     /// The readiness conditions.
     Ready(Changed<Vec<String>>),
     /// What was done to the program once it was ready, in order.
@@ -338,6 +340,7 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         user,
         group,
         supplementary_groups,
+        umask,
         ready,
         exercises,
         with,
@@ -367,6 +370,7 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         &b.supplementary_groups,
         CommandChange::SupplementaryGroups,
     );
+    push_if_changed(&mut changes, umask, &b.umask, CommandChange::Umask);
     push_if_changed(&mut changes, ready, &b.ready, CommandChange::Ready);
     push_if_changed(
         &mut changes,
@@ -483,6 +487,7 @@ impl fmt::Display for CommandChange {
             }
             CommandChange::User(c) => write_change(f, "user", c, user),
             CommandChange::Group(c) => write_change(f, "group", c, user),
+            CommandChange::Umask(c) => write_change(f, "umask", c, user),
             CommandChange::SupplementaryGroups(c) => {
                 write_change(f, "supplementary_groups", c, |v| show_list(v))
             }

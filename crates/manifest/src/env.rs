@@ -131,6 +131,7 @@ mod tests {
             user: None,
             group: None,
             supplementary_groups: Vec::new(),
+            umask: None,
             ready: Vec::new(),
             exercises: Vec::new(),
             with: Vec::new(),

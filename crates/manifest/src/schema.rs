@@ -96,6 +96,11 @@ pub struct Command {
     /// Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supplementary_groups: Vec<String>,
+    /// The file mode creation mask the program started with, four octal
+    /// digits (`"0027"`: a unit's `UMask=`); omitted when jailtrace's own
+    /// was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umask: Option<String>,
     /// When the program counts as started, as given to `--ready`
     /// (`tcp:127.0.0.1:80`, `log:REGEX`, …); empty means `exit` (its first
     /// process exits 0).

@@ -56,6 +56,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 user: None,
                 group: None,
                 supplementary_groups: Vec::new(),
+                umask: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),
