@@ -122,6 +122,12 @@ impl UnitJail {
             .unwrap_or_else(|| panic!("{path} is not in the manifest"));
         assert_eq!(e.kind, EntryKind::Dir);
         assert_eq!(e.reason.cause, Cause::Requested);
+        // The unit's setting that asked for it is named.
+        let setting = e.reason.setting.as_deref().unwrap_or_default();
+        assert!(
+            setting.contains(".service ") && setting.contains("Directory="),
+            "{path}: reason.setting {setting:?}"
+        );
         (e.mode.to_string(), e.uid)
     }
 }

@@ -434,6 +434,11 @@ pub struct Reason {
     /// the program made the request: what only serving it needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exercise: Option<Exercise>,
+    /// For a `requested` directory, the systemd unit setting that asked
+    /// for it (`redis-server.service RuntimeDirectory=redis`); absent for
+    /// `--mkdir` and `--bind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
 }
 
 impl Reason {
@@ -448,6 +453,7 @@ impl Reason {
             requested: None,
             program: None,
             exercise: None,
+            setting: None,
         }
     }
 }
