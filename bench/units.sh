@@ -47,6 +47,7 @@ if [ -z "$BIN" ]; then
 	(cd "$REPO" && cargo build --release -q) || die "cargo build failed"
 	BIN=$REPO/target/release/jailtrace
 fi
+BIN=$(realpath "$BIN")
 mkdir -p "$OUT"
 WORK=$(mktemp -d /var/tmp/jailtrace-units-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -61,9 +62,9 @@ now_ms() { date +%s%3N; }
 # ready UNIT: the service answers (one try).
 ready() {
 	case $1 in
-	nginx | apache2) curl -fsS -o /dev/null --max-time 2 http://127.0.0.1/ ;;
-	tomcat10) curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/ ;;
-	redis-server) [ "$(redis-cli -t 2 ping 2>/dev/null)" = PONG ] ;;
+	nginx | apache2) curl -fs -o /dev/null --max-time 2 http://127.0.0.1/ ;;
+	tomcat10) curl -fs -o /dev/null --max-time 2 http://127.0.0.1:8080/ ;;
+	redis-server) [ "$(timeout 2 redis-cli ping 2>/dev/null)" = PONG ] ;;
 	mariadb) mariadb -N -e 'SELECT 1' >/dev/null 2>&1 ;;
 	ssh) timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22; head -c 8 <&3' 2>/dev/null | grep -q '^SSH-2.0' ;;
 	*) return 1 ;;
