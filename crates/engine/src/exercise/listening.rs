@@ -134,10 +134,7 @@ fn asked(mut stream: TcpStream, path: &str, deadline: Instant) -> String {
     }
     // The whole answer: the server may still read for it after its status.
     let mut answer = Vec::new();
-    loop {
-        let Some(io) = wait(deadline, IO_TIMEOUT) else {
-            break;
-        };
+    while let Some(io) = wait(deadline, IO_TIMEOUT) {
         let _ = stream.set_read_timeout(Some(io));
         match stream.read(&mut buf) {
             Ok(0) => break,
