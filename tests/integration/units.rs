@@ -476,3 +476,45 @@ fn unit_tomcat10_serves_its_default_page() {
     assert!(page.contains("It works"), "{page}");
     drop(running.wait(Duration::ZERO));
 }
+
+#[test]
+fn unit_supplementary_groups_and_umask_are_applied_and_recorded() {
+    const NAME: &str = "unit_supplementary_groups_and_umask_are_applied_and_recorded";
+    if !require_root(NAME) {
+        return;
+    }
+    let jail = Jail::new("unit-groups-umask");
+    let unit = jail.join("groups.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nType=oneshot\nUser=nobody\nSupplementaryGroups=adm\nUMask=0027\n\
+         ExecStart=/bin/sh -c 'echo groups $(id -G); echo umask $(umask)'\n",
+    )
+    .unwrap();
+    let f = jail.jailtrace(&["run", "--unit", &unit.to_string_lossy(), "--json"], &[]);
+    assert!(f.status.success(), "{}", f.report());
+    // With --json the program's stdout goes to stderr.
+    let said = String::from_utf8_lossy(&f.stderr);
+    assert!(said.contains("umask 0027"), "{said}");
+    let adm = nix::unistd::Group::from_name("adm").unwrap().unwrap().gid;
+    let groups = said
+        .lines()
+        .find_map(|l| l.strip_prefix("groups "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(groups.split(' ').any(|g| g == adm.to_string()), "{groups}");
+    let manifest = Manifest::read(&jail.join("groups.jail.json")).unwrap();
+    let c = &manifest.programs[0].command;
+    assert_eq!(c.supplementary_groups, ["adm"]);
+    assert_eq!(c.umask.as_deref(), Some("0027"));
+    // update --run starts it again the same way, from the manifest.
+    let u = jail.jailtrace(&["update", "--run", "--manifest", "groups.jail.json"], &[]);
+    assert!(u.status.success(), "{}", u.report());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&u.stdout),
+        String::from_utf8_lossy(&u.stderr)
+    );
+    assert!(said.contains("umask 0027"), "{said}");
+    let again = said.lines().find_map(|l| l.strip_prefix("groups "));
+    assert_eq!(again, Some(groups), "{said}");
+}
