@@ -394,11 +394,13 @@ impl Exercises {
                 let seen = Arc::clone(&ports);
                 // Done before the timeout, which would fail the run.
                 let deadline = began + self.timeout.mul_f32(0.9);
+                // After the first run, no port known means none to wait for.
+                let wait_for_first = self.run <= 1;
                 std::thread::Builder::new()
                     .name("jailtrace-exercise".into())
                     .spawn(move || {
                         let now = || seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                        listening::ask_each(now, &path, deadline)
+                        listening::ask_each(now, &path, deadline, wait_for_first)
                     })
                     .map(|handle| Work::Listening(Some(handle), ports))
             }

@@ -16,9 +16,12 @@
 //!   takes a `Host:` line for a cross-protocol attack and logs a
 //!   warning); an answer that does not begin with `HTTP/` is not read
 //!   further;
-//! - a port refused is asked again, and with no port known the step
-//!   waits for one, for at most [`SETTLE`] (the program may listen after
-//!   it counted as ready); the ports are the tracer's as of each look;
+//! - a port refused is asked again, and with no port known in the first
+//!   run the step waits for one, for at most [`SETTLE`] (the program may
+//!   listen after it counted as ready); a later run does not wait for a
+//!   first port (the program listened on none in the first run: a
+//!   service without TCP ports pays the wait once); the ports are the
+//!   tracer's as of each look;
 //! - it ends before `deadline`, so that the exercise's timeout (which
 //!   would fail the run) is never reached on its account.
 //!
@@ -45,11 +48,13 @@ const LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 /// Asks each port `ports` gives (the program's listening ports as the
 /// tracer sees them now) for `path`; what each did, for people, one
-/// `ADDRESS OUTCOME` per port joined with `; `.
+/// `ADDRESS OUTCOME` per port joined with `; `. `wait_for_first`: wait
+/// for a first port when none is known.
 pub(crate) fn ask_each(
     ports: impl Fn() -> Vec<SocketAddr>,
     path: &str,
     deadline: Instant,
+    wait_for_first: bool,
 ) -> String {
     let settle = (Instant::now() + SETTLE).min(deadline);
     let mut asked: Vec<(SocketAddr, String)> = Vec::new();
@@ -73,7 +78,7 @@ pub(crate) fn ask_each(
             }
         }
         let past = Instant::now() >= settle;
-        if past || (!asked.is_empty() && !waiting) {
+        if past || (!waiting && (!asked.is_empty() || !wait_for_first)) {
             break;
         }
         std::thread::sleep(LOOK_AGAIN);
@@ -221,7 +226,18 @@ mod tests {
             .starts_with("not connected: "));
         // Nothing listens yet: the wait ends at the deadline.
         let soon = Instant::now() + Duration::from_millis(300);
-        assert_eq!(ask_each(Vec::new, "/", soon), "no TCP port listened on");
+        assert_eq!(
+            ask_each(Vec::new, "/", soon, true),
+            "no TCP port listened on"
+        );
+        // Or at once when not asked to wait for one.
+        let later = Instant::now() + Duration::from_secs(10);
+        let began = Instant::now();
+        assert_eq!(
+            ask_each(Vec::new, "/", later, false),
+            "no TCP port listened on"
+        );
+        assert!(began.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
@@ -239,7 +255,7 @@ mod tests {
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
         });
         assert_eq!(
-            ask_each(|| vec![addr], "/", deadline),
+            ask_each(|| vec![addr], "/", deadline, false),
             format!("{addr} answered \"HTTP/1.0 200 OK\"")
         );
         later.join().unwrap();
