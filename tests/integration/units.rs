@@ -1,16 +1,23 @@
 //! Acceptance tests of `jailtrace run --unit NAME`: Debian's own packages
 //! with their own systemd units, nothing configured by hand. Each service
-//! is jailed with `--unit NAME` and no other option (nginx also gets a
-//! `--probe` of its default page, which it reads only when asked for it),
+//! is jailed with `--unit NAME` and no other option (OpenSSH also gets an
+//! `--allow` for its host keys, which stay denied by default; nginx's
+//! default page, which it reads only when asked for it, comes from
+//! `--unit`'s default exercise of its listening ports),
 //! then started again under a plain
 //! `chroot(8)` with the command line, user and environment the manifest
 //! records (the `sh`/`bwrap` exports' form: no systemd runs here as PID
-//! 1), and must answer: nginx its default page, redis-server `PING`,
-//! MariaDB a query over its socket.
+//! 1), and must answer: nginx and apache2 their default page, redis-server
+//! `PING`, MariaDB a query over its socket, sshd its banner (after `sshd
+//! -t` passed in the jail), Tomcat its welcome page.
 //!
-//! The services listen on their default ports (80, 6379, 3306), so these
-//! tests take [`DEFAULT_PORTS`] (no other test uses those ports) and
-//! check first that nothing on the host holds the port.
+//! The services listen on their default ports (80, 6379, 3306, 8080;
+//! sshd on a free port that a drop-in the test writes in
+//! `/etc/systemd/system/ssh.service.d/` gives it, removed afterwards), so
+//! these tests take [`DEFAULT_PORTS`] and check first that nothing on the
+//! host holds the port. No other test serves on those ports: the server
+//! tests (`servers.rs`, `lamp.rs`) write their own configuration with a
+//! [`free_port`](crate::net::free_port).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -115,6 +122,12 @@ impl UnitJail {
             .unwrap_or_else(|| panic!("{path} is not in the manifest"));
         assert_eq!(e.kind, EntryKind::Dir);
         assert_eq!(e.reason.cause, Cause::Requested);
+        // The unit's setting that asked for it is named.
+        let setting = e.reason.setting.as_deref().unwrap_or_default();
+        assert!(
+            setting.contains(".service ") && setting.contains("Directory="),
+            "{path}: reason.setting {setting:?}"
+        );
         (e.mode.to_string(), e.uid)
     }
 }
@@ -167,10 +180,14 @@ fn unit_nginx_serves_its_default_page() {
     let _ports = default_ports();
     assert_port_free(80);
     // The default page is read only when it is asked for: without a
-    // request nginx starts from the jail and answers 404. The probe is
-    // the one option besides --unit (see docs/servers.md).
-    let mut j = jail_unit(NAME, "nginx", "nginx", &["--probe", "http://127.0.0.1/"]);
+    // request nginx starts from the jail and answers 404. `--unit`'s
+    // default exercise asks port 80 for it.
+    let mut j = jail_unit(NAME, "nginx", "nginx", &[]);
     expect_unit(&j.summary, "nginx.service", "forking");
+    assert_eq!(
+        j.manifest.programs[0].command.exercises,
+        [jailtrace_manifest::Exercise::Listening("/".into())]
+    );
     let program = &j.manifest.programs[0];
     assert_eq!(
         program.unit.as_ref().map(|u| u.name.as_str()),
@@ -305,4 +322,199 @@ fn unit_errors_are_clear() {
     assert!(e.contains("has no ExecStart="), "{e}");
     let e = error(&["run", "--unit", &dir.join("bus.service").to_string_lossy()]);
     assert!(e.contains("Type=dbus"), "{e}");
+}
+
+#[test]
+fn unit_apache2_serves_its_default_page() {
+    const NAME: &str = "unit_apache2_serves_its_default_page";
+    if !require_root(NAME) || !require_server(NAME, "/usr/sbin/apache2", "apache2") {
+        return;
+    }
+    let _ports = default_ports();
+    assert_port_free(80);
+    // Type=forking through `apachectl start`, a shell script that runs
+    // /etc/apache2/envvars and starts apache2, which daemonizes.
+    let mut j = jail_unit(NAME, "apache2", "apache2", &[]);
+    expect_unit(&j.summary, "apache2.service", "forking");
+    let c = &j.manifest.programs[0].command;
+    assert_eq!(c.argv[0].to_string(), "/usr/sbin/apachectl");
+    assert_eq!(c.ready, ["exit"]);
+    let finished: Finished = j.start().wait(Duration::from_secs(20));
+    finished.assert_success();
+    let page = ask(
+        80,
+        b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        "</html>",
+        Duration::from_secs(10),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Debian Default Page"), "{page}");
+}
+
+/// A drop-in that makes `ssh.service` listen on a port of the test's
+/// choosing; removed when dropped.
+struct SshPortDropIn(PathBuf);
+
+impl SshPortDropIn {
+    const DIR: &'static str = "/etc/systemd/system/ssh.service.d";
+
+    fn new(port: u16) -> SshPortDropIn {
+        let dir = Path::new(Self::DIR);
+        let made_dir = !dir.exists();
+        std::fs::create_dir_all(dir).unwrap();
+        let file = dir.join("jailtrace-test-port.conf");
+        std::fs::write(
+            &file,
+            format!("[Service]\nExecStart=\nExecStart=/usr/sbin/sshd -D -p {port} $SSHD_OPTS\n"),
+        )
+        .unwrap();
+        SshPortDropIn(if made_dir { dir.to_path_buf() } else { file })
+    }
+}
+
+impl Drop for SshPortDropIn {
+    fn drop(&mut self) {
+        let _ = if self.0.is_dir() {
+            std::fs::remove_dir_all(&self.0)
+        } else {
+            std::fs::remove_file(&self.0)
+        };
+    }
+}
+
+#[test]
+fn unit_ssh_passes_its_config_test_and_answers_with_its_banner() {
+    const NAME: &str = "unit_ssh_passes_its_config_test_and_answers_with_its_banner";
+    if !require_root(NAME) || !require_server(NAME, "/usr/sbin/sshd", "openssh-server") {
+        return;
+    }
+    // The drop-in changes the host's view of ssh.service while it exists.
+    let _ports = default_ports();
+    let port = crate::net::free_port();
+    let _dropin = SshPortDropIn::new(port);
+    // The host keys stay denied unless allowed.
+    let mut j = jail_unit(NAME, "ssh", "ssh", &["--allow", "^/etc/ssh/ssh_host_"]);
+    expect_unit(&j.summary, "ssh.service", "notify");
+    let program = &j.manifest.programs[0];
+    let files: Vec<String> = program
+        .unit
+        .as_ref()
+        .unwrap()
+        .files
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("jailtrace-test-port.conf")),
+        "{files:?}"
+    );
+    let c = &program.command;
+    assert_eq!(c.ready, ["notify"]);
+    let argv: Vec<String> = c.argv.iter().map(ToString::to_string).collect();
+    assert_eq!(argv, ["/usr/sbin/sshd", "-D", "-p", &port.to_string()]);
+    // RuntimeDirectory=sshd, mode 0755, root's.
+    assert_eq!(j.requested_dir("/run/sshd"), ("0755".to_string(), 0));
+    // The ExecStartPre= config test, not run by jailtrace, passes in the jail.
+    let test = Command::new("/usr/sbin/chroot")
+        .arg(&j.root)
+        .args(["/usr/sbin/sshd", "-t"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "sshd -t in the jail: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let running = j.start();
+    let banner = ask(port, b"", "SSH-2.0-", Duration::from_secs(15));
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner}");
+    drop(running.wait(Duration::ZERO));
+}
+
+#[test]
+fn unit_tomcat10_serves_its_default_page() {
+    const NAME: &str = "unit_tomcat10_serves_its_default_page";
+    if !require_root(NAME)
+        || !require_server(NAME, "/usr/share/tomcat10/bin/catalina.sh", "tomcat10")
+    {
+        return;
+    }
+    let _ports = default_ports();
+    assert_port_free(8080);
+    // Type=simple, User=tomcat, four Environment= lines, CacheDirectory=.
+    let mut j = jail_unit(NAME, "tomcat10", "tomcat10", &[]);
+    expect_unit(&j.summary, "tomcat10.service", "simple");
+    let c = &j.manifest.programs[0].command;
+    assert_eq!(c.user.as_deref(), Some("tomcat"));
+    let env: Vec<String> = c.env.iter().map(ToString::to_string).collect();
+    for set in [
+        "CATALINA_HOME=/usr/share/tomcat10",
+        "CATALINA_BASE=/var/lib/tomcat10",
+        "CATALINA_TMPDIR=/tmp",
+        "JAVA_OPTS=-Djava.awt.headless=true",
+    ] {
+        assert!(env.iter().any(|e| e == set), "{set} not in {env:?}");
+    }
+    let tomcat = nix::unistd::User::from_name("tomcat").unwrap().unwrap();
+    assert_eq!(
+        j.requested_dir("/var/cache/tomcat10"),
+        ("0750".to_string(), tomcat.uid.as_raw())
+    );
+    // The welcome page is read only on request: the default exercise of
+    // the listening ports asked for it.
+    let running = j.start();
+    let page = ask(
+        8080,
+        b"GET / HTTP/1.0\r\n\r\n",
+        "</html>",
+        Duration::from_secs(60),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("It works"), "{page}");
+    drop(running.wait(Duration::ZERO));
+}
+
+#[test]
+fn unit_supplementary_groups_and_umask_are_applied_and_recorded() {
+    const NAME: &str = "unit_supplementary_groups_and_umask_are_applied_and_recorded";
+    if !require_root(NAME) {
+        return;
+    }
+    let jail = Jail::new("unit-groups-umask");
+    let unit = jail.join("groups.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nType=oneshot\nUser=nobody\nSupplementaryGroups=adm\nUMask=0027\n\
+         ExecStart=/bin/sh -c 'echo groups $(id -G); echo umask $(umask)'\n",
+    )
+    .unwrap();
+    let f = jail.jailtrace(&["run", "--unit", &unit.to_string_lossy(), "--json"], &[]);
+    assert!(f.status.success(), "{}", f.report());
+    // With --json the program's stdout goes to stderr.
+    let said = String::from_utf8_lossy(&f.stderr);
+    assert!(said.contains("umask 0027"), "{said}");
+    let adm = nix::unistd::Group::from_name("adm").unwrap().unwrap().gid;
+    let groups = said
+        .lines()
+        .find_map(|l| l.strip_prefix("groups "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(groups.split(' ').any(|g| g == adm.to_string()), "{groups}");
+    let manifest = Manifest::read(&jail.join("groups.jail.json")).unwrap();
+    let c = &manifest.programs[0].command;
+    assert_eq!(c.supplementary_groups, ["adm"]);
+    assert_eq!(c.umask.as_deref(), Some("0027"));
+    // update --run starts it again the same way, from the manifest.
+    let u = jail.jailtrace(&["update", "--run", "--manifest", "groups.jail.json"], &[]);
+    assert!(u.status.success(), "{}", u.report());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&u.stdout),
+        String::from_utf8_lossy(&u.stderr)
+    );
+    assert!(said.contains("umask 0027"), "{said}");
+    let again = said.lines().find_map(|l| l.strip_prefix("groups "));
+    assert_eq!(again, Some(groups), "{said}");
 }

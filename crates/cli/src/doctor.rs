@@ -58,6 +58,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         credentials,
         max_procs: None,
         account_dbs: engine::AccountDbs::Copy,
+        umask: None,
         pid_namespace: !args.no_pid_ns,
         earlier: manifest,
         // The manifest's binds are mounted for the run.

@@ -29,11 +29,15 @@ pub(crate) fn config(
     exercise_timeout: Duration,
 ) -> anyhow::Result<engine::Config> {
     let c = &program.command;
-    let credentials = c
+    let mut credentials = c
         .user
         .as_deref()
         .map(|u| crate::run::credentials(u, c.group.as_deref()))
         .transpose()?;
+    if let Some(creds) = credentials.as_mut() {
+        crate::run::add_groups(creds, &c.supplementary_groups)
+            .context("the manifest's supplementary_groups")?;
+    }
     let argv: Vec<OsString> = c.argv.iter().map(|a| a.as_os_str().to_owned()).collect();
     let executable = c.executable.as_path().to_path_buf();
     let ready = match ready {
@@ -94,6 +98,16 @@ pub(crate) fn config(
         credentials,
         max_procs: None,
         account_dbs: account_dbs(manifest)?,
+        umask: c
+            .umask
+            .as_deref()
+            .map(|m| {
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .with_context(|| format!("the manifest's umask {m:?} is not octal"))
+            })
+            .transpose()?,
         pid_namespace: true,
         earlier: Some(manifest.clone()),
         // The manifest's binds and directories come with it.

@@ -61,11 +61,8 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     crate::rootless::settle()?;
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
-        for gid in u.supplementary_gids()? {
-            if !c.groups.contains(&gid) {
-                c.groups.push(gid);
-            }
-        }
+        add_groups(c, &u.unit.supplementary_groups)
+            .with_context(|| format!("{}: SupplementaryGroups=", u.unit.name))?;
     }
     if !args.program.cwd.is_dir() {
         bail!(
@@ -146,6 +143,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         binds,
         mkdirs,
         unit: from_unit.as_ref().map(crate::unit::FromUnit::record),
+        umask: from_unit.as_ref().and_then(|u| u.unit.umask),
     };
 
     // From the first write into a new (or wiped) root on, a record beside
@@ -498,6 +496,27 @@ fn looks_like_account_name(w: &str) -> bool {
 }
 
 /// Looks `user` (and `group`) up on the host, by name or number.
+/// Adds supplementary groups (names or numbers, looked up on the host) to
+/// `c`, recorded as given.
+pub(crate) fn add_groups(c: &mut engine::Credentials, groups: &[String]) -> anyhow::Result<()> {
+    for g in groups {
+        let gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => nix::unistd::Group::from_name(g)?
+                .with_context(|| format!("no group {g:?} on the host (see /etc/group)"))?
+                .gid
+                .as_raw(),
+        };
+        if !c.groups.contains(&gid) {
+            c.groups.push(gid);
+        }
+        if !c.extra_groups.contains(g) {
+            c.extra_groups.push(g.clone());
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<engine::Credentials> {
     use nix::unistd::{Gid, Group, Uid, User};
     let found = match user.parse::<u32>() {
@@ -525,6 +544,7 @@ pub(crate) fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<eng
         uid: found.uid.as_raw(),
         gid: group.gid.as_raw(),
         groups,
+        extra_groups: Vec::new(),
     })
 }
 

@@ -5,7 +5,9 @@
 //! (not with the `+`/`!` prefixes, which run the command as root),
 //! `--cwd`, the environment, `--mkdir` for its `*Directory=` settings and
 //! `--ready` from `Type=` (added to the ones given), the program's name
-//! and so the default root and manifest (`./NAME.jail`). What jailtrace
+//! and so the default root and manifest (`./NAME.jail`), and, when no
+//! `--probe` or `--exercise` is given, the exercise of the listening
+//! ports (`GET /` on each TCP port the service listens on). What jailtrace
 //! does not honour is printed before the runs, and is in the `--json`
 //! summary's `unit` object.
 
@@ -14,7 +16,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use jailtrace_manifest::{PathText, ProgramUnit};
-use jailtrace_spec::Unit;
+use jailtrace_spec::unit::ServiceType;
+use jailtrace_spec::{Exercise, Unit};
 use serde_json::json;
 
 use crate::cli::RunArgs;
@@ -65,6 +68,12 @@ pub(crate) fn apply(args: &mut RunArgs) -> anyhow::Result<Option<FromUnit>> {
     let mut ready = unit.ready();
     ready.append(&mut args.ready);
     args.ready = ready;
+    // A server may read what it serves only when asked (nginx's default
+    // page): without an exercise given, ask each TCP port it listens on
+    // for `/`, which never fails (see docs/servers.md).
+    if args.exercises.steps.is_empty() && unit.service_type != ServiceType::Oneshot {
+        args.exercises.steps.push(Exercise::listening());
+    }
     if args.program_name.is_none() {
         args.program_name = Some(unit.short_name().to_string());
     }
@@ -81,11 +90,6 @@ fn notes(unit: &Unit) -> Vec<String> {
         .into_iter()
         .map(|l| format!("not honoured: {l}"))
         .collect();
-    if let Some(mask) = unit.umask {
-        out.push(format!(
-            "not honoured: UMask={mask:04o}: the runs keep jailtrace's umask"
-        ));
-    }
     if unit.group.is_some() && unit.user.is_none() {
         out.push("not honoured: Group= without User=: the program runs as root".into());
     }
@@ -113,24 +117,6 @@ impl FromUnit {
             .argv(&env)
             .into_iter()
             .map(OsString::from)
-            .collect()
-    }
-
-    /// `SupplementaryGroups=`, looked up on the host.
-    pub(crate) fn supplementary_gids(&self) -> anyhow::Result<Vec<u32>> {
-        self.unit
-            .supplementary_groups
-            .iter()
-            .map(|g| match g.parse::<u32>() {
-                Ok(gid) => Ok(gid),
-                Err(_) => nix::unistd::Group::from_name(g)
-                    .ok()
-                    .flatten()
-                    .map(|g| g.gid.as_raw())
-                    .with_context(|| {
-                        format!("{}: SupplementaryGroups={g}: no such group", self.unit.name)
-                    }),
-            })
             .collect()
     }
 

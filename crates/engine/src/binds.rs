@@ -74,6 +74,21 @@ impl Session {
                 mtime: None,
             };
             self.requested_dir(&dir.path, &attrs, true, observer)?;
+            if let Some(setting) = &dir.setting {
+                // The directory and those made above it name the setting.
+                let made_for = |e: &Entry| {
+                    e.path.as_path() == dir.path
+                        || e.reason.requested.as_ref().map(|r| r.as_path()) == Some(&dir.path)
+                };
+                for e in self.entries.iter_mut() {
+                    if e.reason.cause == Cause::Requested
+                        && e.reason.setting.is_none()
+                        && made_for(e)
+                    {
+                        e.reason.setting = Some(setting.clone());
+                    }
+                }
+            }
         }
         for bind in binds {
             // The mount point looks like the host directory it shows.
@@ -278,6 +293,7 @@ mod tests {
             mode: 0o710,
             uid,
             gid,
+            setting: None,
         }];
         s.place_requested(&dirs, &[], &mut Quiet).unwrap();
         let meta = std::fs::metadata(root.join("run/app/sock")).unwrap();

@@ -96,6 +96,9 @@ pub struct Config {
     /// The systemd unit the program was described by (`--unit`), for the
     /// manifest.
     pub unit: Option<jailtrace_manifest::ProgramUnit>,
+    /// The file mode creation mask the program starts with (a unit's
+    /// `UMask=`); `None` keeps jailtrace's.
+    pub umask: Option<u32>,
 }
 
 impl Config {
@@ -121,6 +124,7 @@ impl Config {
                 .as_ref()
                 .map(|c| c.groups.clone())
                 .unwrap_or_default(),
+            umask: self.umask,
             ..Default::default()
         }
     }
@@ -135,4 +139,7 @@ pub struct Credentials {
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// The supplementary groups given besides the user's own (a unit's
+    /// `SupplementaryGroups=`), as given: the manifest records them.
+    pub extra_groups: Vec<String>,
 }

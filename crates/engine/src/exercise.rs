@@ -39,9 +39,11 @@
 //!   last [`OUTPUT_MAX`] bytes are kept.
 
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdout, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -106,6 +108,10 @@ pub struct Exercises {
     root: Option<PathBuf>,
 }
 
+/// The TCP addresses the program listens on, shared with the thread of
+/// an [`Exercise::Listening`] step.
+type Ports = Arc<Mutex<Vec<SocketAddr>>>;
+
 /// A step in progress.
 #[derive(Debug)]
 struct Running {
@@ -119,6 +125,10 @@ enum Work {
     Command(CommandRun),
     /// The probe's thread; taken when it is joined.
     Probe(Option<JoinHandle<Result<String, String>>>),
+    /// The thread asking the listening ports, and the ports as the
+    /// tracer sees them now (kept up to date by each poll); the thread is
+    /// taken when it is joined.
+    Listening(Option<JoinHandle<String>>, Ports),
 }
 
 /// A command's process group and the read ends of its pipes.
@@ -300,7 +310,26 @@ impl Exercises {
     }
 
     /// Collects a step that ended and starts the next one; never blocks.
+    /// An [`Exercise::Listening`] step asks no port (see
+    /// [`Exercises::poll_listening`]).
     pub fn poll(&mut self) {
+        self.poll_listening(Vec::new);
+    }
+
+    /// As [`Exercises::poll`]; a [`Exercise::Listening`] step asks the
+    /// TCP addresses `listening` gives (called only while one starts or
+    /// runs: the program may listen on its ports after the step began).
+    pub fn poll_listening(&mut self, listening: impl FnOnce() -> Vec<SocketAddr>) {
+        let mut listening = Some(listening);
+        if let Some(Running {
+            work: Work::Listening(_, ports),
+            ..
+        }) = &self.running
+        {
+            if let Some(now) = listening.take() {
+                *ports.lock().unwrap_or_else(|e| e.into_inner()) = now();
+            }
+        }
         if let Some(running) = &mut self.running {
             let elapsed = running.began.elapsed();
             let ended = match &mut running.work {
@@ -311,6 +340,9 @@ impl Exercises {
                     None => None,
                 },
                 Work::Probe(probe) => probe.take_if(|h| h.is_finished()).map(joined),
+                Work::Listening(ask, _) => ask
+                    .take_if(|h| h.is_finished())
+                    .map(|h| Ok(h.join().unwrap_or_else(|_| "the requests failed".into()))),
             };
             match ended {
                 Some(result) => self.end(result, elapsed),
@@ -324,11 +356,15 @@ impl Exercises {
                 None => return,
             }
         }
-        self.start_next();
+        if let Some(listening) = listening {
+            self.start_next(listening);
+        } else {
+            self.start_next(Vec::new);
+        }
     }
 
     /// Starts the next step, unless one runs or the sequence is over.
-    fn start_next(&mut self) {
+    fn start_next(&mut self, listening: impl FnOnce() -> Vec<SocketAddr>) {
         if self.running.is_some() || self.stopped || self.next >= self.steps.len() {
             return;
         }
@@ -351,6 +387,22 @@ impl Exercises {
                     .name("jailtrace-exercise".into())
                     .spawn(move || http_get(&url, get))
                     .map(|handle| Work::Probe(Some(handle)))
+            }
+            Exercise::Listening(path) => {
+                let path = path.clone();
+                let ports: Ports = Arc::new(Mutex::new(listening()));
+                let seen = Arc::clone(&ports);
+                // Done before the timeout, which would fail the run.
+                let deadline = began + self.timeout.mul_f32(0.9);
+                // After the first run, no port known means none to wait for.
+                let wait_for_first = self.run <= 1;
+                std::thread::Builder::new()
+                    .name("jailtrace-exercise".into())
+                    .spawn(move || {
+                        let now = || seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        listening::ask_each(now, &path, deadline, wait_for_first)
+                    })
+                    .map(|handle| Work::Listening(Some(handle), ports))
             }
         };
         match work {
@@ -385,7 +437,7 @@ impl Exercises {
             Work::Command(cmd) => (cmd.tail.kept, cmd.tail.dropped),
             // A probe that timed out is left to end by its own timeouts
             // (or when the program is stopped): a thread cannot be killed.
-            Work::Probe(_) => (Vec::new(), 0),
+            Work::Probe(_) | Work::Listening(..) => (Vec::new(), 0),
         };
         let passed = result.is_ok();
         if !passed {
@@ -455,6 +507,8 @@ fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> 
         Err(_) => Err("the probe failed".to_string()),
     }
 }
+
+mod listening;
 
 #[cfg(test)]
 mod tests;

@@ -396,7 +396,8 @@ impl<'a> RunHandler<'a> {
     /// Moves the exercises on (never blocks), telling the observer.
     fn exercise(&mut self) {
         let (ended, started) = (self.exercises.results().len(), self.exercises.started());
-        self.exercises.poll();
+        self.exercises
+            .poll_listening(|| self.session.listening_tcp());
         for result in &self.exercises.results()[ended..] {
             self.observer.exercise_ended(result);
         }

@@ -247,6 +247,12 @@ fn program_record(config: &Config) -> Program {
             ),
             user: config.credentials.as_ref().map(|c| c.user.clone()),
             group: config.credentials.as_ref().map(|c| c.group.clone()),
+            supplementary_groups: config
+                .credentials
+                .as_ref()
+                .map(|c| c.extra_groups.clone())
+                .unwrap_or_default(),
+            umask: config.umask.map(|m| format!("{m:04o}")),
             ready: config.ready.iter().map(ToString::to_string).collect(),
             exercises: config.exercises.iter().map(Exercise::record).collect(),
             with: config.with.clone(),

@@ -728,6 +728,37 @@ impl Session {
         });
     }
 
+    /// The TCP addresses this session's program listens on (as recorded so
+    /// far, in any of its runs), one per port, an address of any interface
+    /// as the loopback one and IPv4 before IPv6: where the exercise of the
+    /// listening ports asks.
+    pub(crate) fn listening_tcp(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        let mut listened: Vec<SocketAddr> = self
+            .sockets
+            .iter()
+            .filter(|s| s.op == SocketOp::Listen && s.family != SocketFamily::Unix)
+            .filter(|s| s.reason.program == self.program)
+            .filter_map(|s| s.address.parse::<SocketAddr>().ok())
+            .map(|mut a| {
+                if a.ip().is_unspecified() {
+                    a.set_ip(match a {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                a
+            })
+            .collect();
+        listened.sort_by_key(|a| (a.port(), a.is_ipv6()));
+        for a in listened {
+            if out.last().is_none_or(|b| b.port() != a.port()) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
     /// Remembers what socket `fd` of `pid` was bound to, for its `listen`.
     pub(crate) fn bound(&mut self, pid: i32, fd: i32, addr: SocketAddr) {
         self.bound.insert((pid, fd), addr);

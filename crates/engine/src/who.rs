@@ -43,6 +43,7 @@ impl Who {
             requested: requested.map(PathText::from),
             program: None,
             exercise: self.exercise.clone(),
+            setting: None,
         }
     }
 }

@@ -351,6 +351,8 @@ mod tests {
                     env_redacted: None,
                     user: None,
                     group: None,
+                    supplementary_groups: Vec::new(),
+                    umask: None,
                     ready: Vec::new(),
                     exercises: Vec::new(),
                     with: Vec::new(),

@@ -133,6 +133,8 @@ fn fixture_in(base: &Path) -> Fixture {
                 env_redacted: None,
                 user: None,
                 group: None,
+                supplementary_groups: Vec::new(),
+                umask: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),

@@ -91,6 +91,10 @@ pub enum CommandChange {
     User(Changed<Option<String>>),
     /// The group the program ran as.
     Group(Changed<Option<String>>),
+    /// The supplementary groups it ran with besides its user's.
+    SupplementaryGroups(Changed<Vec<String>>),
+    /// The file mode creation mask it started with.
+    Umask(Changed<Option<String>>),
     /// The readiness conditions.
     Ready(Changed<Vec<String>>),
     /// What was done to the program once it was ready, in order.
@@ -335,6 +339,8 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         env_redacted: _,
         user,
         group,
+        supplementary_groups,
+        umask,
         ready,
         exercises,
         with,
@@ -358,6 +364,13 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
     );
     push_if_changed(&mut changes, user, &b.user, CommandChange::User);
     push_if_changed(&mut changes, group, &b.group, CommandChange::Group);
+    push_if_changed(
+        &mut changes,
+        supplementary_groups,
+        &b.supplementary_groups,
+        CommandChange::SupplementaryGroups,
+    );
+    push_if_changed(&mut changes, umask, &b.umask, CommandChange::Umask);
     push_if_changed(&mut changes, ready, &b.ready, CommandChange::Ready);
     push_if_changed(
         &mut changes,
@@ -474,6 +487,10 @@ impl fmt::Display for CommandChange {
             }
             CommandChange::User(c) => write_change(f, "user", c, user),
             CommandChange::Group(c) => write_change(f, "group", c, user),
+            CommandChange::Umask(c) => write_change(f, "umask", c, user),
+            CommandChange::SupplementaryGroups(c) => {
+                write_change(f, "supplementary_groups", c, |v| show_list(v))
+            }
             CommandChange::Ready(c) => write_change(f, "ready", c, |v| show_list(v)),
             CommandChange::Exercises(c) => write_change(f, "exercises", c, |v| {
                 let shown: Vec<String> = v.iter().map(ToString::to_string).collect();

@@ -130,6 +130,8 @@ mod tests {
             env_redacted: redacted.map(|r| r.iter().map(|&s| PathText::from(s)).collect()),
             user: None,
             group: None,
+            supplementary_groups: Vec::new(),
+            umask: None,
             ready: Vec::new(),
             exercises: Vec::new(),
             with: Vec::new(),

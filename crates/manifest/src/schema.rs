@@ -91,6 +91,16 @@ pub struct Command {
     /// The group the program ran as (`--group`), by name or number; `null` = unchanged.
     #[serde(default)]
     pub group: Option<String>,
+    /// Supplementary groups the program ran with besides its user's own
+    /// (a unit's `SupplementaryGroups=`), by name or number as given.
+    /// Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplementary_groups: Vec<String>,
+    /// The file mode creation mask the program started with, four octal
+    /// digits (`"0027"`: a unit's `UMask=`); omitted when jailtrace's own
+    /// was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umask: Option<String>,
     /// When the program counts as started, as given to `--ready`
     /// (`tcp:127.0.0.1:80`, `log:REGEX`, …); empty means `exit` (its first
     /// process exits 0).
@@ -110,8 +120,8 @@ pub struct Command {
 }
 
 /// One step done to a ready program so that it reads what only a request
-/// needs. Externally tagged: `{"command": "curl -fsS http://127.0.0.1/"}`
-/// or `{"probe": "http://127.0.0.1:8080/page.php"}`.
+/// needs. Externally tagged: `{"command": "curl -fsS http://127.0.0.1/"}`,
+/// `{"probe": "http://127.0.0.1:8080/page.php"}` or `{"listening": "/"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Exercise {
@@ -120,14 +130,19 @@ pub enum Exercise {
     Command(String),
     /// An `http://` URL fetched with `GET`; it had to answer 2xx or 3xx.
     Probe(String),
+    /// `GET PATH` on each TCP port the program listened on (`run --unit`'s
+    /// default exercise); whatever each port answered, or not, was fine.
+    Listening(String),
 }
 
-/// For people: `` `COMMAND` `` or `probe URL`.
+/// For people: `` `COMMAND` ``, `probe URL` or `GET PATH on each listening
+/// TCP port`.
 impl std::fmt::Display for Exercise {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exercise::Command(command) => write!(f, "`{command}`"),
             Exercise::Probe(url) => write!(f, "probe {url}"),
+            Exercise::Listening(path) => write!(f, "GET {path} on each listening TCP port"),
         }
     }
 }
@@ -419,6 +434,11 @@ pub struct Reason {
     /// the program made the request: what only serving it needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exercise: Option<Exercise>,
+    /// For a `requested` directory, the systemd unit setting that asked
+    /// for it (`redis-server.service RuntimeDirectory=redis`); absent for
+    /// `--mkdir` and `--bind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
 }
 
 impl Reason {
@@ -433,6 +453,7 @@ impl Reason {
             requested: None,
             program: None,
             exercise: None,
+            setting: None,
         }
     }
 }

@@ -154,6 +154,8 @@ fn sample() -> Manifest {
                 env_redacted: None,
                 user: Some("nobody".into()),
                 group: None,
+                supplementary_groups: Vec::new(),
+                umask: None,
                 ready: vec!["tcp:127.0.0.1:8080".into()],
                 exercises: vec![
                     Exercise::Command("curl -fsS http://127.0.0.1:8080/".into()),

@@ -55,6 +55,8 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 env_redacted: None,
                 user: None,
                 group: None,
+                supplementary_groups: Vec::new(),
+                umask: None,
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),

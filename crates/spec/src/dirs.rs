@@ -85,6 +85,9 @@ pub struct MkDir {
     /// Its group, a name or number (default the owner's primary group,
     /// root's when no owner is given).
     pub group: Option<String>,
+    /// The unit setting that asks for it (`redis-server.service
+    /// RuntimeDirectory=redis`); `None` for `--mkdir`.
+    pub setting: Option<String>,
 }
 
 /// A [`MkDir`] with its owner looked up.
@@ -98,6 +101,8 @@ pub struct NewDir {
     pub uid: u32,
     /// Group.
     pub gid: u32,
+    /// As [`MkDir::setting`]: recorded in its entry's reason.
+    pub setting: Option<String>,
 }
 
 /// What is wrong with a `--bind` or `--mkdir`.
@@ -397,6 +402,7 @@ impl FromStr for MkDir {
             mode,
             user: name(2),
             group: name(3),
+            setting: None,
         })
     }
 }
@@ -455,6 +461,7 @@ impl MkDir {
             mode: self.mode,
             uid,
             gid,
+            setting: self.setting.clone(),
         })
     }
 }

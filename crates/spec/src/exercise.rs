@@ -20,6 +20,13 @@ pub enum Exercise {
     Command(String),
     /// `GET URL`; must answer 2xx or 3xx.
     Probe(HttpUrl),
+    /// `GET PATH` on each TCP port the program listens on by then (the
+    /// tracer saw its `listen`), one port at a time; never fails. What
+    /// `run --unit` does when no exercise is given: a server that reads
+    /// its content only on request (nginx's default page) gets a request,
+    /// and a server that does not speak HTTP is not harmed (see
+    /// `docs/servers.md`, "The default exercise of `--unit`").
+    Listening(String),
 }
 
 /// Why a recorded exercise cannot be run again.
@@ -29,6 +36,8 @@ pub enum RecordError {
     Url { url: String, reason: String },
     #[error("the manifest's exercise command is empty")]
     EmptyCommand,
+    #[error("the manifest's exercise of the listening ports asks for `{0}`, not a path")]
+    Path(String),
 }
 
 impl Exercise {
@@ -45,11 +54,17 @@ impl Exercise {
         url.parse().map(Exercise::Probe)
     }
 
+    /// `GET /` on each listening TCP port: `run --unit`'s default.
+    pub fn listening() -> Exercise {
+        Exercise::Listening("/".to_string())
+    }
+
     /// How the manifest records this step.
     pub fn record(&self) -> jailtrace_manifest::Exercise {
         match self {
             Exercise::Command(c) => jailtrace_manifest::Exercise::Command(c.clone()),
             Exercise::Probe(url) => jailtrace_manifest::Exercise::Probe(url.to_string()),
+            Exercise::Listening(path) => jailtrace_manifest::Exercise::Listening(path.clone()),
         }
     }
 
@@ -64,6 +79,13 @@ impl Exercise {
                     url: url.clone(),
                     reason,
                 })
+            }
+            jailtrace_manifest::Exercise::Listening(path) => {
+                if path.starts_with('/') && !path.contains(char::is_whitespace) {
+                    Ok(Exercise::Listening(path.clone()))
+                } else {
+                    Err(RecordError::Path(path.clone()))
+                }
             }
         }
     }
@@ -86,6 +108,7 @@ mod tests {
             Exercise::command("curl -fsS http://127.0.0.1/").unwrap(),
             Exercise::probe("http://127.0.0.1:8080/a?b").unwrap(),
             Exercise::probe("http://localhost:80/").unwrap(),
+            Exercise::listening(),
         ];
         let shown: Vec<String> = steps.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -94,6 +117,7 @@ mod tests {
                 "`curl -fsS http://127.0.0.1/`",
                 "probe http://127.0.0.1:8080/a?b",
                 "probe http://localhost/",
+                "GET / on each listening TCP port",
             ]
         );
         for step in &steps {

@@ -95,6 +95,14 @@ pub struct UnitDir {
     pub service_owned: bool,
 }
 
+impl UnitDir {
+    /// The directory its setting's names are relative to (`/run` for
+    /// `RuntimeDirectory=`).
+    pub fn base(&self) -> &'static str {
+        dir_setting(self.setting).map_or("/", |(_, base, _)| base)
+    }
+}
+
 /// A `[Service]` setting jailtrace does not apply, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotHonoured {
@@ -365,11 +373,13 @@ impl Unit {
                 } else {
                     (None, None)
                 };
+                let name = d.path.strip_prefix(d.base()).unwrap_or(&d.path);
                 MkDir {
                     path: d.path.clone(),
                     mode: d.mode,
                     user,
                     group,
+                    setting: Some(format!("{} {}={}", self.name, d.setting, name.display())),
                 }
             })
             .collect()

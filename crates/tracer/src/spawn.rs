@@ -68,6 +68,9 @@ pub struct Spawn {
     /// sees only its own processes, and a `/proc` mounted for it (see
     /// [`crate::ns`]) shows only them. Needs CAP_SYS_ADMIN.
     pub pid_namespace: bool,
+    /// The file mode creation mask the program starts with (a unit's
+    /// `UMask=`), set just before `execve`; `None` keeps jailtrace's.
+    pub umask: Option<u32>,
 }
 
 /// Why the program could not be started.
@@ -230,6 +233,7 @@ pub(crate) fn fork_child(
         pid_namespace: spec.pid_namespace,
         join_pid_namespace,
         tty,
+        umask: spec.umask,
     };
 
     // SAFETY: the child runs only `ChildSetup::run`, which makes
@@ -266,6 +270,7 @@ struct ChildSetup<'a> {
     pid_namespace: bool,
     join_pid_namespace: Option<RawFd>,
     tty: Option<RawFd>,
+    umask: Option<libc::mode_t>,
 }
 
 /// The exit code that carries `status` (a `waitpid` status) on.
@@ -432,6 +437,10 @@ impl ChildSetup<'_> {
                 {
                     fail(5);
                 }
+            }
+            if let Some(mask) = self.umask {
+                // umask(2) cannot fail.
+                libc::umask(mask & 0o777);
             }
             libc::execve(self.program, self.argv, self.env);
             fail(6)

@@ -1,0 +1,263 @@
+//! The exercise of the listening ports ([`Exercise::Listening`]): `GET
+//! PATH` on each TCP port the program listens on, which `run --unit`
+//! does when no exercise is given. A server that reads its content only
+//! when asked (nginx's default page, a servlet container's welcome page)
+//! is asked once; a server that does not speak HTTP is asked as little
+//! as can be.
+//!
+//! Guarantees:
+//! - it never fails: each port's outcome (answered with a status line,
+//!   did not speak HTTP, spoke first, refused) is reported, none is an
+//!   error;
+//! - a port whose server speaks first (an SSH or SMTP banner, MySQL's
+//!   handshake) within [`SPEAKS_FIRST`] is not sent anything;
+//! - the request is `GET PATH HTTP/1.0` with a `User-Agent` and no
+//!   `Host:` header (a server's default virtual host answers it; Redis
+//!   takes a `Host:` line for a cross-protocol attack and logs a
+//!   warning); an answer that does not begin with `HTTP/` is not read
+//!   further;
+//! - a port refused is asked again, and with no port known in the first
+//!   run the step waits for one, for at most [`SETTLE`] (the program may
+//!   listen after it counted as ready); a later run does not wait for a
+//!   first port (the program listened on none in the first run: a
+//!   service without TCP ports pays the wait once); the ports are the
+//!   tracer's as of each look;
+//! - it ends before `deadline`, so that the exercise's timeout (which
+//!   would fail the run) is never reached on its account.
+//!
+//! [`Exercise::Listening`]: super::Exercise::Listening
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to speak first before it is asked.
+pub(crate) const SPEAKS_FIRST: Duration = Duration::from_millis(500);
+
+/// The longest wait for a connection or for each read of an answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long to wait for a port to ask: a first one when none is known,
+/// or one the program listened on (in this run or an earlier one) that
+/// refuses the connection. A `Type=simple` service counts as ready once
+/// it has lived a second, often before it listens.
+pub(crate) const SETTLE: Duration = Duration::from_secs(10);
+
+/// How often to look again for a port to ask.
+const LOOK_AGAIN: Duration = Duration::from_millis(100);
+
+/// Asks each port `ports` gives (the program's listening ports as the
+/// tracer sees them now) for `path`; what each did, for people, one
+/// `ADDRESS OUTCOME` per port joined with `; `. `wait_for_first`: wait
+/// for a first port when none is known.
+pub(crate) fn ask_each(
+    ports: impl Fn() -> Vec<SocketAddr>,
+    path: &str,
+    deadline: Instant,
+    wait_for_first: bool,
+) -> String {
+    let settle = (Instant::now() + SETTLE).min(deadline);
+    let mut asked: Vec<(SocketAddr, String)> = Vec::new();
+    let mut refused: Vec<(SocketAddr, String)> = Vec::new();
+    loop {
+        let mut waiting = false;
+        for addr in ports() {
+            if asked.iter().any(|(a, _)| *a == addr) {
+                continue;
+            }
+            match ask(addr, path, deadline) {
+                Ok(outcome) => {
+                    refused.retain(|(a, _)| *a != addr);
+                    asked.push((addr, outcome));
+                }
+                Err(why) => {
+                    waiting = true;
+                    refused.retain(|(a, _)| *a != addr);
+                    refused.push((addr, why));
+                }
+            }
+        }
+        let past = Instant::now() >= settle;
+        if past || (!waiting && (!asked.is_empty() || !wait_for_first)) {
+            break;
+        }
+        std::thread::sleep(LOOK_AGAIN);
+    }
+    asked.append(&mut refused);
+    if asked.is_empty() {
+        return "no TCP port listened on".to_string();
+    }
+    asked
+        .iter()
+        .map(|(addr, outcome)| format!("{addr} {outcome}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The wait allowed before `deadline`, at most `most`; `None` when it is past.
+fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    (left > Duration::from_millis(10)).then(|| left.min(most))
+}
+
+/// What asking `addr` came to; `Err` when it refused the connection
+/// (it may listen later).
+fn ask(addr: SocketAddr, path: &str, deadline: Instant) -> Result<String, String> {
+    let Some(connect) = wait(deadline, IO_TIMEOUT) else {
+        return Ok("not asked: no time left".to_string());
+    };
+    let stream = match TcpStream::connect_timeout(&addr, connect) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            return Err(format!("not connected: {e}"))
+        }
+        Err(e) => return Ok(format!("not connected: {e}")),
+    };
+    Ok(asked(stream, path, deadline))
+}
+
+/// What a server that accepted the connection did.
+fn asked(mut stream: TcpStream, path: &str, deadline: Instant) -> String {
+    let Some(first) = wait(deadline, SPEAKS_FIRST) else {
+        return "not asked: no time left".to_string();
+    };
+    let _ = stream.set_read_timeout(Some(first));
+    let mut buf = [0u8; 512];
+    match stream.read(&mut buf) {
+        Ok(0) => return "closed the connection without a request".to_string(),
+        Ok(n) => return format!("not asked: it spoke first ({})", line_of(&buf[..n])),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(e) => return format!("not asked: {e}"),
+    }
+    let request = format!("GET {path} HTTP/1.0\r\nUser-Agent: jailtrace\r\nAccept: */*\r\n\r\n");
+    let Some(io) = wait(deadline, IO_TIMEOUT) else {
+        return "not asked: no time left".to_string();
+    };
+    let _ = stream.set_write_timeout(Some(io));
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        return format!("not asked: {e}");
+    }
+    // The whole answer: the server may still read for it after its status.
+    let mut answer = Vec::new();
+    while let Some(io) = wait(deadline, IO_TIMEOUT) {
+        let _ = stream.set_read_timeout(Some(io));
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if answer.len() < 512 {
+                    answer.extend_from_slice(&buf[..n]);
+                }
+                let k = answer.len().min(5);
+                if answer[..k] != b"HTTP/"[..k] {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if answer.is_empty() {
+        "gave no answer".to_string()
+    } else if answer.starts_with(b"HTTP/") {
+        format!("answered {}", line_of(&answer))
+    } else {
+        format!("does not speak HTTP ({})", line_of(&answer))
+    }
+}
+
+/// The first line of `bytes`, printable, at most 60 characters.
+fn line_of(bytes: &[u8]) -> String {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let text: String = String::from_utf8_lossy(line)
+        .trim_end()
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .take(60)
+        .collect();
+    format!("{text:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    fn serve(answer: &'static [u8], speaks_first: bool) -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            if speaks_first {
+                s.write_all(answer).unwrap();
+                return;
+            }
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"GET /x HTTP/1.0\r\n"));
+            assert!(!String::from_utf8_lossy(&buf[..n]).contains("Host:"));
+            s.write_all(answer).unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn every_outcome_is_reported_and_none_fails() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
+        assert_eq!(
+            ask(http, "/x", deadline).unwrap(),
+            "answered \"HTTP/1.1 404 Not Found\""
+        );
+        let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
+        assert_eq!(
+            ask(banner, "/x", deadline).unwrap(),
+            "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")"
+        );
+        let redis = serve(b"-ERR wrong number of arguments\r\n", false);
+        assert_eq!(
+            ask(redis, "/x", deadline).unwrap(),
+            "does not speak HTTP (\"-ERR wrong number of arguments\")"
+        );
+        let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(ask(addr, "/x", deadline)
+            .unwrap_err()
+            .starts_with("not connected: "));
+        // Nothing listens yet: the wait ends at the deadline.
+        let soon = Instant::now() + Duration::from_millis(300);
+        assert_eq!(
+            ask_each(Vec::new, "/", soon, true),
+            "no TCP port listened on"
+        );
+        // Or at once when not asked to wait for one.
+        let later = Instant::now() + Duration::from_secs(10);
+        let began = Instant::now();
+        assert_eq!(
+            ask_each(Vec::new, "/", later, false),
+            "no TCP port listened on"
+        );
+        assert!(began.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_port_that_listens_later_is_waited_for() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let free = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            let listener = TcpListener::bind(addr).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
+        });
+        assert_eq!(
+            ask_each(|| vec![addr], "/", deadline, false),
+            format!("{addr} answered \"HTTP/1.0 200 OK\"")
+        );
+        later.join().unwrap();
+    }
+}
