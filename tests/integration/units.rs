@@ -239,6 +239,41 @@ fn unit_redis_server_answers_ping() {
     let pong = ask(6379, b"PING\r\n", "+PONG", Duration::from_secs(15));
     assert!(pong.contains("+PONG"), "{pong}");
     drop(running.wait(Duration::ZERO));
+    assert_unit_dropin_verifies(&j, "redis-server.service");
+}
+
+/// The systemd export of a jail made with `--unit`, installed as a drop-in
+/// of a copy of the host's unit: `systemd-analyze verify` accepts the unit
+/// with it, and the drop-in puts the service in the jail's root.
+fn assert_unit_dropin_verifies(j: &UnitJail, unit: &str) {
+    let manifest = PathBuf::from(format!("{}.json", j.root.display()));
+    let export = j.jail.jailtrace(
+        &[
+            "export",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--format",
+            "systemd",
+        ],
+        &[],
+    );
+    export.assert_success();
+    let dropin = export.stdout_text();
+    assert!(
+        dropin.contains(&format!("RootDirectory={}\n", j.root.display())),
+        "{dropin}"
+    );
+    let units = j.jail.join("units");
+    let dropins = units.join(format!("{unit}.d"));
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::copy(
+        Path::new("/lib/systemd/system").join(unit),
+        units.join(unit),
+    )
+    .unwrap();
+    std::fs::write(dropins.join("jailtrace.conf"), &dropin).unwrap();
+    let verify = crate::export::systemd_analyze(&units, &["verify", unit]);
+    verify.assert_success();
 }
 
 #[test]
