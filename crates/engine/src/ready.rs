@@ -30,9 +30,10 @@
 //!   sd_notify(3) expects; the socket is read without blocking on each
 //!   tick, `READY=1` makes the condition hold and `STATUS=` lines are
 //!   kept for the progress display ([`Readiness::take_status`]);
-//! - `pidfile:PATH` holds once PATH in the jail's root holds a process id
-//!   (a positive number) while the tree runs: the pid is one of the jail's
-//!   pid namespace, so it is not looked up in the host's `/proc`.
+//! - `pidfile:PATH` holds once PATH in the jail's root names a running
+//!   process: one whose root is the jail's and whose pid in its own pid
+//!   namespace (the jail's, `NSpid` in `/proc/PID/status`) is the one in
+//!   the file.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -396,7 +397,13 @@ impl Readiness {
             match &item.condition {
                 Condition::Alive(d) if elapsed >= *d => item.state = State::Held,
                 Condition::PidFile(path) => match pid_in(root.as_deref(), path) {
-                    Ok(_) => item.state = State::Held,
+                    Ok(pid) if alive_in(root.as_deref(), pid) => item.state = State::Held,
+                    Ok(pid) => {
+                        item.note = Some(format!(
+                            "{} names process {pid}, which is not running",
+                            path.display()
+                        ))
+                    }
                     Err(note) => item.note = Some(note),
                 },
                 Condition::Tcp { .. } | Condition::Http(_) => {
@@ -450,6 +457,28 @@ fn pid_in(root: Option<&Path>, path: &Path) -> Result<u32, String> {
         Ok(pid) if pid > 0 => Ok(pid),
         _ => Err(format!("{} holds no process id", path.display())),
     }
+}
+
+/// Whether process `pid` runs: with a jail `root`, a process whose root
+/// is the jail's and whose pid in its own (innermost) pid namespace is
+/// `pid`, as a pid file in the jail names it; else the host's process.
+fn alive_in(root: Option<&Path>, pid: u32) -> bool {
+    let Some(root) = root else {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    };
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let Ok(all) = procfs::process::all_processes() else {
+        return false;
+    };
+    all.flatten().any(|p| {
+        p.root().is_ok_and(|r| r.starts_with(&root))
+            && p
+                .status()
+                .ok()
+                .and_then(|s| s.nspid)
+                .and_then(|ids| ids.last().copied())
+                .is_some_and(|last| u32::try_from(last) == Ok(pid))
+    })
 }
 
 /// Starts the probe of a network condition in its own thread.

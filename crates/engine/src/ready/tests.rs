@@ -265,8 +265,18 @@ fn pidfile_holds_when_the_file_names_a_process() {
     std::fs::create_dir(root.path().join("run")).unwrap();
     std::fs::write(root.path().join("run/x.pid"), "\n").unwrap();
     assert!(!r.poll(Duration::ZERO));
+    // A pid no process of this root has: not running.
     std::fs::write(root.path().join("run/x.pid"), "42\n").unwrap();
-    assert!(r.poll(Duration::ZERO));
+    assert!(!r.poll(Duration::ZERO));
+    assert!(
+        r.pending()[0].contains("names process 42, which is not running"),
+        "{:?}",
+        r.pending()
+    );
+    // This test's own process, whose root is `/`.
+    assert!(alive_in(Some(Path::new("/")), std::process::id()));
+    assert!(alive_in(None, std::process::id()));
+    assert!(!alive_in(Some(root.path()), std::process::id()));
     let mut r = Readiness::new(vec![Condition::Notify]);
     r.tree_empty();
     assert!(r.failed());
