@@ -472,8 +472,7 @@ fn alive_in(root: Option<&Path>, pid: u32) -> bool {
     };
     all.flatten().any(|p| {
         p.root().is_ok_and(|r| r.starts_with(&root))
-            && p
-                .status()
+            && p.status()
                 .ok()
                 .and_then(|s| s.nspid)
                 .and_then(|ids| ids.last().copied())

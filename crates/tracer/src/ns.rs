@@ -60,20 +60,7 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
                 libc::EINTR
             });
         }
-        let mut status = 0;
-        loop {
-            if libc::waitpid(helper, &mut status, libc::__WALL) == helper {
-                break;
-            }
-            if *libc::__errno_location() != libc::EINTR {
-                return Err(Errno::last());
-            }
-        }
-        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-            Some(0) => Ok(()),
-            Some(code) => Err(Errno::from_raw(code)),
-            None => Err(Errno::EINTR),
-        }
+        wait_errno(helper)
     }
 }
 
@@ -163,19 +150,26 @@ pub fn probe_pid_namespace() -> Result<(), Errno> {
             };
             libc::_exit(code);
         }
-        let mut status = 0;
-        loop {
-            if libc::waitpid(child, &mut status, libc::__WALL) == child {
-                break;
-            }
-            if *libc::__errno_location() != libc::EINTR {
-                return Err(Errno::last());
-            }
+        wait_errno(child)
+    }
+}
+
+/// Waits for `child`, which exits with 0 or an errno: that errno as the
+/// error (`EINTR` when a signal ended it).
+fn wait_errno(child: libc::pid_t) -> Result<(), Errno> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes only into `status`.
+        if unsafe { libc::waitpid(child, &mut status, libc::__WALL) } == child {
+            break;
         }
-        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-            Some(0) => Ok(()),
-            Some(code) => Err(Errno::from_raw(code)),
-            None => Err(Errno::EINTR),
+        if Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
         }
+    }
+    match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+        Some(0) => Ok(()),
+        Some(code) => Err(Errno::from_raw(code)),
+        None => Err(Errno::EINTR),
     }
 }
