@@ -60,6 +60,9 @@ pub struct Options {
     pub tick: Duration,
     /// Kill the tree when it has more live tasks than this.
     pub max_tasks: Option<usize>,
+    /// Busy-wait briefly for the next stop before sleeping (see `Spin`);
+    /// never on one CPU.
+    pub spin: bool,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             seccomp: Seccomp::On,
             tick: Duration::from_millis(100),
             max_tasks: None,
+            spin: true,
         }
     }
 }
@@ -384,6 +388,7 @@ pub fn run_stack(
     };
     let start = Instant::now();
     let mut next_tick = start + opts.tick;
+    let mut spin = Spin::new(opts.spin);
     loop {
         match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
@@ -391,6 +396,10 @@ pub fn run_stack(
                 if now >= next_tick {
                     next_tick = now + opts.tick;
                     lp.tick(start.elapsed());
+                    continue;
+                }
+                if spin.again(now) {
+                    std::hint::spin_loop();
                     continue;
                 }
                 if let Some(sig) = signals.wait(next_tick - now)? {
@@ -401,6 +410,7 @@ pub fn run_stack(
             Ok(status) => {
                 let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if lp.jobs.iter().any(|j| j.leader == p));
                 lp.handle(status);
+                spin.handled(Instant::now());
                 if leader_exit {
                     lp.tick(start.elapsed());
                 }
@@ -432,6 +442,67 @@ pub fn run_stack(
         None
     };
     Ok(lp.out)
+}
+
+/// The tracer's wait for the next stop: a short, adaptive busy wait on
+/// `waitpid(WNOHANG)` after each event before it sleeps in `poll`.
+///
+/// A stop that wakes a sleeping tracer costs a cross-CPU wake-up (an
+/// inter-processor interrupt and the idle CPU's exit latency), often more
+/// than the tracer's own work on the stop; a path-heavy program stops again
+/// within microseconds of being resumed. So after handling an event the
+/// loop keeps polling for up to `budget`; a spin that ends with an event
+/// doubles the budget (up to [`SPIN_MAX`]), one that ends empty halves it
+/// (down to [`SPIN_MIN`]), so a program that computes between its calls
+/// costs the tracer little CPU. Never on a machine (or cpuset) with one
+/// CPU, where the spinning tracer would hold the CPU the tracee needs.
+struct Spin {
+    on: bool,
+    budget: Duration,
+    /// When the last event was handled, while a spin is allowed.
+    since: Option<Instant>,
+}
+
+/// The most one spin lasts.
+const SPIN_MAX: Duration = Duration::from_micros(100);
+/// The least budget a spin keeps, so that a busy phase is noticed again.
+const SPIN_MIN: Duration = Duration::from_micros(5);
+
+impl Spin {
+    fn new(wanted: bool) -> Spin {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Spin {
+            on: wanted && cpus > 1,
+            budget: SPIN_MAX / 4,
+            since: None,
+        }
+    }
+
+    /// An event was handled at `now`: a spin may follow.
+    fn handled(&mut self, now: Instant) {
+        if !self.on {
+            return;
+        }
+        if self.since.is_some() {
+            // The spin that was running ended with this event.
+            self.budget = (self.budget * 2).min(SPIN_MAX);
+        }
+        self.since = Some(now);
+    }
+
+    /// Whether to poll again rather than sleep; a spin that runs out of
+    /// budget halves it.
+    fn again(&mut self, now: Instant) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
+        if now - since < self.budget {
+            return true;
+        }
+        self.since = None;
+        self.budget = (self.budget / 2).max(SPIN_MIN);
+        false
+    }
 }
 
 /// One program of a stack: the child forked for it and what the loop
