@@ -403,7 +403,7 @@ pub fn run_stack(
                     continue;
                 }
                 if lp.program_tasks == 1 && spin.again(now) {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                     continue;
                 }
                 if let Some(sig) = signals.wait(next_tick - now)? {
@@ -448,8 +448,9 @@ pub fn run_stack(
     Ok(lp.out)
 }
 
-/// The tracer's wait for the next stop: a short, adaptive busy wait on
-/// `waitpid(WNOHANG)` after each event before it sleeps in `poll`.
+/// The tracer's wait for the next stop: a short, adaptive wait on
+/// `waitpid(WNOHANG)` after each event, yielding the CPU between polls,
+/// before it sleeps in `poll`.
 ///
 /// A stop that wakes a sleeping tracer costs a cross-CPU wake-up (an
 /// inter-processor interrupt and the idle CPU's exit latency), often more
@@ -458,10 +459,11 @@ pub fn run_stack(
 /// loop keeps polling for up to `budget`; a spin that ends with an event
 /// doubles the budget (up to [`SPIN_MAX`]), one that ends empty halves it
 /// (down to [`SPIN_MIN`]), so a program that computes between its calls
-/// costs the tracer little CPU. Only while the program has one task (a
-/// busy tracer takes a CPU from a program that forks or runs threads:
-/// measured 10% slower on a fork/exec loop), never on a machine (or
-/// cpuset) with one CPU.
+/// costs the tracer little CPU. Each poll is followed by `sched_yield`:
+/// the resumed tracee is often woken on the tracer's own CPU, and a pure
+/// busy loop kept it waiting (a fork/exec loop measured 10-20% slower).
+/// Only while the program has one task (more may need both CPUs), never
+/// on a machine (or cpuset) with one CPU.
 struct Spin {
     on: bool,
     budget: Duration,
