@@ -49,6 +49,7 @@ def manifest_stats(manifest):
     stats = {
         "discover_runs": 0, "verify_runs": 0, "retry_runs": 0,
         "discover_ms": 0, "verify_ms": 0, "retry_ms": 0,
+        "discover_stops": 0, "verify_stops": 0, "retry_stops": 0,
         "files_not_listed": 0, "bytes_not_listed": 0,
         "files_listed": 0, "bytes_listed": 0, "entries_listed": 0,
     }
@@ -57,6 +58,7 @@ def manifest_stats(manifest):
         if role in ("discover", "verify", "retry"):
             stats[f"{role}_runs"] += 1
             stats[f"{role}_ms"] += run.get("wall_ms", 0)
+            stats[f"{role}_stops"] += run.get("stops", 0)
     for entry in manifest.get("entries", []):
         listed = entry.get("reason", {}).get("cause") == "listed"
         stats["entries_listed"] += listed
@@ -102,6 +104,11 @@ def repetition(d):
     }
     if manifest is not None:
         rep.update(manifest_stats(manifest))
+        # The verifying run's wall time over its stops: the cost of one stop
+        # (tracer work and the wake-ups) plus the program's own time spread
+        # over them.
+        if rep["verify_stops"]:
+            rep["verify_us_per_stop"] = 1000 * rep["verify_ms"] / rep["verify_stops"]
     return rep
 
 
@@ -123,6 +130,7 @@ def workload(raw, name, reps_wanted):
             if os.path.isdir(os.path.join(wdir, str(i)))]
     keys = ["native_ms", "jailtrace_ms", "discover_ms", "verify_ms", "retry_ms",
             "discover_runs", "verify_runs", "retry_runs",
+            "discover_stops", "verify_stops", "verify_us_per_stop",
             "jailtrace_files", "jailtrace_bytes",
             "files_not_listed", "bytes_not_listed", "files_listed",
             "bytes_listed", "entries_listed",
@@ -217,10 +225,10 @@ def markdown(result):
     m = result["machine"]
     out = []
     out.append("| workload | native ms | jailtrace ms | discover ms | verify ms "
-               "| jailtrace runs | jailtrace files / bytes | baseline ms "
+               "| verify stops | µs / stop | jailtrace runs | jailtrace files / bytes | baseline ms "
                "| baseline runs | baseline files / bytes | baseline ok? "
                "| speedup | discover / native |")
-    out.append("|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|")
+    out.append("|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|")
     for w in ws:
         med = w["median"]
         name = w["name"] if w["jailtrace_ok_all"] else f"{w['name']} (**jailtrace failed**)"
@@ -229,7 +237,8 @@ def markdown(result):
             speedup = f"({speedup})"
         out.append(" | ".join([
             f"| {name}", ms(med["native_ms"]), ms(med["jailtrace_ms"]),
-            ms(med["discover_ms"]), ms(med["verify_ms"]), runs(med),
+            ms(med["discover_ms"]), ms(med["verify_ms"]), num(med["verify_stops"]),
+            ms(med["verify_us_per_stop"]), runs(med),
             size(med["jailtrace_files"], med["jailtrace_bytes"]),
             ms(med["baseline_ms"]), num(med["baseline_runs"]),
             size(med["baseline_files"], med["baseline_bytes"]),
@@ -239,7 +248,8 @@ def markdown(result):
     out.append(f"Medians of {result['reps']} repetition(s) per workload, run interleaved "
                "(native, jailtrace, baseline). Times are wall clock around the whole "
                "command; discover/verify are jailtrace's own per-run times from the "
-               "manifest. Speedup = baseline ms / jailtrace ms; in parentheses where the "
+               "manifest; µs / stop is the verifying run's wall time over its stops "
+               "(the tracer's work and wake-ups per stop, plus the program's own time). Speedup = baseline ms / jailtrace ms; in parentheses where the "
                "baseline gave up (its time is the time to failure). Baseline = "
                "`bench/strace_loop.sh` (strace -f -e trace=%file + cp -a --parents loop).")
     out.append("")

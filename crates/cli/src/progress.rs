@@ -128,13 +128,15 @@ impl Observer for Progress {
         if self.verbose {
             self.bar.suspend(|| {
                 errln!(
-                    "run {} ({}): {:?}, {} placed, {} missing, {} ms",
+                    "run {} ({}): {:?}, {} placed, {} missing, {} ms, {} stops{}",
                     run.index,
                     role_name(run.role),
                     run.status,
                     run.placed,
                     run.misses,
-                    run.wall_ms
+                    run.wall_ms,
+                    run.stops,
+                    per_stop(run)
                 )
             });
         }
@@ -170,4 +172,15 @@ impl Observer for Progress {
         self.bar
             .suspend(|| errln!("jailtrace: run {}: status: {text}", self.run));
     }
+}
+
+/// `, 90 µs per stop`: the run's wall time over its stops (the tracer's
+/// work and wake-ups per stop, plus the program's own time between them);
+/// empty for a run without stops.
+fn per_stop(run: &Run) -> String {
+    if run.stops == 0 {
+        return String::new();
+    }
+    let us = run.wall_ms as f64 * 1000.0 / run.stops as f64;
+    format!(", {us:.0} µs per stop")
 }
