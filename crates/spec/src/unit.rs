@@ -107,8 +107,33 @@ impl UnitDir {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotHonoured {
     pub key: String,
+    /// As the unit says it, except a secret: `SetCredential=` and
+    /// `SetCredentialEncrypted=` hold one by definition, and any other
+    /// value the secret rules match (a token, a private key) is replaced
+    /// by [`NotHonoured::HIDDEN`], so the summary never repeats it.
     pub value: String,
     pub why: &'static str,
+}
+
+impl NotHonoured {
+    /// What a secret value is shown as.
+    pub const HIDDEN: &'static str = "(value not shown: it may be a secret)";
+
+    fn shown(key: &str, value: String) -> String {
+        let matches =
+            |v: &str| jailtrace_manifest::secret::rule_for(key.as_bytes(), v.as_bytes()).is_some();
+        // A command line: each word too (a token passed as an argument).
+        let secret = key.starts_with("SetCredential")
+            || matches(&value)
+            || value
+                .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .any(|w| !w.is_empty() && matches(w));
+        if secret {
+            Self::HIDDEN.to_string()
+        } else {
+            value
+        }
+    }
 }
 
 /// A service unit, read and derived (see the module documentation).
@@ -972,6 +997,9 @@ fn derive(
                 service_owned: *owned,
             });
         }
+    }
+    for n in &mut unit.not_honoured {
+        n.value = NotHonoured::shown(&n.key, std::mem::take(&mut n.value));
     }
     Ok(unit)
 }

@@ -308,3 +308,34 @@ fn debian_units() {
         assert!(u.dirs.iter().any(|d| d.path == Path::new("/run/sshd")));
     }
 }
+
+#[test]
+fn a_secret_in_a_setting_not_honoured_is_not_repeated() {
+    let d = Dirs::new();
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    d.write(
+        &d.lib,
+        "vault.service",
+        &format!(
+            "[Service]\nExecStart=/bin/true\nSetCredential=db-password:hunter2\n\
+             ExecStartPre=/usr/bin/curl -H \"Authorization: token {token}\" https://example.org/\n\
+             Restart=always\n"
+        ),
+    );
+    let u = d.find("vault").unwrap();
+    let value = |key: &str| {
+        u.not_honoured
+            .iter()
+            .find(|n| n.key == key)
+            .map(|n| n.value.clone())
+            .unwrap()
+    };
+    assert_eq!(value("SetCredential"), NotHonoured::HIDDEN);
+    assert_eq!(value("ExecStartPre"), NotHonoured::HIDDEN);
+    assert_eq!(value("Restart"), "always");
+    let lines = u.not_honoured_lines().join("\n");
+    assert!(
+        !lines.contains("hunter2") && !lines.contains(token),
+        "{lines}"
+    );
+}
