@@ -124,6 +124,11 @@ fn serve_page(root: &Path, manifest: &Manifest, port: u16) -> Result<String, Str
     let web = web.wait(STOP_WITHIN);
     let db = db.wait(STOP_WITHIN);
     guard.kill_all();
+    // A server killed at the deadline leaves its pid file, which a boot's
+    // fresh /run would not hold: the next start would think it running.
+    for pid_file in ["run/apache2/apache2.pid", "run/mysqld/mysqld.pid"] {
+        let _ = std::fs::remove_file(root.join(pid_file));
+    }
     answer.map_err(|e| {
         format!(
             "{e}\n== apache ==\n{}\n== mariadb ==\n{}",

@@ -232,6 +232,31 @@ fn with_starts_the_server_a_client_needs_in_each_of_its_runs() {
     alone.finished.assert_code(exit::NOT_STARTED);
     assert_eq!(fs::read(&jail.manifest).unwrap(), before);
 
+    // A program that ends without being ready ends the run then, though
+    // the server it runs with would keep running: no wait for --timeout.
+    let gone = jail.run(
+        &["/bin/true"],
+        &[
+            "--with",
+            "redis",
+            "--ready",
+            "log:never printed",
+            "--timeout",
+            "10m",
+        ],
+        BASE_ENV,
+    );
+    gone.finished.assert_code(exit::NOT_STARTED);
+    // (--json: the summary is on stdout.)
+    let said = gone.finished.stdout_text() + &gone.finished.stderr_text();
+    assert!(
+        said.contains("log:never printed (no line of output matched)")
+            && !said.contains("timeout after"),
+        "{}",
+        gone.finished.report()
+    );
+    assert_eq!(fs::read(&jail.manifest).unwrap(), before);
+
     // A name the jail does not have is refused before anything runs.
     let unknown = jail.run(PING, &["--with", "redis-serverr"], BASE_ENV);
     let stderr = unknown.expect_error(exit::ERROR);

@@ -616,9 +616,11 @@ impl Handler for RunHandler<'_> {
         }
         let leader_gone = self.leader_exit;
         // Programs run with this one never end by themselves: once its
-        // own processes are gone, there is nothing to wait for.
+        // own processes are gone, there is nothing to wait for, ready or
+        // not (what has not held by then never will).
         let stop = !exercising
             && ((self.ready && !self.readiness.only_exit())
+                || (self.program_ended && !self.ready)
                 || leader_gone.is_some_and(|t| {
                     self.readiness.only_exit()
                         && (self.program_ended || elapsed - t >= LEFTOVER_GRACE)
