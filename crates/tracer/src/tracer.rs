@@ -801,7 +801,14 @@ impl Loop<'_> {
         });
         // An unknown pid is a child jailtrace itself started (an
         // exercise's shell), reaped by this loop's `waitpid(-1)`.
-        if known.is_some() && !self.tasks.values().any(|t| t.job == job) {
+        // One program: its job ends with the last task (no scan of the
+        // tasks on every exit of a fork-heavy program).
+        let job_left = if self.jobs.len() == 1 {
+            !self.tasks.is_empty()
+        } else {
+            self.tasks.values().any(|t| t.job == job)
+        };
+        if known.is_some() && !job_left {
             self.handler.on_process(&ProcessEvent::JobEnded { job });
         }
     }
