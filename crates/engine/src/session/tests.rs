@@ -1,0 +1,227 @@
+//! Tests of [`super`].
+
+use super::*;
+use std::os::unix::fs::symlink;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    session: Session,
+    root: PathBuf,
+}
+
+/// A fake host with merged-/usr links, a library behind a symlink, a
+/// secret, and an empty root.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(host.join("usr/lib/x")).unwrap();
+    std::fs::create_dir_all(host.join("etc/ssl/private")).unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    symlink("usr/lib", host.join("lib")).unwrap();
+    std::fs::write(host.join("usr/lib/x/libc.so.6"), b"libc").unwrap();
+    symlink("libc.so.6", host.join("usr/lib/x/libc.so")).unwrap();
+    std::fs::write(host.join("etc/ssl/private/key.pem"), b"secret").unwrap();
+    std::fs::write(host.join("etc/shadow"), b"root:$6$hash").unwrap();
+    let session = Session::fake(&host, &root);
+    Fixture {
+        _dir: dir,
+        session,
+        root,
+    }
+}
+
+fn who() -> Who {
+    Who {
+        pid: Some(42),
+        exe: Some("/bin/prog".into()),
+        syscall: Some("openat"),
+        exercise: None,
+    }
+}
+
+#[test]
+fn places_the_symlink_chain_with_reasons() {
+    let mut f = fixture();
+    let placed = f
+        .session
+        .place(
+            Path::new("/lib/x/libc.so"),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    assert_eq!(placed, Placement::Placed);
+    assert_eq!(
+        std::fs::read_link(f.root.join("lib")).unwrap(),
+        Path::new("usr/lib")
+    );
+    assert_eq!(
+        std::fs::read_link(f.root.join("usr/lib/x/libc.so")).unwrap(),
+        Path::new("libc.so.6")
+    );
+    assert_eq!(
+        std::fs::read(f.root.join("usr/lib/x/libc.so.6")).unwrap(),
+        b"libc"
+    );
+    let causes: Vec<_> = f
+        .session
+        .entries
+        .iter()
+        .map(|e| (e.path.to_string(), e.reason.cause))
+        .collect();
+    assert!(
+        causes.contains(&("/lib".into(), Cause::SymlinkChain)),
+        "{causes:?}"
+    );
+    assert!(
+        causes.contains(&("/usr/lib/x/libc.so.6".into(), Cause::Accessed)),
+        "{causes:?}"
+    );
+    let file = f
+        .session
+        .entries
+        .iter()
+        .find(|e| e.path.as_path() == Path::new("/usr/lib/x/libc.so.6"))
+        .unwrap();
+    assert_eq!(
+        file.reason
+            .requested
+            .as_ref()
+            .map(|p| p.as_path().to_path_buf()),
+        Some("/lib/x/libc.so".into())
+    );
+    assert_eq!(file.reason.pid, Some(42));
+    assert_eq!(file.size, Some(4));
+    // A second request changes nothing.
+    let again = f
+        .session
+        .place(
+            Path::new("/usr/lib/x/libc.so.6"),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    assert_eq!(again, Placement::Present);
+}
+
+#[test]
+fn secrets_absent_paths_and_virtual_fs_are_recorded_not_copied() {
+    let mut f = fixture();
+    let p = |s: &mut Session, path: &str| {
+        s.place(
+            Path::new(path),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap()
+    };
+    assert_eq!(p(&mut f.session, "/etc/shadow"), Placement::Denied);
+    assert_eq!(
+        p(&mut f.session, "/etc/ssl/private/key.pem"),
+        Placement::Denied
+    );
+    assert!(!f.root.join("etc/shadow").exists());
+    assert!(!f.root.join("etc/ssl/private").exists());
+    assert_eq!(f.session.denied.len(), 2);
+    assert_eq!(
+        f.session.denied[0].rule.as_deref(),
+        Some(r"^/etc/shadow-?$")
+    );
+    assert_eq!(p(&mut f.session, "/usr/lib/missing.so"), Placement::Absent);
+    assert!(
+        !f.root.join("usr").exists(),
+        "nothing is prepared for an absent path"
+    );
+    assert_eq!(f.session.absent.len(), 1);
+    assert_eq!(p(&mut f.session, "/proc/self/maps"), Placement::Virtual);
+    assert_eq!(f.session.mounts.len(), 1);
+    assert_eq!(f.session.mounts[0].fstype, "proc");
+}
+
+#[test]
+fn a_verifying_run_records_misses_and_writes_nothing() {
+    let mut f = fixture();
+    f.session.begin_run(2, false);
+    let placed = f
+        .session
+        .place(
+            Path::new("/lib/x/libc.so"),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    assert_eq!(placed, Placement::Placed);
+    assert_eq!(f.session.misses.len(), 1);
+    assert_eq!(f.session.misses[0].path, Path::new("/lib/x/libc.so"));
+    assert_eq!(std::fs::read_dir(&f.root).unwrap().count(), 0);
+}
+
+#[test]
+fn the_state_digest_changes_with_the_root_and_the_kind_of_run_only() {
+    let mut f = fixture();
+    let empty = f.session.state_digest(false);
+    assert_eq!(empty, f.session.state_digest(false), "stable");
+    assert_ne!(empty, f.session.state_digest(true), "copying or not");
+    f.session.begin_run(1, true);
+    f.session
+        .place(
+            Path::new("/lib/x/libc.so"),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    let placed = f.session.state_digest(false);
+    assert_ne!(empty, placed, "an entry placed");
+    // A run that records nothing new leaves it as it was.
+    f.session.begin_run(2, false);
+    f.session
+        .place(
+            Path::new("/usr/lib/missing.so"),
+            Follow::Yes,
+            false,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    assert_eq!(placed, f.session.state_digest(false));
+}
+
+#[test]
+fn creating_a_file_places_only_its_parent() {
+    let mut f = fixture();
+    std::fs::write(f._dir.path().join("host/usr/lib/x/app.log"), b"host log").unwrap();
+    let placed = f
+        .session
+        .place(
+            Path::new("/usr/lib/x/app.log"),
+            Follow::Yes,
+            true,
+            Cause::Accessed,
+            &who(),
+            &mut Quiet,
+        )
+        .unwrap();
+    assert_eq!(placed, Placement::Placed);
+    assert!(f.root.join("usr/lib/x").is_dir());
+    assert!(
+        !f.root.join("usr/lib/x/app.log").exists(),
+        "the host's log must not leak into the jail"
+    );
+}
