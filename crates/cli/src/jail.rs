@@ -423,13 +423,13 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
         engine::Outcome::NotReady { .. } => exit::NOT_READY,
         engine::Outcome::StillMissing { .. } => exit::STILL_MISSING,
     };
-    crate::run::print_failed_exercises(&report.exercises, &report.manifest.runs);
+    crate::summary::print_failed_exercises(&report.exercises, &report.manifest.runs);
     if args.json {
         let value = json!({
             "root": root.to_string_lossy(),
             "ready": code == exit::OK,
             "added": added.iter().map(|e| &e.path).collect::<Vec<_>>(),
-            "exercises": crate::run::exercises_json(&report),
+            "exercises": crate::summary::exercises_json(&report),
         });
         outln!("{value:#}");
     } else {
@@ -443,7 +443,7 @@ fn rerun(manifest: Manifest, root: &Path, args: &UpdateArgs) -> anyhow::Result<u
             .last()
             .and_then(|r| r.program.as_deref())
         {
-            err!("{}", crate::run::exercises_text(&report, name));
+            err!("{}", crate::summary::exercises_text(&report, name));
         }
         let runs = report.manifest.runs.len() - manifest.runs.len();
         match code {

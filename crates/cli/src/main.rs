@@ -19,6 +19,7 @@ mod recorded;
 mod rollback;
 mod rootless;
 mod run;
+mod summary;
 mod unit;
 mod up;
 
