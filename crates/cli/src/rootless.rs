@@ -31,12 +31,14 @@
 //! when jailtrace exits. It runs in a process group of its own, so a Ctrl-C
 //! for jailtrace does not take it away in the middle of a run.
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -425,6 +427,28 @@ impl jailtrace_rootfs::owners::OwnerSource for &'static Helper {
             _ => Err(io::Error::other("short reply from the rootless helper")),
         }
     }
+
+    fn walk(&self, path: &Path) -> io::Result<Vec<jailtrace_rootfs::owners::Owned>> {
+        let (status, reply) = self.ask(b'W', path.as_os_str().as_bytes())?;
+        if status != 0 {
+            return Err(io::Error::from_raw_os_error(status));
+        }
+        Ok(reply.chunks_exact(WALKED).map(walked).collect())
+    }
+}
+
+/// The size of one inode's record in a walk reply (see [`walk`]).
+const WALKED: usize = 40;
+
+/// One record of a walk reply.
+fn walked(b: &[u8]) -> jailtrace_rootfs::owners::Owned {
+    let word = |i: usize| u64::from_le_bytes(std::array::from_fn(|k| b[i + k]));
+    let half = |i: usize| u32::from_le_bytes(std::array::from_fn(|k| b[i + k]));
+    jailtrace_rootfs::owners::Owned {
+        key: (word(0), word(8), word(16) as i64, word(24) as i64),
+        uid: half(32),
+        gid: half(36),
+    }
 }
 
 /// A frame: one byte (request kind, or nothing for a reply's status
@@ -493,6 +517,10 @@ fn serve(sock: UnixStream) -> io::Result<()> {
                     Err(e) => reply(&mut sock, e.raw_os_error().unwrap_or(nix::libc::EIO), &[])?,
                 }
             }
+            b'W' => {
+                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&body));
+                reply(&mut sock, 0, &walk(&path))?;
+            }
             b'M' => {
                 let request = String::from_utf8_lossy(&body).into_owned();
                 match run_maps(&request) {
@@ -504,6 +532,84 @@ fn serve(sock: UnixStream) -> io::Result<()> {
         }
     }
 }
+
+/// The helper's answer to a walk request: the owners of every inode met
+/// while resolving `path` as the kernel would (each component, every
+/// symlink and what it leads to, at most 40 links), 40 bytes each: device,
+/// inode, ctime seconds and nanoseconds, uid, gid ([`WALKED`]). Stops
+/// where a component is missing.
+fn walk(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut record = |m: &fs::Metadata| {
+        for n in [m.dev(), m.ino()] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        for n in [m.ctime(), m.ctime_nsec()] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&m.uid().to_le_bytes());
+        out.extend_from_slice(&m.gid().to_le_bytes());
+    };
+    let mut queue: VecDeque<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(c) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect();
+    let mut here = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(c) = queue.pop_front() {
+        let next = here.join(&c);
+        let Ok(m) = fs::symlink_metadata(&next) else {
+            break;
+        };
+        record(&m);
+        if m.file_type().is_symlink() {
+            links += 1;
+            let Ok(target) = fs::read_link(&next) else {
+                break;
+            };
+            if links > 40 {
+                break;
+            }
+            if target.is_absolute() {
+                here = PathBuf::from("/");
+            }
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(c) => queue.push_front(c.to_owned()),
+                    Component::ParentDir => queue.push_front("..".into()),
+                    _ => {}
+                }
+            }
+        } else if c == ".." {
+            here.pop();
+        } else if m.is_dir() {
+            here = next;
+        }
+    }
+    // The neighbours in a small directory: a program that reads one file
+    // of a locale or a zone directory reads its siblings next.
+    let names: Vec<_> = fs::read_dir(&here)
+        .into_iter()
+        .flatten()
+        .take(WALK_NEIGHBOURS + 1)
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    if names.len() <= WALK_NEIGHBOURS {
+        for name in names {
+            if let Ok(m) = fs::symlink_metadata(name) {
+                record(&m);
+            }
+        }
+    }
+    out
+}
+
+/// How many entries a directory may have for a walk to report them all.
+const WALK_NEIGHBOURS: usize = 32;
 
 /// Runs newuidmap and newgidmap, side by side (each is a setuid program
 /// that reads its file; they do not depend on each other).
@@ -661,4 +767,57 @@ pub fn summary_json(manifest: &jailtrace_manifest::Manifest) -> serde_json::Valu
             .count(),
         "lines": summary(manifest),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(path: &str) -> jailtrace_rootfs::owners::Key {
+        let m = fs::symlink_metadata(path).unwrap();
+        (m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+    }
+
+    #[test]
+    fn a_walk_reports_every_inode_on_the_way_through_its_symlinks() {
+        // /bin/sh: on Debian /bin is a link to usr/bin and sh one to dash.
+        let got: Vec<_> = walk(Path::new("/bin/sh"))
+            .chunks_exact(WALKED)
+            .map(walked)
+            .collect();
+        let real = fs::canonicalize("/bin/sh").unwrap();
+        let mut wanted = vec!["/bin", "/bin/sh", real.to_str().unwrap()];
+        wanted.extend(real.parent().unwrap().ancestors().filter_map(Path::to_str));
+        for path in wanted.into_iter().filter(|p| *p != "/") {
+            let m = fs::symlink_metadata(path).unwrap();
+            let found = got.iter().find(|o| o.key == key(path));
+            assert_eq!(
+                found.map(|o| (o.uid, o.gid)),
+                Some((m.uid(), m.gid())),
+                "{path} in the walk of /bin/sh"
+            );
+        }
+    }
+
+    #[test]
+    fn a_walk_stops_at_a_missing_component_and_lists_a_small_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            fs::write(dir.path().join(name), name).unwrap();
+        }
+        let got: Vec<_> = walk(&dir.path().join("missing/deeper"))
+            .chunks_exact(WALKED)
+            .map(walked)
+            .collect();
+        for name in ["a", "b", "c"] {
+            let path = dir.path().join(name);
+            assert!(
+                got.iter().any(|o| o.key == key(path.to_str().unwrap())),
+                "{name} is a neighbour of the missing component"
+            );
+        }
+        assert!(got
+            .iter()
+            .any(|o| o.key == key(dir.path().to_str().unwrap())));
+    }
 }

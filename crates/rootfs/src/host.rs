@@ -76,6 +76,15 @@ impl Host {
         .map_err(|e| self.err(op, jail, e))
     }
 
+    /// When owners come from an [`crate::owners::OwnerSource`], asks it
+    /// for everything on the way to `jail` at once (a plan is about to
+    /// `lstat` each of those).
+    pub(crate) fn prefetch_owners(&self, jail: &Path) {
+        if self.host_owners {
+            owners::prefetch(&self.path_of(jail));
+        }
+    }
+
     /// Metadata of `jail` on the host, last component not followed;
     /// `Ok(None)` when it does not exist (`ENOENT`, `ENOTDIR`).
     pub fn lstat(&self, jail: &Path) -> Result<Option<Meta>, Error> {

@@ -38,6 +38,27 @@ pub trait OwnerSource: Send + Sync + fmt::Debug {
     /// The host's (uid, gid) of the host path `path`, its last component
     /// not followed.
     fn owner(&self, path: &Path) -> io::Result<(u32, u32)>;
+
+    /// The owners of every inode met on the way to `path` as the kernel
+    /// resolves it (each component, the symlinks in it and their
+    /// targets), in one request: a plan walks those same inodes, so one
+    /// round trip answers what would otherwise take one per component.
+    /// The default answers nothing, and [`host_owner`] asks per path.
+    fn walk(&self, path: &Path) -> io::Result<Vec<Owned>> {
+        let _ = path;
+        Ok(Vec::new())
+    }
+}
+
+/// One inode's host owners, as [`OwnerSource::walk`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owned {
+    /// Device, inode and change time (seconds, nanoseconds) of the inode.
+    pub key: Key,
+    /// Its host user id.
+    pub uid: u32,
+    /// Its host group id.
+    pub gid: u32,
 }
 
 static SOURCE: OnceLock<Box<dyn OwnerSource>> = OnceLock::new();
@@ -84,11 +105,58 @@ fn note_unowned(uid: Option<u32>, gid: Option<u32>) {
     }
 }
 
+/// An inode and its change time: device, inode, ctime seconds and
+/// nanoseconds.
+pub type Key = (u64, u64, i64, i64);
+
 /// The owners asked for so far, by inode and change time: a plan walks
 /// every component of every path, so the same directories come up again
 /// and again, and a change of owner changes the ctime.
-type Key = (u64, u64, i64, i64);
 static CACHE: Mutex<Option<HashMap<Key, (u32, u32)>>> = Mutex::new(None);
+
+fn key_of(st: &FileStat) -> Key {
+    (st.st_dev, st.st_ino, st.st_ctime, st.st_ctime_nsec)
+}
+
+fn cached(key: &Key) -> Option<(u32, u32)> {
+    CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|c| c.get(key).copied()))
+}
+
+fn remember(owned: impl IntoIterator<Item = Owned>) {
+    if let Ok(mut c) = CACHE.lock() {
+        let c = c.get_or_insert_with(HashMap::new);
+        c.extend(owned.into_iter().map(|o| (o.key, (o.uid, o.gid))));
+    }
+}
+
+/// When rootless, fills the cache with the owners of everything on the
+/// way to the host path `path` in one request ([`OwnerSource::walk`]),
+/// unless the deepest part of it that exists is cached already. Only a
+/// shortcut: [`host_owner`] asks for whatever is still missing.
+pub(crate) fn prefetch(path: &Path) {
+    let Some(source) = SOURCE.get() else {
+        return;
+    };
+    let mut at = path;
+    let st = loop {
+        match nix::sys::stat::lstat(at) {
+            Ok(st) => break st,
+            Err(_) => match at.parent() {
+                Some(parent) => at = parent,
+                None => return,
+            },
+        }
+    };
+    if cached(&key_of(&st)).is_some() {
+        return;
+    }
+    if let Ok(owned) = source.walk(path) {
+        remember(owned);
+    }
+}
 
 /// Replaces `uid`/`gid` (as `stat` in the namespace gave them for the
 /// host path `path`, of which `st` is the stat) with the host's, when
@@ -102,21 +170,15 @@ pub(crate) fn host_owner(
     let Some(source) = SOURCE.get() else {
         return Ok(());
     };
-    let key = (st.st_dev, st.st_ino, st.st_ctime, st.st_ctime_nsec);
-    let cached = CACHE
-        .lock()
-        .ok()
-        .and_then(|c| c.as_ref().and_then(|c| c.get(&key).copied()));
-    let (u, g) = match cached {
+    let key = key_of(st);
+    let (u, g) = match cached(&key) {
         Some(ids) => ids,
         None => {
-            let ids = source
+            let (uid, gid) = source
                 .owner(path)
                 .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
-            if let Ok(mut c) = CACHE.lock() {
-                c.get_or_insert_with(HashMap::new).insert(key, ids);
-            }
-            ids
+            remember([Owned { key, uid, gid }]);
+            (uid, gid)
         }
     };
     *uid = u;
