@@ -2,7 +2,9 @@
 # run.sh [--reps N] [--out DIR] [--quick] [--only NAME]... [--jailtrace BIN]
 #
 # Benchmarks `jailtrace run` against the strace loop admins use
-# (bench/strace_loop.sh) on a fixed set of workloads, and the program run
+# (bench/strace_loop.sh) and the same loop run as well as it can be
+# (strace_loop.sh --strong: seccomp-bpf, ldd of every ELF it copies,
+# relative paths resolved) on a fixed set of workloads, and the program run
 # natively for scale.
 #
 # It builds jailtrace in release mode (`cargo build --release` in this
@@ -10,10 +12,11 @@
 # changes nothing. Then for each workload runs N
 # repetitions; each repetition runs, in turn, (a) the program natively on
 # the host, (b) `jailtrace run` into a fresh temporary root, (c) the strace
-# loop into a fresh temporary root -- interleaved so the three share the
-# machine's noise. Everything runs from / with stdin from /dev/null and
-# OLDPWD unset, so no host working directory leaks into the jails. Times
-# are wall clock around the whole command, taken by this script.
+# loop into a fresh temporary root, (d) the strong strace loop into a fresh
+# temporary root -- interleaved so the four share the machine's noise.
+# Everything runs from / with stdin from /dev/null and OLDPWD unset, so no
+# host working directory leaks into the jails. Times are wall clock around
+# the whole command, taken by this script.
 #
 # Raw data (summaries, manifests, stderr of every run) goes to OUT/raw/;
 # bench/lib/report.py then prints a markdown table of medians and writes it
@@ -174,10 +177,17 @@ for w in "${WORKLOADS[@]}"; do
 			</dev/null >"$d/baseline.json" 2>"$d/baseline.err"
 		rm -rf -- "$jail"
 
-		printf 'run.sh: %-15s %d/%d  native %s ms  jailtrace %s ms (ok %s, %s runs)  baseline %s ms (ok %s, %s runs)\n' \
+		jail=$SCRATCH/strong
+		rm -rf -- "$jail" && mkdir -p -- "$jail"
+		timed "$d/strong.time.json" "$HERE/strace_loop.sh" --strong "$jail/root" -- "${ARGV[@]}" \
+			</dev/null >"$d/strong.json" 2>"$d/strong.err"
+		rm -rf -- "$jail"
+
+		printf 'run.sh: %-15s %d/%d  native %s ms  jailtrace %s ms (ok %s, %s runs)  baseline %s ms (ok %s, %s runs)  strong loop %s ms (ok %s, %s runs)\n' \
 			"$w" "$rep" "$REPS" "$(field "$d/native.time.json" ms)" \
 			"$(field "$d/jailtrace.time.json" ms)" "$(field "$d/jailtrace.json" ok)" "$(field "$d/jailtrace.json" runs)" \
-			"$(field "$d/baseline.time.json" ms)" "$(field "$d/baseline.json" ok)" "$(field "$d/baseline.json" runs)" >&2
+			"$(field "$d/baseline.time.json" ms)" "$(field "$d/baseline.json" ok)" "$(field "$d/baseline.json" runs)" \
+			"$(field "$d/strong.time.json" ms)" "$(field "$d/strong.json" ok)" "$(field "$d/strong.json" runs)" >&2
 	done
 done
 

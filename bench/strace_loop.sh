@@ -1,7 +1,7 @@
 #!/bin/bash
-# strace_loop.sh ROOT -- PROGRAM [ARGS...]
+# strace_loop.sh [--strong] ROOT -- PROGRAM [ARGS...]
 #
-# The baseline jailtrace is measured against: the loop admins (and the old
+# The baselines jailtrace is measured against: the loop admins (and the old
 # makejail tool) run by hand to build a chroot for a program.
 #
 #   1. Copy the executable and every library `ldd` lists into ROOT.
@@ -11,6 +11,21 @@
 #   4. Repeat until the program exits 0 with nothing new to copy (success),
 #      or a run copies nothing new while the program still fails (failure:
 #      the loop cannot make progress), or 30 runs (failure).
+#
+# --strong: the same loop as a careful admin in a hurry would run it, to
+# give the baseline its best chance:
+#   - strace also gets --seccomp-bpf, so the tracee stops only at the traced
+#     syscalls (as jailtrace's does), not at every syscall; -ff follows the
+#     children (and their execve, which %file includes).
+#   - Every ELF file a step copies (the program, or an executable or shared
+#     library a run missed, such as `ls` for bash or a dlopen()ed module)
+#     gets what `ldd` lists for it copied at once, in one ldd call per step,
+#     so the libraries of a newly found program cost no extra run each.
+#   - Relative paths are resolved, not skipped: strace's -y prints the
+#     directory of the dirfd (AT_FDCWD<cwd> or N<dir>) of the *at syscalls,
+#     and fchdir is traced so a log's cwd is known after chdir/fchdir; see
+#     lib/strace_misses.py --root.
+# Everything else (how paths are copied, when the loop stops) is the same.
 #
 # How a path is copied (the careful admin, not `cp -L`): every symlink met
 # while resolving the path on the host -- the last component or a directory
@@ -30,7 +45,7 @@
 # host and run by that absolute path.
 #
 # Output: one JSON line on stdout,
-#   {"ok":bool,"runs":N,"files":N,"bytes":N,"wall_ms":N}
+#   {"ok":bool,"mode":"plain"|"strong","runs":N,"files":N,"bytes":N,"wall_ms":N}
 # files/bytes count the regular files in ROOT (`find ROOT -type f`). Why it
 # failed, if it did, goes to stderr. Exit status 0 if ok, 1 if the loop
 # failed, 2 on bad usage.
@@ -45,7 +60,7 @@ readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly PY=/usr/bin/python3
 
 usage() {
-	echo "usage: $0 ROOT -- PROGRAM [ARGS...]" >&2
+	echo "usage: $0 [--strong] ROOT -- PROGRAM [ARGS...]" >&2
 	exit 2
 }
 
@@ -56,8 +71,13 @@ now_ms() {
 	echo $((t / 1000))
 }
 
-(($# >= 3)) && [[ $2 == -- ]] || usage
 START=$(now_ms)
+STRONG=false
+if [[ ${1-} == --strong ]]; then
+	STRONG=true
+	shift
+fi
+(($# >= 3)) && [[ $2 == -- ]] || usage
 ROOT=$(realpath -m -- "$1") || usage
 shift 2
 [[ $ROOT != / ]] || { say "refusing to use / as the root"; exit 2; }
@@ -79,6 +99,16 @@ LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/strace_loop.XXXXXX") || exit 2
 trap 'rm -rf -- "$LOGDIR"' EXIT
 
 NEW=0 # things created in ROOT by the current step
+ELF_NEW=() # --strong: ELF files the current step copied, for ldd
+IN_CLOSURE=false # placing what ldd listed (already a closure: no ldd again)
+
+# is_elf FILE: FILE starts with the ELF magic. No fork: read's -N reads
+# bytes under LC_ALL=C, and the magic holds no NUL.
+is_elf() {
+	local magic
+	IFS= LC_ALL=C read -r -N 4 magic <"$1" 2>/dev/null
+	[[ $magic == $'\x7fELF' ]]
+}
 
 # mkdir_like DIR: create the missing directories of DIR (a host path with no
 # symlink in it) in ROOT, with the host directories' mode and owner.
@@ -105,6 +135,9 @@ copy_one() {
 	mkdir_like "$(dirname -- "$path")" || return 1
 	if cp -a --parents -- "$path" "$ROOT/"; then
 		NEW=$((NEW + 1))
+		if [[ $STRONG == true && $IN_CLOSURE == false && -f $path && ! -L $path ]] && is_elf "$path"; then
+			ELF_NEW+=("$path")
+		fi
 	else
 		say "could not copy $path"
 	fi
@@ -147,29 +180,50 @@ place() {
 	done
 }
 
-# Step 1: the executable and what ldd lists (the loader included).
+# ldd_closure FILE...: place what `ldd` lists for the FILEs (the loader
+# included), in one ldd call. With several files ldd heads each list with
+# "FILE:", which is skipped.
+ldd_closure() {
+	local first arrow lib
+	IN_CLOSURE=true
+	while read -r first arrow lib _; do
+		if [[ $arrow == "=>" && $lib == /* ]]; then
+			place "$lib"
+		elif [[ $first == /* && $first != *: ]]; then
+			place "$first"
+		fi
+	done < <(ldd -- "$@" 2>/dev/null)
+	IN_CLOSURE=false
+}
+
+# Step 1: the executable and what ldd lists.
 place "$PROGRAM"
-while read -r first arrow lib _; do
-	if [[ $arrow == "=>" && $lib == /* ]]; then
-		place "$lib"
-	elif [[ $first == /* ]]; then
-		place "$first"
-	fi
-done < <(ldd -- "$PROGRAM" 2>/dev/null)
+ldd_closure "$PROGRAM"
+ELF_NEW=()
 
 # Steps 2-4: the strace loop.
+if [[ $STRONG == true ]]; then
+	MODE=strong
+	STRACE=(strace -ff --seccomp-bpf -xx -y -s 65535 -e 'trace=%file,fchdir')
+	MISSES=("$PY" "$HERE/lib/strace_misses.py" --root "$ROOT")
+else
+	MODE=plain
+	STRACE=(strace -ff -xx -s 65535 -e trace=%file)
+	MISSES=("$PY" "$HERE/lib/strace_misses.py")
+fi
 runs=0
 ok=false
 while ((runs < MAX_RUNS)); do
 	runs=$((runs + 1))
 	rm -f -- "$LOGDIR"/log.*
-	strace -ff -xx -s 65535 -e trace=%file -o "$LOGDIR/log" \
-		chroot -- "$ROOT" "$PROGRAM" "$@" </dev/null >&2
+	"${STRACE[@]}" -o "$LOGDIR/log" chroot -- "$ROOT" "$PROGRAM" "$@" </dev/null >&2
 	status=$?
 	NEW=0
+	ELF_NEW=()
 	while IFS= read -r -d '' miss; do
 		place "$miss"
-	done < <("$PY" "$HERE/lib/strace_misses.py" "$LOGDIR"/log.*)
+	done < <("${MISSES[@]}" "$LOGDIR"/log.*)
+	((${#ELF_NEW[@]} == 0)) || ldd_closure "${ELF_NEW[@]}"
 	if ((NEW == 0)); then
 		if ((status == 0)); then
 			ok=true
@@ -185,6 +239,6 @@ fi
 
 read -r files bytes < <(find "$ROOT" -type f -printf '%s\n' |
 	awk '{ n++; s += $1 } END { printf "%d %d\n", n, s }')
-printf '{"ok":%s,"runs":%d,"files":%d,"bytes":%d,"wall_ms":%d}\n' \
-	"$ok" "$runs" "$files" "$bytes" $(($(now_ms) - START))
+printf '{"ok":%s,"mode":"%s","runs":%d,"files":%d,"bytes":%d,"wall_ms":%d}\n' \
+	"$ok" "$MODE" "$runs" "$files" "$bytes" $(($(now_ms) - START))
 [[ $ok == true ]]

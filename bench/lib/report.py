@@ -6,11 +6,15 @@ markdown table (printed, and written to OUT/bench.md) and all of it as JSON
 Usage: report.py --raw DIR --out DIR --reps N [--jailtrace TEXT] -- WORKLOAD...
 
 RAW/WORKLOAD/argv holds the command line (NUL-terminated arguments); RAW/WORKLOAD/REP/ holds,
-per repetition: native.time.json, jailtrace.time.json, baseline.time.json
-({"ms", "status"} measured by run.sh), jailtrace.json (jailtrace's --json
-summary), manifest.json (jailtrace's manifest) and baseline.json
-(strace_loop.sh's summary line). A missing or unreadable file counts as a
-failed run, never as a crash.
+per repetition: native.time.json, jailtrace.time.json, baseline.time.json,
+strong.time.json ({"ms", "status"} measured by run.sh), jailtrace.json
+(jailtrace's --json summary), manifest.json (jailtrace's manifest),
+baseline.json and strong.json (the summary lines of strace_loop.sh and
+strace_loop.sh --strong) with their stderr in baseline.err and strong.err.
+A missing or unreadable file counts as a failed run, never as a crash.
+
+The two loops are reported the same way, each under its own key prefix:
+"baseline" (today's loop) and "strong" (the strong loop).
 """
 
 import argparse
@@ -23,6 +27,9 @@ import statistics
 import sys
 
 MIB = 1024 * 1024
+# The strace loops run.sh measures: key prefix (and raw file stem), and
+# the name the table gives it.
+LOOPS = {"baseline": "baseline", "strong": "strong loop"}
 
 
 def load(path):
@@ -70,18 +77,31 @@ def manifest_stats(manifest):
     return stats
 
 
+def loop_repetition(d, loop):
+    """What one strace loop (a LOOPS key) measured in one repetition."""
+    time = load(os.path.join(d, f"{loop}.time.json")) or {}
+    summary = load(os.path.join(d, f"{loop}.json")) or {}
+    why = [line.strip() for line in read_lines(os.path.join(d, f"{loop}.err"))
+           if line.startswith("strace_loop: ")]
+    return {
+        f"{loop}_ms": time.get("ms"),
+        f"{loop}_ok": summary.get("ok") is True,
+        f"{loop}_runs": summary.get("runs"),
+        f"{loop}_files": summary.get("files"),
+        f"{loop}_bytes": summary.get("bytes"),
+        f"{loop}_self_ms": summary.get("wall_ms"),
+        f"{loop}_why": why[-1] if why else None,
+    }
+
+
 def repetition(d):
     """Everything measured in one repetition directory."""
     native = load(os.path.join(d, "native.time.json")) or {}
     jt_time = load(os.path.join(d, "jailtrace.time.json")) or {}
     jt = load(os.path.join(d, "jailtrace.json")) or {}
     manifest = load(os.path.join(d, "manifest.json"))
-    bl_time = load(os.path.join(d, "baseline.time.json")) or {}
-    bl = load(os.path.join(d, "baseline.json")) or {}
     jt_why = [line.strip() for line in read_lines(os.path.join(d, "jailtrace.err"))
               if line.startswith("error:")]
-    bl_why = [line.strip() for line in read_lines(os.path.join(d, "baseline.err"))
-              if line.startswith("strace_loop: ")]
     rep = {
         "native_ms": native.get("ms"),
         "native_status": native.get("status"),
@@ -94,14 +114,9 @@ def repetition(d):
         "jailtrace_bytes": jt.get("bytes"),
         "jailtrace_self_ms": jt.get("wall_ms"),
         "jailtrace_why": jt_why[-1] if jt_why else None,
-        "baseline_ms": bl_time.get("ms"),
-        "baseline_ok": bl.get("ok") is True,
-        "baseline_runs": bl.get("runs"),
-        "baseline_files": bl.get("files"),
-        "baseline_bytes": bl.get("bytes"),
-        "baseline_self_ms": bl.get("wall_ms"),
-        "baseline_why": bl_why[-1] if bl_why else None,
     }
+    for loop in LOOPS:
+        rep.update(loop_repetition(d, loop))
     if manifest is not None:
         rep.update(manifest_stats(manifest))
         # The verifying run's wall time over its stops: the cost of one stop
@@ -134,7 +149,8 @@ def workload(raw, name, reps_wanted):
             "jailtrace_files", "jailtrace_bytes",
             "files_not_listed", "bytes_not_listed", "files_listed",
             "bytes_listed", "entries_listed",
-            "baseline_ms", "baseline_runs", "baseline_files", "baseline_bytes"]
+            "baseline_ms", "baseline_runs", "baseline_files", "baseline_bytes",
+            "strong_ms", "strong_runs", "strong_files", "strong_bytes"]
     med = {k: median(reps, k) for k in keys}
     w = {
         "name": name,
@@ -144,13 +160,17 @@ def workload(raw, name, reps_wanted):
         "native_ok_all": all(r["native_status"] == 0 for r in reps),
         "jailtrace_ok_all": all(r["jailtrace_ok"] for r in reps),
         "baseline_ok_count": sum(r["baseline_ok"] for r in reps),
+        "strong_ok_count": sum(r["strong_ok"] for r in reps),
         "one_discover_one_verify_all": bool(reps) and all(
             r.get("discover_runs") == 1 and r.get("verify_runs") == 1
             and r.get("retry_runs") == 0 for r in reps),
         "repetitions": reps,
     }
-    w["baseline_ok_all"] = bool(reps) and w["baseline_ok_count"] == len(reps)
+    for loop in LOOPS:
+        w[f"{loop}_ok_all"] = bool(reps) and w[f"{loop}_ok_count"] == len(reps)
+    # Loop ms / jailtrace ms: above 1 means jailtrace is faster.
     w["speedup"] = ratio(med["baseline_ms"], med["jailtrace_ms"]) if w["jailtrace_ok_all"] else None
+    w["speedup_strong"] = ratio(med["strong_ms"], med["jailtrace_ms"]) if w["jailtrace_ok_all"] else None
     w["discover_over_native"] = ratio(med["discover_ms"], med["native_ms"])
     return w
 
@@ -211,12 +231,17 @@ def runs(med):
     return text + f" +{r:g} retry" if r else text
 
 
-def baseline_ok(w):
-    if w["baseline_ok_all"]:
+def loop_ok(w, loop):
+    if w[f"{loop}_ok_all"]:
         return "yes"
-    if w["baseline_ok_count"] == 0:
+    if w[f"{loop}_ok_count"] == 0:
         return "**no**"
-    return f"{w['baseline_ok_count']}/{w['reps']}"
+    return f"{w[f'{loop}_ok_count']}/{w['reps']}"
+
+
+def loop_speedup(w, loop, key):
+    text = times(w[key])
+    return text if w[f"{loop}_ok_all"] else f"({text})"
 
 
 def markdown(result):
@@ -227,14 +252,12 @@ def markdown(result):
     out.append("| workload | native ms | jailtrace ms | discover ms | verify ms "
                "| verify stops | µs / stop | jailtrace runs | jailtrace files / bytes | baseline ms "
                "| baseline runs | baseline files / bytes | baseline ok? "
-               "| speedup | discover / native |")
-    out.append("|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|")
+               "| speedup | strong loop ms | strong loop runs | strong loop ok? "
+               "| jailtrace vs strong loop | discover / native |")
+    out.append("|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|--:|:-:|--:|--:|")
     for w in ws:
         med = w["median"]
         name = w["name"] if w["jailtrace_ok_all"] else f"{w['name']} (**jailtrace failed**)"
-        speedup = times(w["speedup"])
-        if not w["baseline_ok_all"]:
-            speedup = f"({speedup})"
         out.append(" | ".join([
             f"| {name}", ms(med["native_ms"]), ms(med["jailtrace_ms"]),
             ms(med["discover_ms"]), ms(med["verify_ms"]), num(med["verify_stops"]),
@@ -242,27 +265,37 @@ def markdown(result):
             size(med["jailtrace_files"], med["jailtrace_bytes"]),
             ms(med["baseline_ms"]), num(med["baseline_runs"]),
             size(med["baseline_files"], med["baseline_bytes"]),
-            baseline_ok(w), speedup, times(w["discover_over_native"]),
+            loop_ok(w, "baseline"), loop_speedup(w, "baseline", "speedup"),
+            ms(med["strong_ms"]), num(med["strong_runs"]), loop_ok(w, "strong"),
+            loop_speedup(w, "strong", "speedup_strong"), times(w["discover_over_native"]),
         ]) + " |")
     out.append("")
     out.append(f"Medians of {result['reps']} repetition(s) per workload, run interleaved "
-               "(native, jailtrace, baseline). Times are wall clock around the whole "
+               "(native, jailtrace, baseline, strong loop). Times are wall clock around the whole "
                "command; discover/verify are jailtrace's own per-run times from the "
                "manifest; µs / stop is the verifying run's wall time over its stops "
-               "(the tracer's work and wake-ups per stop, plus the program's own time). Speedup = baseline ms / jailtrace ms; in parentheses where the "
-               "baseline gave up (its time is the time to failure). Baseline = "
-               "`bench/strace_loop.sh` (strace -f -e trace=%file + cp -a --parents loop).")
+               "(the tracer's work and wake-ups per stop, plus the program's own time). Speedup = baseline ms / jailtrace ms, "
+               "jailtrace vs strong loop = strong loop ms / jailtrace ms (above 1×: jailtrace is faster); "
+               "in parentheses where that loop gave up (its time is the time to failure). Baseline = "
+               "`bench/strace_loop.sh` (strace -f -e trace=%file + cp -a --parents loop); strong loop = "
+               "`bench/strace_loop.sh --strong` (the same with strace --seccomp-bpf, the ldd closure of every "
+               "ELF file it copies, relative paths resolved).")
     out.append("")
     sp = s["median_speedup_baseline_ok"]
     out.append(f"- Median speedup where the baseline succeeds: **{times(sp)}** "
                f"(over {len(s['baseline_ok_workloads'])} workloads: "
                f"{', '.join(s['baseline_ok_workloads']) or 'none'}).")
-    for w in ws:
-        if not w["baseline_ok_all"]:
-            whys = sorted({r["baseline_why"] or "no reason given" for r in w["repetitions"]
-                           if not r["baseline_ok"]})
-            out.append(f"- Baseline failed on {w['name']}: " + "; ".join(
-                why.removeprefix("strace_loop: ") for why in whys) + ".")
+    sp = s["median_speedup_strong_ok"]
+    out.append(f"- Median jailtrace vs strong loop where the strong loop succeeds: **{times(sp)}** "
+               f"(over {len(s['strong_ok_workloads'])} workloads: "
+               f"{', '.join(s['strong_ok_workloads']) or 'none'}).")
+    for loop, title in LOOPS.items():
+        for w in ws:
+            if not w[f"{loop}_ok_all"]:
+                whys = sorted({r[f"{loop}_why"] or "no reason given" for r in w["repetitions"]
+                               if not r[f"{loop}_ok"]})
+                out.append(f"- {title.capitalize()} failed on {w['name']}: " + "; ".join(
+                    why.removeprefix("strace_loop: ") for why in whys) + ".")
     if "dd_discover_over_native" in s:
         out.append(f"- dd (syscall-heavy) discover / native: **{times(s['dd_discover_over_native'])}**.")
     conv = s["all_one_discover_one_verify"]
@@ -281,10 +314,11 @@ def markdown(result):
     out.append(f"- Machine: {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}, {m['date']}.")
     out.append("")
     out.append("Root size: jailtrace's files split by whether they are directory-listing "
-               "placeholders the program then used (reason cause `listed`), next to the baseline.")
+               "placeholders the program then used (reason cause `listed`), next to the two loops.")
     out.append("")
-    out.append("| workload | jailtrace files / bytes | not `listed` | `listed` | baseline files / bytes |")
-    out.append("|---|--:|--:|--:|--:|")
+    out.append("| workload | jailtrace files / bytes | not `listed` | `listed` | baseline files / bytes "
+               "| strong loop files / bytes |")
+    out.append("|---|--:|--:|--:|--:|--:|")
     for w in ws:
         med = w["median"]
         out.append(" | ".join([
@@ -292,6 +326,7 @@ def markdown(result):
             size(med["files_not_listed"], med["bytes_not_listed"]),
             size(med["files_listed"], med["bytes_listed"]),
             size(med["baseline_files"], med["baseline_bytes"]),
+            size(med["strong_files"], med["strong_bytes"]),
         ]) + " |")
     out.append("")
     out.append("Commands:")
@@ -312,10 +347,15 @@ def main():
 
     ws = [workload(a.raw, name, a.reps) for name in a.workloads]
     ok = [w for w in ws if w["baseline_ok_all"] and w["speedup"] is not None]
+    strong_ok = [w for w in ws if w["strong_ok_all"] and w["speedup_strong"] is not None]
     summary = {
         "median_speedup_baseline_ok": statistics.median(w["speedup"] for w in ok) if ok else None,
         "baseline_ok_workloads": [w["name"] for w in ok],
         "baseline_failed_workloads": [w["name"] for w in ws if not w["baseline_ok_all"]],
+        "median_speedup_strong_ok": (statistics.median(w["speedup_strong"] for w in strong_ok)
+                                     if strong_ok else None),
+        "strong_ok_workloads": [w["name"] for w in strong_ok],
+        "strong_failed_workloads": [w["name"] for w in ws if not w["strong_ok_all"]],
         "all_one_discover_one_verify": all(w["one_discover_one_verify_all"] for w in ws),
         "not_one_discover_one_verify": [w["name"] for w in ws if not w["one_discover_one_verify_all"]],
         "jailtrace_failed_workloads": [w["name"] for w in ws if not w["jailtrace_ok_all"]],
