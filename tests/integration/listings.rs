@@ -254,3 +254,70 @@ fn files_the_users_program_cannot_read_and_runtime_state_are_denied() {
         Some("host runtime state under /tmp")
     );
 }
+
+#[test]
+fn a_listing_shows_every_host_name_in_every_pass_and_makes_only_what_is_used() {
+    if !require_root("a_listing_shows_every_host_name_in_every_pass_and_makes_only_what_is_used") {
+        return;
+    }
+    let jail = Jail::new("names");
+    // Two levels of a big tree; a directory read twice through one
+    // descriptor (rewinddir), and opened again after one of its names was
+    // used.
+    let find = "find /usr/share/zoneinfo -maxdepth 2";
+    let perl = "perl -e 'sub n { opendir(D, $_[0]) or die; my @a = readdir(D); \
+                rewinddir(D); my @b = readdir(D); closedir(D); return (scalar(@a), scalar(@b)) } \
+                my $d = \"/usr/share/zoneinfo/America\"; my @first = n($d); \
+                open(F, \"$d/New_York\") or die; close(F); \
+                print join(\" \", @first, n($d)), \"\\n\"'";
+    // Only the first run writes what it saw.
+    let script = format!(
+        "[ -e /var/tmp/first ] && exit 0; : > /var/tmp/first; \
+         {find} > /var/tmp/find.out; {perl} > /var/tmp/perl.out"
+    );
+    let out = jail.run(&["/bin/sh", "-c", &script], &[], BASE_ENV);
+    out.expect_ok();
+
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let host_find = crate::cmd::host_output(&["/bin/sh", "-c", find], BASE_ENV);
+    host_find.assert_success();
+    let jail_find = fs::read_to_string(jail.root.join("var/tmp/find.out")).unwrap();
+    let (host_lines, jail_lines) = (sorted(&host_find.stdout_text()), sorted(&jail_find));
+    assert!(host_lines.len() > 500, "{} lines", host_lines.len());
+    assert_eq!(jail_lines, host_lines, "find saw other names in the jail");
+
+    let host_perl = crate::cmd::host_output(&["/bin/sh", "-c", perl], BASE_ENV);
+    host_perl.assert_success();
+    let jail_perl = fs::read_to_string(jail.root.join("var/tmp/perl.out")).unwrap();
+    assert_eq!(jail_perl, host_perl.stdout_text());
+    let counts: Vec<usize> = jail_perl
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        counts.len() == 4 && counts.iter().all(|&n| n == counts[0] && n > 100),
+        "{jail_perl}"
+    );
+
+    // Only what was used is in the root: the file perl opened, with its
+    // content; the names find and perl only saw are not.
+    let zone = "usr/share/zoneinfo/America";
+    assert_eq!(
+        fs::read(jail.root.join(zone).join("New_York")).unwrap(),
+        fs::read(Path::new("/").join(zone).join("New_York")).unwrap()
+    );
+    let left: Vec<_> = fs::read_dir(jail.root.join(zone))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["New_York"], "names only seen were made in the root");
+    let summary: Value = serde_json::from_slice(&out.finished.stdout).unwrap();
+    assert!(
+        summary["listing"]["left_out"].as_u64() > Some(host_lines.len() as u64 / 2),
+        "{summary}"
+    );
+}

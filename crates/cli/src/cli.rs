@@ -283,8 +283,8 @@ pub struct RunArgs {
     /// only when the program opens, executes or goes through it.
     #[arg(long, value_name = "DIR")]
     pub keep_listing: Vec<PathBuf>,
-    /// Most placeholders one directory listing may create.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    /// Most host entries one directory listing may show.
+    #[arg(long, value_name = "N", default_value_t = jailtrace_engine::MAX_LISTING)]
     pub max_listing: usize,
     #[command(flatten)]
     pub dirs: DirArgs,

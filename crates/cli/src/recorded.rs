@@ -85,7 +85,7 @@ pub(crate) fn config(
         stdout_to_stderr: true,
         keep_listing: Vec::new(),
         input,
-        max_listing: 10_000,
+        max_listing: jailtrace_engine::MAX_LISTING,
         ld_library_path: Vec::new(),
         ready,
         exercises: c

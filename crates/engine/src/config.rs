@@ -17,6 +17,11 @@ use crate::policy::Policy;
 /// Everything one `jailtrace run` needs. [`doctor::doctor`] takes the same
 /// and ignores what only copying uses (`max_runs`, `keep_setuid`,
 /// `max_listing`, `ld_library_path`, `account_dbs`).
+/// How many host entries one directory listing shows by default: names
+/// cost no inode until a path names one, so this only bounds memory (a
+/// name takes about 100 bytes).
+pub const MAX_LISTING: usize = 100_000;
+
 #[derive(Debug)]
 pub struct Config {
     /// The program's name in the jail (unique; the manifest's
@@ -55,7 +60,8 @@ pub struct Config {
     /// content (`--keep-listing`); entries of other listings stay only
     /// when the program used them.
     pub keep_listing: Vec<PathBuf>,
-    /// Most placeholders one directory listing creates.
+    /// Most host entries one directory listing shows
+    /// ([`MAX_LISTING`] by default).
     pub max_listing: usize,
     /// `LD_LIBRARY_PATH` to use for the ELF closure.
     pub ld_library_path: Vec<PathBuf>,

@@ -33,9 +33,10 @@ const MAX_FAILED_CALLS: usize = 1000;
 /// programs use to probe, nor calls on descriptors).
 pub(crate) fn wants_result(call: &PathCall) -> bool {
     match call.target {
-        Target::Path { .. } | Target::Socket { .. } => {
-            !matches!(call.op, Op::Access | Op::Xattr | Op::Watch | Op::List)
-        }
+        Target::Path { .. } | Target::Socket { .. } => !matches!(
+            call.op,
+            Op::Access | Op::Xattr | Op::Watch | Op::List { .. }
+        ),
         _ => false,
     }
 }

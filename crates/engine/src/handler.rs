@@ -31,6 +31,7 @@ use jailtrace_tracer::{
 use nix::errno::Errno;
 
 use crate::exercise::{Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
+use crate::listing::Shows;
 use crate::output::{Capture, TRANSCRIPT_MAX};
 use crate::ready::{self, Readiness};
 use crate::session::{Observer, Placement, Session, Who};
@@ -101,14 +102,17 @@ impl<'a> RunHandler<'a> {
         if let Some(interest) = self.not_a_file(tracee, call) {
             return Ok(interest);
         }
-        if let Target::Fd(_) = call.target {
+        if let Target::Fd(fd) = call.target {
             // A call on an open descriptor (`fstat`, `getdents64`) needs
             // nothing placed; only a listing in a copying run needs the
             // directory's path, which costs /proc reads to resolve.
-            if call.op == Op::List && self.session.copying {
+            if let (Op::List { wide, .. }, true) = (call.op, self.session.copying) {
                 if let Ok(Some(path)) = tracee.resolve(&call.target) {
-                    self.session
-                        .list(&path, &self.who(tracee, call), self.observer)?;
+                    let who = self.who(tracee, call);
+                    self.session.list(&path, &who, !wide, self.observer)?;
+                    if wide && self.session.shows(tracee.pid().as_raw(), fd, &path) {
+                        return Ok(ExitInterest::Yes);
+                    }
                 }
             }
             return Ok(ExitInterest::No);
@@ -179,10 +183,18 @@ impl<'a> RunHandler<'a> {
             Some((path.clone(), follow))
         };
         if let Some((p, f)) = probe {
-            let meta = match f {
+            let mut meta = match f {
                 Follow::Yes => self.session.root.stat(&p)?,
                 Follow::No => self.session.root.lstat(&p)?,
             };
+            if meta.is_none() && self.session.copying && self.session.materialize(&p)? {
+                // The path names what a listing showed: a placeholder now.
+                self.session.touch(&path, metadata_only);
+                meta = match f {
+                    Follow::Yes => self.session.root.stat(&p)?,
+                    Follow::No => self.session.root.lstat(&p)?,
+                };
+            }
             if let Some(meta) = meta {
                 if let Some(ph) = self.session.placeholders.file_at(meta.dev, meta.ino) {
                     if metadata_only {
@@ -225,6 +237,45 @@ impl<'a> RunHandler<'a> {
             return Ok(ExitInterest::Yes);
         }
         Ok(interest)
+    }
+
+    /// A `getdents64` of a directory whose listing shows names returned
+    /// `result` into the tracee's `buf` of `count` bytes: once the kernel's
+    /// pass is over, the names follow ([`Session::listed_result`]).
+    fn listed(
+        &mut self,
+        tracee: &Tracee,
+        fd: i32,
+        buf: u64,
+        count: u64,
+        result: Result<i64, Errno>,
+    ) {
+        let Ok(n) = result else {
+            return;
+        };
+        let mut got = vec![0u8; usize::try_from(n).unwrap_or(0)];
+        if let Err(e) = tracee.read_memory(buf, &mut got) {
+            tracing::debug!(error = %e, "cannot read a listing's records");
+            return;
+        }
+        let count = usize::try_from(count).unwrap_or(0);
+        let tid = tracee.pid().as_raw();
+        let done = match self.session.listed_result(tid, fd, &got, count) {
+            Shows::Kernel => Ok(()),
+            Shows::Names(records) => tracee
+                .write_memory(buf, &records)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    let len = i64::try_from(records.len()).unwrap_or(0);
+                    tracee.set_result(len).map_err(|e| e.to_string())
+                }),
+            Shows::TooSmall => tracee
+                .set_result(-i64::from(libc::EINVAL))
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = done {
+            tracing::debug!(error = %e, "cannot show a listing's names");
+        }
     }
 
     /// The directory of a unix socket the program connects or sends to,
@@ -524,6 +575,10 @@ impl Handler for RunHandler<'_> {
     }
 
     fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
+        if let (Op::List { buf, count, .. }, Target::Fd(fd)) = (call.op, &call.target) {
+            self.listed(tracee, *fd, buf, count, result);
+            return;
+        }
         match (&call.target, result) {
             (Target::Inet { addr, .. }, Err(Errno::EADDRINUSE)) => {
                 self.session.port_conflict(*addr)

@@ -27,6 +27,7 @@ mod accounts;
 mod binds;
 mod config;
 mod creds;
+mod dirents;
 pub mod doctor;
 mod drive;
 mod etc;
@@ -60,7 +61,7 @@ use jailtrace_tracer::{self as tracer};
 
 pub use accounts::AccountDbs;
 pub use accounts::Accounts;
-pub use config::{Config, Credentials};
+pub use config::{Config, Credentials, MAX_LISTING};
 pub use exercise::{Exercise, ExerciseResult};
 pub use input::Input;
 pub use mounts::{mount_points, MountError};

@@ -3,11 +3,20 @@
 //! A program that lists a directory (Python's import system, Apache's
 //! `Include mods-enabled/*.load`) must see the host's entries there, but a
 //! jail should not get a copy of everything. When a copying run sees the
-//! first `getdents64` of a directory, each host entry the root lacks (and
+//! first `getdents64` of a directory, the host entries the root lacks (and
 //! the policy lets in: denied paths and host runtime state are not shown)
-//! is created as a *placeholder*: symlinks as they are, directories empty,
-//! regular files *hollow*: the host's size, mode, owner and times, no
-//! content (a hole that reads as zeros), so `stat` sees the host's file.
+//! are *shown by name*: once the kernel's pass over the root's directory
+//! ends, the handler writes their records into the program's buffer
+//! ([`Session::listed_result`], [`crate::dirents`]), every pass (a rewound
+//! or reopened directory starts a new one), and nothing is made in the
+//! root. A name becomes a *placeholder* only when a path names it or goes
+//! through it ([`Session::materialize`], before the call runs): symlinks
+//! as they are, directories empty, regular files *hollow*: the host's
+//! size, mode, owner and times, no content (a hole that reads as zeros),
+//! so `stat` sees the host's file. `find /usr/share` sees 35,000 names and
+//! the root gets the 1,500 it goes through. The old `getdents` (whose
+//! records are not written here) and `--keep-listing` directories make
+//! every placeholder at once.
 //!
 //! A call that needs a placeholder file's content (an open, an exec;
 //! not `stat`, `access`, `readlink`) fills it from the host before the
@@ -20,22 +29,29 @@
 //!   and metadata (Python validates a cached `.pyc` against its `.py`'s
 //!   size and time) without reading it. A later run that reads it is a
 //!   miss in a verifying run and fills it in a copying one;
-//! - a file nothing looked at is removed;
+//! - a file nothing looked at is removed, and a name nothing named was
+//!   never made;
 //! - a directory stays when a path went through it or something in it
 //!   stays; a symlink when a path went through it or its target is in the
-//!   root; the others are removed;
+//!   root (a symlink shown by name is made then); the others are removed;
 //! - with `--keep-listing DIR`, every entry of DIR stays, files filled.
 //!
 //! So the verifying run runs in the root that ships. Listings of /proc,
 //! /sys and /dev, and of directories in a bind (`--bind`), are never
 //! touched.
 
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirEntryExt;
 use std::path::{Component, Path, PathBuf};
 
-use jailtrace_manifest::{Cause, Entry, EntryKind, Mode};
+use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
 use jailtrace_rootfs::{self as rootfs, Applied, Kind, Step};
+use nix::fcntl::OFlag;
 
-use crate::placeholders::Placeholder;
+use crate::dirents;
+use crate::placeholders::{Cursor, Listing, Placeholder, Shown, Unmade};
 use crate::policy::Verdict;
 use crate::session::{entry_for, Observer, Session, Who};
 
@@ -56,37 +72,62 @@ fn normalize(path: &Path) -> PathBuf {
 
 const NEVER_LISTED: &[&str] = &["/proc", "/sys", "/dev"];
 
+/// What a `getdents64` on a listed directory returns instead of what the
+/// kernel returned ([`Session::listed_result`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Shows {
+    /// The kernel's records.
+    Kernel,
+    /// These records: names the kernel's pass did not return.
+    Names(Vec<u8>),
+    /// `EINVAL`: the buffer cannot hold the next name's record.
+    TooSmall,
+}
+
 impl Session {
-    /// A copying run lists `dir`: create placeholders for the host entries
-    /// the root lacks.
+    /// A copying run lists `dir`: the host entries the root lacks are
+    /// shown, by name only ([`Session::listed_result`]); each becomes a
+    /// placeholder once a path names it ([`Session::materialize`]). With
+    /// `eager` (the old `getdents`, whose records are not made here, or a
+    /// directory of `--keep-listing`), each is a placeholder at once.
     pub(crate) fn list(
         &mut self,
         dir: &Path,
         who: &Who,
+        eager: bool,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
         if self.read_only
             || NEVER_LISTED.iter().any(|n| dir.starts_with(n))
             || self.policy().is_bound(dir)
-            || !self.placeholders.listed.insert(dir.to_path_buf())
+            || self.placeholders.listed.contains_key(dir)
         {
             return Ok(());
         }
+        self.placeholders.listed.insert(dir.to_path_buf(), None);
         let Ok(read) = std::fs::read_dir(self.host.path_of(dir)) else {
             return Ok(());
         };
+        let present = self.root_names(dir);
+        let eager = eager || self.placeholders.keep.iter().any(|k| k == dir);
+        let reason = who.reason(Cause::Listed, self.run, Some(dir));
+        let mut names = Vec::new();
         let mut count = 0usize;
         for item in read.flatten() {
-            let path = dir.join(item.file_name());
-            if self.root.lstat(&path)?.is_some() {
+            let name = item.file_name();
+            if present.contains(&name) {
                 continue;
             }
+            let path = dir.join(&name);
             if !matches!(self.policy().verdict(&path), Verdict::Copy) {
                 self.placeholders.stats.hidden += 1;
                 continue;
             }
-            let Some(meta) = self.host.lstat(&path)? else {
-                continue;
+            let kind = match item.file_type() {
+                Ok(t) if t.is_file() => Kind::File,
+                Ok(t) if t.is_dir() => Kind::Dir,
+                Ok(t) if t.is_symlink() => Kind::Symlink,
+                _ => continue,
             };
             count += 1;
             if count > self.placeholders.max {
@@ -97,44 +138,211 @@ impl Session {
                 ));
                 break;
             }
-            let mut attrs = meta.attrs();
-            match meta.kind {
-                // Size and times as on the host, no content: a `stat`
-                // sees the host's file, a read fills it first.
-                Kind::File => {
-                    if !self.keep_setuid() {
-                        attrs.mode &= !0o6000;
-                    }
-                    self.root.create_sparse(&path, &attrs, meta.size)?
+            if eager {
+                if !self.make_placeholder(&path, reason.clone())? {
+                    continue;
                 }
-                Kind::Dir => self.root.mkdir(&path, &attrs)?,
-                Kind::Symlink => {
-                    let target = self.host.readlink(&path)?;
-                    self.root.symlink(&path, &target, &attrs)?
-                }
-                _ => continue,
-            }
-            if meta.kind == Kind::File {
-                if let Some(m) = self.root.lstat(&path)? {
-                    self.placeholders
-                        .by_inode
-                        .insert((m.dev, m.ino), path.clone());
-                }
+            } else {
+                let listing = self.placeholders.listings.len();
+                self.placeholders
+                    .unmade
+                    .insert(path, Unmade { kind, listing });
+                names.push(Shown {
+                    name,
+                    kind,
+                    ino: item.ino(),
+                });
             }
             self.placeholders.stats.shown += 1;
-            let reason = who.reason(Cause::Listed, self.run, Some(dir));
-            self.placeholders.map.insert(
-                path,
-                Placeholder {
-                    kind: meta.kind,
-                    host: meta,
-                    reason,
-                    touched: false,
-                    seen: false,
-                },
-            );
+        }
+        if !names.is_empty() {
+            let index = self.placeholders.listings.len();
+            self.placeholders.listings.push(Listing {
+                dir: dir.to_path_buf(),
+                reason,
+                names,
+            });
+            self.placeholders
+                .listed
+                .insert(dir.to_path_buf(), Some(index));
         }
         Ok(())
+    }
+
+    /// The names in the root's directory `dir` (none when it cannot be
+    /// read).
+    fn root_names(&self, dir: &Path) -> HashSet<OsString> {
+        let Ok(fd) = self.root.open_dir(dir) else {
+            return HashSet::new();
+        };
+        // Reopened for reading: the root hands out O_PATH descriptors.
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let Ok(mut d) = nix::dir::Dir::openat(&fd, ".", flags, nix::sys::stat::Mode::empty())
+        else {
+            return HashSet::new();
+        };
+        d.iter()
+            .map_while(Result::ok)
+            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+            .collect()
+    }
+
+    /// Makes the placeholder of the host entry `path` that a listing by
+    /// `reason` showed: symlinks as they are, directories empty, files
+    /// hollow. `false` when the host no longer has it.
+    fn make_placeholder(&mut self, path: &Path, reason: Reason) -> Result<bool, rootfs::Error> {
+        let Some(meta) = self.host.lstat(path)? else {
+            return Ok(false);
+        };
+        let mut attrs = meta.attrs();
+        match meta.kind {
+            // Size and times as on the host, no content: a `stat` sees the
+            // host's file, a read fills it first.
+            Kind::File => {
+                if !self.keep_setuid() {
+                    attrs.mode &= !0o6000;
+                }
+                self.root.create_sparse(path, &attrs, meta.size)?
+            }
+            Kind::Dir => self.root.mkdir(path, &attrs)?,
+            Kind::Symlink => {
+                let target = self.host.readlink(path)?;
+                self.root.symlink(path, &target, &attrs)?
+            }
+            _ => return Ok(false),
+        }
+        let mut inode = None;
+        if meta.kind == Kind::File {
+            if let Some(m) = self.root.lstat(path)? {
+                inode = Some((m.dev, m.ino));
+                self.placeholders
+                    .by_inode
+                    .insert((m.dev, m.ino), path.to_path_buf());
+            }
+        }
+        self.placeholders.map.insert(
+            path.to_path_buf(),
+            Placeholder {
+                kind: meta.kind,
+                host: meta,
+                reason,
+                touched: false,
+                seen: false,
+                inode,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Makes a placeholder of every name a listing showed that `path`
+    /// names or goes through, as the kernel would resolve it in the root
+    /// (symlinks followed, as the host has them). Called when the root
+    /// lacks `path`; returns whether it made any.
+    pub(crate) fn materialize(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
+        if self.placeholders.unmade.is_empty() {
+            return Ok(false);
+        }
+        let mut todo: VecDeque<OsString> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(c) => Some(c.to_owned()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        let mut here = PathBuf::from("/");
+        let (mut made, mut links) = (false, 0);
+        while let Some(c) = todo.pop_front() {
+            if c == ".." {
+                here.pop();
+                continue;
+            }
+            let next = here.join(&c);
+            if let Some(unmade) = self.placeholders.unmade.remove(&next) {
+                let reason = self.placeholders.listings[unmade.listing].reason.clone();
+                made |= self.make_placeholder(&next, reason)?;
+            }
+            match self.root.lstat(&next)? {
+                None => break,
+                Some(m) if m.kind == Kind::Symlink => {
+                    links += 1;
+                    let Ok(target) = self.host.readlink(&next) else {
+                        break;
+                    };
+                    if links > 40 {
+                        break;
+                    }
+                    if target.is_absolute() {
+                        here = PathBuf::from("/");
+                    }
+                    for c in target.components().rev() {
+                        match c {
+                            Component::Normal(c) => todo.push_front(c.to_owned()),
+                            Component::ParentDir => todo.push_front("..".into()),
+                            _ => {}
+                        }
+                    }
+                }
+                Some(_) => here = next,
+            }
+        }
+        Ok(made)
+    }
+
+    /// A `getdents64` of the listed directory `dir` on descriptor `fd` of
+    /// task `tid` is about to run: whether its listing shows names (then
+    /// its result goes to [`Session::listed_result`]).
+    pub(crate) fn shows(&mut self, tid: i32, fd: i32, dir: &Path) -> bool {
+        let Some(Some(listing)) = self.placeholders.listed.get(dir).copied() else {
+            return false;
+        };
+        let cursor = self
+            .placeholders
+            .cursors
+            .entry((tid, fd))
+            .or_insert_with(|| Cursor::new(listing));
+        if cursor.listing != listing {
+            // The descriptor was closed and reused for another directory.
+            *cursor = Cursor::new(listing);
+        }
+        true
+    }
+
+    /// The kernel returned `got` (records; empty at the end of its pass) to
+    /// a `getdents64` with a buffer of `count` bytes on descriptor `fd` of
+    /// task `tid` ([`Session::shows`]). Once the kernel's pass is over, the
+    /// listing's names it did not return follow, as many as fit; names
+    /// that became placeholders meanwhile are the root's now.
+    pub(crate) fn listed_result(&mut self, tid: i32, fd: i32, got: &[u8], count: usize) -> Shows {
+        let p = &mut self.placeholders;
+        let Some(cursor) = p.cursors.get_mut(&(tid, fd)) else {
+            return Shows::Kernel;
+        };
+        if !got.is_empty() {
+            if cursor.ended {
+                // Records after the end: the directory was rewound or
+                // opened again, a new pass.
+                *cursor = Cursor::new(cursor.listing);
+            }
+            cursor.seen.extend(dirents::names(got).map(OsStr::to_owned));
+            return Shows::Kernel;
+        }
+        cursor.ended = true;
+        let listing = &p.listings[cursor.listing];
+        let mut out = Vec::new();
+        while let Some(shown) = listing.names.get(cursor.next) {
+            let path = listing.dir.join(&shown.name);
+            let wanted = p.unmade.contains_key(&path) && !cursor.seen.contains(&shown.name);
+            if wanted && !dirents::push(&mut out, count, shown.ino, shown.kind, &shown.name) {
+                break;
+            }
+            cursor.next += 1;
+        }
+        match (out.is_empty(), cursor.next < listing.names.len()) {
+            (false, _) => Shows::Names(out),
+            (true, true) => Shows::TooSmall,
+            (true, false) => Shows::Kernel,
+        }
     }
 
     /// Marks the placeholders `path` goes through (lexically, following
@@ -184,8 +392,9 @@ impl Session {
             return Ok(());
         }
         if crate::accounts::is_account_db(path) && self.synthesize_db(path, true, who, observer)? {
-            self.placeholders.map.remove(path);
-            self.placeholders.by_inode.retain(|_, p| p != path);
+            if let Some(ph) = self.placeholders.map.remove(path) {
+                self.placeholders.forget_inode(path, ph.inode);
+            }
             return Ok(());
         }
         let (ph, was_hollow) = match self.placeholders.map.remove(path) {
@@ -199,7 +408,7 @@ impl Session {
             self.placeholders.stats.hollow -= 1;
         }
         self.placeholders.stats.kept += 1;
-        self.placeholders.by_inode.retain(|_, p| p != path);
+        self.placeholders.forget_inode(path, ph.inode);
         let mut attrs = ph.host.attrs();
         let stripped = attrs.mode & 0o6000 != 0;
         attrs.mode &= !0o6000;
@@ -242,6 +451,7 @@ impl Session {
                 reason: e.reason.clone(),
                 touched: false,
                 seen: true,
+                inode: Some((in_root.dev, in_root.ino)),
             };
             self.placeholders.hollow.insert(path.to_path_buf(), ph);
             self.placeholders.stats.hollow += 1;
@@ -285,19 +495,48 @@ impl Session {
         }
     }
 
+    /// Makes the symlinks a listing showed whose target is in the root:
+    /// they stay, as a placeholder symlink does (the listing shows them at
+    /// no cost).
+    fn make_links_into_root(&mut self) -> Result<(), rootfs::Error> {
+        // Until nothing changes: a link may lead to another link shown.
+        loop {
+            let links: Vec<(PathBuf, usize)> = self
+                .placeholders
+                .unmade
+                .iter()
+                .filter(|(_, u)| u.kind == Kind::Symlink)
+                .map(|(path, u)| (path.clone(), u.listing))
+                .collect();
+            let mut made = false;
+            for (path, listing) in links {
+                let Ok(target) = self.host.readlink(&path) else {
+                    continue;
+                };
+                let at = path.parent().unwrap_or(Path::new("/")).join(target);
+                if self.root.stat(&at)?.is_some() {
+                    self.placeholders.unmade.remove(&path);
+                    let reason = self.placeholders.listings[listing].reason.clone();
+                    made |= self.make_placeholder(&path, reason)?;
+                }
+            }
+            if !made {
+                return Ok(());
+            }
+        }
+    }
+
     /// After a copying run: remove what nothing used, record what stays.
     pub(crate) fn prune(&mut self, observer: &mut dyn Observer) -> Result<usize, rootfs::Error> {
         if self.read_only {
             return Ok(0);
         }
         let mut removed = 0;
+        self.make_links_into_root()?;
         // Deepest first, so a directory is empty once its children are gone.
         let mut all: Vec<(PathBuf, Placeholder)> = self.placeholders.map.drain().collect();
-        all.sort_by(|a, b| {
-            b.0.components()
-                .count()
-                .cmp(&a.0.components().count())
-                .then(a.0.cmp(&b.0))
+        all.sort_by_cached_key(|(path, _)| {
+            (std::cmp::Reverse(path.components().count()), path.clone())
         });
         let mut keep = Vec::new();
         let keep_dirs = self.placeholders.keep.clone();
@@ -321,7 +560,7 @@ impl Session {
                 self.keep_hollow(path, ph, observer);
             } else {
                 self.remove_placeholder(path)?;
-                self.placeholders.by_inode.retain(|_, p| p != path);
+                self.placeholders.forget_inode(path, ph.inode);
                 removed += 1;
             }
         }
@@ -366,6 +605,11 @@ impl Session {
                 observer,
             );
         }
+        // The names shown that nothing named were never made.
+        removed += self.placeholders.unmade.len();
+        self.placeholders.unmade.clear();
+        self.placeholders.listings.clear();
+        self.placeholders.cursors.clear();
         self.placeholders.listed.clear();
         self.placeholders.stats.left_out += removed;
         Ok(removed)

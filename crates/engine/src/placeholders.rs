@@ -1,9 +1,10 @@
-//! The state of the directory listings of a session: the placeholders a
-//! copying run created, the hollow files kept across runs, and what the
-//! listings came to. [`crate::listing`] creates, fills and prunes them;
-//! the session only holds them.
+//! The state of the directory listings of a session: the names a copying
+//! run's listings showed, the placeholders made of them, the hollow files
+//! kept across runs, and what the listings came to. [`crate::listing`]
+//! shows, makes, fills and prunes them; the session only holds them.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use jailtrace_manifest::Reason;
@@ -19,6 +20,59 @@ pub(crate) struct Placeholder {
     pub(crate) touched: bool,
     /// Its metadata was looked at (`stat`, `access`).
     pub(crate) seen: bool,
+    /// A file's (device, inode) in the root, while it is a placeholder.
+    pub(crate) inode: Option<(u64, u64)>,
+}
+
+/// A host entry a listing showed by name only: it becomes a placeholder
+/// when a path names it or goes through it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unmade {
+    pub(crate) kind: Kind,
+    /// Its listing, an index into [`Placeholders::listings`].
+    pub(crate) listing: usize,
+}
+
+/// The names one directory's listing shows beyond the root's own entries.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub(crate) dir: PathBuf,
+    /// Who listed the directory.
+    pub(crate) reason: Reason,
+    pub(crate) names: Vec<Shown>,
+}
+
+/// One name of a [`Listing`], as `getdents64` reports it.
+#[derive(Debug)]
+pub(crate) struct Shown {
+    pub(crate) name: OsString,
+    pub(crate) kind: Kind,
+    /// The host's inode number.
+    pub(crate) ino: u64,
+}
+
+/// How far one descriptor has read a [`Listing`]: the kernel's pass over
+/// the root's directory comes first, then the names it did not return.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    pub(crate) listing: usize,
+    /// The next name of the listing to consider.
+    pub(crate) next: usize,
+    /// What the kernel returned in this pass.
+    pub(crate) seen: HashSet<OsString>,
+    /// The kernel's pass reached the end of the directory.
+    pub(crate) ended: bool,
+}
+
+impl Cursor {
+    pub(crate) fn new(listing: usize) -> Cursor {
+        Cursor {
+            listing,
+            next: 0,
+            seen: HashSet::new(),
+            ended: false,
+        }
+    }
 }
 
 /// What the listings of a whole `jailtrace run` came to, for the summary.
@@ -41,12 +95,19 @@ pub struct ListingStats {
 /// the whole session.
 #[derive(Debug, Default)]
 pub(crate) struct Placeholders {
+    /// Names shown by this run's listings that are no placeholder yet.
+    pub(crate) unmade: HashMap<PathBuf, Unmade>,
+    pub(crate) listings: Vec<Listing>,
+    /// Where each descriptor (thread id, fd) reading a listing is.
+    pub(crate) cursors: HashMap<(i32, i32), Cursor>,
     pub(crate) map: HashMap<PathBuf, Placeholder>,
     /// Files kept hollow by an earlier prune (recorded `hollow: true`).
     pub(crate) hollow: HashMap<PathBuf, Placeholder>,
     /// Root (dev, ino) of each unfilled placeholder or hollow file.
     pub(crate) by_inode: HashMap<(u64, u64), PathBuf>,
-    pub(crate) listed: HashSet<PathBuf>,
+    /// The directories listed in this run, with their [`Listing`] when it
+    /// shows names.
+    pub(crate) listed: HashMap<PathBuf, Option<usize>>,
     pub(crate) max: usize,
     /// Directories whose entries all stay (`--keep-listing`).
     pub(crate) keep: Vec<PathBuf>,
@@ -65,6 +126,15 @@ impl Placeholders {
     /// if any.
     pub(crate) fn file_at(&self, dev: u64, ino: u64) -> Option<PathBuf> {
         self.by_inode.get(&(dev, ino)).cloned()
+    }
+
+    /// Forgets that `path` is a placeholder file, if it is one.
+    pub(crate) fn forget_inode(&mut self, path: &Path, inode: Option<(u64, u64)>) {
+        if let Some(key) = inode {
+            if self.by_inode.get(&key).is_some_and(|p| p == path) {
+                self.by_inode.remove(&key);
+            }
+        }
     }
 
     /// Whether `path` is a hollow file (kept from an earlier run).

@@ -638,6 +638,8 @@ impl Session {
         if self.index.contains_key(&key) {
             return;
         }
+        // Placed otherwise, a name a listing showed is the root's own now.
+        self.placeholders.unmade.remove(&key);
         entry.reason = self.tag(entry.reason);
         self.counters.placed += 1;
         observer.placed(&entry);

@@ -83,8 +83,14 @@ pub enum Op {
         group: bool,
         ids: [Option<u32>; 3],
     },
-    /// Reads the entries of the directory open on the descriptor.
-    List,
+    /// Reads the entries of the directory open on the descriptor into the
+    /// tracee's buffer at `buf`, `count` bytes long; `wide` for
+    /// `getdents64`'s records (`struct linux_dirent64`), not `getdents`'s.
+    List {
+        buf: u64,
+        count: u64,
+        wide: bool,
+    },
 }
 
 impl Op {
@@ -268,7 +274,14 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
             Op::Ptrace { request: args[0] },
             Target::Process(args[1] as i32),
         ),
-        Sysno::Getdents | Sysno::Getdents64 => call(Op::List, Target::Fd(args[0] as i32)),
+        Sysno::Getdents | Sysno::Getdents64 => call(
+            Op::List {
+                buf: args[1],
+                count: args[2],
+                wide: sysno == Sysno::Getdents64,
+            },
+            Target::Fd(args[0] as i32),
+        ),
         Sysno::IoUringSetup => Ok(None),
     }
 }

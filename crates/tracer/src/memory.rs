@@ -1,4 +1,5 @@
-//! Reading a stopped tracee's memory.
+//! Reading a stopped tracee's memory, and writing a call's results into
+//! it.
 //!
 //! Strings are read with `process_vm_readv(2)` in chunks that never cross a
 //! page boundary, so a path that ends just before an unmapped page is still
@@ -7,12 +8,12 @@
 //! kept as bytes: a path is an `OsString`, never a lossy `String`.
 
 use std::ffi::OsString;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
 use nix::sys::ptrace;
-use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 
 /// Longest path the kernel accepts, terminating NUL included (`PATH_MAX`).
@@ -25,6 +26,8 @@ const PAGE: usize = 4096;
 pub enum MemoryError {
     #[error("reading tracee {pid} memory at {addr:#x}: {errno}")]
     Read { pid: Pid, addr: u64, errno: Errno },
+    #[error("writing tracee {pid} memory at {addr:#x}: {errno}")]
+    Write { pid: Pid, addr: u64, errno: Errno },
     #[error("string at {addr:#x} in tracee {pid} is longer than {limit} bytes")]
     TooLong { pid: Pid, addr: u64, limit: usize },
     #[error("null pointer passed as a path by tracee {pid}")]
@@ -70,6 +73,47 @@ pub fn read_bytes(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<&[u8], MemoryEr
         Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) => peek(pid, addr, buf),
         Err(errno) => Err(MemoryError::Read { pid, addr, errno }),
     }
+}
+
+/// Writes `data` at `addr` (a buffer the tracee passed to the call it is
+/// stopped in), with `process_vm_writev(2)`, or `PTRACE_POKEDATA` where
+/// that is refused.
+pub fn write_bytes(pid: Pid, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len: data.len(),
+    }];
+    match process_vm_writev(pid, &[IoSlice::new(data)], &remote) {
+        Ok(n) if n == data.len() => Ok(()),
+        Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) => poke(pid, addr, data),
+        Err(errno) => Err(MemoryError::Write { pid, addr, errno }),
+    }
+}
+
+/// `PTRACE_POKEDATA` fallback, one word at a time; the last word keeps the
+/// tracee's bytes beyond `data`.
+fn poke(pid: Pid, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
+    const WORD: usize = std::mem::size_of::<libc::c_long>();
+    let mut done = 0;
+    while done < data.len() {
+        let at = addr + done as u64;
+        let n = WORD.min(data.len() - done);
+        let mut bytes = [0u8; WORD];
+        if n < WORD {
+            read_bytes(pid, at, &mut bytes)?;
+        }
+        bytes[..n].copy_from_slice(&data[done..done + n]);
+        let word = libc::c_long::from_ne_bytes(bytes);
+        ptrace::write(pid, at as ptrace::AddressType, word).map_err(|errno| {
+            MemoryError::Write {
+                pid,
+                addr: at,
+                errno,
+            }
+        })?;
+        done += n;
+    }
+    Ok(())
 }
 
 /// `PTRACE_PEEKDATA` fallback, one word at a time.

@@ -18,11 +18,14 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::sys::ptrace;
 use nix::unistd::Pid;
 use procfs::process::{FDTarget, Process};
 
 use crate::arch::Arch;
 use crate::call::Target;
+use crate::memory::{self, MemoryError};
 
 /// A tracee stopped at a syscall, lent to the [`crate::Handler`].
 #[derive(Debug)]
@@ -77,6 +80,31 @@ impl<'a> Tracee<'a> {
 
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// Reads `buf.len()` bytes of the tracee's memory at `addr`.
+    pub fn read_memory<'b>(&self, addr: u64, buf: &'b mut [u8]) -> Result<&'b [u8], MemoryError> {
+        memory::read_bytes(self.pid, addr, buf)
+    }
+
+    /// Writes `data` into the tracee's memory at `addr`.
+    pub fn write_memory(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
+        memory::write_bytes(self.pid, addr, data)
+    }
+
+    /// Makes the call the tracee is stopped at the exit of return `value`
+    /// (a count, or `-errno`). Only meaningful in [`crate::Handler::on_exit`].
+    pub fn set_result(&self, value: i64) -> Result<(), Errno> {
+        let mut regs = ptrace::getregs(self.pid)?;
+        #[cfg(target_arch = "x86_64")]
+        {
+            regs.rax = value as u64;
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            regs.regs[0] = value as u64;
+        }
+        ptrace::setregs(self.pid, regs)
     }
 
     fn process(&self) -> io::Result<Process> {
