@@ -27,23 +27,8 @@ set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
-WORKLOADS=(date bash python-ssl perl git sh-path dd fork-exec python-imports)
-
-# The same command lines as run.sh.
-workload_argv() {
-	case $1 in
-	date) ARGV=(/bin/date) ;;
-	bash) ARGV=(/bin/bash -c 'id; whoami; ls -l /') ;;
-	python-ssl) ARGV=(/usr/bin/python3 -c "import ssl, json, sqlite3, hashlib; print('ok')") ;;
-	perl) ARGV=(/usr/bin/perl -MPOSIX -e 'print strftime("%Y", localtime), "\n"') ;;
-	git) ARGV=(/usr/bin/git --version) ;;
-	sh-path) ARGV=(/bin/sh -c 'uname -a; hostname; touch /tmp/x; date') ;;
-	dd) ARGV=(/bin/dd if=/dev/zero of=/dev/null bs=1 count=200000) ;;
-	fork-exec) ARGV=(/bin/sh -c 'for i in $(seq 300); do /bin/true; done') ;;
-	python-imports) ARGV=(/usr/bin/python3 -c 'import email, json, http.client, xml.dom.minidom, asyncio, decimal') ;;
-	*) return 1 ;;
-	esac
-}
+# shellcheck source=lib/workloads.sh
+. "$HERE/lib/workloads.sh"
 
 usage() {
 	echo "usage: $0 [--reps N] [--out DIR] [--only NAME]... [--user NAME] [--jailtrace BIN]" >&2

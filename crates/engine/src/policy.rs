@@ -286,10 +286,7 @@ impl Policy {
 
     /// The [`RUNTIME_STATE`] directory `path` lies strictly below, if any.
     pub fn runtime_dir(path: &Path) -> Option<&'static str> {
-        RUNTIME_STATE
-            .iter()
-            .copied()
-            .find(|dir| path != Path::new(dir) && path.starts_with(dir))
+        first_holding(path, RUNTIME_STATE, true)
     }
 
     /// For a path below a [`RUNTIME_STATE`] directory, its first component
@@ -375,7 +372,31 @@ impl Default for Policy {
 
 /// The virtual file system `path` lies in, if any.
 pub fn virtual_fs(path: &Path) -> Option<&'static str> {
-    VIRTUAL.iter().copied().find(|v| path.starts_with(v))
+    first_holding(path, VIRTUAL, false)
+}
+
+/// The first of `dirs` that `path` lies below (`strictly`), or is or lies
+/// below, component by component. Every path a call names is checked
+/// against these lists, so a path without `//`, `.` or `..` components or
+/// a trailing `/` (nearly all) is compared as bytes.
+fn first_holding(path: &Path, dirs: &[&'static str], strictly: bool) -> Option<&'static str> {
+    let bytes = path.as_os_str().as_bytes();
+    let plain = !bytes.ends_with(b"/")
+        && !bytes.ends_with(b"/.")
+        && !bytes.ends_with(b"/..")
+        && !bytes.windows(2).any(|w| w == b"//")
+        && !bytes.windows(3).any(|w| w == b"/./")
+        && !bytes.windows(4).any(|w| w == b"/../");
+    dirs.iter().copied().find(|dir| {
+        if !plain {
+            return path.starts_with(dir) && !(strictly && path == Path::new(dir));
+        }
+        match bytes.strip_prefix(dir.as_bytes()).map(|rest| rest.first()) {
+            Some(None) => !strictly,
+            Some(Some(b'/')) => true,
+            _ => false,
+        }
+    })
 }
 
 /// The file system uid of process `pid` when it could not read a file with
@@ -400,6 +421,30 @@ pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_hold_paths_component_by_component() {
+        let runtime = |p: &str| Policy::runtime_dir(Path::new(p));
+        let virt = |p: &str| virtual_fs(Path::new(p));
+        assert_eq!(virt("/proc"), Some("/proc"));
+        assert_eq!(virt("/proc/self/stat"), Some("/proc"));
+        assert_eq!(virt("//proc/self/stat"), Some("/proc"));
+        assert_eq!(virt("/proc/"), Some("/proc"));
+        assert_eq!(virt("/procx/a"), None);
+        assert_eq!(virt("/dev/pts/0"), Some("/dev/pts"));
+        assert_eq!(virt("/dev/ptsx"), None);
+        assert_eq!(
+            runtime("/tmp"),
+            None,
+            "the directory itself is not below it"
+        );
+        assert_eq!(runtime("/tmp/"), None);
+        assert_eq!(runtime("/tmp/x"), Some("/tmp"));
+        assert_eq!(runtime("/tmpx"), None);
+        assert_eq!(runtime("/var/log/./apt"), Some("/var/log"));
+        assert_eq!(runtime("/var//tmp/a"), Some("/var/tmp"));
+        assert_eq!(runtime("/usr/tmp/a"), None);
+    }
 
     #[test]
     fn account_backups_and_locks_are_denied_by_default() {

@@ -4,7 +4,7 @@
 //! one run of [`crate::doctor::doctor`].
 
 use jailtrace_manifest::RunStatus;
-use jailtrace_tracer::{self as tracer, Seccomp, Status, Stdio};
+use jailtrace_tracer::{self as tracer, Seccomp, Status, Stdio, Sysno};
 use nix::sys::signal::Signal;
 
 use crate::config::Config;
@@ -107,7 +107,12 @@ pub(crate) fn trace_run(
             handler.capture = Some(p.capture);
         }
         specs.push(spec);
-        let opts = tracer_options(config, *seccomp);
+        let mut opts = tracer_options(config, *seccomp);
+        if !handler.session.copying {
+            // Only a copying run shows listings: a listing has nothing to
+            // check (a descriptor is never missing), so it need not stop.
+            opts.untraced = vec![Sysno::Getdents, Sysno::Getdents64];
+        }
         let out = match tracer::run_stack(&specs, &opts, &mut handler) {
             Err(e) if *seccomp && e.is_seccomp_refused() => {
                 handler

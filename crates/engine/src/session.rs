@@ -109,6 +109,9 @@ pub struct Session {
     pub(crate) run: u32,
     pub(crate) entries: Vec<Entry>,
     index: HashMap<PathBuf, usize>,
+    /// Directories some recorded entry lies below (may name one whose
+    /// entries were forgotten since: then a lookup only costs a scan).
+    holders: HashSet<PathBuf>,
     pub(crate) absent: Vec<Probe>,
     absent_seen: HashSet<PathBuf>,
     /// The last [`LAST_ABSENT`] paths the current run probed that the host
@@ -191,6 +194,7 @@ impl Session {
             run: 0,
             entries: Vec::new(),
             index: HashMap::new(),
+            holders: HashSet::new(),
             absent: Vec::new(),
             absent_seen: HashSet::new(),
             last_absent: VecDeque::new(),
@@ -247,6 +251,7 @@ impl Session {
         for entry in &earlier.entries {
             self.index
                 .insert(entry.path.as_path().to_path_buf(), self.entries.len());
+            self.note_holders(entry.path.as_path());
             self.entries.push(entry.clone());
         }
         for probe in &earlier.absent {
@@ -389,6 +394,16 @@ impl Session {
             .collect();
     }
 
+    /// Notes that an entry at `path` is recorded below each of its
+    /// ancestors.
+    fn note_holders(&mut self, path: &Path) {
+        for dir in path.ancestors().skip(1) {
+            if !self.holders.insert(dir.to_path_buf()) {
+                break;
+            }
+        }
+    }
+
     pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -409,6 +424,7 @@ impl Session {
             None => {
                 self.index
                     .insert(entry.path.as_path().to_path_buf(), self.entries.len());
+                self.note_holders(entry.path.as_path());
                 self.entries.push(entry);
             }
         }
@@ -644,13 +660,14 @@ impl Session {
         self.counters.placed += 1;
         observer.placed(&entry);
         let at = match entry.kind {
-            EntryKind::Dir => self
+            EntryKind::Dir if self.holders.contains(&key) => self
                 .entries
                 .iter()
                 .position(|e| e.path.as_path().starts_with(&key)),
             _ => None,
         }
         .unwrap_or(self.entries.len());
+        self.note_holders(&key);
         self.entries.insert(at, entry);
         if at + 1 == self.entries.len() {
             self.index.insert(key, at);

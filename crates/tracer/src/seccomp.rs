@@ -36,14 +36,15 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// The filters for `arch`.
-    pub fn build(arch: Arch) -> Result<Filters, FilterError> {
+    /// The filters for `arch`; the syscalls of `untraced` never stop.
+    pub fn build(arch: Arch, untraced: &[Sysno]) -> Result<Filters, FilterError> {
         let target = match arch {
             Arch::X86_64 => TargetArch::x86_64,
             Arch::Aarch64 => TargetArch::aarch64,
         };
         let trace = arch
             .traced()
+            .filter(|(sysno, _)| !untraced.contains(sysno))
             .map(|(sysno, nr)| Ok((nr as i64, rules(sysno)?)))
             .collect::<Result<BTreeMap<i64, Vec<_>>, FilterError>>()?;
         let trace =
@@ -151,7 +152,7 @@ mod tests {
     #[test]
     fn builds_for_both_architectures() {
         for arch in [Arch::X86_64, Arch::Aarch64] {
-            let f = Filters::build(arch).unwrap();
+            let f = Filters::build(arch, &[]).unwrap();
             assert_eq!(f.programs.len(), 2);
             // The guard names the architecture and hands foreign ABIs on.
             assert_eq!(f.programs[0][1].k, arch.audit());

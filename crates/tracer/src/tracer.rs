@@ -63,6 +63,9 @@ pub struct Options {
     /// Busy-wait briefly for the next stop before sleeping (see `Spin`);
     /// never on one CPU.
     pub spin: bool,
+    /// Syscalls the handler has no use for in this run: they never stop
+    /// (the filter lets them through; without one they are skipped).
+    pub untraced: Vec<Sysno>,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             tick: Duration::from_millis(100),
             max_tasks: None,
             spin: true,
+            untraced: Vec::new(),
         }
     }
 }
@@ -355,7 +359,7 @@ pub fn run_stack(
         return Ok(RunOutcome::default());
     };
     let filters = match opts.seccomp {
-        Seccomp::On => Some(Filters::build(Arch::native())?),
+        Seccomp::On => Some(Filters::build(Arch::native(), &opts.untraced)?),
         Seccomp::Off => None,
     };
     let signals = SignalGuard::new()?;
@@ -918,6 +922,9 @@ impl Loop<'_> {
                 let job_index = task.job;
                 let Some(arch) = arch else { return };
                 let Some(sysno) = arch.sysno(nr) else { return };
+                if self.opts.untraced.contains(&sysno) {
+                    return;
+                }
                 let job = &mut self.jobs[job_index];
                 if !job.started && sysno != Sysno::Execve {
                     return;

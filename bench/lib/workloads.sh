@@ -1,0 +1,23 @@
+# Sourced by run.sh and rootless.sh: the workloads both benchmark.
+# shellcheck shell=bash
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+WORKLOADS=(date bash python-ssl perl git sh-path dd fork-exec python-imports find-share)
+
+# workload_argv NAME: set ARGV to the workload's command line.
+workload_argv() {
+	case $1 in
+	date) ARGV=(/bin/date) ;;
+	bash) ARGV=(/bin/bash -c 'id; whoami; ls -l /') ;;
+	python-ssl) ARGV=(/usr/bin/python3 -c "import ssl, json, sqlite3, hashlib; print('ok')") ;;
+	perl) ARGV=(/usr/bin/perl -MPOSIX -e 'print strftime("%Y", localtime), "\n"') ;;
+	git) ARGV=(/usr/bin/git --version) ;;
+	sh-path) ARGV=(/bin/sh -c 'uname -a; hostname; touch /tmp/x; date') ;;
+	dd) ARGV=(/bin/dd if=/dev/zero of=/dev/null bs=1 count=200000) ;;
+	fork-exec) ARGV=(/bin/sh -c 'for i in $(seq 300); do /bin/true; done') ;;
+	python-imports) ARGV=(/usr/bin/python3 -c 'import email, json, http.client, xml.dom.minidom, asyncio, decimal') ;;
+	# A listing-heavy program: 35,000 names seen, 1,500 directories used.
+	find-share) ARGV=(/usr/bin/find /usr/share -maxdepth 3) ;;
+	*) return 1 ;;
+	esac
+}
