@@ -174,13 +174,20 @@ impl Observer for Progress {
     }
 }
 
-/// `, 90 µs per stop`: the run's wall time over its stops (the tracer's
-/// work and wake-ups per stop, plus the program's own time between them);
-/// empty for a run without stops.
+/// `, 90 µs per stop (21 in jailtrace's handler)`: the run's wall time
+/// over its stops (the tracer's work and wake-ups per stop, plus the
+/// program's own time between them), and the handler's share; empty for a
+/// run without stops.
 fn per_stop(run: &Run) -> String {
     if run.stops == 0 {
         return String::new();
     }
     let us = run.wall_ms as f64 * 1000.0 / run.stops as f64;
-    format!(", {us:.0} µs per stop")
+    match run.handler_us {
+        Some(handler) => {
+            let handler = handler as f64 / run.stops as f64;
+            format!(", {us:.0} µs per stop ({handler:.0} in jailtrace's handler)")
+        }
+        None => format!(", {us:.0} µs per stop"),
+    }
 }

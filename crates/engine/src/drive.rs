@@ -297,6 +297,7 @@ impl<'a> Drive<'a> {
             wall_ms: began.elapsed().as_millis() as u64,
             processes: out.tasks,
             stops: out.stops,
+            handler_us: Some(out.handling.as_micros() as u64),
             program: Some(config.name.clone()),
         };
         self.observer.run_finished(&run);

@@ -192,6 +192,11 @@ pub struct Run {
     pub processes: u32,
     /// ptrace stops handled.
     pub stops: u64,
+    /// Microseconds jailtrace's handler spent on those stops (the rest of
+    /// a stop's cost is the kernel's: the stop itself and the wake-ups);
+    /// absent in manifests written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler_us: Option<u64>,
     /// The [`Program::name`] of the program this run started; absent in
     /// manifests of one program written before schema version 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -51,6 +51,7 @@ fn run(index: u32, role: RunRole, status: RunStatus) -> Run {
         wall_ms: 12,
         processes: 1,
         stops: 40,
+        handler_us: Some(900),
         program: Some("tool".into()),
     }
 }

@@ -163,6 +163,10 @@ pub struct RunOutcome {
     pub tasks: u32,
     /// Syscall stops handled.
     pub stops: u64,
+    /// Time spent in the handler's [`Handler::on_entry`] and
+    /// [`Handler::on_exit`]: of a stop's cost, the part that is not the
+    /// kernel's (the stop, the wake-ups, `PTRACE_CONT`).
+    pub handling: Duration,
     pub elapsed: Duration,
 }
 
@@ -943,7 +947,10 @@ impl Loop<'_> {
                 };
                 let job = &self.jobs[job_index];
                 let tracee = Tracee::new(pid, arch, &job.base, job.chrooted, job_index);
-                if self.handler.on_entry(&tracee, &call) == ExitInterest::Yes {
+                let began = Instant::now();
+                let interest = self.handler.on_entry(&tracee, &call);
+                self.out.handling += began.elapsed();
+                if interest == ExitInterest::Yes {
                     self.task(pid).pending = Some(call);
                 }
             }
@@ -954,7 +961,9 @@ impl Loop<'_> {
                     let index = task.job;
                     let job = &self.jobs[index];
                     let tracee = Tracee::new(pid, Arch::native(), &job.base, job.chrooted, index);
+                    let began = Instant::now();
                     self.handler.on_exit(&tracee, &call, result);
+                    self.out.handling += began.elapsed();
                 }
             }
             SyscallInfo::Other => {}
