@@ -31,14 +31,12 @@
 //! when jailtrace exits. It runs in a process group of its own, so a Ctrl-C
 //! for jailtrace does not take it away in the middle of a run.
 
-use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -550,48 +548,24 @@ fn walk(path: &Path) -> Vec<u8> {
         out.extend_from_slice(&m.uid().to_le_bytes());
         out.extend_from_slice(&m.gid().to_le_bytes());
     };
-    let mut queue: VecDeque<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(c) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect();
-    let mut here = PathBuf::from("/");
-    let mut links = 0;
-    while let Some(c) = queue.pop_front() {
-        let next = here.join(&c);
+    let mut walk = jailtrace_rootfs::PathWalk::new(path);
+    while let Some(next) = walk.next_path() {
         let Ok(m) = fs::symlink_metadata(&next) else {
             break;
         };
         record(&m);
         if m.file_type().is_symlink() {
-            links += 1;
-            let Ok(target) = fs::read_link(&next) else {
-                break;
-            };
-            if links > 40 {
-                break;
+            match fs::read_link(&next) {
+                Ok(target) if walk.follow(&target) => {}
+                _ => break,
             }
-            if target.is_absolute() {
-                here = PathBuf::from("/");
-            }
-            for c in target.components().rev() {
-                match c {
-                    Component::Normal(c) => queue.push_front(c.to_owned()),
-                    Component::ParentDir => queue.push_front("..".into()),
-                    _ => {}
-                }
-            }
-        } else if c == ".." {
-            here.pop();
         } else if m.is_dir() {
-            here = next;
+            walk.enter(next);
         }
     }
     // The neighbours in a small directory: a program that reads one file
     // of a locale or a zone directory reads its siblings next.
-    let names: Vec<_> = fs::read_dir(&here)
+    let names: Vec<_> = fs::read_dir(walk.dir())
         .into_iter()
         .flatten()
         .take(WALK_NEIGHBOURS + 1)

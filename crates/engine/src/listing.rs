@@ -40,7 +40,7 @@
 //! /sys and /dev, and of directories in a bind (`--bind`), are never
 //! touched.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirEntryExt;
@@ -242,22 +242,9 @@ impl Session {
         if self.placeholders.unmade.is_empty() {
             return Ok(false);
         }
-        let mut todo: VecDeque<OsString> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(c) => Some(c.to_owned()),
-                Component::ParentDir => Some("..".into()),
-                _ => None,
-            })
-            .collect();
-        let mut here = PathBuf::from("/");
-        let (mut made, mut links) = (false, 0);
-        while let Some(c) = todo.pop_front() {
-            if c == ".." {
-                here.pop();
-                continue;
-            }
-            let next = here.join(&c);
+        let mut walk = rootfs::PathWalk::new(path);
+        let mut made = false;
+        while let Some(next) = walk.next_path() {
             if let Some(unmade) = self.placeholders.unmade.remove(&next) {
                 let reason = self.placeholders.listings[unmade.listing].reason.clone();
                 made |= self.make_placeholder(&next, reason)?;
@@ -265,25 +252,14 @@ impl Session {
             match self.root.lstat(&next)? {
                 None => break,
                 Some(m) if m.kind == Kind::Symlink => {
-                    links += 1;
                     let Ok(target) = self.host.readlink(&next) else {
                         break;
                     };
-                    if links > 40 {
+                    if !walk.follow(&target) {
                         break;
                     }
-                    if target.is_absolute() {
-                        here = PathBuf::from("/");
-                    }
-                    for c in target.components().rev() {
-                        match c {
-                            Component::Normal(c) => todo.push_front(c.to_owned()),
-                            Component::ParentDir => todo.push_front("..".into()),
-                            _ => {}
-                        }
-                    }
                 }
-                Some(_) => here = next,
+                Some(_) => walk.enter(next),
             }
         }
         Ok(made)

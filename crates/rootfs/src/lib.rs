@@ -34,6 +34,7 @@ pub mod owners;
 mod plan;
 mod resolve;
 mod root;
+mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -45,3 +46,4 @@ pub use link::{sha256_of, Shared};
 pub use meta::{Attrs, Kind, Meta};
 pub use plan::{plan, plan_parent, Applied, Follow, Outcome, Plan, Step};
 pub use root::Root;
+pub use walk::PathWalk;
