@@ -79,9 +79,20 @@ fn require_lamp(test: &str) -> bool {
         && require_server(test, MYSQLI, "php-mysql")
 }
 
+/// Removes the servers' pid files, as a boot's fresh /run would: a server
+/// killed at a deadline (here, or in jailtrace's last run on a loaded
+/// machine) leaves its pid file, and the next start would think it running
+/// (Apache: "httpd (pid 13) already running", pid 13 being any host task).
+fn clear_pid_files(root: &Path) {
+    for pid_file in ["run/apache2/apache2.pid", "run/mysqld/mysqld.pid"] {
+        let _ = std::fs::remove_file(root.join(pid_file));
+    }
+}
+
 /// What the page answers when MariaDB and Apache run from `root` under
 /// plain chroot, as the example's header says to start them.
 fn serve_page(root: &Path, manifest: &Manifest, port: u16) -> Result<String, String> {
+    clear_pid_files(root);
     let guard = ServerGuard::new(&[root], &[]);
     let _mounts = Mounted::manifest(root, manifest);
     let mut db = Command::new("/usr/sbin/chroot");
@@ -124,11 +135,7 @@ fn serve_page(root: &Path, manifest: &Manifest, port: u16) -> Result<String, Str
     let web = web.wait(STOP_WITHIN);
     let db = db.wait(STOP_WITHIN);
     guard.kill_all();
-    // A server killed at the deadline leaves its pid file, which a boot's
-    // fresh /run would not hold: the next start would think it running.
-    for pid_file in ["run/apache2/apache2.pid", "run/mysqld/mysqld.pid"] {
-        let _ = std::fs::remove_file(root.join(pid_file));
-    }
+    clear_pid_files(root);
     answer.map_err(|e| {
         format!(
             "{e}\n== apache ==\n{}\n== mariadb ==\n{}",
