@@ -258,7 +258,8 @@ impl<'a> RunHandler<'a> {
             tracing::debug!(error = %e, "cannot read a listing's records");
             return;
         }
-        let count = usize::try_from(count).unwrap_or(0);
+        // The kernel takes the count as an unsigned int.
+        let count = count as u32 as usize;
         let tid = tracee.pid().as_raw();
         let done = match self.session.listed_result(tid, fd, &got, count) {
             Shows::Kernel => Ok(()),

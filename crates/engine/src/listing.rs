@@ -189,27 +189,32 @@ impl Session {
 
     /// Makes the placeholder of the host entry `path` that a listing by
     /// `reason` showed: symlinks as they are, directories empty, files
-    /// hollow. `false` when the host no longer has it.
+    /// hollow. `false` when the host no longer has it, or the root has
+    /// something there already (the program made it).
     fn make_placeholder(&mut self, path: &Path, reason: Reason) -> Result<bool, rootfs::Error> {
         let Some(meta) = self.host.lstat(path)? else {
             return Ok(false);
         };
         let mut attrs = meta.attrs();
-        match meta.kind {
+        let made = match meta.kind {
             // Size and times as on the host, no content: a `stat` sees the
             // host's file, a read fills it first.
             Kind::File => {
                 if !self.keep_setuid() {
                     attrs.mode &= !0o6000;
                 }
-                self.root.create_sparse(path, &attrs, meta.size)?
+                self.root.create_sparse(path, &attrs, meta.size)
             }
-            Kind::Dir => self.root.mkdir(path, &attrs)?,
+            Kind::Dir => self.root.mkdir(path, &attrs),
             Kind::Symlink => {
                 let target = self.host.readlink(path)?;
-                self.root.symlink(path, &target, &attrs)?
+                self.root.symlink(path, &target, &attrs)
             }
             _ => return Ok(false),
+        };
+        match made {
+            Err(rootfs::Error::Exists { .. }) => return Ok(false),
+            other => other?,
         }
         let mut inode = None;
         if meta.kind == Kind::File {
@@ -245,11 +250,15 @@ impl Session {
         let mut walk = rootfs::PathWalk::new(path);
         let mut made = false;
         while let Some(next) = walk.next_path() {
+            let mut found = self.root.lstat(&next)?;
             if let Some(unmade) = self.placeholders.unmade.remove(&next) {
                 let reason = self.placeholders.listings[unmade.listing].reason.clone();
-                made |= self.make_placeholder(&next, reason)?;
+                if found.is_none() && self.make_placeholder(&next, reason)? {
+                    made = true;
+                    found = self.root.lstat(&next)?;
+                }
             }
-            match self.root.lstat(&next)? {
+            match found {
                 None => break,
                 Some(m) if m.kind == Kind::Symlink => {
                     let Ok(target) = self.host.readlink(&next) else {
