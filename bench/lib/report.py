@@ -57,6 +57,7 @@ def manifest_stats(manifest):
         "discover_runs": 0, "verify_runs": 0, "retry_runs": 0,
         "discover_ms": 0, "verify_ms": 0, "retry_ms": 0,
         "discover_stops": 0, "verify_stops": 0, "retry_stops": 0,
+        "discover_handler_us": 0, "verify_handler_us": 0, "retry_handler_us": 0,
         "files_not_listed": 0, "bytes_not_listed": 0,
         "files_listed": 0, "bytes_listed": 0, "entries_listed": 0,
     }
@@ -66,6 +67,7 @@ def manifest_stats(manifest):
             stats[f"{role}_runs"] += 1
             stats[f"{role}_ms"] += run.get("wall_ms", 0)
             stats[f"{role}_stops"] += run.get("stops", 0)
+            stats[f"{role}_handler_us"] += run.get("handler_us", 0)
     for entry in manifest.get("entries", []):
         listed = entry.get("reason", {}).get("cause") == "listed"
         stats["entries_listed"] += listed
@@ -124,6 +126,8 @@ def repetition(d):
         # over them.
         if rep["verify_stops"]:
             rep["verify_us_per_stop"] = 1000 * rep["verify_ms"] / rep["verify_stops"]
+            # Of that, jailtrace's handler (manifests that record it).
+            rep["verify_handler_us_per_stop"] = rep["verify_handler_us"] / rep["verify_stops"]
     return rep
 
 
@@ -146,6 +150,7 @@ def workload(raw, name, reps_wanted):
     keys = ["native_ms", "jailtrace_ms", "discover_ms", "verify_ms", "retry_ms",
             "discover_runs", "verify_runs", "retry_runs",
             "discover_stops", "verify_stops", "verify_us_per_stop",
+            "verify_handler_us_per_stop",
             "jailtrace_files", "jailtrace_bytes",
             "files_not_listed", "bytes_not_listed", "files_listed",
             "bytes_listed", "entries_listed",
@@ -250,18 +255,18 @@ def markdown(result):
     m = result["machine"]
     out = []
     out.append("| workload | native ms | jailtrace ms | discover ms | verify ms "
-               "| verify stops | µs / stop | jailtrace runs | jailtrace files / bytes | baseline ms "
+               "| verify stops | µs / stop | handler µs / stop | jailtrace runs | jailtrace files / bytes | baseline ms "
                "| baseline runs | baseline files / bytes | baseline ok? "
                "| speedup | strong loop ms | strong loop runs | strong loop ok? "
                "| jailtrace vs strong loop | discover / native |")
-    out.append("|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|--:|:-:|--:|--:|")
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|:-:|--:|--:|--:|:-:|--:|--:|")
     for w in ws:
         med = w["median"]
         name = w["name"] if w["jailtrace_ok_all"] else f"{w['name']} (**jailtrace failed**)"
         out.append(" | ".join([
             f"| {name}", ms(med["native_ms"]), ms(med["jailtrace_ms"]),
             ms(med["discover_ms"]), ms(med["verify_ms"]), num(med["verify_stops"]),
-            ms(med["verify_us_per_stop"]), runs(med),
+            ms(med["verify_us_per_stop"]), ms(med["verify_handler_us_per_stop"]), runs(med),
             size(med["jailtrace_files"], med["jailtrace_bytes"]),
             ms(med["baseline_ms"]), num(med["baseline_runs"]),
             size(med["baseline_files"], med["baseline_bytes"]),
@@ -274,7 +279,9 @@ def markdown(result):
                "(native, jailtrace, baseline, strong loop). Times are wall clock around the whole "
                "command; discover/verify are jailtrace's own per-run times from the "
                "manifest; µs / stop is the verifying run's wall time over its stops "
-               "(the tracer's work and wake-ups per stop, plus the program's own time). Speedup = baseline ms / jailtrace ms, "
+               "(the tracer's work and wake-ups per stop, plus the program's own time), and handler µs / stop "
+               "the part of it spent in jailtrace's handler (the rest is the kernel's stops and "
+               "wake-ups, and the program). Speedup = baseline ms / jailtrace ms, "
                "jailtrace vs strong loop = strong loop ms / jailtrace ms (above 1×: jailtrace is faster); "
                "in parentheses where that loop gave up (its time is the time to failure). Baseline = "
                "`bench/strace_loop.sh` (strace -f -e trace=%file + cp -a --parents loop); strong loop = "
