@@ -21,6 +21,7 @@ pub mod arch;
 pub mod call;
 pub mod memory;
 pub mod ns;
+mod pin;
 mod proc;
 pub mod seccomp;
 mod spawn;

@@ -38,6 +38,7 @@ use nix::unistd::Pid;
 
 use crate::arch::{Arch, Sysno};
 use crate::call::{self, PathCall};
+use crate::pin::Pin;
 use crate::proc::Tracee;
 use crate::seccomp::{FilterError, Filters};
 use crate::spawn::{self, Spawn, SpawnError};
@@ -63,6 +64,9 @@ pub struct Options {
     /// Busy-wait briefly for the next stop before sleeping (see `Spin`);
     /// never on one CPU.
     pub spin: bool,
+    /// Bind the tracer and a program that has one task to one CPU (see
+    /// `pin.rs`); never on one CPU.
+    pub pin: bool,
     /// Syscalls the handler has no use for in this run: they never stop
     /// (the filter lets them through; without one they are skipped).
     pub untraced: Vec<Sysno>,
@@ -75,6 +79,7 @@ impl Default for Options {
             tick: Duration::from_millis(100),
             max_tasks: None,
             spin: true,
+            pin: true,
             untraced: Vec::new(),
         }
     }
@@ -374,6 +379,8 @@ pub fn run_stack(
     } else {
         None
     };
+    // Before the first fork: the program inherits the binding.
+    let mut pin = Pin::start(opts.pin);
     let job = Job::start(
         first,
         opts,
@@ -422,6 +429,7 @@ pub fn run_stack(
             Ok(status) => {
                 let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if lp.jobs.iter().any(|j| j.leader == p));
                 lp.handle(status);
+                pin.follow(lp.program_tasks <= 1, lp.tasks.keys());
                 spin.handled(Instant::now());
                 if leader_exit {
                     lp.tick(start.elapsed());
