@@ -43,8 +43,8 @@ use std::sync::Mutex;
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-use nix::unistd::{getgid, getuid, Uid, User};
+use nix::sched::{sched_getaffinity, sched_setaffinity, unshare, CloneFlags, CpuSet};
+use nix::unistd::{getgid, getuid, Pid, Uid, User};
 
 /// How the namespace maps ids, for the summary and the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +328,9 @@ struct Helper {
     /// Until [`settle`]: how the namespace is entered, and the count of
     /// subordinate ids whose `newuidmap` reply is still to be read.
     pending: Mutex<Option<(Entered, Option<u32>)>>,
+    /// The helper's pid (asked once) and the CPUs it was last given.
+    pid: std::sync::OnceLock<Option<Pid>>,
+    cpus: Mutex<Option<CpuSet>>,
 }
 
 impl Helper {
@@ -345,6 +348,8 @@ impl Helper {
         Ok(Helper {
             sock: Mutex::new(mine),
             pending: Mutex::new(None),
+            pid: std::sync::OnceLock::new(),
+            cpus: Mutex::new(None),
         })
     }
 
@@ -356,9 +361,40 @@ impl Helper {
             .sock
             .lock()
             .map_err(|_| io::Error::other("rootless helper lock poisoned"))?;
+        self.follow_cpus(&mut sock);
         send(&mut *sock, op, body)?;
         let (status, reply) = receive(&mut *sock)?;
         Ok((i32::from_le_bytes(status), reply))
+    }
+
+    /// Gives the helper the CPUs jailtrace has now. While the tracer
+    /// shares one CPU with the program (`jailtrace_tracer`'s `pin.rs`), a
+    /// helper left on another CPU would cost a wake-up of that idle CPU per
+    /// lookup (a rootless `find /usr/share` took 1.15 s instead of 0.88).
+    fn follow_cpus(&self, sock: &mut UnixStream) {
+        let Ok(mine) = sched_getaffinity(Pid::from_raw(0)) else {
+            return;
+        };
+        let Ok(mut given) = self.cpus.lock() else {
+            return;
+        };
+        if *given == Some(mine) {
+            return;
+        }
+        let pid = *self.pid.get_or_init(|| {
+            send(sock, b'P', &[]).ok()?;
+            match receive(sock).ok()? {
+                (status, body) if i32::from_le_bytes(status) == 0 => {
+                    let raw = i32::from_le_bytes(body.get(..4)?.try_into().ok()?);
+                    Some(Pid::from_raw(raw))
+                }
+                _ => None,
+            }
+        });
+        if let Some(pid) = pid {
+            let _ = sched_setaffinity(pid, &mine);
+        }
+        *given = Some(mine);
     }
 
     /// Asks for newuidmap and newgidmap with `request` (`UIDARGS;GIDARGS`);
@@ -515,6 +551,7 @@ fn serve(sock: UnixStream) -> io::Result<()> {
                     Err(e) => reply(&mut sock, e.raw_os_error().unwrap_or(nix::libc::EIO), &[])?,
                 }
             }
+            b'P' => reply(&mut sock, 0, &std::process::id().to_le_bytes())?,
             b'W' => {
                 let path = PathBuf::from(std::ffi::OsStr::from_bytes(&body));
                 reply(&mut sock, 0, &walk(&path))?;
