@@ -31,6 +31,28 @@ fn fixture() -> Fixture {
     }
 }
 
+/// `path` as a program's call at run entry asks for it (`creates`: it
+/// makes the file itself).
+fn place(s: &mut Session, path: &str, creates: bool) -> Placement {
+    s.place(
+        Path::new(path),
+        Follow::Yes,
+        creates,
+        Cause::Accessed,
+        &who(),
+        &mut Quiet,
+    )
+    .unwrap()
+}
+
+fn ask(s: &mut Session, path: &str) -> Placement {
+    place(s, path, false)
+}
+
+fn ask_to_create(s: &mut Session, path: &str) -> Placement {
+    place(s, path, true)
+}
+
 fn who() -> Who {
     Who {
         pid: Some(42),
@@ -43,17 +65,7 @@ fn who() -> Who {
 #[test]
 fn places_the_symlink_chain_with_reasons() {
     let mut f = fixture();
-    let placed = f
-        .session
-        .place(
-            Path::new("/lib/x/libc.so"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let placed = ask(&mut f.session, "/lib/x/libc.so");
     assert_eq!(placed, Placement::Placed);
     assert_eq!(
         std::fs::read_link(f.root.join("lib")).unwrap(),
@@ -97,37 +109,16 @@ fn places_the_symlink_chain_with_reasons() {
     assert_eq!(file.reason.pid, Some(42));
     assert_eq!(file.size, Some(4));
     // A second request changes nothing.
-    let again = f
-        .session
-        .place(
-            Path::new("/usr/lib/x/libc.so.6"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let again = ask(&mut f.session, "/usr/lib/x/libc.so.6");
     assert_eq!(again, Placement::Present);
 }
 
 #[test]
 fn secrets_absent_paths_and_virtual_fs_are_recorded_not_copied() {
     let mut f = fixture();
-    let p = |s: &mut Session, path: &str| {
-        s.place(
-            Path::new(path),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap()
-    };
-    assert_eq!(p(&mut f.session, "/etc/shadow"), Placement::Denied);
+    assert_eq!(ask(&mut f.session, "/etc/shadow"), Placement::Denied);
     assert_eq!(
-        p(&mut f.session, "/etc/ssl/private/key.pem"),
+        ask(&mut f.session, "/etc/ssl/private/key.pem"),
         Placement::Denied
     );
     assert!(!f.root.join("etc/shadow").exists());
@@ -137,13 +128,16 @@ fn secrets_absent_paths_and_virtual_fs_are_recorded_not_copied() {
         f.session.denied[0].rule.as_deref(),
         Some(r"^/etc/shadow-?$")
     );
-    assert_eq!(p(&mut f.session, "/usr/lib/missing.so"), Placement::Absent);
+    assert_eq!(
+        ask(&mut f.session, "/usr/lib/missing.so"),
+        Placement::Absent
+    );
     assert!(
         !f.root.join("usr").exists(),
         "nothing is prepared for an absent path"
     );
     assert_eq!(f.session.absent.len(), 1);
-    assert_eq!(p(&mut f.session, "/proc/self/maps"), Placement::Virtual);
+    assert_eq!(ask(&mut f.session, "/proc/self/maps"), Placement::Virtual);
     assert_eq!(f.session.mounts.len(), 1);
     assert_eq!(f.session.mounts[0].fstype, "proc");
 }
@@ -152,17 +146,7 @@ fn secrets_absent_paths_and_virtual_fs_are_recorded_not_copied() {
 fn a_verifying_run_records_misses_and_writes_nothing() {
     let mut f = fixture();
     f.session.begin_run(2, false);
-    let placed = f
-        .session
-        .place(
-            Path::new("/lib/x/libc.so"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let placed = ask(&mut f.session, "/lib/x/libc.so");
     assert_eq!(placed, Placement::Placed);
     assert_eq!(f.session.misses.len(), 1);
     assert_eq!(f.session.misses[0].path, Path::new("/lib/x/libc.so"));
@@ -176,30 +160,12 @@ fn the_state_digest_changes_with_the_root_and_the_kind_of_run_only() {
     assert_eq!(empty, f.session.state_digest(false), "stable");
     assert_ne!(empty, f.session.state_digest(true), "copying or not");
     f.session.begin_run(1, true);
-    f.session
-        .place(
-            Path::new("/lib/x/libc.so"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    ask(&mut f.session, "/lib/x/libc.so");
     let placed = f.session.state_digest(false);
     assert_ne!(empty, placed, "an entry placed");
     // A run that records nothing new leaves it as it was.
     f.session.begin_run(2, false);
-    f.session
-        .place(
-            Path::new("/usr/lib/missing.so"),
-            Follow::Yes,
-            false,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    ask(&mut f.session, "/usr/lib/missing.so");
     assert_eq!(placed, f.session.state_digest(false));
 }
 
@@ -207,17 +173,7 @@ fn the_state_digest_changes_with_the_root_and_the_kind_of_run_only() {
 fn creating_a_file_places_only_its_parent() {
     let mut f = fixture();
     std::fs::write(f._dir.path().join("host/usr/lib/x/app.log"), b"host log").unwrap();
-    let placed = f
-        .session
-        .place(
-            Path::new("/usr/lib/x/app.log"),
-            Follow::Yes,
-            true,
-            Cause::Accessed,
-            &who(),
-            &mut Quiet,
-        )
-        .unwrap();
+    let placed = ask_to_create(&mut f.session, "/usr/lib/x/app.log");
     assert_eq!(placed, Placement::Placed);
     assert!(f.root.join("usr/lib/x").is_dir());
     assert!(
