@@ -623,21 +623,29 @@ fn rootless_refused_user_namespaces_are_one_clear_error() {
         .envs(BASE_ENV.iter().copied())
         .current_dir(&jail.path);
     let out = cmd::run(command, JAILTRACE_TIMEOUT);
+    assert_refused(
+        &out,
+        "error: cannot work without root",
+        "run jailtrace as root",
+        "user.max_user_namespaces is 0",
+    );
+    assert!(!jail.root.exists() && !jail.manifest.exists());
+}
+
+/// `out` is one clear error: exit 1, no panic, a first line that starts
+/// with `starts` and names the way out (`way_out`), and the refusing
+/// `setting` named below it. Returns the stderr.
+fn assert_refused(out: &Finished, starts: &str, way_out: &str, setting: &str) -> String {
     out.assert_no_panic().assert_code(exit::ERROR);
     let stderr = out.stderr_text();
     let first = stderr.lines().next().unwrap_or_default();
     assert!(
-        first.starts_with("error: cannot work without root")
-            && first.contains("run jailtrace as root"),
+        first.starts_with(starts) && first.contains(way_out),
         "{}",
         out.report()
     );
-    assert!(
-        stderr.contains("user.max_user_namespaces is 0"),
-        "{}",
-        out.report()
-    );
-    assert!(!jail.root.exists() && !jail.manifest.exists());
+    assert!(stderr.contains(setting), "{}", out.report());
+    stderr
 }
 
 /// `jailtrace ARGS` as root, in a user namespace of its own (root mapped
@@ -684,19 +692,11 @@ fn rootless_root_run_without_a_pid_namespace_is_one_clear_error() {
         "max_pid_namespaces",
         run_args(&jail.root, &jail.manifest, &[], &["/bin/date"]),
     );
-    out.assert_no_panic().assert_code(exit::ERROR);
-    let stderr = out.stderr_text();
-    let first = stderr.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with("error: cannot give the program a pid namespace of its own")
-            && first.contains("--no-pid-ns"),
-        "{}",
-        out.report()
-    );
-    assert!(
-        stderr.contains("user.max_pid_namespaces is 0"),
-        "{}",
-        out.report()
+    let stderr = assert_refused(
+        &out,
+        "error: cannot give the program a pid namespace of its own",
+        "--no-pid-ns",
+        "user.max_pid_namespaces is 0",
     );
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with("error:")).count(),
@@ -727,18 +727,11 @@ fn rootless_asked_as_root_where_user_namespaces_are_refused() {
         "max_user_namespaces",
         run_args(&jail.root, &jail.manifest, &["--rootless"], &["/bin/date"]),
     );
-    out.assert_no_panic().assert_code(exit::ERROR);
-    let stderr = out.stderr_text();
-    let first = stderr.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with("error: cannot work --rootless") && first.contains("without --rootless"),
-        "{}",
-        out.report()
-    );
-    assert!(
-        stderr.contains("user.max_user_namespaces is 0"),
-        "{}",
-        out.report()
+    assert_refused(
+        &out,
+        "error: cannot work --rootless",
+        "without --rootless",
+        "user.max_user_namespaces is 0",
     );
     assert_nothing_written(&jail, &out);
 }
