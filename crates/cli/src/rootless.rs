@@ -92,47 +92,31 @@ pub fn wanted(command: &crate::cli::Command, asked: bool) -> bool {
 /// Enters a new user and mount namespace (see the module comment). Must be
 /// called while the process has one thread.
 ///
-/// It does not wait for `newuidmap`/`newgidmap`: they run in the helper
-/// while jailtrace goes on with what needs no ids (parsing, finding the
-/// program), and [`settle`] waits for them before the first file is
-/// written. Without subordinate ids the maps are written here at once.
+/// It does not wait for the maps: the helper looks up the caller's
+/// subordinate ranges and runs `newuidmap`/`newgidmap` while jailtrace
+/// goes on with what needs no ids (parsing, finding the program), and
+/// [`settle`] waits for them before the first file is written. When the
+/// helper finds no ranges, [`settle`] maps only the caller.
 pub fn enter() -> anyhow::Result<()> {
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(refused)?;
-    let pid = std::process::id();
-    let ranges = (
-        subordinate("/etc/subuid", uid),
-        subordinate("/etc/subgid", gid),
-    );
     let mut entered = Entered {
         uid,
         gid,
         subordinate: 0,
         subordinate_note: None,
     };
-    let pending = match ranges {
-        (Some((ustart, ucount)), Some((gstart, gcount))) if uid != 0 => {
-            let count = ucount.min(gcount);
-            let request =
-                format!("{pid} 0 {uid} 1 1 {ustart} {count};{pid} 0 {gid} 1 1 {gstart} {count}");
-            match helper.send_map(&request) {
-                Ok(()) => Some(count),
-                Err(e) => {
-                    entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
-                    None
-                }
+    // Root asking for --rootless has no subordinate ranges to map.
+    let waiting = uid != 0
+        && match helper.send_map(std::process::id(), uid, gid) {
+            Ok(()) => true,
+            Err(e) => {
+                entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
+                false
             }
-        }
-        _ if uid == 0 => None,
-        _ => {
-            entered.subordinate_note = Some(format!(
-                "no range for uid {uid} in /etc/subuid and gid {gid} in /etc/subgid"
-            ));
-            None
-        }
-    };
-    if pending.is_none() {
+        };
+    if !waiting {
         map_caller_only(&entered)?;
     }
     // Making mounts private needs CAP_SYS_ADMIN in the new namespace, which
@@ -148,7 +132,7 @@ pub fn enter() -> anyhow::Result<()> {
     *helper
         .pending
         .lock()
-        .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))? = Some((entered, pending));
+        .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))? = Some((entered, waiting));
     let helper = HELPER.get_or_init(|| helper);
     jailtrace_rootfs::owners::install(Box::new(helper));
     Ok(())
@@ -325,9 +309,12 @@ static HELPER: std::sync::OnceLock<Helper> = std::sync::OnceLock::new();
 #[derive(Debug)]
 struct Helper {
     sock: Mutex<UnixStream>,
-    /// Until [`settle`]: how the namespace is entered, and the count of
-    /// subordinate ids whose `newuidmap` reply is still to be read.
-    pending: Mutex<Option<(Entered, Option<u32>)>>,
+    /// Until [`settle`]: how the namespace is entered, and whether the
+    /// reply to the map request is still to be read.
+    pending: Mutex<Option<(Entered, bool)>>,
+    /// The helper's parent, which exits at once, to be reaped in
+    /// [`settle`] (before the tracer's `waitpid(-1)` could).
+    detached: Mutex<Option<jailtrace_tracer::ns::Detached>>,
     /// The helper's pid (asked once) and the CPUs it was last given.
     pid: std::sync::OnceLock<Option<Pid>>,
     cpus: Mutex<Option<CpuSet>>,
@@ -340,7 +327,7 @@ impl Helper {
     /// hold off.
     fn start() -> io::Result<Helper> {
         let (mine, theirs) = UnixStream::pair()?;
-        jailtrace_tracer::ns::spawn_detached(&mine, move || match serve(theirs) {
+        let detached = jailtrace_tracer::ns::spawn_detached(&mine, move || match serve(theirs) {
             Ok(()) => 0,
             Err(_) => 1,
         })
@@ -348,6 +335,7 @@ impl Helper {
         Ok(Helper {
             sock: Mutex::new(mine),
             pending: Mutex::new(None),
+            detached: Mutex::new(Some(detached)),
             pid: std::sync::OnceLock::new(),
             cpus: Mutex::new(None),
         })
@@ -397,27 +385,35 @@ impl Helper {
         *given = Some(mine);
     }
 
-    /// Asks for newuidmap and newgidmap with `request` (`UIDARGS;GIDARGS`);
-    /// [`Helper::settle`] reads the reply.
-    fn send_map(&self, request: &str) -> io::Result<()> {
+    /// Asks the helper to map the namespace of `pid` for the caller's
+    /// `uid` and `gid` and their subordinate ranges; [`Helper::settle`]
+    /// reads the reply.
+    fn send_map(&self, pid: u32, uid: u32, gid: u32) -> io::Result<()> {
         let mut sock = self
             .sock
             .lock()
             .map_err(|_| io::Error::other("rootless helper lock poisoned"))?;
-        send(&mut *sock, b'M', request.as_bytes())
+        send(&mut *sock, b'M', format!("{pid} {uid} {gid}").as_bytes())
     }
 
-    /// Reads the reply to [`Helper::send_map`], once; when it failed, maps
-    /// only the caller.
+    /// Reaps the helper's parent and reads the reply to
+    /// [`Helper::send_map`], once; when no subordinate ids were mapped,
+    /// maps only the caller.
     fn settle(&self) -> anyhow::Result<()> {
         let mut pending = self
             .pending
             .lock()
             .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))?;
-        let Some((mut entered, count)) = pending.take() else {
+        let Some((mut entered, waiting)) = pending.take() else {
             return Ok(());
         };
-        if let Some(count) = count {
+        if let Some(mut detached) = self.detached.lock().ok().and_then(|mut d| d.take()) {
+            detached
+                .reap()
+                .map_err(io::Error::from)
+                .context("cannot start jailtrace's rootless helper")?;
+        }
+        if waiting {
             let reply = {
                 let mut sock = self
                     .sock
@@ -426,14 +422,12 @@ impl Helper {
                 receive(&mut *sock)
             };
             match reply {
-                Ok((status, _)) if i32::from_le_bytes(status) == 0 => {
-                    entered.subordinate = count;
+                Ok((status, count)) if i32::from_le_bytes(status) == 0 && count.len() == 4 => {
+                    entered.subordinate =
+                        u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
                 }
                 Ok((_, message)) => {
-                    entered.subordinate_note = Some(format!(
-                        "newuidmap/newgidmap failed: {}",
-                        String::from_utf8_lossy(&message)
-                    ));
+                    entered.subordinate_note = Some(String::from_utf8_lossy(&message).into_owned());
                     map_caller_only(&entered)?;
                 }
                 Err(e) => {
@@ -462,8 +456,13 @@ impl jailtrace_rootfs::owners::OwnerSource for &'static Helper {
         }
     }
 
-    fn walk(&self, path: &Path) -> io::Result<Vec<jailtrace_rootfs::owners::Owned>> {
-        let (status, reply) = self.ask(b'W', path.as_os_str().as_bytes())?;
+    fn walk(&self, paths: &[&Path]) -> io::Result<Vec<jailtrace_rootfs::owners::Owned>> {
+        let body = paths
+            .iter()
+            .map(|p| p.as_os_str().as_bytes())
+            .collect::<Vec<_>>()
+            .join(&0);
+        let (status, reply) = self.ask(b'W', &body)?;
         if status != 0 {
             return Err(io::Error::from_raw_os_error(status));
         }
@@ -553,28 +552,28 @@ fn serve(sock: UnixStream) -> io::Result<()> {
             }
             b'P' => reply(&mut sock, 0, &std::process::id().to_le_bytes())?,
             b'W' => {
-                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&body));
-                reply(&mut sock, 0, &walk(&path))?;
-            }
-            b'M' => {
-                let request = String::from_utf8_lossy(&body).into_owned();
-                match run_maps(&request) {
-                    Ok(()) => reply(&mut sock, 0, &[])?,
-                    Err(message) => reply(&mut sock, 1, message.as_bytes())?,
+                let mut out = Vec::new();
+                for path in body.split(|&b| b == 0) {
+                    walk(Path::new(std::ffi::OsStr::from_bytes(path)), &mut out);
                 }
+                reply(&mut sock, 0, &out)?;
             }
+            b'M' => match map(&String::from_utf8_lossy(&body)) {
+                Ok(count) => reply(&mut sock, 0, &count.to_le_bytes())?,
+                Err(message) => reply(&mut sock, 1, message.as_bytes())?,
+            },
             _ => reply(&mut sock, nix::libc::EINVAL, &[])?,
         }
     }
 }
 
-/// The helper's answer to a walk request: the owners of every inode met
-/// while resolving `path` as the kernel would (each component, every
-/// symlink and what it leads to, at most 40 links), 40 bytes each: device,
-/// inode, ctime seconds and nanoseconds, uid, gid ([`WALKED`]). Stops
+/// The helper's answer to a walk request, for one of its paths, added to
+/// `out`: the owners of every inode met while resolving `path` as the
+/// kernel would (each component, every symlink and what it leads to, at
+/// most 40 links), 40 bytes each: device, inode, ctime seconds and
+/// nanoseconds, uid, gid ([`WALKED`]), beginning with `/` itself. Stops
 /// where a component is missing.
-fn walk(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
+fn walk(path: &Path, out: &mut Vec<u8>) {
     let mut record = |m: &fs::Metadata| {
         for n in [m.dev(), m.ino()] {
             out.extend_from_slice(&n.to_le_bytes());
@@ -585,6 +584,9 @@ fn walk(path: &Path) -> Vec<u8> {
         out.extend_from_slice(&m.uid().to_le_bytes());
         out.extend_from_slice(&m.gid().to_le_bytes());
     };
+    if let Ok(m) = fs::symlink_metadata("/") {
+        record(&m);
+    }
     let mut walk = jailtrace_rootfs::PathWalk::new(path);
     while let Some(next) = walk.next_path() {
         let Ok(m) = fs::symlink_metadata(&next) else {
@@ -601,9 +603,14 @@ fn walk(path: &Path) -> Vec<u8> {
         }
     }
     // The neighbours in a small directory: a program that reads one file
-    // of a locale or a zone directory reads its siblings next.
-    let names: Vec<_> = fs::read_dir(walk.dir())
+    // of a locale or a zone directory reads its siblings next. A directory
+    // bigger than one block is not read at all: listing it fills libc's
+    // 32 KiB buffer (a walk ending in /usr/bin took 300 µs instead of 20).
+    let small = fs::metadata(walk.dir()).is_ok_and(|m| m.len() <= SMALL_DIR);
+    let names: Vec<_> = small
+        .then(|| fs::read_dir(walk.dir()))
         .into_iter()
+        .flatten()
         .flatten()
         .take(WALK_NEIGHBOURS + 1)
         .filter_map(Result::ok)
@@ -616,16 +623,46 @@ fn walk(path: &Path) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
 /// How many entries a directory may have for a walk to report them all.
 const WALK_NEIGHBOURS: usize = 32;
 
+/// The largest directory (`st_size`) a walk lists: one ext4 block, which
+/// holds a few dozen names.
+const SMALL_DIR: u64 = 4096;
+
+/// The helper's answer to a map request (`PID UID GID`): maps the user
+/// namespace of PID with the caller's subordinate ranges, and returns how
+/// many ids above 0 it mapped; the reason, when it mapped none.
+fn map(request: &str) -> Result<u32, String> {
+    let ids: Vec<u32> = request
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [pid, uid, gid] = ids[..] else {
+        return Err("malformed map request".into());
+    };
+    let (Some((ustart, ucount)), Some((gstart, gcount))) = (
+        subordinate("/etc/subuid", uid),
+        subordinate("/etc/subgid", gid),
+    ) else {
+        return Err(format!(
+            "no range for uid {uid} in /etc/subuid and gid {gid} in /etc/subgid"
+        ));
+    };
+    let count = ucount.min(gcount);
+    run_maps(
+        &format!("{pid} 0 {uid} 1 1 {ustart} {count}"),
+        &format!("{pid} 0 {gid} 1 1 {gstart} {count}"),
+    )
+    .map_err(|e| format!("newuidmap/newgidmap failed: {e}"))?;
+    Ok(count)
+}
+
 /// Runs newuidmap and newgidmap, side by side (each is a setuid program
 /// that reads its file; they do not depend on each other).
-fn run_maps(request: &str) -> Result<(), String> {
-    let (uids, gids) = request.split_once(';').ok_or("malformed map request")?;
+fn run_maps(uids: &str, gids: &str) -> Result<(), String> {
     let start = |tool: &str, args: &str| {
         Command::new(tool)
             .args(args.split_whitespace())
@@ -792,10 +829,9 @@ mod tests {
     #[test]
     fn a_walk_reports_every_inode_on_the_way_through_its_symlinks() {
         // /bin/sh: on Debian /bin is a link to usr/bin and sh one to dash.
-        let got: Vec<_> = walk(Path::new("/bin/sh"))
-            .chunks_exact(WALKED)
-            .map(walked)
-            .collect();
+        let mut out = Vec::new();
+        walk(Path::new("/bin/sh"), &mut out);
+        let got: Vec<_> = out.chunks_exact(WALKED).map(walked).collect();
         let real = fs::canonicalize("/bin/sh").unwrap();
         let mut wanted = vec!["/bin", "/bin/sh", real.to_str().unwrap()];
         wanted.extend(real.parent().unwrap().ancestors().filter_map(Path::to_str));
@@ -816,10 +852,9 @@ mod tests {
         for name in ["a", "b", "c"] {
             fs::write(dir.path().join(name), name).unwrap();
         }
-        let got: Vec<_> = walk(&dir.path().join("missing/deeper"))
-            .chunks_exact(WALKED)
-            .map(walked)
-            .collect();
+        let mut out = Vec::new();
+        walk(&dir.path().join("missing/deeper"), &mut out);
+        let got: Vec<_> = out.chunks_exact(WALKED).map(walked).collect();
         for name in ["a", "b", "c"] {
             let path = dir.path().join(name);
             assert!(

@@ -286,6 +286,19 @@ fn preseed(
     for scratch in ["/tmp", "/var/tmp"] {
         wanted.push((Path::new(scratch), Cause::Runtime));
     }
+    let opts = jailtrace_elf::ClosureOptions {
+        ld_library_path: config.ld_library_path.clone(),
+        ..Default::default()
+    };
+    let closure = jailtrace_elf::closure(&config.executable, &opts).ok();
+    // Rootless, the owners of all of these come in one request.
+    let objects = closure.iter().flat_map(|c| &c.objects);
+    let all: Vec<&Path> = wanted
+        .iter()
+        .map(|(path, _)| *path)
+        .chain(objects.map(|o| o.path.as_path()))
+        .collect();
+    session.host.prefetch_owners(&all);
     for (path, cause) in wanted {
         session.place(path, Follow::Yes, false, cause, &who, observer)?;
     }
@@ -295,11 +308,7 @@ fn preseed(
             handler::RunHandler::new(session, observer, None, config.stop_timeout, readiness);
         h.interpreters(&config.executable, &who, 0)?;
     }
-    let opts = jailtrace_elf::ClosureOptions {
-        ld_library_path: config.ld_library_path.clone(),
-        ..Default::default()
-    };
-    if let Ok(closure) = jailtrace_elf::closure(&config.executable, &opts) {
+    if let Some(closure) = closure {
         for object in closure.objects {
             let who = Who {
                 exe: object.needed_by.clone(),

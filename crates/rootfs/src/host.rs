@@ -77,11 +77,14 @@ impl Host {
     }
 
     /// When owners come from an [`crate::owners::OwnerSource`], asks it
-    /// for everything on the way to `jail` at once (a plan is about to
-    /// `lstat` each of those).
-    pub(crate) fn prefetch_owners(&self, jail: &Path) {
+    /// for everything on the way to each of `jail` at once (plans are
+    /// about to `lstat` each of those): a caller that knows several paths
+    /// it will place gives them together, for one round trip.
+    pub fn prefetch_owners(&self, jail: &[&Path]) {
         if self.host_owners {
-            owners::prefetch(&self.path_of(jail));
+            let paths: Vec<PathBuf> = jail.iter().map(|p| self.path_of(p)).collect();
+            let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            owners::prefetch(&paths);
         }
     }
 

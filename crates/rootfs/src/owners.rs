@@ -39,13 +39,13 @@ pub trait OwnerSource: Send + Sync + fmt::Debug {
     /// not followed.
     fn owner(&self, path: &Path) -> io::Result<(u32, u32)>;
 
-    /// The owners of every inode met on the way to `path` as the kernel
-    /// resolves it (each component, the symlinks in it and their
+    /// The owners of every inode met on the way to each of `paths` as the
+    /// kernel resolves it (each component, the symlinks in it and their
     /// targets), in one request: a plan walks those same inodes, so one
     /// round trip answers what would otherwise take one per component.
     /// The default answers nothing, and [`host_owner`] asks per path.
-    fn walk(&self, path: &Path) -> io::Result<Vec<Owned>> {
-        let _ = path;
+    fn walk(&self, paths: &[&Path]) -> io::Result<Vec<Owned>> {
+        let _ = paths;
         Ok(Vec::new())
     }
 }
@@ -133,27 +133,35 @@ fn remember(owned: impl IntoIterator<Item = Owned>) {
 }
 
 /// When rootless, fills the cache with the owners of everything on the
-/// way to the host path `path` in one request ([`OwnerSource::walk`]),
-/// unless the deepest part of it that exists is cached already. Only a
-/// shortcut: [`host_owner`] asks for whatever is still missing.
-pub(crate) fn prefetch(path: &Path) {
+/// way to each of the host paths `paths` in one request
+/// ([`OwnerSource::walk`]), leaving out those whose deepest part that
+/// exists is cached already. Only a shortcut: [`host_owner`] asks for
+/// whatever is still missing.
+pub(crate) fn prefetch(paths: &[&Path]) {
     let Some(source) = SOURCE.get() else {
         return;
     };
-    let mut at = path;
-    let st = loop {
-        match nix::sys::stat::lstat(at) {
-            Ok(st) => break st,
-            Err(_) => match at.parent() {
-                Some(parent) => at = parent,
-                None => return,
-            },
-        }
-    };
-    if cached(&key_of(&st)).is_some() {
+    let unknown: Vec<&Path> = paths
+        .iter()
+        .copied()
+        .filter(|path| {
+            let mut at = *path;
+            let st = loop {
+                match nix::sys::stat::lstat(at) {
+                    Ok(st) => break st,
+                    Err(_) => match at.parent() {
+                        Some(parent) => at = parent,
+                        None => return false,
+                    },
+                }
+            };
+            cached(&key_of(&st)).is_none()
+        })
+        .collect();
+    if unknown.is_empty() {
         return;
     }
-    if let Ok(owned) = source.walk(path) {
+    if let Ok(owned) = source.walk(&unknown) {
         remember(owned);
     }
 }

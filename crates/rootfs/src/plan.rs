@@ -144,7 +144,7 @@ pub enum Applied {
 
 /// Plans the steps that make `p` resolve in `root` as on `host`.
 pub fn plan(root: &Root, host: &Host, p: &Path, follow: Follow) -> Result<Plan, Error> {
-    host.prefetch_owners(p);
+    host.prefetch_owners(&[p]);
     Walk::new(root, host).run(p, follow, false)
 }
 
@@ -157,7 +157,7 @@ pub fn plan_parent(root: &Root, host: &Host, p: &Path) -> Result<Plan, Error> {
         Some((parent, _)) => parent,
         None => p.to_path_buf(),
     };
-    host.prefetch_owners(&parent);
+    host.prefetch_owners(&[&parent]);
     Walk::new(root, host).run(&parent, Follow::Yes, true)
 }
 

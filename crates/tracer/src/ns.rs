@@ -11,6 +11,7 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 /// Mounts procfs at `target` (a path, typically `/proc/self/fd/N` of a
@@ -64,18 +65,22 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
     }
 }
 
-/// Runs `body` in a new process that is not the caller's child, and
-/// returns once it runs: a child forks it and exits at once, so init (or
-/// the nearest subreaper) adopts it and the caller's `waitpid(-1)` never
-/// waits for it. It runs in a process group of its own (a Ctrl-C for the
-/// caller's job does not reach it), with stdin, stdout and stderr on
-/// `/dev/null` and `close` closed, and exits with what `body` returns.
+/// Runs `body` in a new process that is not the caller's child: a child
+/// forks it and exits at once, so init (or the nearest subreaper) adopts
+/// it and the caller's `waitpid(-1)` never waits for it. It runs in a
+/// process group of its own (a Ctrl-C for the caller's job does not reach
+/// it), with stdin, stdout and stderr on `/dev/null` and `close` closed,
+/// and exits with what `body` returns.
+///
+/// It returns without waiting for that first child: [`Detached::reap`]
+/// does, later, when the caller has done its own work meanwhile (by then
+/// the child is long gone), and before anything else may `waitpid(-1)`.
 ///
 /// This is a fork without an exec, which costs a fraction of starting a
 /// program: it is only sound while the caller has one thread (fork(2):
 /// only the calling thread is copied, so a lock another thread held would
 /// stay locked in the copy), which is checked: `EBUSY` otherwise.
-pub fn spawn_detached<F>(close: &impl std::os::fd::AsRawFd, body: F) -> Result<(), Errno>
+pub fn spawn_detached<F>(close: &impl std::os::fd::AsRawFd, body: F) -> Result<Detached, Errno>
 where
     F: FnOnce() -> i32,
 {
@@ -94,7 +99,7 @@ where
     // copies may run any code: no lock can be held by a thread that is not
     // copied. The first child only forks and `_exit`s; the second runs
     // `body` and `_exit`s without returning into the caller's frames. The
-    // parent waits for the first child only.
+    // parent reaps the first child only, by pid.
     unsafe {
         let first = libc::fork();
         if first < 0 {
@@ -113,20 +118,40 @@ where
             let code = body();
             libc::_exit(code);
         }
-        let mut status = 0;
+        Ok(Detached {
+            first: Some(Pid::from_raw(first)),
+        })
+    }
+}
+
+/// The first child of [`spawn_detached`], to be reaped. Dropped unreaped,
+/// it is reaped then.
+#[derive(Debug)]
+pub struct Detached {
+    first: Option<Pid>,
+}
+
+impl Detached {
+    /// Waits for the first child; `ECHILD` when it could not fork the
+    /// second, which then never ran.
+    pub fn reap(&mut self) -> Result<(), Errno> {
+        let Some(first) = self.first.take() else {
+            return Ok(());
+        };
         loop {
-            if libc::waitpid(first, &mut status, 0) == first {
-                break;
-            }
-            if *libc::__errno_location() != libc::EINTR {
-                return Err(Errno::last());
+            match waitpid(first, None) {
+                Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+                Ok(_) => return Err(Errno::ECHILD),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
             }
         }
-        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            Ok(())
-        } else {
-            Err(Errno::ECHILD)
-        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        let _ = self.reap();
     }
 }
 
