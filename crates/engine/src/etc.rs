@@ -94,7 +94,7 @@ impl Session {
         let content = (!during_run).then(|| PathText::from(text.as_str()));
         if let Some(entry) = self.entry_mut(path) {
             entry.size = Some(copied.bytes);
-            entry.sha256 = Some(copied.sha256);
+            entry.sha256 = Some(copied.sha256.wait());
             entry.content = content;
             return Ok(true);
         }
@@ -102,7 +102,7 @@ impl Session {
         let mode = Mode::from_st_mode(attrs.mode);
         let mut entry = Entry::new(path.into(), EntryKind::File, mode, 0, 0, reason);
         entry.size = Some(copied.bytes);
-        entry.sha256 = Some(copied.sha256);
+        entry.sha256 = Some(copied.sha256.wait());
         entry.content = content;
         self.record(entry, observer);
         Ok(true)

@@ -27,6 +27,7 @@ mod accounts;
 mod binds;
 mod config;
 mod creds;
+mod digests;
 mod dirents;
 pub mod doctor;
 mod drive;
@@ -74,6 +75,9 @@ pub use session::{Miss, Observer, Quiet, Who, LAST_ABSENT};
 /// Runs the discovery loop of `config`, reporting progress to `observer`.
 pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error> {
     let start = Instant::now();
+    // Before the tracer binds itself to one CPU: the hashing thread keeps
+    // the caller's CPUs.
+    jailtrace_rootfs::digest::start();
     let root = Root::open(&config.root)?;
     let mut session = session::Session::new(
         root,
@@ -140,7 +144,10 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             .into_iter()
             .filter(|p| !session.has_entry(p.path.as_path()))
             .collect(),
-        entries: std::mem::take(&mut session.entries),
+        entries: {
+            session.digests.settle(&mut session.entries);
+            std::mem::take(&mut session.entries)
+        },
         denied: std::mem::take(&mut session.denied),
         mounts: std::mem::take(&mut session.mounts),
         sockets: std::mem::take(&mut session.sockets),

@@ -53,7 +53,7 @@ use nix::fcntl::OFlag;
 use crate::dirents;
 use crate::placeholders::{Cursor, Listing, Placeholder, Shown, Unmade};
 use crate::policy::Verdict;
-use crate::session::{entry_for, Observer, Session, Who};
+use crate::session::{entry_deferred, entry_for, Observer, Session, Who};
 
 /// `path` with `.` and `..` folded lexically (for placeholder lookups only).
 fn normalize(path: &Path) -> PathBuf {
@@ -409,7 +409,8 @@ impl Session {
         };
         let mut reason = who.reason(Cause::Listed, self.run, None);
         reason.requested = ph.reason.requested.clone();
-        let entry = entry_for(&step, &Applied::File(copied), stripped, reason);
+        let (entry, pending) = entry_deferred(&step, &Applied::File(copied), stripped, reason);
+        self.digests.add(path, pending);
         if was_hollow {
             self.replace_entry(entry);
         } else {

@@ -108,6 +108,8 @@ pub struct Session {
     /// The index of the run in progress.
     pub(crate) run: u32,
     pub(crate) entries: Vec<Entry>,
+    /// Entries whose file is still being hashed.
+    pub(crate) digests: crate::digests::Pending,
     index: HashMap<PathBuf, usize>,
     /// Directories some recorded entry lies below (may name one whose
     /// entries were forgotten since: then a lookup only costs a scan).
@@ -193,6 +195,7 @@ impl Session {
             copying: true,
             run: 0,
             entries: Vec::new(),
+            digests: Default::default(),
             index: HashMap::new(),
             holders: HashSet::new(),
             absent: Vec::new(),
@@ -337,8 +340,9 @@ impl Session {
     /// the same digest start from the same root: the second cannot change
     /// anything the first did not (file content the program rewrote at
     /// the same size and times are not compared).
-    pub(crate) fn state_digest(&self, copying: bool) -> u64 {
+    pub(crate) fn state_digest(&mut self, copying: bool) -> u64 {
         use std::hash::{Hash, Hasher};
+        self.digests.settle(&mut self.entries);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         copying.hash(&mut hasher);
         let mut entries: Vec<&Entry> = self.entries.iter().collect();
@@ -638,10 +642,11 @@ impl Session {
             }
         }
         let applied = self.root.apply(&self.host, &step)?;
-        let entry = entry_for(&step, &applied, stripped, reason);
+        let (entry, pending) = entry_deferred(&step, &applied, stripped, reason);
         if let Applied::File(copied) = &applied {
             self.counters.bytes += copied.bytes;
         }
+        self.digests.add(step.path(), pending);
         self.record(entry, observer);
         Ok(())
     }
@@ -940,7 +945,7 @@ impl Session {
     }
 }
 
-pub(crate) use jailtrace_jail::entry_for;
+pub(crate) use jailtrace_jail::{entry_deferred, entry_for};
 
 /// Hashes the tree below `top` (names in order; each name's kind, mode,
 /// owner, size and link target), without following links or crossing

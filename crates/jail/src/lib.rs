@@ -30,7 +30,7 @@ mod verify;
 
 pub use build::{build, BuildReport, Mismatch, Options};
 pub use check::{Field, Values};
-pub use entry::entry_for;
+pub use entry::{entry_deferred, entry_for};
 pub use error::Error;
 pub use update::{update, Change, UpdateReport};
 pub use verify::{verify, Differences, Finding, Problem, VerifyReport};

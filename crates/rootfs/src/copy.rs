@@ -23,6 +23,7 @@ use nix::sys::stat::{fstat, Mode};
 use nix::unistd::{ftruncate, lseek, Whence};
 use sha2::{Digest, Sha256};
 
+use crate::digest::{Hashing, Sha256Sum};
 use crate::resolve;
 use crate::root::{set_fd_attrs, CopyRecord};
 use crate::{Attrs, Error, Host, Kind, Meta, Root};
@@ -32,8 +33,9 @@ use crate::{Attrs, Error, Host, Kind, Meta, Root};
 pub struct Copied {
     /// The file's size in bytes.
     pub bytes: u64,
-    /// SHA-256 of the content, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the content: ready, or for a large file still being
+    /// computed from the bytes written (see [`crate::digest`]).
+    pub sha256: Sha256Sum,
     /// Set when the file was made a hard link to this earlier copy (a jail
     /// path) instead of being copied again.
     pub hardlink_to: Option<PathBuf>,
@@ -108,7 +110,7 @@ impl Root {
         self.restore_dir_time(p, &dir)?;
         Ok(Copied {
             bytes: contents.len() as u64,
-            sha256: format!("{:x}", Sha256::digest(contents)),
+            sha256: Sha256Sum::ready(format!("{:x}", Sha256::digest(contents))),
             hardlink_to: None,
         })
     }
@@ -247,15 +249,15 @@ fn inode_id(st: &nix::sys::stat::FileStat) -> (u64, u64, (i64, i64)) {
 /// Copies the data ranges of `src` (up to `size`) into `dst` at the same
 /// offsets, sets `dst`'s size, and returns the size copied and the SHA-256.
 /// Should `src` shrink meanwhile, the copy ends where its data ended.
-fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyError> {
-    let mut hasher = Sha256::new();
+fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, Sha256Sum), CopyError> {
+    let mut hasher = Hashing::new(size);
     let mut buf = vec![0u8; CHUNK];
     let zeros = vec![0u8; CHUNK];
     let mut size = size;
     let mut pos = 0u64;
     while pos < size {
         let data = seek(src, pos, Whence::SeekData)?.map_or(size, |d| d.min(size));
-        hash_zeros(&mut hasher, &zeros, data - pos);
+        hash_zeros(&mut hasher, &zeros, data - pos)?;
         pos = data;
         if pos >= size {
             break;
@@ -275,13 +277,13 @@ fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, String), CopyE
             }
             let chunk = &buf[..n];
             dst.write_all_at(chunk, pos).map_err(CopyError::Write)?;
-            hasher.update(chunk);
+            hasher.update(chunk).map_err(CopyError::Read)?;
             pos += n as u64;
         }
     }
     let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
     ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
-    Ok((size, format!("{:x}", hasher.finalize())))
+    Ok((size, hasher.finish()))
 }
 
 /// `lseek` for `SEEK_DATA`/`SEEK_HOLE`: `Ok(None)` means "no more data" (or
@@ -300,10 +302,11 @@ fn seek(f: &File, pos: u64, whence: Whence) -> Result<Option<u64>, CopyError> {
     }
 }
 
-fn hash_zeros(hasher: &mut Sha256, zeros: &[u8], mut n: u64) {
+fn hash_zeros(hasher: &mut Hashing, zeros: &[u8], mut n: u64) -> Result<(), CopyError> {
     while n > 0 {
         let k = usize::try_from(n).map_or(zeros.len(), |n| n.min(zeros.len()));
-        hasher.update(&zeros[..k]);
+        hasher.update(&zeros[..k]).map_err(CopyError::Read)?;
         n -= k as u64;
     }
+    Ok(())
 }

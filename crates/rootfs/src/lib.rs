@@ -26,6 +26,7 @@
 //! tree in tests).
 
 mod copy;
+pub mod digest;
 mod error;
 mod host;
 mod link;
@@ -40,6 +41,7 @@ mod walk;
 mod tests;
 
 pub use copy::Copied;
+pub use digest::Sha256Sum;
 pub use error::Error;
 pub use host::Host;
 pub use link::{sha256_of, Shared};

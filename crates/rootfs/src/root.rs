@@ -41,7 +41,7 @@ pub(crate) struct CopyRecord {
     /// moves on every change to the inode and cannot be set back.
     pub(crate) root_id: (u64, u64, (i64, i64)),
     pub(crate) bytes: u64,
-    pub(crate) sha256: String,
+    pub(crate) sha256: crate::Sha256Sum,
 }
 
 /// A jail root directory, opened once; all operations are confined to it.

@@ -107,7 +107,7 @@ fn merged_usr_chain_is_planned_and_mirrored() {
     assert_eq!(copied.bytes, 3);
     // sha256("foo")
     assert_eq!(
-        copied.sha256,
+        copied.sha256.wait(),
         "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
     );
 
