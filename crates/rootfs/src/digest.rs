@@ -85,6 +85,10 @@ impl fmt::Debug for Sha256Sum {
     }
 }
 
+/// Chunks the hashing thread is done with, kept for the next copies (a
+/// fresh 128 KiB allocation is mapped and zeroed by the kernel each time).
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
 /// One file for the hashing thread: its chunks, in order, until the
 /// sender is dropped; then the digest goes into `sum`.
 struct Job {
@@ -113,6 +117,11 @@ pub fn start() {
                     let mut hasher = Sha256::new();
                     for chunk in job.chunks {
                         hasher.update(&chunk);
+                        if let Ok(mut spare) = SPARE.lock() {
+                            if spare.len() < IN_FLIGHT {
+                                spare.push(chunk);
+                            }
+                        }
                     }
                     job.sum.set(format!("{:x}", hasher.finalize()));
                 }
@@ -158,9 +167,18 @@ impl Hashing {
     pub(crate) fn update(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Hashing::Inline(hasher) => hasher.update(bytes),
-            Hashing::Thread { chunks, .. } => chunks
-                .send(bytes.to_vec())
-                .map_err(|_| std::io::Error::other("jailtrace's hashing thread is gone"))?,
+            Hashing::Thread { chunks, .. } => {
+                let mut chunk = SPARE
+                    .lock()
+                    .ok()
+                    .and_then(|mut spare| spare.pop())
+                    .unwrap_or_default();
+                chunk.clear();
+                chunk.extend_from_slice(bytes);
+                chunks
+                    .send(chunk)
+                    .map_err(|_| std::io::Error::other("jailtrace's hashing thread is gone"))?;
+            }
         }
         Ok(())
     }
