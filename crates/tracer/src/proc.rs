@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 
 use crate::arch::Arch;
 use crate::call::Target;
@@ -138,14 +138,25 @@ impl<'a> Tracee<'a> {
             Target::Fd(fd) => (Some(*fd), None),
             Target::Inet { .. } | Target::Process(_) => return Ok(None),
         };
-        let p = self.process()?;
-        let base = match dirfd {
-            None => p.cwd().map_err(|e| proc_err(self.pid, e))?,
-            Some(fd) => match p.fd_from_fd(fd).map_err(|e| proc_err(self.pid, e))?.target {
-                FDTarget::Path(path) => path,
-                _ => return Ok(None),
-            },
+        // One readlink(2) of the magic link: procfs's `Process` and
+        // `fd_from_fd` cost five more calls (opening /proc/PID, the link,
+        // a stat), at every `getdents64` and relative path.
+        let link = match dirfd {
+            None => format!("/proc/{}/cwd", self.pid),
+            Some(fd) => format!("/proc/{}/fd/{fd}", self.pid),
         };
+        let base = std::fs::read_link(&link).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("process {} or its descriptor is gone", self.pid),
+            ),
+            _ => e,
+        })?;
+        // A pipe, socket or anonymous inode reads as `pipe:[N]` and the
+        // like: only a file system object has a path.
+        if base.as_os_str().as_bytes().first() != Some(&b'/') {
+            return Ok(None);
+        }
         let base = inside(self.base, &base);
         Ok(Some(match rel {
             Some(rel) if !rel.is_empty() => base.join(rel),
