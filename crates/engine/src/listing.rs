@@ -485,30 +485,36 @@ impl Session {
     /// they stay, as a placeholder symlink does (the listing shows them at
     /// no cost).
     fn make_links_into_root(&mut self) -> Result<(), rootfs::Error> {
+        // Each link's target, read once: a round after the first checks
+        // the same links again.
+        let mut links: Vec<(PathBuf, usize, PathBuf)> = self
+            .placeholders
+            .unmade
+            .iter()
+            .filter(|(_, u)| u.kind == Kind::Symlink)
+            .filter_map(|(path, u)| {
+                let target = self.host.readlink(path).ok()?;
+                let at = path.parent().unwrap_or(Path::new("/")).join(target);
+                Some((path.clone(), u.listing, at))
+            })
+            .collect();
         // Until nothing changes: a link may lead to another link shown.
         loop {
-            let links: Vec<(PathBuf, usize)> = self
-                .placeholders
-                .unmade
-                .iter()
-                .filter(|(_, u)| u.kind == Kind::Symlink)
-                .map(|(path, u)| (path.clone(), u.listing))
-                .collect();
             let mut made = false;
-            for (path, listing) in links {
-                let Ok(target) = self.host.readlink(&path) else {
+            let mut left = Vec::with_capacity(links.len());
+            for (path, listing, at) in links {
+                if self.root.stat(&at)?.is_none() {
+                    left.push((path, listing, at));
                     continue;
-                };
-                let at = path.parent().unwrap_or(Path::new("/")).join(target);
-                if self.root.stat(&at)?.is_some() {
-                    self.placeholders.unmade.remove(&path);
-                    let reason = self.placeholders.listings[listing].reason.clone();
-                    made |= self.make_placeholder(&path, reason)?;
                 }
+                self.placeholders.unmade.remove(&path);
+                let reason = self.placeholders.listings[listing].reason.clone();
+                made |= self.make_placeholder(&path, reason)?;
             }
             if !made {
                 return Ok(());
             }
+            links = left;
         }
     }
 
