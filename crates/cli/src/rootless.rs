@@ -109,7 +109,7 @@ pub fn enter() -> anyhow::Result<()> {
     };
     // Root asking for --rootless has no subordinate ranges to map.
     let waiting = uid != 0
-        && match helper.send_map(std::process::id(), uid, gid) {
+        && match helper.send_map(std::process::id()) {
             Ok(()) => true,
             Err(e) => {
                 entered.subordinate_note = Some(format!("newuidmap/newgidmap failed: {e}"));
@@ -385,15 +385,14 @@ impl Helper {
         *given = Some(mine);
     }
 
-    /// Asks the helper to map the namespace of `pid` for the caller's
-    /// `uid` and `gid` and their subordinate ranges; [`Helper::settle`]
-    /// reads the reply.
-    fn send_map(&self, pid: u32, uid: u32, gid: u32) -> io::Result<()> {
+    /// Asks the helper to map the namespace of `pid` for the caller and
+    /// their subordinate ranges; [`Helper::settle`] reads the reply.
+    fn send_map(&self, pid: u32) -> io::Result<()> {
         let mut sock = self
             .sock
             .lock()
             .map_err(|_| io::Error::other("rootless helper lock poisoned"))?;
-        send(&mut *sock, b'M', format!("{pid} {uid} {gid}").as_bytes())
+        send(&mut *sock, b'M', pid.to_string().as_bytes())
     }
 
     /// Reaps the helper's parent and reads the reply to
@@ -528,6 +527,14 @@ fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
 /// The helper's loop, in the forked process outside the namespace. Ends
 /// quietly when jailtrace closes its end of `sock`.
 fn serve(sock: UnixStream) -> io::Result<()> {
+    // Looked up at once, while jailtrace enters the namespace: the map
+    // request then only has the tools to run.
+    let ranges = Ranges {
+        uid: getuid().as_raw(),
+        gid: getgid().as_raw(),
+        subuid: subordinate("/etc/subuid", getuid().as_raw()),
+        subgid: subordinate("/etc/subgid", getgid().as_raw()),
+    };
     let mut requests = io::BufReader::new(sock.try_clone()?);
     let mut sock = sock;
     loop {
@@ -558,7 +565,7 @@ fn serve(sock: UnixStream) -> io::Result<()> {
                 }
                 reply(&mut sock, 0, &out)?;
             }
-            b'M' => match map(&String::from_utf8_lossy(&body)) {
+            b'M' => match map(&String::from_utf8_lossy(&body), &ranges) {
                 Ok(count) => reply(&mut sock, 0, &count.to_le_bytes())?,
                 Err(message) => reply(&mut sock, 1, message.as_bytes())?,
             },
@@ -632,21 +639,24 @@ const WALK_NEIGHBOURS: usize = 32;
 /// holds a few dozen names.
 const SMALL_DIR: u64 = 4096;
 
-/// The helper's answer to a map request (`PID UID GID`): maps the user
-/// namespace of PID with the caller's subordinate ranges, and returns how
-/// many ids above 0 it mapped; the reason, when it mapped none.
-fn map(request: &str) -> Result<u32, String> {
-    let ids: Vec<u32> = request
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let [pid, uid, gid] = ids[..] else {
-        return Err("malformed map request".into());
-    };
-    let (Some((ustart, ucount)), Some((gstart, gcount))) = (
-        subordinate("/etc/subuid", uid),
-        subordinate("/etc/subgid", gid),
-    ) else {
+/// The caller's ids and their subordinate ranges (start, count).
+struct Ranges {
+    uid: u32,
+    gid: u32,
+    subuid: Option<(u32, u32)>,
+    subgid: Option<(u32, u32)>,
+}
+
+/// The helper's answer to a map request (`PID`): maps the user namespace
+/// of PID with the caller's subordinate `ranges`, and returns how many ids
+/// above 0 it mapped; the reason, when it mapped none.
+fn map(request: &str, ranges: &Ranges) -> Result<u32, String> {
+    let pid: u32 = request
+        .trim()
+        .parse()
+        .map_err(|_| "malformed map request".to_string())?;
+    let Ranges { uid, gid, .. } = *ranges;
+    let (Some((ustart, ucount)), Some((gstart, gcount))) = (ranges.subuid, ranges.subgid) else {
         return Err(format!(
             "no range for uid {uid} in /etc/subuid and gid {gid} in /etc/subgid"
         ));

@@ -51,7 +51,7 @@ mod stack;
 mod who;
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use jailtrace_manifest::{
@@ -269,6 +269,19 @@ fn program_record(config: &Config) -> Program {
     }
 }
 
+/// What glibc reads as a dynamically linked program starts, wherever the
+/// program goes next: the loader's cache, the locale archive, aliases and
+/// the C.UTF-8 locale's files (a walk reports a small directory's entries
+/// too), and the time zone.
+const GLIBC_START: [&str; 6] = [
+    "/etc/ld.so.cache",
+    "/usr/lib/locale/locale-archive",
+    "/usr/share/locale/locale.alias",
+    "/usr/lib/locale/C.utf8/LC_CTYPE",
+    "/usr/lib/locale/C.utf8/LC_MESSAGES/SYS_LC_MESSAGES",
+    "/etc/localtime",
+];
+
 /// Places the executable, its interpreters and its ELF closure before the
 /// first run, so that the first run does not start with a failed exec.
 fn preseed(
@@ -298,12 +311,25 @@ fn preseed(
         ..Default::default()
     };
     let closure = jailtrace_elf::closure(&config.executable, &opts).ok();
-    // Rootless, the owners of all of these come in one request.
-    let objects = closure.iter().flat_map(|c| &c.objects);
+    // Rootless, the owners of all of these come in one request, with those
+    // of what a program linked with glibc reads as it starts (asked for,
+    // never placed unless the program asks).
+    let objects: Vec<&Path> = closure
+        .iter()
+        .flat_map(|c| &c.objects)
+        .map(|o| o.path.as_path())
+        .collect();
+    let gconv = objects
+        .iter()
+        .find(|o| o.file_name().is_some_and(|n| n == "libc.so.6"))
+        .and_then(|libc| libc.parent())
+        .map(|dir| dir.join("gconv/gconv-modules.cache"));
     let all: Vec<&Path> = wanted
         .iter()
         .map(|(path, _)| *path)
-        .chain(objects.map(|o| o.path.as_path()))
+        .chain(objects.iter().copied())
+        .chain(gconv.iter().map(PathBuf::as_path))
+        .chain(GLIBC_START.iter().map(Path::new))
         .collect();
     session.host.prefetch_owners(&all);
     for (path, cause) in wanted {
