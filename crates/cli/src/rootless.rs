@@ -31,6 +31,7 @@
 //! when jailtrace exits. It runs in a process group of its own, so a Ctrl-C
 //! for jailtrace does not take it away in the middle of a run.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -535,6 +536,7 @@ fn serve(sock: UnixStream) -> io::Result<()> {
         subuid: subordinate("/etc/subuid", getuid().as_raw()),
         subgid: subordinate("/etc/subgid", getgid().as_raw()),
     };
+    let mut listed = HashSet::new();
     let mut requests = io::BufReader::new(sock.try_clone()?);
     let mut sock = sock;
     loop {
@@ -561,7 +563,11 @@ fn serve(sock: UnixStream) -> io::Result<()> {
             b'W' => {
                 let mut out = Vec::new();
                 for path in body.split(|&b| b == 0) {
-                    walk(Path::new(std::ffi::OsStr::from_bytes(path)), &mut out);
+                    walk(
+                        Path::new(std::ffi::OsStr::from_bytes(path)),
+                        &mut out,
+                        &mut listed,
+                    );
                 }
                 reply(&mut sock, 0, &out)?;
             }
@@ -579,8 +585,9 @@ fn serve(sock: UnixStream) -> io::Result<()> {
 /// kernel would (each component, every symlink and what it leads to, at
 /// most 40 links), 40 bytes each: device, inode, ctime seconds and
 /// nanoseconds, uid, gid ([`WALKED`]), beginning with `/` itself. Stops
-/// where a component is missing.
-fn walk(path: &Path, out: &mut Vec<u8>) {
+/// where a component is missing. `listed` holds the directories (device,
+/// inode) whose entries a walk read already.
+fn walk(path: &Path, out: &mut Vec<u8>, listed: &mut HashSet<(u64, u64)>) {
     let mut record = |m: &fs::Metadata| {
         for n in [m.dev(), m.ino()] {
             out.extend_from_slice(&n.to_le_bytes());
@@ -613,7 +620,10 @@ fn walk(path: &Path, out: &mut Vec<u8>) {
     // of a locale or a zone directory reads its siblings next. A directory
     // bigger than one block is not read at all: listing it fills libc's
     // 32 KiB buffer (a walk ending in /usr/bin took 300 µs instead of 20).
-    let small = fs::metadata(walk.dir()).is_ok_and(|m| m.len() <= SMALL_DIR);
+    // Nor is one read before (`listed`): /etc, say, fits in a block but
+    // holds too many names, and every walk ending there read it again.
+    let small = fs::metadata(walk.dir())
+        .is_ok_and(|m| m.len() <= SMALL_DIR && listed.insert((m.dev(), m.ino())));
     let names: Vec<_> = small
         .then(|| fs::read_dir(walk.dir()))
         .into_iter()
@@ -840,7 +850,7 @@ mod tests {
     fn a_walk_reports_every_inode_on_the_way_through_its_symlinks() {
         // /bin/sh: on Debian /bin is a link to usr/bin and sh one to dash.
         let mut out = Vec::new();
-        walk(Path::new("/bin/sh"), &mut out);
+        walk(Path::new("/bin/sh"), &mut out, &mut HashSet::new());
         let got: Vec<_> = out.chunks_exact(WALKED).map(walked).collect();
         let real = fs::canonicalize("/bin/sh").unwrap();
         let mut wanted = vec!["/bin", "/bin/sh", real.to_str().unwrap()];
@@ -862,18 +872,29 @@ mod tests {
         for name in ["a", "b", "c"] {
             fs::write(dir.path().join(name), name).unwrap();
         }
-        let mut out = Vec::new();
-        walk(&dir.path().join("missing/deeper"), &mut out);
-        let got: Vec<_> = out.chunks_exact(WALKED).map(walked).collect();
-        for name in ["a", "b", "c"] {
+        let mut listed = HashSet::new();
+        let walked_to = |path: &Path, listed: &mut HashSet<(u64, u64)>| {
+            let mut out = Vec::new();
+            walk(path, &mut out, listed);
+            out.chunks_exact(WALKED).map(walked).collect::<Vec<_>>()
+        };
+        let got = walked_to(&dir.path().join("missing/deeper"), &mut listed);
+        let has = |got: &[jailtrace_rootfs::owners::Owned], name: &str| {
             let path = dir.path().join(name);
+            got.iter().any(|o| o.key == key(path.to_str().unwrap()))
+        };
+        for name in ["a", "b", "c"] {
             assert!(
-                got.iter().any(|o| o.key == key(path.to_str().unwrap())),
+                has(&got, name),
                 "{name} is a neighbour of the missing component"
             );
         }
         assert!(got
             .iter()
             .any(|o| o.key == key(dir.path().to_str().unwrap())));
+        // A directory is listed once: the next walk to `a` reports `a`,
+        // not its neighbours again.
+        let again = walked_to(&dir.path().join("a"), &mut listed);
+        assert!(has(&again, "a") && !has(&again, "b") && !has(&again, "c"));
     }
 }
