@@ -9,7 +9,10 @@
 //! jail; `--deny` adds rules and `--allow` makes exceptions to them. A path
 //! is refused when a deny rule matches it and no allow rule does; rules are
 //! regular expressions (the `regex` crate's syntax) matched against the
-//! bytes of the absolute jail path, so anchor them (`^/etc/shadow$`).
+//! bytes of the absolute jail path, so anchor them (`^/etc/shadow$`). The
+//! built-in rules match bytes (Unicode off, so `[^/]` matches a name that
+//! is not UTF-8); a rule given by the user is compiled as written, and
+//! `(?-u)` does the same for it.
 //!
 //! # The policy file (`--policy FILE`)
 //!
@@ -39,7 +42,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 
 /// The default deny rules: host secrets no jail gets unless allowed.
 pub const DEFAULT_DENY: &[&str] = &[
@@ -251,13 +254,30 @@ fn compile(rules: &[String]) -> Result<Vec<(String, Regex)>, RuleError> {
         .collect()
 }
 
+/// [`DEFAULT_DENY`], compiled to match bytes: a path need not be UTF-8,
+/// and in Unicode mode `[^/]+` matches only valid UTF-8, so
+/// `/home/<name that is not UTF-8>/.ssh` escaped its rule. (The rules are
+/// ASCII; without Unicode they also compile in half the time.)
+fn default_deny() -> Vec<(String, Regex)> {
+    DEFAULT_DENY
+        .iter()
+        .map(|r| {
+            let re = RegexBuilder::new(r)
+                .unicode(false)
+                .build()
+                .expect("the default rules are valid regular expressions");
+            (r.to_string(), re)
+        })
+        .collect()
+}
+
 impl Policy {
     /// The default rules plus `deny`, with `allow` as exceptions.
     pub fn new(deny: &[String], allow: &[String]) -> Result<Policy, RuleError> {
-        let mut all: Vec<String> = DEFAULT_DENY.iter().map(|s| s.to_string()).collect();
-        all.extend(deny.iter().cloned());
+        let mut all = default_deny();
+        all.extend(compile(deny)?);
         Ok(Policy {
-            deny: compile(&all)?,
+            deny: all,
             allow: compile(allow)?,
             runtime_exceptions: Vec::new(),
             binds: Vec::new(),
@@ -311,8 +331,7 @@ impl Policy {
         })?;
         let file = parse(path, &text)?;
         let mut all_deny = if file.defaults {
-            let defaults: Vec<String> = DEFAULT_DENY.iter().map(|s| s.to_string()).collect();
-            compile(&defaults)?
+            default_deny()
         } else {
             Vec::new()
         };
@@ -544,6 +563,15 @@ mod tests {
             assert!(
                 matches!(p.verdict(Path::new(secret)), Verdict::Deny(_)),
                 "{secret}"
+            );
+        }
+        // A name need not be UTF-8 (Latin-1 "josé"): the rules match bytes.
+        for secret in [&b"/home/jos\xe9/.ssh/id_rsa"[..], b"/etc/ssh/\xff_key"] {
+            let path = Path::new(std::ffi::OsStr::from_bytes(secret));
+            assert!(
+                matches!(p.verdict(path), Verdict::Deny(_)),
+                "{}",
+                path.display()
             );
         }
         for fine in [
