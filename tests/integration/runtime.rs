@@ -242,3 +242,50 @@ fn redis_saving_its_database_leaves_a_clean_jail() {
     assert_eq!(report["clean"], true, "{report:#}");
     assert_eq!(report["data_files"], 1, "{report:#}");
 }
+
+/// A pid file the program left in `/run` in the discovering run is gone
+/// when the verifying run starts, as after a boot: a program that refuses
+/// to start over a pid file (as Apache does, "httpd (pid 15) already
+/// running") starts in every run. The manifest still records the file as
+/// the program's own, and `verify` finds the jail clean without it.
+#[test]
+fn each_run_starts_with_the_run_directory_a_boot_gives() {
+    const NAME: &str = "each_run_starts_with_the_run_directory_a_boot_gives";
+    if !require_root(NAME) {
+        return;
+    }
+    let pid_file = format!("/run/jailtrace-test-{}.pid", unique());
+    let script = format!(
+        "if [ -e {pid_file} ]; then echo \"already running: $(cat {pid_file})\"; exit 1; fi; \
+         echo $$ > {pid_file}; echo started"
+    );
+    let jail = Jail::new("rundirs");
+    let out = jail.run(&["/bin/sh", "-c", &script], &[], BASE_ENV);
+    out.expect_ok();
+    let manifest = Manifest::read(&jail.manifest).unwrap();
+    let runs: Vec<_> = manifest.runs.iter().map(|r| r.ready).collect();
+    assert_eq!(runs, [true, true], "{}", out.finished.report());
+    let entry = manifest
+        .entry(Path::new(&pid_file))
+        .unwrap_or_else(|| panic!("no entry for {pid_file}"));
+    assert_eq!(entry.reason.cause, jailtrace_manifest::Cause::Created);
+    // The verifying run made it again; it is the program's, and the jail
+    // is clean with it and without it.
+    let in_root = jail.root.join(pid_file.trim_start_matches('/'));
+    assert!(in_root.exists());
+    let verify = jailtrace(&jail, &["verify", "--manifest", text(&jail.manifest)]);
+    assert_eq!(verify.code(), Some(0), "{}", verify.report());
+    fs::remove_file(&in_root).unwrap();
+    let verify = jailtrace(&jail, &["verify", "--manifest", text(&jail.manifest)]);
+    assert_eq!(verify.code(), Some(0), "{}", verify.report());
+    // The program runs under plain chroot, once.
+    let chrooted = cmd::run(
+        {
+            let mut c = std::process::Command::new("chroot");
+            c.arg(&jail.root).args(["/bin/sh", "-c", &script]);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert_eq!(chrooted.stdout_text(), "started\n", "{}", chrooted.report());
+}

@@ -242,6 +242,7 @@ impl<'a> Drive<'a> {
         // failure.
         let quiet = later && !config.input.is_terminal();
         let output = if quiet { Output::Hidden } else { Output::Shown };
+        self.session.empty_run_dirs()?;
         self.session.mount_binds()?;
         let traced = trace_run(
             config,

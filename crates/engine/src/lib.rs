@@ -45,6 +45,7 @@ mod placeholders;
 pub mod policy;
 pub mod ready;
 mod rootdir;
+mod rundirs;
 mod runner;
 mod session;
 mod stack;
