@@ -1,21 +1,28 @@
 //! A fresh `/run` for every run, as a boot gives one.
 //!
-//! `/run` (and `/var/run`, `/var/lock`, which lead there) is a tmpfs that
-//! every boot starts empty, and servers rely on it: a pid file left there
-//! means "already running". A run of the program in the root keeps what
-//! the earlier runs' programs made, and a server that jailtrace stopped
-//! may not have removed its pid file. In a pid namespace of its own the
-//! program gets the same pids in each run, so the stale pid is alive:
-//! Apache refused to start with "httpd (pid 15) already running". So
-//! before each run, the files the program made there in earlier runs
-//! (entries of cause `created`) are removed; their entries stay (the
-//! program makes them when it runs: `build` skips them, `verify` does not
-//! miss them).
+//! `/run` (and `/var/run`, `/var/lock`, which lead there on Debian) is a
+//! tmpfs that every boot starts empty, and servers rely on it: a pid file
+//! left there means "already running", a socket left there makes `bind`
+//! fail. A run of the program in the root keeps what the earlier runs made,
+//! and a server that jailtrace stopped may not have removed its pid file.
+//! In a pid namespace of its own the program gets the same pids in each
+//! run, so the stale pid is alive: Apache refused to start with "httpd
+//! (pid 15) already running". So before each run, what is not a directory
+//! there is removed from the root, unless jailtrace placed it from the
+//! host (an `--allow`ed file): the program's pid files, locks and sockets.
+//! Their entries stay (the program makes them when it runs: `build` skips
+//! them, `verify` does not miss them). Apache writes its pid file under a
+//! temporary name and renames it, so the entries alone do not name it:
+//! the directories are read. The mount point of a bind is never entered.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-use jailtrace_manifest::{Cause, EntryKind};
-use jailtrace_rootfs as rootfs;
+use jailtrace_manifest::Cause;
+use jailtrace_rootfs::{self as rootfs, Kind};
+use nix::fcntl::OFlag;
 
 use crate::session::Session;
 
@@ -23,29 +30,62 @@ use crate::session::Session;
 const EMPTIED_AT_BOOT: [&str; 3] = ["/run", "/var/run", "/var/lock"];
 
 impl Session {
-    /// Removes from the root the regular files the program made under
+    /// Removes from the root what the program left under
     /// [`EMPTIED_AT_BOOT`] in earlier runs (see the module comment).
     pub(crate) fn empty_run_dirs(&mut self) -> Result<(), rootfs::Error> {
-        let made: Vec<&Path> = self
-            .entries
-            .iter()
-            .filter(|e| e.reason.cause == Cause::Created && e.kind == EntryKind::File)
-            .map(|e| e.path.as_path())
-            .filter(|p| EMPTIED_AT_BOOT.iter().any(|dir| p.starts_with(dir)))
-            .collect();
+        let mut dirs: Vec<PathBuf> = EMPTIED_AT_BOOT.iter().map(PathBuf::from).collect();
+        let mut walked = HashSet::new();
         let mut gone = Vec::new();
-        for path in made {
-            if self
-                .root
-                .lstat(path)?
-                .is_some_and(|m| m.kind == rootfs::Kind::File)
+        while let Some(dir) = dirs.pop() {
+            // A symlink (`/var/run -> /run`) is not followed: its target
+            // is in the list.
+            let Some(meta) = self.root.lstat(&dir)? else {
+                continue;
+            };
+            if meta.kind != Kind::Dir
+                || self.policy().is_bound(&dir)
+                || !walked.insert((meta.dev, meta.ino))
             {
-                gone.push(path.to_path_buf());
+                continue;
+            }
+            let fd = self.root.open_dir(&dir)?;
+            // Reopened for reading: the root hands out O_PATH descriptors.
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let Ok(mut listing) =
+                nix::dir::Dir::openat(&fd, ".", flags, nix::sys::stat::Mode::empty())
+            else {
+                continue;
+            };
+            for item in listing.iter().map_while(Result::ok) {
+                let name = OsStr::from_bytes(item.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let path = dir.join(name);
+                match self.root.lstat(&path)?.map(|m| m.kind) {
+                    Some(Kind::Dir) => dirs.push(path),
+                    Some(Kind::File | Kind::Socket | Kind::Fifo)
+                        if !self.placed_from_host(&path) =>
+                    {
+                        gone.push(path)
+                    }
+                    _ => {}
+                }
             }
         }
         for path in gone {
-            self.root.remove(&path)?;
+            if !self.policy().is_bound(&path) {
+                self.root.remove(&path)?;
+            }
         }
         Ok(())
+    }
+
+    /// Whether `path` is an entry jailtrace placed (not one the program
+    /// made).
+    fn placed_from_host(&self, path: &std::path::Path) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.path.as_path() == path && e.reason.cause != Cause::Created)
     }
 }
