@@ -451,7 +451,9 @@ impl<'a> Drive<'a> {
             Found::Transient { run } => {
                 self.session.refresh_account_dbs(false, self.observer)?;
                 self.hints.push(format!(
-                    "the verifying run {failed} did not start, but run {run} did with the same                      accounts: no account is missing. The program's start is not reliable under                      the readiness conditions given (a timeout on a loaded machine?)"
+                    "the verifying run {failed} did not start, but run {run} did with the same \
+                     accounts: no account is missing. The program's start is not reliable under \
+                     the readiness conditions given (a timeout on a loaded machine?)"
                 ));
                 // That run had the jail's own accounts: it verifies the jail.
                 self.after_verify(run, true)
