@@ -42,13 +42,11 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirEntryExt;
 use std::path::{Component, Path, PathBuf};
 
 use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
 use jailtrace_rootfs::{self as rootfs, Applied, Kind, Step};
-use nix::fcntl::OFlag;
 
 use crate::dirents;
 use crate::placeholders::{Cursor, Listing, Placeholder, Shown, Unmade};
@@ -172,19 +170,10 @@ impl Session {
     /// The names in the root's directory `dir` (none when it cannot be
     /// read).
     fn root_names(&self, dir: &Path) -> HashSet<OsString> {
-        let Ok(fd) = self.root.open_dir(dir) else {
-            return HashSet::new();
-        };
-        // Reopened for reading: the root hands out O_PATH descriptors.
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let Ok(mut d) = nix::dir::Dir::openat(&fd, ".", flags, nix::sys::stat::Mode::empty())
-        else {
-            return HashSet::new();
-        };
-        d.iter()
-            .map_while(Result::ok)
-            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
-            .collect()
+        self.root
+            .read_dir(dir)
+            .map(|names| names.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default()
     }
 
     /// Makes the placeholder of the host entry `path` that a listing by

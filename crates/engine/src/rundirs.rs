@@ -16,13 +16,10 @@
 //! the directories are read. The mount point of a bind is never entered.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use jailtrace_manifest::Cause;
 use jailtrace_rootfs::{self as rootfs, Kind};
-use nix::fcntl::OFlag;
 
 use crate::session::Session;
 
@@ -48,21 +45,16 @@ impl Session {
             {
                 continue;
             }
-            let fd = self.root.open_dir(&dir)?;
-            // Reopened for reading: the root hands out O_PATH descriptors.
-            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            let Ok(mut listing) =
-                nix::dir::Dir::openat(&fd, ".", flags, nix::sys::stat::Mode::empty())
-            else {
+            let Ok(names) = self.root.read_dir(&dir) else {
                 continue;
             };
-            for item in listing.iter().map_while(Result::ok) {
-                let name = OsStr::from_bytes(item.file_name().to_bytes());
-                if name == "." || name == ".." {
-                    continue;
-                }
+            for (name, kind) in names {
                 let path = dir.join(name);
-                match self.root.lstat(&path)?.map(|m| m.kind) {
+                let kind = match kind {
+                    Some(kind) => Some(kind),
+                    None => self.root.lstat(&path)?.map(|m| m.kind),
+                };
+                match kind {
                     Some(Kind::Dir) => dirs.push(path),
                     Some(Kind::File | Kind::Socket | Kind::Fifo)
                         if !self.placed_from_host(&path) =>

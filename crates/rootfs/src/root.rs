@@ -14,8 +14,9 @@
 //! it back after every later change inside that directory.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -140,6 +141,35 @@ impl Root {
     /// redirect).
     pub fn open_dir(&self, p: &Path) -> Result<OwnedFd, Error> {
         resolve::resolve_dir(self.fd.as_fd(), p, self.strategy).map_err(|e| self.err("open", p, e))
+    }
+
+    /// The names in the directory `p` (without `.` and `..`), each with
+    /// its kind when the file system gives it in the listing (`d_type`).
+    pub fn read_dir(&self, p: &Path) -> Result<Vec<(OsString, Option<Kind>)>, Error> {
+        let fd = self.open_dir(p)?;
+        // Reopened for reading: `open_dir` hands out an O_PATH descriptor.
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut dir = nix::dir::Dir::openat(&fd, ".", flags, Mode::empty())
+            .map_err(|e| self.err("read", p, e))?;
+        let mut names = Vec::new();
+        for item in dir.iter() {
+            let item = item.map_err(|e| self.err("read", p, e))?;
+            let name = OsStr::from_bytes(item.file_name().to_bytes());
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = item.file_type().map(|t| match t {
+                nix::dir::Type::File => Kind::File,
+                nix::dir::Type::Directory => Kind::Dir,
+                nix::dir::Type::Symlink => Kind::Symlink,
+                nix::dir::Type::CharacterDevice => Kind::CharDevice,
+                nix::dir::Type::BlockDevice => Kind::BlockDevice,
+                nix::dir::Type::Fifo => Kind::Fifo,
+                nix::dir::Type::Socket => Kind::Socket,
+            });
+            names.push((name.to_owned(), kind));
+        }
+        Ok(names)
     }
 
     /// Metadata of `p`; intermediate symlinks are resolved inside the root,
