@@ -96,7 +96,7 @@ struct Job {
     sum: Sha256Sum,
 }
 
-static THREAD: OnceLock<Option<Mutex<mpsc::Sender<Job>>>> = OnceLock::new();
+static THREAD: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
 
 /// Starts the hashing thread, once per process (see the module comment for
 /// why before the tracer binds itself to a CPU). Without it, or when the
@@ -130,7 +130,7 @@ pub fn start() {
             let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         }
         // Without a blocked mask the thread could steal signals: inline.
-        (blocked.is_ok() && thread.is_ok()).then(|| Mutex::new(jobs))
+        (blocked.is_ok() && thread.is_ok()).then_some(jobs)
     });
 }
 
@@ -154,8 +154,7 @@ impl Hashing {
                 chunks: receiver,
                 sum: sum.clone(),
             };
-            let sent = jobs.lock().is_ok_and(|jobs| jobs.send(job).is_ok());
-            if sent {
+            if jobs.send(job).is_ok() {
                 return Hashing::Thread { chunks, sum };
             }
         }
