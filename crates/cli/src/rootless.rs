@@ -530,11 +530,12 @@ fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
 fn serve(sock: UnixStream) -> io::Result<()> {
     // Looked up at once, while jailtrace enters the namespace: the map
     // request then only has the tools to run.
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     let ranges = Ranges {
-        uid: getuid().as_raw(),
-        gid: getgid().as_raw(),
-        subuid: subordinate("/etc/subuid", getuid().as_raw()),
-        subgid: subordinate("/etc/subgid", getgid().as_raw()),
+        uid,
+        gid,
+        subuid: subordinate("/etc/subuid", uid),
+        subgid: subordinate("/etc/subgid", gid),
     };
     let mut listed = HashSet::new();
     let mut requests = io::BufReader::new(sock.try_clone()?);
@@ -561,7 +562,11 @@ fn serve(sock: UnixStream) -> io::Result<()> {
             }
             b'P' => reply(&mut sock, 0, &std::process::id().to_le_bytes())?,
             b'W' => {
+                // Every plan starts at `/`: its owner comes once per reply.
                 let mut out = Vec::new();
+                if let Ok(m) = fs::symlink_metadata("/") {
+                    record(&mut out, &m);
+                }
                 for path in body.split(|&b| b == 0) {
                     walk(
                         Path::new(std::ffi::OsStr::from_bytes(path)),
@@ -584,29 +589,16 @@ fn serve(sock: UnixStream) -> io::Result<()> {
 /// `out`: the owners of every inode met while resolving `path` as the
 /// kernel would (each component, every symlink and what it leads to, at
 /// most 40 links), 40 bytes each: device, inode, ctime seconds and
-/// nanoseconds, uid, gid ([`WALKED`]), beginning with `/` itself. Stops
-/// where a component is missing. `listed` holds the directories (device,
-/// inode) whose entries a walk read already.
+/// nanoseconds, uid, gid ([`WALKED`]). Stops where a component is missing.
+/// `listed` holds the directories (device, inode) whose entries a walk read
+/// already. (`/` itself is in every reply once, from [`serve`].)
 fn walk(path: &Path, out: &mut Vec<u8>, listed: &mut HashSet<(u64, u64)>) {
-    let mut record = |m: &fs::Metadata| {
-        for n in [m.dev(), m.ino()] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        for n in [m.ctime(), m.ctime_nsec()] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        out.extend_from_slice(&m.uid().to_le_bytes());
-        out.extend_from_slice(&m.gid().to_le_bytes());
-    };
-    if let Ok(m) = fs::symlink_metadata("/") {
-        record(&m);
-    }
     let mut walk = jailtrace_rootfs::PathWalk::new(path);
     while let Some(next) = walk.next_path() {
         let Ok(m) = fs::symlink_metadata(&next) else {
             break;
         };
-        record(&m);
+        record(out, &m);
         if m.file_type().is_symlink() {
             match fs::read_link(&next) {
                 Ok(target) if walk.follow(&target) => {}
@@ -636,10 +628,22 @@ fn walk(path: &Path, out: &mut Vec<u8>, listed: &mut HashSet<(u64, u64)>) {
     if names.len() <= WALK_NEIGHBOURS {
         for name in names {
             if let Ok(m) = fs::symlink_metadata(name) {
-                record(&m);
+                record(out, &m);
             }
         }
     }
+}
+
+/// Adds the record of the inode `m` to a walk reply (see [`walk`]).
+fn record(out: &mut Vec<u8>, m: &fs::Metadata) {
+    for n in [m.dev(), m.ino()] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    for n in [m.ctime(), m.ctime_nsec()] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&m.uid().to_le_bytes());
+    out.extend_from_slice(&m.gid().to_le_bytes());
 }
 
 /// How many entries a directory may have for a walk to report them all.
