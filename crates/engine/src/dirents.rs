@@ -13,6 +13,10 @@ use jailtrace_rootfs::Kind;
 /// Bytes before the name.
 const HEAD: usize = 19;
 
+/// Room for the record of any name (`NAME_MAX`, 255 bytes: 280 with the
+/// head, the NUL and the padding), with a margin.
+pub(crate) const ROOM_FOR_ANY: usize = 512;
+
 /// The names of the records in `buf`, in order; stops at a malformed one.
 pub(crate) fn names(buf: &[u8]) -> impl Iterator<Item = &OsStr> {
     let mut at = 0;

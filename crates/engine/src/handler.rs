@@ -263,11 +263,11 @@ impl<'a> RunHandler<'a> {
         let tid = tracee.pid().as_raw();
         let done = match self.session.listed_result(tid, fd, &got, count) {
             Shows::Kernel => Ok(()),
-            Shows::Names(records) => tracee
-                .write_memory(buf, &records)
+            Shows::Names { at, records } => tracee
+                .write_memory(buf + at as u64, &records)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    let len = i64::try_from(records.len()).unwrap_or(0);
+                    let len = i64::try_from(at + records.len()).unwrap_or(0);
                     tracee.set_result(len).map_err(|e| e.to_string())
                 }),
             Shows::TooSmall => tracee

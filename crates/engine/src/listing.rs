@@ -76,8 +76,9 @@ const NEVER_LISTED: &[&str] = &["/proc", "/sys", "/dev"];
 pub(crate) enum Shows {
     /// The kernel's records.
     Kernel,
-    /// These records: names the kernel's pass did not return.
-    Names(Vec<u8>),
+    /// The kernel's first `at` bytes of records, then these: names the
+    /// kernel's pass did not return.
+    Names { at: usize, records: Vec<u8> },
     /// `EINVAL`: the buffer cannot hold the next name's record.
     TooSmall,
 }
@@ -287,6 +288,13 @@ impl Session {
     /// task `tid` ([`Session::shows`]). Once the kernel's pass is over, the
     /// listing's names it did not return follow, as many as fit; names
     /// that became placeholders meanwhile are the root's now.
+    ///
+    /// A pass is over when the kernel returns nothing, or when it left
+    /// room in the buffer for any record ([`dirents::ROOM_FOR_ANY`]): a
+    /// file system stops filling only at the end of the directory or when
+    /// the next record does not fit. The names then follow the kernel's
+    /// records in the same call, which saves a `getdents64` (two stops)
+    /// per directory.
     pub(crate) fn listed_result(&mut self, tid: i32, fd: i32, got: &[u8], count: usize) -> Shows {
         let p = &mut self.placeholders;
         let Some(cursor) = p.cursors.get_mut(&(tid, fd)) else {
@@ -299,23 +307,29 @@ impl Session {
                 *cursor = Cursor::new(cursor.listing);
             }
             cursor.seen.extend(dirents::names(got).map(OsStr::to_owned));
-            return Shows::Kernel;
+            if count.saturating_sub(got.len()) < dirents::ROOM_FOR_ANY {
+                return Shows::Kernel;
+            }
         }
         cursor.ended = true;
         let listing = &p.listings[cursor.listing];
         let mut out = Vec::new();
+        let room = count.saturating_sub(got.len());
         while let Some(shown) = listing.names.get(cursor.next) {
             let path = listing.dir.join(&shown.name);
             let wanted = p.unmade.contains_key(&path) && !cursor.seen.contains(&shown.name);
-            if wanted && !dirents::push(&mut out, count, shown.ino, shown.kind, &shown.name) {
+            if wanted && !dirents::push(&mut out, room, shown.ino, shown.kind, &shown.name) {
                 break;
             }
             cursor.next += 1;
         }
         match (out.is_empty(), cursor.next < listing.names.len()) {
-            (false, _) => Shows::Names(out),
-            (true, true) => Shows::TooSmall,
-            (true, false) => Shows::Kernel,
+            (false, _) => Shows::Names {
+                at: got.len(),
+                records: out,
+            },
+            (true, true) if got.is_empty() => Shows::TooSmall,
+            (true, _) => Shows::Kernel,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tests of [`super`].
 
 use super::*;
+use std::ffi::OsStr;
 use std::os::unix::fs::symlink;
 
 struct Fixture {
@@ -180,4 +181,65 @@ fn creating_a_file_places_only_its_parent() {
         !f.root.join("usr/lib/x/app.log").exists(),
         "the host's log must not leak into the jail"
     );
+}
+
+/// The records of `names` as the kernel returns them.
+fn records(names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        assert!(crate::dirents::push(
+            &mut out,
+            usize::MAX,
+            1,
+            rootfs::Kind::Dir,
+            OsStr::new(name)
+        ));
+    }
+    out
+}
+
+/// The names of `shows`' records, after the kernel's.
+fn shown(shows: &crate::listing::Shows, kernel: &[u8]) -> Vec<String> {
+    let crate::listing::Shows::Names { at, records } = shows else {
+        panic!("no names: {shows:?}");
+    };
+    assert_eq!(*at, kernel.len(), "the names follow the kernel's records");
+    crate::dirents::names(records)
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_listing_s_names_follow_the_kernel_s_last_records_when_they_fit() {
+    use crate::listing::Shows;
+    let mut f = fixture();
+    f.session.begin_run(1, true);
+    let host = f._dir.path().join("host/usr/lib/x");
+    for n in ["a", "b", "c"] {
+        std::fs::write(host.join(n), n).unwrap();
+    }
+    ask(&mut f.session, "/usr/lib/x/libc.so.6");
+    let dir = Path::new("/usr/lib/x");
+    f.session.list(dir, &who(), false, &mut Quiet).unwrap();
+    assert!(f.session.shows(7, 3, dir));
+    let kernel = records(&[".", "..", "libc.so.6"]);
+
+    // Room for any record after the kernel's: its pass is over, the names
+    // come in the same call, and the next call ends the listing.
+    let shows = f.session.listed_result(7, 3, &kernel, 4096);
+    let mut names = shown(&shows, &kernel);
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "libc.so"]);
+    assert_eq!(f.session.listed_result(7, 3, &[], 4096), Shows::Kernel);
+
+    // A rewind: the kernel's records again, this time filling the buffer
+    // (the pass may go on), so the names wait for its end.
+    let tight = kernel.len() + crate::dirents::ROOM_FOR_ANY - 8;
+    assert_eq!(f.session.listed_result(7, 3, &kernel, tight), Shows::Kernel);
+    let shows = f.session.listed_result(7, 3, &[], tight);
+    let crate::listing::Shows::Names { at: 0, records } = shows else {
+        panic!("{shows:?}");
+    };
+    assert_eq!(crate::dirents::names(&records).count(), 4);
+    assert_eq!(f.session.listed_result(7, 3, &[], tight), Shows::Kernel);
 }
