@@ -68,6 +68,33 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// The path a listed symlink in `dir` with `target` names, when that is
+/// plain from its spelling: `dir` is the kernel's own path of a listed
+/// directory (no symlink in it), so `..` there or right after `/` is
+/// exact; a `..` after a name (which may be a symlink) needs a lookup.
+fn plain_target(dir: &Path, target: &Path) -> Option<PathBuf> {
+    let mut out = dir.to_path_buf();
+    let mut named = false;
+    for c in target.components() {
+        match c {
+            Component::RootDir => {
+                out = PathBuf::from("/");
+                named = false;
+            }
+            Component::Normal(n) => {
+                out.push(n);
+                named = true;
+            }
+            Component::ParentDir if !named => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
 const NEVER_LISTED: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// What a `getdents64` on a listed directory returns instead of what the
@@ -490,24 +517,33 @@ impl Session {
     fn make_links_into_root(&mut self) -> Result<(), rootfs::Error> {
         // Each link's target, read once: a round after the first checks
         // the same links again.
-        let mut links: Vec<(PathBuf, usize, PathBuf)> = self
+        let mut links: Vec<(PathBuf, usize, PathBuf, Option<PathBuf>)> = self
             .placeholders
             .unmade
             .iter()
             .filter(|(_, u)| u.kind == Kind::Symlink)
             .filter_map(|(path, u)| {
                 let target = self.host.readlink(path).ok()?;
-                let at = path.parent().unwrap_or(Path::new("/")).join(target);
-                Some((path.clone(), u.listing, at))
+                let dir = path.parent().unwrap_or(Path::new("/"));
+                let plain = plain_target(dir, &target);
+                Some((path.clone(), u.listing, dir.join(target), plain))
             })
             .collect();
         // Until nothing changes: a link may lead to another link shown.
         loop {
             let mut made = false;
             let mut left = Vec::with_capacity(links.len());
-            for (path, listing, at) in links {
-                if self.root.stat(&at)?.is_none() {
-                    left.push((path, listing, at));
+            for (path, listing, at, plain) in links {
+                // Most links lead to a name shown beside them that nothing
+                // made (`man3/x.3.gz -> y.3.gz`): not in the root, known
+                // without a lookup there. (Only a name the program made
+                // by rename(2) or link(2), which are not traced, is in the
+                // root unrecorded; its link is then left out, unused.)
+                let unmade = plain
+                    .as_ref()
+                    .is_some_and(|p| self.placeholders.unmade.contains_key(p));
+                if unmade || self.root.stat(&at)?.is_none() {
+                    left.push((path, listing, at, plain));
                     continue;
                 }
                 self.placeholders.unmade.remove(&path);
@@ -614,6 +650,22 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_target_is_plain_only_where_its_spelling_says_where_it_leads() {
+        let dir = Path::new("/usr/share/man/man3");
+        let plain = |t: &str| plain_target(dir, Path::new(t));
+        assert_eq!(plain("x.3.gz"), Some("/usr/share/man/man3/x.3.gz".into()));
+        assert_eq!(plain("../man1/y.1"), Some("/usr/share/man/man1/y.1".into()));
+        assert_eq!(
+            plain("/etc/alternatives/z"),
+            Some("/etc/alternatives/z".into())
+        );
+        assert_eq!(plain("/../../a"), Some("/a".into()));
+        // After a name, which may be a symlink, `..` needs a lookup.
+        assert_eq!(plain("sub/../x"), None);
+        assert_eq!(plain("./x"), Some("/usr/share/man/man3/x".into()));
+    }
 
     #[test]
     fn normalizes_lexically() {
