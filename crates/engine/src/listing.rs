@@ -172,7 +172,7 @@ impl Session {
                 let listing = self.placeholders.listings.len();
                 self.placeholders
                     .unmade
-                    .insert(path, Unmade { kind, listing });
+                    .insert(path.into_os_string(), Unmade { kind, listing });
                 names.push(Shown {
                     name,
                     kind,
@@ -268,7 +268,7 @@ impl Session {
         let mut made = false;
         while let Some(next) = walk.next_path() {
             let mut found = self.root.lstat(&next)?;
-            if let Some(unmade) = self.placeholders.unmade.remove(&next) {
+            if let Some(unmade) = self.placeholders.unmade.remove(next.as_os_str()) {
                 let reason = self.placeholders.listings[unmade.listing].reason.clone();
                 if found.is_none() && self.make_placeholder(&next, reason)? {
                     made = true;
@@ -344,7 +344,8 @@ impl Session {
         let room = count.saturating_sub(got.len());
         while let Some(shown) = listing.names.get(cursor.next) {
             let path = listing.dir.join(&shown.name);
-            let wanted = p.unmade.contains_key(&path) && !cursor.seen.contains(&shown.name);
+            let wanted =
+                p.unmade.contains_key(path.as_os_str()) && !cursor.seen.contains(&shown.name);
             if wanted && !dirents::push(&mut out, room, shown.ino, shown.kind, &shown.name) {
                 break;
             }
@@ -523,10 +524,11 @@ impl Session {
             .iter()
             .filter(|(_, u)| u.kind == Kind::Symlink)
             .filter_map(|(path, u)| {
+                let path = Path::new(path);
                 let target = self.host.readlink(path).ok()?;
                 let dir = path.parent().unwrap_or(Path::new("/"));
                 let plain = plain_target(dir, &target);
-                Some((path.clone(), u.listing, dir.join(target), plain))
+                Some((path.to_path_buf(), u.listing, dir.join(target), plain))
             })
             .collect();
         // Until nothing changes: a link may lead to another link shown.
@@ -541,12 +543,12 @@ impl Session {
                 // root unrecorded; its link is then left out, unused.)
                 let unmade = plain
                     .as_ref()
-                    .is_some_and(|p| self.placeholders.unmade.contains_key(p));
+                    .is_some_and(|p| self.placeholders.unmade.contains_key(p.as_os_str()));
                 if unmade || self.root.stat(&at)?.is_none() {
                     left.push((path, listing, at, plain));
                     continue;
                 }
-                self.placeholders.unmade.remove(&path);
+                self.placeholders.unmade.remove(path.as_os_str());
                 let reason = self.placeholders.listings[listing].reason.clone();
                 made |= self.make_placeholder(&path, reason)?;
             }

@@ -95,8 +95,12 @@ pub struct ListingStats {
 /// the whole session.
 #[derive(Debug, Default)]
 pub(crate) struct Placeholders {
-    /// Names shown by this run's listings that are no placeholder yet.
-    pub(crate) unmade: HashMap<PathBuf, Unmade>,
+    /// Names shown by this run's listings that are no placeholder yet,
+    /// by path. Keyed by the path's bytes: the paths are the kernel's own
+    /// (a listed directory's) joined with a name, and a `Path` key would
+    /// be hashed component by component, tens of thousands of times for a
+    /// listing-heavy program.
+    pub(crate) unmade: HashMap<OsString, Unmade>,
     pub(crate) listings: Vec<Listing>,
     /// Where each descriptor (thread id, fd) reading a listing is.
     pub(crate) cursors: HashMap<(i32, i32), Cursor>,

@@ -660,7 +660,7 @@ impl Session {
             return;
         }
         // Placed otherwise, a name a listing showed is the root's own now.
-        self.placeholders.unmade.remove(&key);
+        self.placeholders.unmade.remove(key.as_os_str());
         entry.reason = self.tag(entry.reason);
         self.counters.placed += 1;
         observer.placed(&entry);
