@@ -7,8 +7,9 @@
 //! lookup. The host is only read, never written.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
@@ -18,14 +19,25 @@ use crate::resolve::{self, Strategy};
 use crate::{owners, Error, Kind, Meta};
 
 /// Where files are copied from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Host {
     base: PathBuf,
     /// Owners come from the installed [`crate::owners::OwnerSource`] when
     /// rootless (the real system only: a host based at a jail root is read
     /// as the namespace sees it, which is what the namespace could give).
     host_owners: bool,
+    /// `base`, opened (`O_PATH`) at the first lookup and kept, shared by
+    /// the clones: every lookup starts there.
+    base_fd: Arc<OnceLock<OwnedFd>>,
 }
+
+impl PartialEq for Host {
+    fn eq(&self, other: &Host) -> bool {
+        (&self.base, self.host_owners) == (&other.base, other.host_owners)
+    }
+}
+
+impl Eq for Host {}
 
 impl Host {
     /// The real system: jail path `/x` is host path `/x`.
@@ -33,6 +45,7 @@ impl Host {
         Host {
             base: PathBuf::from("/"),
             host_owners: true,
+            base_fd: Arc::default(),
         }
     }
 
@@ -41,6 +54,7 @@ impl Host {
         Host {
             base: dir.into(),
             host_owners: false,
+            base_fd: Arc::default(),
         }
     }
 
@@ -67,13 +81,17 @@ impl Host {
         }
     }
 
-    fn base_fd(&self, op: &'static str, jail: &Path) -> Result<OwnedFd, Error> {
-        open(
+    fn base_fd(&self, op: &'static str, jail: &Path) -> Result<BorrowedFd<'_>, Error> {
+        if let Some(fd) = self.base_fd.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd = open(
             &self.base,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| self.err(op, jail, e))
+        .map_err(|e| self.err(op, jail, e))?;
+        Ok(self.base_fd.get_or_init(|| fd).as_fd())
     }
 
     /// When owners come from an [`crate::owners::OwnerSource`], asks it
@@ -92,7 +110,7 @@ impl Host {
     /// `Ok(None)` when it does not exist (`ENOENT`, `ENOTDIR`).
     pub fn lstat(&self, jail: &Path) -> Result<Option<Meta>, Error> {
         let base = self.base_fd("lstat", jail)?;
-        let found = resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+        let found = resolve::resolve(base, jail, false, Strategy::detect())
             .and_then(|fd| self.meta_of(jail, &fd));
         match found {
             Ok(meta) => Ok(Some(meta)),
@@ -104,7 +122,7 @@ impl Host {
     /// The target of the symlink at `jail` on the host.
     pub fn readlink(&self, jail: &Path) -> Result<PathBuf, Error> {
         let base = self.base_fd("readlink", jail)?;
-        resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+        resolve::resolve(base, jail, false, Strategy::detect())
             .and_then(|fd| readlinkat(&fd, ""))
             .map(PathBuf::from)
             .map_err(|e| self.err("readlink", jail, e))
@@ -121,7 +139,7 @@ impl Host {
                 path: jail.to_path_buf(),
             });
         };
-        let dir = resolve::resolve_dir(base.as_fd(), &parent, Strategy::detect())
+        let dir = resolve::resolve_dir(base, &parent, Strategy::detect())
             .map_err(|e| self.err("open", jail, e))?;
         let st = fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|e| self.err("lstat", jail, e))?;
@@ -161,7 +179,7 @@ impl Host {
     /// followed (what a bind mount of a device node is made from).
     pub(crate) fn open_path(&self, jail: &Path) -> Result<OwnedFd, Error> {
         let base = self.base_fd("open", jail)?;
-        resolve::resolve(base.as_fd(), jail, false, Strategy::detect())
+        resolve::resolve(base, jail, false, Strategy::detect())
             .map_err(|e| self.err("open", jail, e))
     }
 
