@@ -41,8 +41,9 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 
 /// The default deny rules: host secrets no jail gets unless allowed.
 pub const DEFAULT_DENY: &[&str] = &[
@@ -89,8 +90,8 @@ pub const VIRTUAL: &[&str] = &["/proc", "/sys", "/dev/pts"];
 /// A compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    deny: Vec<(String, Regex)>,
-    allow: Vec<(String, Regex)>,
+    deny: Rules,
+    allow: Rules,
     /// Paths below a [`RUNTIME_STATE`] directory that are copied as usual,
     /// with everything below them.
     runtime_exceptions: Vec<PathBuf>,
@@ -158,8 +159,8 @@ pub enum PolicyError {
 struct FileRules {
     /// False after `defaults off`.
     defaults: bool,
-    deny: Vec<(String, Regex)>,
-    allow: Vec<(String, Regex)>,
+    deny: Vec<String>,
+    allow: Vec<String>,
 }
 
 /// Parses the text of a policy file (see the module documentation).
@@ -213,13 +214,13 @@ fn parse(path: &Path, text: &[u8]) -> Result<FileRules, PolicyError> {
                 keyword,
             });
         }
-        let re = Regex::new(rest).map_err(|source| PolicyError::InvalidRegex {
+        Regex::new(rest).map_err(|source| PolicyError::InvalidRegex {
             path: path.into(),
             line,
             rule: rest.into(),
             source,
         })?;
-        list.push((rest.to_string(), re));
+        list.push(rest.to_string());
     }
     Ok(rules)
 }
@@ -240,45 +241,102 @@ pub enum Verdict {
     DirsOnly(String),
 }
 
-fn compile(rules: &[String]) -> Result<Vec<(String, Regex)>, RuleError> {
-    rules
-        .iter()
-        .map(|r| {
-            Regex::new(r)
-                .map(|re| (r.clone(), re))
-                .map_err(|source| RuleError {
-                    rule: r.clone(),
-                    source,
-                })
-        })
-        .collect()
+/// Rules tried in order, the first match naming the rule: each group of
+/// rules compiled alike is one `RegexSet`, so a path is matched against
+/// all of them in one pass (every path a program names is).
+#[derive(Debug, Clone, Default)]
+struct Rules {
+    groups: Vec<(RegexSet, Vec<String>)>,
 }
 
-/// [`DEFAULT_DENY`], compiled to match bytes: a path need not be UTF-8,
-/// and in Unicode mode `[^/]+` matches only valid UTF-8, so
+impl Rules {
+    /// `rules` (each a valid regular expression) as one more group, with
+    /// the crate's default syntax.
+    fn push(&mut self, rules: Vec<String>) {
+        if rules.is_empty() {
+            return;
+        }
+        match RegexSet::new(&rules) {
+            Ok(set) => self.groups.push((set, rules)),
+            // Together past the size limit of one automaton: one set
+            // each, as each compiled on its own.
+            Err(_) => {
+                for rule in rules {
+                    let set = RegexSet::new([&rule]).expect("each rule compiled on its own");
+                    self.groups.push((set, vec![rule]));
+                }
+            }
+        }
+    }
+
+    /// The first rule that matches `bytes`.
+    fn first(&self, bytes: &[u8]) -> Option<&str> {
+        self.groups.iter().find_map(|(set, names)| {
+            let first = set
+                .is_match(bytes)
+                .then(|| set.matches(bytes).iter().next());
+            first.flatten().map(|i| names[i].as_str())
+        })
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.groups
+            .iter()
+            .flat_map(|(_, names)| names.iter().map(String::as_str))
+    }
+}
+
+/// Each of `rules` checked on its own, so an invalid one is named.
+fn checked(rules: &[String]) -> Result<Vec<String>, RuleError> {
+    for r in rules {
+        Regex::new(r).map_err(|source| RuleError {
+            rule: r.clone(),
+            source,
+        })?;
+    }
+    Ok(rules.to_vec())
+}
+
+/// [`DEFAULT_DENY`], compiled once to match bytes: a path need not be
+/// UTF-8, and in Unicode mode `[^/]+` matches only valid UTF-8, so
 /// `/home/<name that is not UTF-8>/.ssh` escaped its rule. (The rules are
 /// ASCII; without Unicode they also compile in half the time.)
-fn default_deny() -> Vec<(String, Regex)> {
-    DEFAULT_DENY
-        .iter()
-        .map(|r| {
-            let re = RegexBuilder::new(r)
-                .unicode(false)
-                .build()
-                .expect("the default rules are valid regular expressions");
-            (r.to_string(), re)
-        })
-        .collect()
+fn default_deny() -> (RegexSet, Vec<String>) {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    let set = SET.get_or_init(|| {
+        RegexSetBuilder::new(DEFAULT_DENY)
+            .unicode(false)
+            .build()
+            .expect("the default rules are valid regular expressions")
+    });
+    (
+        set.clone(),
+        DEFAULT_DENY.iter().map(|r| r.to_string()).collect(),
+    )
+}
+
+/// Compiles the built-in deny rules on a thread of their own, for a
+/// caller that has other work to do before it needs a [`Policy`]
+/// (about a millisecond, which `jailtrace run` spends reading its
+/// arguments and the program's environment).
+pub fn compile_default_rules_meanwhile() {
+    let _ = std::thread::Builder::new()
+        .name("jailtrace-rules".into())
+        .spawn(default_deny);
 }
 
 impl Policy {
     /// The default rules plus `deny`, with `allow` as exceptions.
     pub fn new(deny: &[String], allow: &[String]) -> Result<Policy, RuleError> {
-        let mut all = default_deny();
-        all.extend(compile(deny)?);
+        let mut all = Rules {
+            groups: vec![default_deny()],
+        };
+        all.push(checked(deny)?);
+        let mut allowed = Rules::default();
+        allowed.push(checked(allow)?);
         Ok(Policy {
             deny: all,
-            allow: compile(allow)?,
+            allow: allowed,
             runtime_exceptions: Vec::new(),
             binds: Vec::new(),
         })
@@ -330,18 +388,20 @@ impl Policy {
             source,
         })?;
         let file = parse(path, &text)?;
-        let mut all_deny = if file.defaults {
-            default_deny()
-        } else {
-            Vec::new()
-        };
-        all_deny.extend(file.deny);
-        all_deny.extend(compile(deny)?);
+        let mut all_deny = Rules::default();
+        if file.defaults {
+            all_deny.groups.push(default_deny());
+        }
+        let mut user_deny = file.deny;
+        user_deny.extend(checked(deny)?);
+        all_deny.push(user_deny);
         let mut all_allow = file.allow;
-        all_allow.extend(compile(allow)?);
+        all_allow.extend(checked(allow)?);
+        let mut allow = Rules::default();
+        allow.push(all_allow);
         Ok(Policy {
             deny: all_deny,
-            allow: all_allow,
+            allow,
             runtime_exceptions: Vec::new(),
             binds: Vec::new(),
         })
@@ -350,12 +410,12 @@ impl Policy {
     /// The deny rules in the order they are tried (the first match is the
     /// rule a denied path records).
     pub fn deny_rules(&self) -> impl Iterator<Item = &str> {
-        self.deny.iter().map(|(rule, _)| rule.as_str())
+        self.deny.names()
     }
 
     /// The allow rules (exceptions to the deny rules).
     pub fn allow_rules(&self) -> impl Iterator<Item = &str> {
-        self.allow.iter().map(|(rule, _)| rule.as_str())
+        self.allow.names()
     }
 
     /// Whether `path` (an absolute jail path) may be copied.
@@ -367,10 +427,10 @@ impl Policy {
             return Verdict::Bound;
         }
         let bytes = path.as_os_str().as_bytes();
-        let allowed = || self.allow.iter().any(|(_, re)| re.is_match(bytes));
-        if let Some((rule, _)) = self.deny.iter().find(|(_, re)| re.is_match(bytes)) {
+        let allowed = || self.allow.first(bytes).is_some();
+        if let Some(rule) = self.deny.first(bytes) {
             if !allowed() {
-                return Verdict::Deny(rule.clone());
+                return Verdict::Deny(rule.to_string());
             }
         }
         if let Some(dir) = Policy::runtime_dir(path) {
@@ -440,6 +500,25 @@ pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denied_path_names_the_first_rule_that_matches_it() {
+        let rules = |v: &[&str]| v.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        let p = Policy::new(&rules(&["^/srv/a", "^/srv/"]), &rules(&["^/srv/a/ok$"])).unwrap();
+        let deny = |path: &str| match p.verdict(Path::new(path)) {
+            Verdict::Deny(rule) => Some(rule),
+            _ => None,
+        };
+        // The built-in rules come first, then the user's, in order.
+        assert_eq!(deny("/etc/shadow").as_deref(), Some(DEFAULT_DENY[0]));
+        assert_eq!(deny("/srv/a/key").as_deref(), Some("^/srv/a"));
+        assert_eq!(deny("/srv/b").as_deref(), Some("^/srv/"));
+        assert_eq!(deny("/srv/a/ok"), None, "allowed");
+        assert_eq!(deny("/usr/bin/env"), None);
+        let names: Vec<&str> = p.deny_rules().collect();
+        assert_eq!(names.len(), DEFAULT_DENY.len() + 2);
+        assert_eq!(&names[DEFAULT_DENY.len()..], ["^/srv/a", "^/srv/"]);
+    }
 
     #[test]
     fn directories_hold_paths_component_by_component() {
