@@ -962,13 +962,17 @@ fn hash_tree(top: &Path, hasher: &mut impl std::hash::Hasher) {
         let Ok(read) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let mut names: Vec<_> = read.filter_map(Result::ok).map(|d| d.path()).collect();
-        names.sort();
-        for path in names {
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        // Each entry's metadata is asked of its directory (no lookup from
+        // `/` for every name), its path hashed as bytes.
+        let mut items: Vec<_> = read.filter_map(Result::ok).collect();
+        items.sort_by_key(|d| d.file_name());
+        for item in items {
+            let Ok(meta) = item.metadata() else {
                 continue;
             };
-            path.strip_prefix(top).unwrap_or(&path).hash(hasher);
+            let path = item.path();
+            let rel = path.strip_prefix(top).unwrap_or(&path);
+            rel.as_os_str().hash(hasher);
             (meta.mode(), meta.uid(), meta.gid()).hash(hasher);
             if meta.file_type().is_symlink() {
                 std::fs::read_link(&path).ok().hash(hasher);
