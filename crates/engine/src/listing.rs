@@ -316,12 +316,13 @@ impl Session {
     /// listing's names it did not return follow, as many as fit; names
     /// that became placeholders meanwhile are the root's now.
     ///
-    /// A pass is over when the kernel returns nothing, or when it left
-    /// room in the buffer for any record ([`dirents::ROOM_FOR_ANY`]): a
-    /// file system stops filling only at the end of the directory or when
-    /// the next record does not fit. The names then follow the kernel's
-    /// records in the same call, which saves a `getdents64` (two stops)
-    /// per directory.
+    /// A pass is over when the kernel returns nothing, or, on a file
+    /// system that fills the buffer
+    /// ([`crate::placeholders::Placeholders::root_fills`]), when
+    /// it left room for any record ([`dirents::ROOM_FOR_ANY`]): such a file
+    /// system stops only at the end of the directory or when the next
+    /// record does not fit. The names then follow the kernel's records in
+    /// the same call, which saves a `getdents64` (two stops) per directory.
     pub(crate) fn listed_result(&mut self, tid: i32, fd: i32, got: &[u8], count: usize) -> Shows {
         let p = &mut self.placeholders;
         let Some(cursor) = p.cursors.get_mut(&(tid, fd)) else {
@@ -334,7 +335,7 @@ impl Session {
                 *cursor = Cursor::new(cursor.listing);
             }
             cursor.seen.extend(dirents::names(got).map(OsStr::to_owned));
-            if count.saturating_sub(got.len()) < dirents::ROOM_FOR_ANY {
+            if !p.root_fills || count.saturating_sub(got.len()) < dirents::ROOM_FOR_ANY {
                 return Shows::Kernel;
             }
         }

@@ -113,15 +113,34 @@ pub(crate) struct Placeholders {
     /// shows names.
     pub(crate) listed: HashMap<PathBuf, Option<usize>>,
     pub(crate) max: usize,
+    /// The root's file system fills a `getdents64` buffer until the
+    /// directory ends or the next record does not fit (ext4, xfs, btrfs,
+    /// tmpfs; not so NFS or FUSE, whose calls may return one page of
+    /// records): a call that left room for any record ended the kernel's
+    /// pass ([`crate::listing`]).
+    pub(crate) root_fills: bool,
     /// Directories whose entries all stay (`--keep-listing`).
     pub(crate) keep: Vec<PathBuf>,
     pub(crate) stats: ListingStats,
 }
 
 impl Placeholders {
-    pub(crate) fn new(max: usize) -> Placeholders {
+    pub(crate) fn new(max: usize, root: &Path) -> Placeholders {
+        use nix::sys::statfs::{
+            statfs, BTRFS_SUPER_MAGIC, EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC,
+        };
+        let root_fills = statfs(root).is_ok_and(|fs| {
+            [
+                EXT4_SUPER_MAGIC,
+                XFS_SUPER_MAGIC,
+                BTRFS_SUPER_MAGIC,
+                TMPFS_MAGIC,
+            ]
+            .contains(&fs.filesystem_type())
+        });
         Placeholders {
             max,
+            root_fills,
             ..Default::default()
         }
     }

@@ -187,6 +187,7 @@ impl Session {
         keep_setuid: bool,
         max_listing: usize,
     ) -> Session {
+        let placeholders = Placeholders::new(max_listing, root.path());
         Session {
             root,
             host,
@@ -207,7 +208,7 @@ impl Session {
             misses: Vec::new(),
             misses_seen: HashSet::new(),
             counters: RunCounters::default(),
-            placeholders: Placeholders::new(max_listing),
+            placeholders,
             interp_checked: HashSet::new(),
             mounted: Mounts::default(),
             sockets: Vec::new(),
