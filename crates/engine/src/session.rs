@@ -966,7 +966,7 @@ fn hash_tree(top: &Path, hasher: &mut impl std::hash::Hasher) {
         // Each entry's metadata is asked of its directory (no lookup from
         // `/` for every name), its path hashed as bytes.
         let mut items: Vec<_> = read.filter_map(Result::ok).collect();
-        items.sort_by_key(|d| d.file_name());
+        items.sort_by_cached_key(|d| d.file_name());
         for item in items {
             let Ok(meta) = item.metadata() else {
                 continue;
