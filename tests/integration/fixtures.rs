@@ -5,6 +5,8 @@
 //! - `bin/origin-main` + `lib/libgreet.so`: an executable that finds its
 //!   library only through `RUNPATH $ORIGIN/../lib` (`origin/`).
 //! - `bin/static`: a `-static` program that needs no file (`static.c`).
+//! - `bin/dirents`: lists a directory through a small `getdents64` buffer,
+//!   passes after a rewind, and counts names shown twice (`dirents.c`).
 //!
 //! Guarantees: every output is built in a private staging directory and
 //! renamed into place, so concurrent test runs never see a half-written
@@ -30,6 +32,8 @@ pub struct Fixtures {
     pub origin_lib: PathBuf,
     /// `bin/static`, linked with `-static`.
     pub static_bin: PathBuf,
+    /// `bin/dirents`: `dirents SIZE PASSES DIR`.
+    pub dirents: PathBuf,
 }
 
 #[derive(Debug)]
@@ -105,12 +109,14 @@ fn build() -> Result<Fixtures, BuildError> {
         st_arg("static"),
         src_arg("static.c"),
     ])?;
+    gcc(&["-o".into(), st_arg("dirents"), src_arg("dirents.c")])?;
 
     for (staged, placed) in [
         ("threads", "bin/threads"),
         ("origin-main", "bin/origin-main"),
         ("libgreet.so", "lib/libgreet.so"),
         ("static", "bin/static"),
+        ("dirents", "bin/dirents"),
     ] {
         fs::rename(st.join(staged), out.join(placed)).map_err(|e| {
             BuildError::Failed(format!(
@@ -125,6 +131,7 @@ fn build() -> Result<Fixtures, BuildError> {
         origin_main: dir.join("bin/origin-main"),
         origin_lib: dir.join("lib/libgreet.so"),
         static_bin: dir.join("bin/static"),
+        dirents: dir.join("bin/dirents"),
     })
 }
 

@@ -321,3 +321,52 @@ fn a_listing_shows_every_host_name_in_every_pass_and_makes_only_what_is_used() {
         "{summary}"
     );
 }
+
+/// A program that reads a listing through a small buffer sees every host
+/// name exactly once in each pass, whether the names come after the
+/// kernel's last records in the same call (room left for any record) or
+/// in a call of their own (a buffer the kernel filled), and again after
+/// a rewind; the root's own entries (files the program read first) count
+/// once.
+#[test]
+fn a_listing_read_through_a_small_buffer_shows_each_name_once_per_pass() {
+    let test = "a_listing_read_through_a_small_buffer_shows_each_name_once_per_pass";
+    if !require_root(test) {
+        return;
+    }
+    let Some(fx) = crate::fixtures::fixtures(test) else {
+        return;
+    };
+    let dirents = fx.dirents.to_str().expect("the fixture path is UTF-8");
+    let dir = "/usr/share/zoneinfo/America";
+    let jail = Jail::new("small-buffer");
+    // The root's directory gets real entries first (about 1 KiB of
+    // records), then it is listed through buffers of 1 and 4 KiB.
+    let script = format!(
+        "[ -e /var/tmp/first ] && exit 0; : > /var/tmp/first; \
+         for f in {dir}/[A-C]*; do [ -f \"$f\" ] && cat \"$f\" > /dev/null; done; \
+         {dirents} 1024 2 {dir} > /var/tmp/1k.out && {dirents} 4096 2 {dir} > /var/tmp/4k.out"
+    );
+    jail.run(&["/bin/sh", "-c", &script], &[], BASE_ENV)
+        .expect_ok();
+
+    for (size, out) in [("1024", "var/tmp/1k.out"), ("4096", "var/tmp/4k.out")] {
+        let host = crate::cmd::host_output(&[dirents, size, "2", dir], BASE_ENV);
+        host.assert_success();
+        let seen = fs::read_to_string(jail.root.join(out)).unwrap();
+        let mut lines = seen.lines();
+        let passes: Vec<&str> = lines.by_ref().take(2).collect();
+        let count = host.stdout_text().lines().count() - 2;
+        assert!(count > 100, "{count} names on the host");
+        assert_eq!(
+            passes,
+            [format!("{count} {count}"), format!("{count} {count}")],
+            "{size}-byte buffer: names missing or shown twice in a pass"
+        );
+        assert_eq!(seen, host.stdout_text(), "{size}-byte buffer");
+    }
+    // What the program read is in the root; what it only listed is not.
+    let root_dir = jail.root.join(dir.trim_start_matches('/'));
+    assert!(root_dir.join("Chicago").is_file());
+    assert!(!root_dir.join("New_York").exists());
+}
