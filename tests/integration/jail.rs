@@ -119,17 +119,7 @@ impl Jail {
     /// live there, and `T` is under /tmp, whose content jailtrace treats
     /// as host runtime state and does not copy unless allowed.
     pub fn allow_own_files(&self) -> [String; 2] {
-        let escaped: String = self
-            .path
-            .to_string_lossy()
-            .chars()
-            .flat_map(|c| match c {
-                '.' | '+' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' | '*' | '?' | '|'
-                | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        ["--allow".into(), format!("^{escaped}/")]
+        allow_below(&self.path)
     }
 
     /// Runs `jailtrace run --root T/root --manifest T/m.json --json EXTRA -- ARGV`.
@@ -301,4 +291,20 @@ impl Outcome {
         );
         stderr
     }
+}
+
+/// An `--allow` rule for everything below `dir` (a test's fixtures may be
+/// built below /tmp, whose content jailtrace treats as host runtime state).
+pub fn allow_below(dir: &Path) -> [String; 2] {
+    let escaped: String = dir
+        .to_string_lossy()
+        .chars()
+        .flat_map(|c| match c {
+            '.' | '+' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' | '*' | '?' | '|' | '\\' => {
+                vec!['\\', c]
+            }
+            c => vec![c],
+        })
+        .collect();
+    ["--allow".into(), format!("^{escaped}/")]
 }
