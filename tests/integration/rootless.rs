@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use jailtrace_manifest::{EntryKind, Manifest};
+use jailtrace_manifest::{Cause, EntryKind, Manifest, RunRole};
 
 use crate::cmd::{self, Finished};
 use crate::jail::{exit, Jail, JAILTRACE_TIMEOUT};
@@ -316,6 +316,63 @@ fn rootless_bash_id_whoami() {
     let argv: &[&str] = &["/bin/bash", "-c", "id; whoami"];
     let pair = jail_both_ways("rootless-bash", a, argv, BASE_ENV);
     built_by_root_runs_like_the_host(&pair, &[argv], BASE_ENV);
+}
+
+/// `ls -l /` rootless sees the namespace's `/proc` owned by uid 65534,
+/// which the jail's own user database lacks (the copying runs read the
+/// host's): the verifying run loads the NSS module for it, missing it and
+/// then, one level per run, the libraries it needs. The retry places the
+/// module with its ELF closure, so one retry is enough.
+#[test]
+fn rootless_a_library_a_verifying_run_missed_comes_with_what_it_needs() {
+    let test = "rootless_a_library_a_verifying_run_missed_comes_with_what_it_needs";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-nss", a);
+    let (root, manifest) = (jail.join("root"), jail.join("m.json"));
+    let out = as_user(
+        &jail,
+        a,
+        &run_args(&root, &manifest, &[], &["/bin/ls", "-l", "/"]),
+        BASE_ENV,
+    );
+    out.assert_code(exit::OK);
+    let m = Manifest::read(&manifest).unwrap();
+    let roles: Vec<RunRole> = m.runs.iter().map(|r| r.role).collect();
+    assert!(
+        roles.len() <= 4,
+        "more than one retry: {roles:?}\n{}",
+        out.report()
+    );
+    let Some(retry) = m.runs.iter().find(|r| r.role == RunRole::Retry) else {
+        // A host whose NSS asks no module for a missing uid: nothing to
+        // miss, nothing to retry.
+        return;
+    };
+    assert!(
+        retry.placed > 0,
+        "the retry records what it placed: {retry:?}"
+    );
+    // The module came with the libraries it needs, in the retry.
+    let module = m
+        .entries
+        .iter()
+        .find(|e| e.path.as_path().to_string_lossy().contains("libnss_"))
+        .unwrap_or_else(|| panic!("the missed NSS module is recorded\n{}", out.report()));
+    assert_eq!(module.reason.run, retry.index);
+    let needed: Vec<_> = m
+        .entries
+        .iter()
+        .filter(|e| e.reason.cause == Cause::Preseed && e.reason.run == retry.index)
+        .collect();
+    assert!(
+        !needed.is_empty(),
+        "nothing placed with the module\n{}",
+        out.report()
+    );
+    let last = m.runs.last().unwrap();
+    assert_eq!((last.role, last.misses), (RunRole::Verify, 0));
 }
 
 #[test]

@@ -118,7 +118,8 @@ impl<'a> Drive<'a> {
             if role == RunRole::Retry {
                 // The retry run's own number: what it places is its doing.
                 self.session.run = index;
-                self.session.place_misses(self.observer)?;
+                self.session
+                    .place_misses(&config.ld_library_path, self.observer)?;
             }
             let copying = matches!(role, RunRole::Discover | RunRole::Retry);
             let digest = self.session.state_digest(copying);
@@ -224,7 +225,12 @@ impl<'a> Drive<'a> {
         let index = self.runs.len() as u32 + 1;
         self.observer.run_started(index, role);
         let copying = matches!(role, RunRole::Discover | RunRole::Retry);
+        // A retry placed the misses before it started: that is its work.
+        let placed_before = (role == RunRole::Retry).then_some(self.session.counters);
         self.session.begin_run(index, copying);
+        if let Some(counters) = placed_before {
+            self.session.counters = counters;
+        }
         if copying {
             self.session.refresh_account_dbs(true, self.observer)?;
         }

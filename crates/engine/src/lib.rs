@@ -44,6 +44,7 @@ mod output;
 mod placeholders;
 pub mod policy;
 pub mod ready;
+mod retry;
 mod rootdir;
 mod rundirs;
 mod runner;
@@ -343,20 +344,7 @@ fn preseed(
         h.interpreters(&config.executable, &who, 0)?;
     }
     if let Some(closure) = closure {
-        for object in closure.objects {
-            let who = Who {
-                exe: object.needed_by.clone(),
-                ..Who::default()
-            };
-            session.place(
-                &object.path,
-                Follow::Yes,
-                false,
-                Cause::Preseed,
-                &who,
-                observer,
-            )?;
-        }
+        session.place_closure(closure, observer)?;
     }
     Ok(())
 }

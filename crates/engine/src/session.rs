@@ -280,42 +280,6 @@ impl Session {
         }
     }
 
-    /// Before a retry run: place what the verifying run missed. Some misses
-    /// happen only in a verifying run (a lookup that fails with the jail's
-    /// own /etc/passwd tries the next NSS module), so the retry run alone
-    /// would not see them.
-    pub(crate) fn place_misses(
-        &mut self,
-        observer: &mut dyn Observer,
-    ) -> Result<(), rootfs::Error> {
-        if self.read_only {
-            return Ok(());
-        }
-        self.copying = true;
-        for miss in std::mem::take(&mut self.misses) {
-            let who = Who {
-                pid: miss.pid,
-                exe: miss.exe.clone(),
-                syscall: miss.syscall,
-                exercise: miss.exercise.clone(),
-            };
-            if self.placeholders.is_hollow(&miss.path) {
-                // The verifying run read a file kept hollow: copy it now.
-                self.fill(&miss.path, &who, observer)?;
-                continue;
-            }
-            self.place(
-                &miss.path,
-                miss.follow,
-                false,
-                Cause::Accessed,
-                &who,
-                observer,
-            )?;
-        }
-        Ok(())
-    }
-
     /// Starts run `index`, copying or only checking.
     pub(crate) fn begin_run(&mut self, index: u32, copying: bool) {
         self.run = index;

@@ -372,7 +372,9 @@ pub enum Cause {
     /// Made by the program itself during a run (a log, a pid file, a
     /// directory): recorded, never copied from the host; no content is kept.
     Created,
-    /// Placed before the first run from a known-needed set (e.g. the ELF's libraries).
+    /// Placed before a run from a known-needed set: the libraries an ELF
+    /// file names (the program's, before the first run; those of what a
+    /// verifying run missed, before the retry that places it).
     Preseed,
     /// Generated content not copied from the host (e.g. a minimal `/etc/passwd`).
     Synthesized,

@@ -113,7 +113,7 @@ fn a_read_only_session_records_misses_and_writes_nothing() {
     assert!(!s
         .synthesize_db(Path::new("/etc/passwd"), false, &who(), &mut Quiet)
         .unwrap());
-    s.place_misses(&mut Quiet).unwrap();
+    s.place_misses(&[], &mut Quiet).unwrap();
     assert!(entries(&t.root).is_empty(), "{:?}", entries(&t.root));
     assert!(s.entries.is_empty());
 }
