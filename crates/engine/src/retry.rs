@@ -53,8 +53,10 @@ impl Session {
             // run misses them one level at a time (an NSS module that only
             // a lookup the copying run answered from the host's databases
             // needs). The host is the system here, so the jail path is the
-            // host's.
-            if placed == Placement::Placed && self.host.base() == Path::new("/") {
+            // host's; only a regular file is read as ELF (opening a device
+            // or a fifo on the host may block or act).
+            let regular = || std::fs::metadata(&miss.path).is_ok_and(|m| m.is_file());
+            if placed == Placement::Placed && self.host.base() == Path::new("/") && regular() {
                 if let Ok(closure) = jailtrace_elf::closure(&miss.path, &opts) {
                     self.place_closure(closure, observer)?;
                 }
