@@ -157,3 +157,49 @@ fn a_root_jailtrace_did_not_make_is_refused_with_what_to_do() {
     );
     assert!(!Path::new(&record(&jail)).exists());
 }
+
+/// jailtrace killed outright (SIGKILL) in the middle of a run leaves
+/// nothing mounted in the root: `/proc` and the `--bind` of a host
+/// directory were made in a mount namespace of its own, which goes with
+/// its last process. So removing the root afterwards cannot reach the
+/// host directory through a bind left behind.
+#[test]
+fn a_killed_jailtrace_leaves_nothing_mounted_in_the_root() {
+    if !require_root("a_killed_jailtrace_leaves_nothing_mounted_in_the_root") {
+        return;
+    }
+    let jail = Jail::new("killed");
+    let data = jail.join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("keep-me"), "host data\n").unwrap();
+    let bind = format!("{}:/data", data.display());
+    let marker = format!("1000.{}", util::unique_digits());
+    let script = format!("ls /proc/self /data >/dev/null; exec sleep {marker}");
+    let argv = ["/bin/sh", "-c", script.as_str()];
+    let running = jail.spawn_at(
+        &jail.root,
+        &jail.manifest,
+        &argv,
+        &["--bind", &bind],
+        BASE_ENV,
+    );
+    let sleeping = ["sleep", marker.as_str()];
+    assert!(
+        util::wait_until_running(&sleeping, Duration::from_secs(120)),
+        "the jailed program never got to sleep"
+    );
+    kill(running.pid(), Signal::SIGKILL).unwrap();
+    let finished = running.wait(Duration::from_secs(30));
+    assert!(
+        util::wait_until_gone(&sleeping, Duration::from_secs(10)).is_empty(),
+        "the jailed program outlived jailtrace\n{}",
+        finished.report()
+    );
+    let left = util::mounts_under(&jail.path);
+    assert!(left.is_empty(), "mounts left in the root: {left:?}");
+    fs::remove_dir_all(&jail.root).unwrap();
+    assert_eq!(
+        fs::read_to_string(data.join("keep-me")).unwrap(),
+        "host data\n"
+    );
+}

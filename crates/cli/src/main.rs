@@ -14,6 +14,7 @@ mod inspect;
 mod jail;
 mod ldd;
 mod logging;
+mod mountns;
 mod progress;
 mod recorded;
 mod rollback;
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
         if let Err(e) = rootless::enter() {
             return report(e);
         }
+    } else if rootless::mounts_in_root(&cli.command) {
+        mountns::enter();
     }
     // `run` waits for the namespace's ids itself, later, so that parsing
     // and finding the program overlap newuidmap; the others write sooner.

@@ -82,12 +82,17 @@ pub fn entered() -> Option<&'static Entered> {
 /// `verify`, `doctor` and `up`, when the caller is not root or asked with
 /// `--rootless`.
 pub fn wanted(command: &crate::cli::Command, asked: bool) -> bool {
+    mounts_in_root(command) && (asked || !nix::unistd::geteuid().is_root())
+}
+
+/// Whether `command` runs programs in a root, mounting there for them:
+/// `run`, `update`, `verify`, `doctor` and `up`.
+pub fn mounts_in_root(command: &crate::cli::Command) -> bool {
     use crate::cli::Command as C;
-    let works_in_root = matches!(
+    matches!(
         command,
         C::Run(_) | C::Update(_) | C::Verify(_) | C::Doctor(_) | C::Up(_)
-    );
-    works_in_root && (asked || !nix::unistd::geteuid().is_root())
+    )
 }
 
 /// Enters a new user and mount namespace (see the module comment). Must be
