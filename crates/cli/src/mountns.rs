@@ -18,16 +18,20 @@ use nix::sched::{unshare, CloneFlags};
 /// the process has one thread (`CLONE_NEWNS` unshares the file system
 /// context, which threads share).
 pub fn enter() {
-    let entered = unshare(CloneFlags::CLONE_NEWNS).and_then(|()| {
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-    });
+    let entered = unshare(CloneFlags::CLONE_NEWNS).and_then(|()| make_private());
     // Refused: the runs mount in the caller's namespace, as before (logging
     // is not set up yet; a mount that then fails is reported as usual).
     let _ = entered;
+}
+
+/// Makes every mount of this (new) mount namespace private: nothing
+/// mounted here reaches the namespace it was copied from, nor the reverse.
+pub fn make_private() -> nix::Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
 }

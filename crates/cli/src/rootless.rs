@@ -43,7 +43,6 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
 use nix::sched::{sched_getaffinity, sched_setaffinity, unshare, CloneFlags, CpuSet};
 use nix::unistd::{getgid, getuid, Pid, Uid, User};
 
@@ -127,14 +126,8 @@ pub fn enter() -> anyhow::Result<()> {
     }
     // Making mounts private needs CAP_SYS_ADMIN in the new namespace, which
     // the process has from unshare(2) on, mapped or not.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| refused_after(e, "make mounts private in the new mount namespace"))?;
+    crate::mountns::make_private()
+        .map_err(|e| refused_after(e, "make mounts private in the new mount namespace"))?;
     *helper
         .pending
         .lock()
