@@ -76,8 +76,7 @@ impl Session {
     /// Whether `path` is an entry jailtrace placed (not one the program
     /// made).
     fn placed_from_host(&self, path: &std::path::Path) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.path.as_path() == path && e.reason.cause != Cause::Created)
+        self.entry(path)
+            .is_some_and(|e| e.reason.cause != Cause::Created)
     }
 }

@@ -685,6 +685,10 @@ impl Session {
         self.entries[i].also_needed_by.push(reason);
     }
 
+    pub(crate) fn entry(&self, path: &Path) -> Option<&Entry> {
+        self.index.get(path).map(|&i| &self.entries[i])
+    }
+
     pub(crate) fn entry_mut(&mut self, path: &Path) -> Option<&mut Entry> {
         self.index.get(path).map(|&i| &mut self.entries[i])
     }
