@@ -3,6 +3,7 @@
 //! here before anything reads the entries whole (a run's state digest,
 //! the manifest).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jailtrace_manifest::Entry;
@@ -21,14 +22,13 @@ impl Pending {
     }
 
     /// Waits for the digests to come and puts each in its entry of
-    /// `entries` (one that was forgotten meanwhile needs none).
-    pub(crate) fn settle(&mut self, entries: &mut [Entry]) {
+    /// `entries`, found through `index` (the session's path index; an
+    /// entry forgotten meanwhile needs none).
+    pub(crate) fn settle(&mut self, entries: &mut [Entry], index: &HashMap<PathBuf, usize>) {
         for (path, sum) in std::mem::take(&mut self.0) {
             let hex = sum.wait();
-            let entry = entries
-                .iter_mut()
-                .find(|e| e.path.as_path() == path && e.sha256.is_none());
-            if let Some(entry) = entry {
+            let entry = index.get(&path).map(|&i| &mut entries[i]);
+            if let Some(entry) = entry.filter(|e| e.sha256.is_none()) {
                 entry.sha256 = Some(hex);
             }
         }

@@ -147,7 +147,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             .filter(|p| !session.has_entry(p.path.as_path()))
             .collect(),
         entries: {
-            session.digests.settle(&mut session.entries);
+            session.settle_digests();
             std::mem::take(&mut session.entries)
         },
         denied: std::mem::take(&mut session.denied),

@@ -307,7 +307,7 @@ impl Session {
     /// the same size and times are not compared).
     pub(crate) fn state_digest(&mut self, copying: bool) -> u64 {
         use std::hash::{Hash, Hasher};
-        self.digests.settle(&mut self.entries);
+        self.settle_digests();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         copying.hash(&mut hasher);
         let mut entries: Vec<&Entry> = self.entries.iter().collect();
@@ -683,6 +683,12 @@ impl Session {
         }
         let reason = self.tag(who().reason(Cause::Accessed, self.run, None));
         self.entries[i].also_needed_by.push(reason);
+    }
+
+    /// Waits for the digests of large copies still being hashed and puts
+    /// them in their entries.
+    pub(crate) fn settle_digests(&mut self) {
+        self.digests.settle(&mut self.entries, &self.index);
     }
 
     pub(crate) fn entry(&self, path: &Path) -> Option<&Entry> {
