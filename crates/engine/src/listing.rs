@@ -261,7 +261,7 @@ impl Session {
     /// (symlinks followed, as the host has them). Called when the root
     /// lacks `path`; returns whether it made any.
     pub(crate) fn materialize(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
-        if self.placeholders.unmade.is_empty() {
+        if self.placeholders.unmade.is_empty() || self.nothing_to_make(path)? {
             return Ok(false);
         }
         let mut walk = rootfs::PathWalk::new(path);
@@ -289,6 +289,36 @@ impl Session {
             }
         }
         Ok(made)
+    }
+
+    /// Whether [`Session::materialize`] can tell without its walk that
+    /// `path` names nothing to make. Most missed paths are in a directory
+    /// the root has, reached through directories only (one lookup tells):
+    /// then every name on the way is the root's, and only the last
+    /// component could be a listed name, or a symlink to follow.
+    fn nothing_to_make(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
+        let mut key = PathBuf::from("/");
+        for c in path.components() {
+            match c {
+                Component::Normal(c) => key.push(c),
+                Component::ParentDir => return Ok(false),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+        let Some(parent) = key.parent().filter(|p| p.parent().is_some()) else {
+            return Ok(false);
+        };
+        if !self.root.is_plain_dir(parent) {
+            return Ok(false);
+        }
+        // The walk would find each of these in the root: no longer unmade.
+        for dir in parent.ancestors() {
+            self.placeholders.unmade.remove(dir.as_os_str());
+        }
+        if self.placeholders.unmade.contains_key(key.as_os_str()) {
+            return Ok(false);
+        }
+        Ok(!matches!(self.root.lstat(&key)?, Some(m) if m.kind == Kind::Symlink))
     }
 
     /// A `getdents64` of the listed directory `dir` on descriptor `fd` of

@@ -6,10 +6,12 @@
 //! never leads out of `base`. For `Host::system()` this is just the normal
 //! lookup. The host is only read, never written.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
@@ -29,7 +31,29 @@ pub struct Host {
     /// `base`, opened (`O_PATH`) at the first lookup and kept, shared by
     /// the clones: every lookup starts there.
     base_fd: Arc<OnceLock<OwnedFd>>,
+    /// The real system's directories and symlinks as first looked up,
+    /// shared by the clones (`None` for a tree that jailtrace may be
+    /// writing, such as a root read as a host).
+    seen: Option<Arc<Mutex<Seen>>>,
 }
+
+/// What [`Host::system`] remembers of the paths every plan walks through
+/// (a Python discovery looks up `/usr` and `/usr/lib` hundreds of times,
+/// and glibc asks for the same absent locale names in every run):
+/// directories' and symlinks' metadata, symlinks' targets and absent
+/// paths, keyed by the jail path's bytes. The system is not jailtrace's to
+/// change, and a plan made from the first look is as good as one made from
+/// the next. Regular files are looked up anew: their size and content
+/// matter.
+#[derive(Debug, Default)]
+struct Seen {
+    meta: HashMap<OsString, Option<Meta>>,
+    targets: HashMap<OsString, PathBuf>,
+}
+
+/// How many paths [`Seen`] keeps before it stops adding: a bound on memory
+/// for a program that walks the whole file system.
+const SEEN_MAX: usize = 1 << 16;
 
 impl PartialEq for Host {
     fn eq(&self, other: &Host) -> bool {
@@ -46,6 +70,7 @@ impl Host {
             base: PathBuf::from("/"),
             host_owners: true,
             base_fd: Arc::default(),
+            seen: Some(Arc::default()),
         }
     }
 
@@ -55,6 +80,7 @@ impl Host {
             base: dir.into(),
             host_owners: false,
             base_fd: Arc::default(),
+            seen: None,
         }
     }
 
@@ -109,23 +135,57 @@ impl Host {
     /// Metadata of `jail` on the host, last component not followed;
     /// `Ok(None)` when it does not exist (`ENOENT`, `ENOTDIR`).
     pub fn lstat(&self, jail: &Path) -> Result<Option<Meta>, Error> {
+        if let Some(meta) = self.remembered(|seen| seen.meta.get(jail.as_os_str()).copied()) {
+            return Ok(meta);
+        }
         let base = self.base_fd("lstat", jail)?;
         let found = resolve::resolve(base, jail, false, Strategy::detect())
             .and_then(|fd| self.meta_of(jail, &fd));
         match found {
-            Ok(meta) => Ok(Some(meta)),
-            Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+            Ok(meta) => {
+                if matches!(meta.kind, Kind::Dir | Kind::Symlink) {
+                    self.remember(|seen| seen.meta.insert(jail.as_os_str().to_owned(), Some(meta)));
+                }
+                Ok(Some(meta))
+            }
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {
+                self.remember(|seen| seen.meta.insert(jail.as_os_str().to_owned(), None));
+                Ok(None)
+            }
             Err(e) => Err(self.err("lstat", jail, e)),
         }
     }
 
     /// The target of the symlink at `jail` on the host.
     pub fn readlink(&self, jail: &Path) -> Result<PathBuf, Error> {
+        if let Some(target) = self.remembered(|seen| seen.targets.get(jail.as_os_str()).cloned()) {
+            return Ok(target);
+        }
         let base = self.base_fd("readlink", jail)?;
-        resolve::resolve(base, jail, false, Strategy::detect())
+        let target = resolve::resolve(base, jail, false, Strategy::detect())
             .and_then(|fd| readlinkat(&fd, ""))
             .map(PathBuf::from)
-            .map_err(|e| self.err("readlink", jail, e))
+            .map_err(|e| self.err("readlink", jail, e))?;
+        self.remember(|seen| {
+            seen.targets
+                .insert(jail.as_os_str().to_owned(), target.clone())
+        });
+        Ok(target)
+    }
+
+    /// Asks what the system host remembers (see [`Seen`]).
+    fn remembered<T>(&self, get: impl FnOnce(&Seen) -> Option<T>) -> Option<T> {
+        let seen = self.seen.as_ref()?.lock().ok()?;
+        get(&seen)
+    }
+
+    /// Adds to what the system host remembers, up to [`SEEN_MAX`] paths.
+    fn remember<T>(&self, add: impl FnOnce(&mut Seen) -> T) {
+        if let Some(Ok(mut seen)) = self.seen.as_ref().map(|s| s.lock()) {
+            if seen.meta.len() + seen.targets.len() < SEEN_MAX {
+                add(&mut seen);
+            }
+        }
     }
 
     /// Opens the regular file at `jail` for reading. The last component must

@@ -166,6 +166,12 @@ struct Walk<'a> {
     host: &'a Host,
     steps: Vec<Step>,
     seen: HashSet<PathBuf>,
+    /// A path this walk found absent from the root: whatever is below it
+    /// is absent too, without a lookup.
+    absent: Option<PathBuf>,
+    /// A directory the root has with no symlink on the way: each of its
+    /// prefixes is present, without a lookup.
+    present: Option<PathBuf>,
 }
 
 impl<'a> Walk<'a> {
@@ -175,15 +181,29 @@ impl<'a> Walk<'a> {
             host,
             steps: Vec::new(),
             seen: HashSet::new(),
+            absent: None,
+            present: None,
         }
     }
 
     /// Adds `step` unless it was added already or the root has its path.
     fn add(&mut self, step: Step) -> Result<(), Error> {
-        if self.seen.contains(step.path()) {
+        if self.seen.contains(step.path())
+            || self
+                .present
+                .as_deref()
+                .is_some_and(|d| d.starts_with(step.path()))
+        {
             return Ok(());
         }
-        if self.root.lstat(step.path())?.is_none() {
+        let below_absent = self
+            .absent
+            .as_deref()
+            .is_some_and(|a| step.path().starts_with(a));
+        if below_absent || self.root.lstat(step.path())?.is_none() {
+            if !below_absent {
+                self.absent = Some(step.path().to_path_buf());
+            }
             self.seen.insert(step.path().to_path_buf());
             self.steps.push(step);
         }
@@ -208,6 +228,19 @@ impl<'a> Walk<'a> {
             .into_iter()
             .map(|c| c.to_owned())
             .collect();
+        // Most paths a program misses are in a directory the root has
+        // already: one lookup of that directory answers for every prefix.
+        let plain = queue.iter().all(|c| c != "." && c != "..");
+        let dir = if want_dir {
+            Some(resolve::jail_path(queue.make_contiguous()))
+        } else {
+            resolve::split_last(p).map(|(parent, _)| parent)
+        };
+        if let Some(dir) = dir.filter(|d| plain && d.parent().is_some()) {
+            if self.root.is_plain_dir(&dir) {
+                self.present = Some(dir);
+            }
+        }
         // The directories walked so far: a jail path free of symlinks.
         let mut dirs: Vec<OsString> = Vec::new();
         let mut links = 0usize;

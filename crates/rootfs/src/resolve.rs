@@ -128,6 +128,25 @@ pub(crate) fn resolve(
     walk(base, p, follow_last)
 }
 
+/// Whether `p` beneath `base` is a directory reached through directories
+/// only: no component of it is a symlink, so each of its prefixes is a
+/// directory too. One `openat2(RESOLVE_NO_SYMLINKS)`; `false` when that
+/// fails for any reason or the kernel lacks `openat2` (the caller then
+/// looks at each prefix itself).
+pub(crate) fn is_plain_dir(base: BorrowedFd<'_>, p: &Path, strategy: Strategy) -> bool {
+    if strategy != Strategy::Openat2 {
+        return false;
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_IN_ROOT
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    openat2(base, p, how).is_ok()
+}
+
 /// Opens the directory `p` beneath `base` (symlinks followed, confined).
 pub(crate) fn resolve_dir(
     base: BorrowedFd<'_>,

@@ -178,6 +178,13 @@ impl Root {
         self.stat_impl("lstat", p, false)
     }
 
+    /// Whether `p` is a directory in the root and so is every prefix of it:
+    /// no component is a symlink. `false` also when that cannot be told in
+    /// one lookup; see [`Root::lstat`] for each component then.
+    pub fn is_plain_dir(&self, p: &Path) -> bool {
+        resolve::is_plain_dir(self.fd.as_fd(), p, self.strategy)
+    }
+
     /// Like [`Root::lstat`] but a symlink at the last component is followed
     /// (inside the root); a dangling one gives `Ok(None)`.
     pub fn stat(&self, p: &Path) -> Result<Option<Meta>, Error> {

@@ -368,3 +368,36 @@ fn fifos_are_special_and_devices_are_planned() {
         assert!(fs::symlink_metadata(root_path.join("blk")).is_err());
     }
 }
+
+#[test]
+fn a_plan_asks_the_root_only_what_one_lookup_cannot_tell() {
+    let Fixture {
+        host,
+        root,
+        root_path,
+        _tmp,
+    } = fixture();
+    // The root has /usr/share as directories all the way: the prefixes
+    // are present without a step.
+    fs::create_dir_all(root_path.join("usr/share")).unwrap();
+    assert!(root.is_plain_dir(Path::new("/usr/share")));
+    let rel = plan(&root, &host, Path::new("/usr/share/rel"), Follow::No).unwrap();
+    assert_eq!(paths(&rel.steps), [Path::new("/usr/share/rel")]);
+
+    // A symlink where the host has a directory: no plain directory, and
+    // what the root has there is kept (no step for /usr/lib, which the
+    // root's link names), as a lookup of each component finds.
+    fs::create_dir(root_path.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", root_path.join("usr/lib")).unwrap();
+    assert!(!root.is_plain_dir(Path::new("/usr/lib")));
+    assert!(!root.is_plain_dir(Path::new("/usr/missing")));
+    let via_link = plan(&root, &host, Path::new("/usr/lib/libfoo.so.1"), Follow::Yes).unwrap();
+    assert_eq!(paths(&via_link.steps), [Path::new("/usr/lib/libfoo.so.1")]);
+
+    // Below a directory the root lacks, every step is planned.
+    let fresh = plan(&root, &host, Path::new("/lib/libfoo.so.1"), Follow::Yes).unwrap();
+    assert_eq!(
+        paths(&fresh.steps),
+        [Path::new("/lib"), Path::new("/usr/lib/libfoo.so.1")]
+    );
+}
