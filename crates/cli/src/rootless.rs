@@ -686,7 +686,7 @@ fn map(request: &str, ranges: &Ranges) -> Result<u32, String> {
 /// that reads its file; they do not depend on each other).
 fn run_maps(uids: &str, gids: &str) -> Result<(), String> {
     let start = |tool: &str, args: &str| {
-        Command::new(tool)
+        Command::new(system_program(tool))
             .args(args.split_whitespace())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -708,6 +708,18 @@ fn run_maps(uids: &str, gids: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Where the system keeps `tool` (shadow's `newuidmap` is in `/usr/bin`),
+/// else `tool` itself for a search of `PATH`: the caller's `PATH` may list
+/// many directories first, and each miss is a failed exec in the critical
+/// path of every rootless start.
+fn system_program(tool: &str) -> PathBuf {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(tool))
 }
 
 /// Rootless, a device node in a root is an empty file (mknod is refused in
