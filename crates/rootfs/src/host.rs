@@ -12,6 +12,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
@@ -31,9 +32,9 @@ pub struct Host {
     /// `base`, opened (`O_PATH`) at the first lookup and kept, shared by
     /// the clones: every lookup starts there.
     base_fd: Arc<OnceLock<OwnedFd>>,
-    /// The real system's directories and symlinks as first looked up,
-    /// shared by the clones (`None` for a tree that jailtrace may be
-    /// writing, such as a root read as a host).
+    /// What lookups of the real system found lately, shared by the clones
+    /// (`None` for a tree that jailtrace may be writing, such as a root
+    /// read as a host).
     seen: Option<Arc<Mutex<Seen>>>,
 }
 
@@ -42,14 +43,30 @@ pub struct Host {
 /// and glibc asks for the same absent locale names in every run):
 /// directories' and symlinks' metadata, symlinks' targets and absent
 /// paths, keyed by the jail path's bytes. The system is not jailtrace's to
-/// change, and a plan made from the first look is as good as one made from
-/// the next. Regular files are looked up anew: their size and content
+/// change, and a plan made from a look a moment ago is as good as one made
+/// from the next. What was seen is forgotten after [`SEEN_FOR`], so a long
+/// session (a server exercised for minutes) sees what the host gained
+/// meanwhile. Regular files are looked up anew: their size and content
 /// matter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Seen {
     meta: HashMap<OsString, Option<Meta>>,
     targets: HashMap<OsString, PathBuf>,
+    since: Instant,
 }
+
+impl Default for Seen {
+    fn default() -> Seen {
+        Seen {
+            meta: HashMap::new(),
+            targets: HashMap::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
+/// How long [`Seen`] keeps what it saw.
+const SEEN_FOR: Duration = Duration::from_secs(10);
 
 /// How many paths [`Seen`] keeps before it stops adding: a bound on memory
 /// for a program that walks the whole file system.
@@ -175,7 +192,10 @@ impl Host {
 
     /// Asks what the system host remembers (see [`Seen`]).
     fn remembered<T>(&self, get: impl FnOnce(&Seen) -> Option<T>) -> Option<T> {
-        let seen = self.seen.as_ref()?.lock().ok()?;
+        let mut seen = self.seen.as_ref()?.lock().ok()?;
+        if seen.since.elapsed() > SEEN_FOR {
+            *seen = Seen::default();
+        }
         get(&seen)
     }
 
