@@ -18,10 +18,9 @@ use nix::sched::{unshare, CloneFlags};
 /// the process has one thread (`CLONE_NEWNS` unshares the file system
 /// context, which threads share).
 pub fn enter() {
-    let entered = unshare(CloneFlags::CLONE_NEWNS).and_then(|()| make_private());
     // Refused: the runs mount in the caller's namespace, as before (logging
     // is not set up yet; a mount that then fails is reported as usual).
-    let _ = entered;
+    let _ = unshare(CloneFlags::CLONE_NEWNS).and_then(|()| make_private());
 }
 
 /// Makes every mount of this (new) mount namespace private: nothing

@@ -313,7 +313,7 @@ impl Walk {
             }
             // An unlisted directory is counted once, not file by file.
             if !self.listed.contains(&path) {
-                let kind = item.file_type().map(kind_of);
+                let kind = item.file_type().map(Kind::from_dir_type);
                 if runtime_dir || kind.is_some_and(runtime::is_runtime_kind) {
                     self.runtime_files += 1;
                 } else {
@@ -345,18 +345,5 @@ impl Walk {
             }
         }
         Ok(())
-    }
-}
-
-/// The kind of a directory entry's type.
-fn kind_of(t: Type) -> Kind {
-    match t {
-        Type::File => Kind::File,
-        Type::Directory => Kind::Dir,
-        Type::Symlink => Kind::Symlink,
-        Type::CharacterDevice => Kind::CharDevice,
-        Type::BlockDevice => Kind::BlockDevice,
-        Type::Fifo => Kind::Fifo,
-        Type::Socket => Kind::Socket,
     }
 }

@@ -42,6 +42,20 @@ impl Kind {
             _ => Kind::File,
         }
     }
+
+    /// The kind a directory listing gives an entry (`d_type`).
+    pub fn from_dir_type(t: nix::dir::Type) -> Kind {
+        use nix::dir::Type;
+        match t {
+            Type::File => Kind::File,
+            Type::Directory => Kind::Dir,
+            Type::Symlink => Kind::Symlink,
+            Type::CharacterDevice => Kind::CharDevice,
+            Type::BlockDevice => Kind::BlockDevice,
+            Type::Fifo => Kind::Fifo,
+            Type::Socket => Kind::Socket,
+        }
+    }
 }
 
 impl fmt::Display for Kind {

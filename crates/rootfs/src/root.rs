@@ -158,16 +158,7 @@ impl Root {
             if name == "." || name == ".." {
                 continue;
             }
-            let kind = item.file_type().map(|t| match t {
-                nix::dir::Type::File => Kind::File,
-                nix::dir::Type::Directory => Kind::Dir,
-                nix::dir::Type::Symlink => Kind::Symlink,
-                nix::dir::Type::CharacterDevice => Kind::CharDevice,
-                nix::dir::Type::BlockDevice => Kind::BlockDevice,
-                nix::dir::Type::Fifo => Kind::Fifo,
-                nix::dir::Type::Socket => Kind::Socket,
-            });
-            names.push((name.to_owned(), kind));
+            names.push((name.to_owned(), item.file_type().map(Kind::from_dir_type)));
         }
         Ok(names)
     }
