@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -563,6 +563,81 @@ fn rootless_bind_mount_point_has_the_host_owners() {
         .find(|e| e.path.as_path() == Path::new("/data"))
         .expect("the mount point is recorded");
     assert_eq!((point.uid, point.gid), (0, 1), "{point:?}");
+}
+
+/// Every entry of a rootless root has, seen from the host, the owner the
+/// manifest records as the namespace's map gives it (0 to the account, n
+/// to the n-th subordinate id): owned by root, the files a run places
+/// before the map exists; owned by others (here a program of `daemon`'s
+/// and the account's own test directory), the files placed after it. The
+/// second root is setgid with a group the map lacks, where a file made
+/// before the map would keep that group: jailtrace waits for the map
+/// there, and the owners are the same.
+#[test]
+fn rootless_root_owners_are_the_manifest_through_the_id_map() {
+    let test = "rootless_root_owners_are_the_manifest_through_the_id_map";
+    let Some((a, _serial)) = account(test) else {
+        return;
+    };
+    let jail = owned_jail("rootless-owners", a);
+    let program = jail.join("bin/true");
+    fs::create_dir(jail.join("bin")).unwrap();
+    fs::copy("/bin/true", &program).unwrap();
+    std::os::unix::fs::chown(&program, Some(1), Some(1)).unwrap();
+    let argv = [text(&program)];
+    let pair = jail_both_ways_in(jail, a, &[], &argv, BASE_ENV);
+    assert_owners_mapped(&pair.jail.join("user.jail"), &pair.rootless, a);
+
+    let setgid = pair.jail.join("setgid.jail");
+    fs::create_dir(&setgid).unwrap();
+    std::os::unix::fs::chown(&setgid, Some(a.uid), Some(50)).unwrap();
+    fs::set_permissions(&setgid, fs::Permissions::from_mode(0o2775)).unwrap();
+    let manifest = pair.jail.join("setgid.json");
+    as_user(
+        &pair.jail,
+        a,
+        &run_args(&setgid, &manifest, &[], &["/bin/date"]),
+        BASE_ENV,
+    )
+    .assert_code(exit::OK);
+    assert_owners_mapped(&setgid, &manifest, a);
+}
+
+/// Asserts that each entry of `manifest` (but `/`) has in `root` the owner
+/// the manifest records, mapped as the account's namespace maps ids.
+fn assert_owners_mapped(root: &Path, manifest: &Path, a: Account) {
+    let first = |file: &str| -> u32 {
+        let text = fs::read_to_string(file).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{USER}:")))
+            .unwrap_or_else(|| panic!("{file} gives {USER} no range"));
+        line.split(':').nth(1).unwrap().parse().unwrap()
+    };
+    let (subuid, subgid) = (first("/etc/subuid"), first("/etc/subgid"));
+    let map = |id: u32, own: u32, start: u32| if id == 0 { own } else { start + id - 1 };
+    let made = Manifest::read(manifest).unwrap();
+    let mut checked = 0;
+    for e in made
+        .entries
+        .iter()
+        .filter(|e| e.path.as_path() != Path::new("/"))
+    {
+        let p = root.join(e.path.as_path().strip_prefix("/").unwrap());
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (map(e.uid, a.uid, subuid), map(e.gid, a.gid, subgid)),
+            "{} (the manifest records {}:{})",
+            p.display(),
+            e.uid,
+            e.gid
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "only {checked} entries in {}", root.display());
 }
 
 /// A jail file brought `up` by the account (two programs, one as

@@ -38,8 +38,9 @@ fn main() -> ExitCode {
     } else if rootless::mounts_in_root(&cli.command) {
         mountns::enter();
     }
-    // `run` waits for the namespace's ids itself, later, so that parsing
-    // and finding the program overlap newuidmap; the others write sooner.
+    // `run` waits for the namespace's ids itself, later, so that parsing,
+    // finding the program and (into an empty root) the pre-seed overlap
+    // newuidmap; the others write sooner.
     let settle_later =
         matches!(cli.command, cli::Command::Run(_)) && cli.global().log_file.is_none();
     if !settle_later {

@@ -99,9 +99,10 @@ pub fn mounts_in_root(command: &crate::cli::Command) -> bool {
 ///
 /// It does not wait for the maps: the helper looks up the caller's
 /// subordinate ranges and runs `newuidmap`/`newgidmap` while jailtrace
-/// goes on with what needs no ids (parsing, finding the program), and
-/// [`settle`] waits for them before the first file is written. When the
-/// helper finds no ranges, [`settle`] maps only the caller.
+/// goes on with what needs no ids (parsing, finding the program, and in
+/// an empty root the files owned by root: see [`defers_ids`]), and
+/// [`settle`] waits for them. When the helper finds no ranges, [`settle`]
+/// maps only the caller.
 pub fn enter() -> anyhow::Result<()> {
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     let helper = Helper::start().context("cannot start jailtrace's rootless helper")?;
@@ -138,13 +139,35 @@ pub fn enter() -> anyhow::Result<()> {
 }
 
 /// Waits until the namespace's ids are mapped (see [`enter`]); at once when
-/// they are, or when not rootless. Everything that creates a file must come
-/// after it: the kernel refuses to create files for an unmapped id
-/// (`EOVERFLOW`).
+/// they are, or when not rootless. What asks who jailtrace is (getuid(2)
+/// says 65534 until then), and what gives or reads owners in a root, comes
+/// after it.
 pub fn settle() -> anyhow::Result<()> {
     match HELPER.get() {
         Some(helper) => helper.settle(),
         None => Ok(()),
+    }
+}
+
+/// Whether a rootless `run` into `root` may go on before the namespace's
+/// ids are mapped: `root` is empty and not setgid, so everything in it
+/// will have been made by this process, owned by the caller, whom the map
+/// makes root (`jailtrace_rootfs::owners` then leaves owner 0 as it is
+/// and waits for the map for any other). Filling a root that holds files
+/// of other ids, or wiping it, needs the map.
+pub fn defers_ids(root: &Path) -> bool {
+    HELPER.get().is_some_and(|h| !h.settled())
+        && fs::metadata(root).is_ok_and(|m| m.mode() & nix::libc::S_ISGID == 0)
+        && fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// jailtrace's uid once the namespace's ids are mapped: root in it when
+/// rootless, else its own.
+pub fn uid() -> Uid {
+    if HELPER.get().is_some() {
+        Uid::from_raw(0)
+    } else {
+        getuid()
     }
 }
 
@@ -308,9 +331,14 @@ static HELPER: std::sync::OnceLock<Helper> = std::sync::OnceLock::new();
 #[derive(Debug)]
 struct Helper {
     sock: Mutex<UnixStream>,
+    /// Where the reply to the map request comes, apart from the lookups'
+    /// replies, so that lookups are answered while the maps are made.
+    maps: Mutex<UnixStream>,
     /// Until [`settle`]: how the namespace is entered, and whether the
     /// reply to the map request is still to be read.
     pending: Mutex<Option<(Entered, bool)>>,
+    /// Whether [`settle`] is done.
+    settled: std::sync::atomic::AtomicBool,
     /// The helper's parent, which exits at once, to be reaped in
     /// [`settle`] (before the tracer's `waitpid(-1)` could).
     detached: Mutex<Option<jailtrace_tracer::ns::Detached>>,
@@ -325,15 +353,21 @@ impl Helper {
     /// `waitpid(-1)` ends a run at `ECHILD`, which a living child would
     /// hold off.
     fn start() -> io::Result<Helper> {
+        use std::os::fd::AsRawFd;
         let (mine, theirs) = UnixStream::pair()?;
-        let detached = jailtrace_tracer::ns::spawn_detached(&mine, move || match serve(theirs) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        })
-        .map_err(io::Error::from)?;
+        let (my_maps, their_maps) = UnixStream::pair()?;
+        let close = [mine.as_raw_fd(), my_maps.as_raw_fd()];
+        let detached =
+            jailtrace_tracer::ns::spawn_detached(&close, move || match serve(theirs, their_maps) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            })
+            .map_err(io::Error::from)?;
         Ok(Helper {
             sock: Mutex::new(mine),
+            maps: Mutex::new(my_maps),
             pending: Mutex::new(None),
+            settled: std::sync::atomic::AtomicBool::new(false),
             detached: Mutex::new(Some(detached)),
             pid: std::sync::OnceLock::new(),
             cpus: Mutex::new(None),
@@ -342,8 +376,6 @@ impl Helper {
 
     /// One request and its reply.
     fn ask(&self, op: u8, body: &[u8]) -> io::Result<(i32, Vec<u8>)> {
-        self.settle()
-            .map_err(|e| io::Error::other(format!("{e:#}")))?;
         let mut sock = self
             .sock
             .lock()
@@ -394,6 +426,11 @@ impl Helper {
         send(&mut *sock, b'M', pid.to_string().as_bytes())
     }
 
+    /// Whether [`Helper::settle`] is done.
+    fn settled(&self) -> bool {
+        self.settled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Reaps the helper's parent and reads the reply to
     /// [`Helper::send_map`], once; when no subordinate ids were mapped,
     /// maps only the caller.
@@ -413,11 +450,11 @@ impl Helper {
         }
         if waiting {
             let reply = {
-                let mut sock = self
-                    .sock
+                let mut maps = self
+                    .maps
                     .lock()
                     .map_err(|_| anyhow::anyhow!("rootless helper lock poisoned"))?;
-                receive(&mut *sock)
+                receive(&mut *maps)
             };
             match reply {
                 Ok((status, count)) if i32::from_le_bytes(status) == 0 && count.len() == 4 => {
@@ -435,6 +472,8 @@ impl Helper {
             }
         }
         let _ = ENTERED.set(entered);
+        self.settled
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 }
@@ -465,6 +504,14 @@ impl jailtrace_rootfs::owners::OwnerSource for &'static Helper {
             return Err(io::Error::from_raw_os_error(status));
         }
         Ok(reply.chunks_exact(WALKED).map(walked).collect())
+    }
+
+    fn mapped(&self) -> bool {
+        self.settled()
+    }
+
+    fn settle(&self) -> io::Result<()> {
+        Helper::settle(self).map_err(|e| io::Error::other(format!("{e:#}")))
     }
 }
 
@@ -524,11 +571,14 @@ fn reply(w: &mut impl Write, status: i32, body: &[u8]) -> io::Result<()> {
 }
 
 /// The helper's loop, in the forked process outside the namespace. Ends
-/// quietly when jailtrace closes its end of `sock`.
-fn serve(sock: UnixStream) -> io::Result<()> {
+/// quietly when jailtrace closes its end of `sock`. The map request is
+/// answered on `maps`, from a thread, while the loop goes on answering
+/// lookups.
+fn serve(sock: UnixStream, maps: UnixStream) -> io::Result<()> {
     // Looked up at once, while jailtrace enters the namespace: the map
     // request then only has the tools to run.
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    let mut maps = Some(maps);
     let ranges = Ranges {
         uid,
         gid,
@@ -574,10 +624,17 @@ fn serve(sock: UnixStream) -> io::Result<()> {
                 }
                 reply(&mut sock, 0, &out)?;
             }
-            b'M' => match map(&String::from_utf8_lossy(&body), &ranges) {
-                Ok(count) => reply(&mut sock, 0, &count.to_le_bytes())?,
-                Err(message) => reply(&mut sock, 1, message.as_bytes())?,
-            },
+            b'M' => {
+                let Some(mut maps) = maps.take() else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    let _ = match map(&String::from_utf8_lossy(&body), &ranges) {
+                        Ok(count) => reply(&mut maps, 0, &count.to_le_bytes()),
+                        Err(message) => reply(&mut maps, 1, message.as_bytes()),
+                    };
+                });
+            }
             _ => reply(&mut sock, nix::libc::EINVAL, &[])?,
         }
     }
@@ -652,6 +709,7 @@ const WALK_NEIGHBOURS: usize = 32;
 const SMALL_DIR: u64 = 4096;
 
 /// The caller's ids and their subordinate ranges (start, count).
+#[derive(Clone, Copy)]
 struct Ranges {
     uid: u32,
     gid: u32,

@@ -43,10 +43,9 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     )
     .context("cannot resolve the manifest path")?;
     let (binds, mkdirs) = requested_dirs(&args.dirs, &root_arg)?;
-    // What needs neither the root nor the namespace's ids comes first: a
-    // rootless run's newuidmap runs meanwhile (see `rootless::settle`).
-    // Nothing before the settle may ask who jailtrace is: until the map is
-    // written, getuid(2) says 65534.
+    // A rootless run's newuidmap runs meanwhile (see `rootless::settle`):
+    // nothing here may ask who jailtrace is (until the map is written,
+    // getuid(2) says 65534; `rootless::uid` says who it will be).
     let policy = match &args.policy {
         Some(file) => Policy::from_file(file, &args.deny, &args.allow)?,
         None => Policy::new(&args.deny, &args.allow)?,
@@ -55,10 +54,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if !args.no_pid_ns {
         crate::rootless::check_pid_namespace()?;
     }
-    // From here on the namespace's ids are mapped: jailtrace is root in
-    // it (the credentials and environment below depend on that), and may
-    // write.
-    crate::rootless::settle()?;
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
         add_groups(c, &u.unit.supplementary_groups)
@@ -77,6 +72,12 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
+    // Into an empty root the engine copies what root owns before it waits
+    // for the ids (it waits before the first run); anything else in the
+    // root needs them now.
+    if !crate::rootless::defers_ids(&root) {
+        crate::rootless::settle()?;
+    }
     check_manifest_outside(&manifest_path, &root)?;
     // A root that holds a jail gets this program added (or, when one of
     // its programs has this name, replaced).
@@ -425,7 +426,7 @@ fn jail_account(credentials: Option<&engine::Credentials>) -> Option<Account> {
     use nix::unistd::{Uid, User};
     let user = match credentials {
         Some(c) => User::from_uid(Uid::from_raw(c.uid)),
-        None => User::from_uid(Uid::current()),
+        None => User::from_uid(crate::rootless::uid()),
     };
     let user = user.ok()??;
     Some(Account {

@@ -104,6 +104,10 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     session.program = Some(config.name.clone());
     session.place_requested(&config.mkdirs, &config.binds, observer)?;
     preseed(config, &mut session, observer)?;
+    // A rootless run may have pre-seeded an empty root before its user
+    // namespace's ids were mapped (`rootfs::owners::chown_with`); the
+    // runs need them (the program's ids, the owners `stat` shows).
+    rootfs::owners::settle().map_err(Error::Ids)?;
 
     // Where the kernel refuses seccomp filters, every syscall stops instead.
     let mut drive = drive::Drive::new(&mut session, observer, runs, config.seccomp);

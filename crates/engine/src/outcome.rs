@@ -102,6 +102,8 @@ pub enum Error {
     Trace(#[from] tracer::Error),
     #[error(transparent)]
     Mount(#[from] MountError),
+    #[error("cannot map the user namespace's ids")]
+    Ids(#[source] std::io::Error),
     #[error("interrupted by {0}")]
     Interrupted(nix::sys::signal::Signal),
     #[error("cannot capture the program's output: {0}")]

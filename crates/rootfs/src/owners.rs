@@ -48,6 +48,18 @@ pub trait OwnerSource: Send + Sync + fmt::Debug {
         let _ = paths;
         Ok(Vec::new())
     }
+
+    /// Whether the namespace's ids are mapped yet. Until they are, the
+    /// files jailtrace creates belong to the caller (whom the map makes
+    /// root) and `chown` to any id fails (`EINVAL`): see [`chown_with`].
+    fn mapped(&self) -> bool {
+        true
+    }
+
+    /// Waits until the namespace's ids are mapped; at once when they are.
+    fn settle(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One inode's host owners, as [`OwnerSource::walk`] reports them.
@@ -79,6 +91,13 @@ pub fn install(source: Box<dyn OwnerSource>) -> bool {
 /// Whether this process runs rootless ([`install`] was called).
 pub fn rootless() -> bool {
     SOURCE.get().is_some()
+}
+
+/// Waits until the namespace's ids are mapped ([`OwnerSource::settle`]);
+/// at once when they are, or when not rootless. Whatever asks who owns
+/// what in the root, or runs a program there, comes after it.
+pub fn settle() -> io::Result<()> {
+    SOURCE.get().map_or(Ok(()), |source| source.settle())
 }
 
 /// Files whose owner the namespace could not give, so far.
@@ -197,11 +216,25 @@ pub(crate) fn host_owner(
 /// `chown` through `set` (an `fchown` or a non-following `fchownat`). When
 /// rootless, an id the namespace's map lacks (`EINVAL`) is left as it is
 /// and noted; the other id is still given.
+///
+/// Before the namespace's ids are mapped, root's owner (0, 0) is left
+/// as it is: a rootless run leaves its ids unmapped only while it fills a
+/// root that was empty and not setgid (`jailtrace run`), so every file
+/// there was made by this process, owned by the caller, whom the map
+/// makes root. Any other owner waits for the map.
 pub(crate) fn chown_with(
     uid: u32,
     gid: u32,
     set: impl Fn(Option<Uid>, Option<Gid>) -> Result<(), Errno>,
 ) -> Result<(), Errno> {
+    if let Some(source) = SOURCE.get().filter(|s| !s.mapped()) {
+        if (uid, gid) == (0, 0) {
+            return Ok(());
+        }
+        source
+            .settle()
+            .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+    }
     let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
     match set(u, g) {
         Err(Errno::EINVAL) if rootless() => {

@@ -70,8 +70,8 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
 /// forks it and exits at once, so init (or the nearest subreaper) adopts
 /// it and the caller's `waitpid(-1)` never waits for it. It runs in a
 /// process group of its own (a Ctrl-C for the caller's job does not reach
-/// it), with stdin, stdout and stderr on `/dev/null` and `close` closed,
-/// and exits with what `body` returns.
+/// it), with stdin, stdout and stderr on `/dev/null` and the descriptors
+/// `close` closed, and exits with what `body` returns.
 ///
 /// It returns without waiting for that first child: [`Detached::reap`]
 /// does, later, when the caller has done its own work meanwhile (by then
@@ -81,7 +81,7 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
 /// program: it is only sound while the caller has one thread (fork(2):
 /// only the calling thread is copied, so a lock another thread held would
 /// stay locked in the copy), which is checked: `EBUSY` otherwise.
-pub fn spawn_detached<F>(close: &impl std::os::fd::AsRawFd, body: F) -> Result<Detached, Errno>
+pub fn spawn_detached<F>(close: &[std::os::fd::RawFd], body: F) -> Result<Detached, Errno>
 where
     F: FnOnce() -> i32,
 {
@@ -115,7 +115,9 @@ where
             for fd in 0..3 {
                 libc::dup2(null.as_raw_fd(), fd);
             }
-            libc::close(close.as_raw_fd());
+            for &fd in close {
+                libc::close(fd);
+            }
             let code = body();
             libc::_exit(code);
         }
