@@ -1,7 +1,8 @@
 //! Digests of copies still being hashed ([`jailtrace_rootfs::digest`]): a
 //! large file's entry is recorded without its `sha256`, which is filled in
-//! here before anything reads the entries whole (a run's state digest,
-//! the manifest).
+//! here when the manifest is made. Until then the hashing thread works
+//! beside the runs; a run's state digest counts such an entry without
+//! its hash.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
