@@ -22,6 +22,9 @@ use crate::summary::{print_failed_exercises, summary_json, summary_text};
 pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     // Needed once the program is found and its environment read.
     engine::policy::compile_default_rules_meanwhile();
+    if !args.no_pid_ns {
+        crate::rootless::probe_pid_namespace_meanwhile();
+    }
     let from_unit = crate::unit::apply(&mut args)?;
     let path_var = std::env::var_os("PATH");
     let executable = engine::find_program(&args.command[0], path_var.as_deref())?;
