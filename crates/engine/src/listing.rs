@@ -97,6 +97,19 @@ fn plain_target(dir: &Path, target: &Path) -> Option<PathBuf> {
 
 const NEVER_LISTED: &[&str] = &["/proc", "/sys", "/dev"];
 
+/// What [`Session::materialize`] has to do for a path, as far as one
+/// lookup tells ([`Session::shortcut`]).
+enum Shortcut {
+    /// Nothing: no name on the way is a listed name left to make.
+    Nothing,
+    /// Make the last component, a listed name in a directory the root has
+    /// (reached through directories only); walk on only if it is a
+    /// symlink.
+    Last(PathBuf),
+    /// Walk the path component by component.
+    Walk,
+}
+
 /// What a `getdents64` on a listed directory returns instead of what the
 /// kernel returned ([`Session::listed_result`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -261,11 +274,30 @@ impl Session {
     /// (symlinks followed, as the host has them). Called when the root
     /// lacks `path`; returns whether it made any.
     pub(crate) fn materialize(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
-        if self.placeholders.unmade.is_empty() || self.nothing_to_make(path)? {
+        if self.placeholders.unmade.is_empty() {
             return Ok(false);
         }
+        let made = match self.shortcut(path)? {
+            Shortcut::Nothing => return Ok(false),
+            Shortcut::Last(key) => {
+                let Some(unmade) = self.placeholders.unmade.remove(key.as_os_str()) else {
+                    return Ok(false);
+                };
+                if self.root.lstat(&key)?.is_some() {
+                    return Ok(false);
+                }
+                let reason = self.placeholders.listings[unmade.listing].reason.clone();
+                let made = self.make_placeholder(&key, reason)?;
+                // A symlink is followed: the walk below does that.
+                if !made || unmade.kind != Kind::Symlink {
+                    return Ok(made);
+                }
+                made
+            }
+            Shortcut::Walk => false,
+        };
         let mut walk = rootfs::PathWalk::new(path);
-        let mut made = false;
+        let mut made = made;
         while let Some(next) = walk.next_path() {
             let mut found = self.root.lstat(&next)?;
             if let Some(unmade) = self.placeholders.unmade.remove(next.as_os_str()) {
@@ -291,34 +323,38 @@ impl Session {
         Ok(made)
     }
 
-    /// Whether [`Session::materialize`] can tell without its walk that
-    /// `path` names nothing to make. Most missed paths are in a directory
-    /// the root has, reached through directories only (one lookup tells):
-    /// then every name on the way is the root's, and only the last
-    /// component could be a listed name, or a symlink to follow.
-    fn nothing_to_make(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
+    /// What [`Session::materialize`] can tell without its walk. Most
+    /// missed paths are in a directory the root has, reached through
+    /// directories only (one lookup tells): then every name on the way is
+    /// the root's, and only the last component could be a listed name (to
+    /// make, then follow if a symlink), or a symlink of the root's to
+    /// follow.
+    fn shortcut(&mut self, path: &Path) -> Result<Shortcut, rootfs::Error> {
         let mut key = PathBuf::from("/");
         for c in path.components() {
             match c {
                 Component::Normal(c) => key.push(c),
-                Component::ParentDir => return Ok(false),
+                Component::ParentDir => return Ok(Shortcut::Walk),
                 Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             }
         }
         let Some(parent) = key.parent().filter(|p| p.parent().is_some()) else {
-            return Ok(false);
+            return Ok(Shortcut::Walk);
         };
         if !self.root.is_plain_dir(parent) {
-            return Ok(false);
+            return Ok(Shortcut::Walk);
         }
         // The walk would find each of these in the root: no longer unmade.
         for dir in parent.ancestors() {
             self.placeholders.unmade.remove(dir.as_os_str());
         }
         if self.placeholders.unmade.contains_key(key.as_os_str()) {
-            return Ok(false);
+            return Ok(Shortcut::Last(key));
         }
-        Ok(!matches!(self.root.lstat(&key)?, Some(m) if m.kind == Kind::Symlink))
+        Ok(match self.root.lstat(&key)? {
+            Some(m) if m.kind == Kind::Symlink => Shortcut::Walk,
+            _ => Shortcut::Nothing,
+        })
     }
 
     /// A `getdents64` of the listed directory `dir` on descriptor `fd` of

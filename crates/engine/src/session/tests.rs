@@ -252,3 +252,45 @@ fn a_listing_s_names_follow_the_kernel_s_last_records_when_they_fit() {
     let shows = f.session.listed_result(7, 3, &[], 4096);
     assert!(matches!(shows, Shows::Names { at: 0, .. }), "{shows:?}");
 }
+
+/// A listed name in a directory the root has is made alone (the lookup
+/// of its parent tells that everything above it is the root's); a listed
+/// symlink is made and followed, its target's listed directory made too;
+/// a path with nothing listed on the way makes nothing.
+#[test]
+fn a_listed_name_is_made_alone_and_a_listed_symlink_is_followed() {
+    let mut f = fixture();
+    let host = f._dir.path().join("host/usr/lib/x");
+    std::fs::create_dir(host.join("sub")).unwrap();
+    std::fs::create_dir(host.join("other")).unwrap();
+    std::fs::write(host.join("sub/f"), b"f").unwrap();
+    symlink("sub/f", host.join("link")).unwrap();
+    f.session.begin_run(1, true);
+    ask(&mut f.session, "/usr/lib/x/libc.so.6");
+    let dir = Path::new("/usr/lib/x");
+    f.session.list(dir, &who(), false, &mut Quiet).unwrap();
+    let in_root = |f: &Fixture, p: &str| {
+        std::fs::symlink_metadata(f.root.join(p.trim_start_matches('/')))
+            .ok()
+            .map(|m| m.file_type())
+    };
+
+    assert!(!f
+        .session
+        .materialize(Path::new("/usr/lib/x/missing"))
+        .unwrap());
+    assert!(f
+        .session
+        .materialize(Path::new("/usr/lib/x/libc.so"))
+        .unwrap());
+    assert!(in_root(&f, "/usr/lib/x/libc.so").is_some_and(|t| t.is_symlink()));
+    assert!(f.session.materialize(Path::new("/usr/lib/x/link")).unwrap());
+    assert!(in_root(&f, "/usr/lib/x/link").is_some_and(|t| t.is_symlink()));
+    // Followed: the link's target is in a listed directory, made for it;
+    // `f` itself was not listed (nothing listed `sub`).
+    assert!(in_root(&f, "/usr/lib/x/sub").is_some_and(|t| t.is_dir()));
+    assert!(in_root(&f, "/usr/lib/x/sub/f").is_none());
+    assert!(in_root(&f, "/usr/lib/x/other").is_none());
+    // Made once: asked again, nothing more to make.
+    assert!(!f.session.materialize(Path::new("/usr/lib/x/link")).unwrap());
+}
