@@ -283,14 +283,21 @@ impl Session {
                 let Some(unmade) = self.placeholders.unmade.remove(key.as_os_str()) else {
                     return Ok(false);
                 };
-                if self.root.lstat(&key)?.is_some() {
-                    return Ok(false);
-                }
-                let reason = self.placeholders.listings[unmade.listing].reason.clone();
-                let made = self.make_placeholder(&key, reason)?;
+                let made = match self.root.lstat(&key)? {
+                    None => {
+                        let reason = self.placeholders.listings[unmade.listing].reason.clone();
+                        if !self.make_placeholder(&key, reason)? {
+                            return Ok(false);
+                        }
+                        true
+                    }
+                    // The root's own symlink there is followed below.
+                    Some(m) if m.kind == Kind::Symlink => false,
+                    Some(_) => return Ok(false),
+                };
                 // A symlink is followed: the walk below does that.
-                if !made || unmade.kind != Kind::Symlink {
-                    return Ok(made);
+                if made && unmade.kind != Kind::Symlink {
+                    return Ok(true);
                 }
                 made
             }
