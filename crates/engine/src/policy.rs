@@ -460,12 +460,12 @@ pub fn virtual_fs(path: &Path) -> Option<&'static str> {
 /// a trailing `/` (nearly all) is compared as bytes.
 fn first_holding(path: &Path, dirs: &[&'static str], strictly: bool) -> Option<&'static str> {
     let bytes = path.as_os_str().as_bytes();
-    let plain = !bytes.ends_with(b"/")
-        && !bytes.ends_with(b"/.")
-        && !bytes.ends_with(b"/..")
-        && !bytes.windows(2).any(|w| w == b"//")
-        && !bytes.windows(3).any(|w| w == b"/./")
-        && !bytes.windows(4).any(|w| w == b"/../");
+    // No empty, `.` or `..` name after the first `/` (so no `//`, no
+    // trailing `/`): the bytes compare as the components would. One pass.
+    let plain = bytes
+        .split(|&b| b == b'/')
+        .skip(1)
+        .all(|name| !matches!(name, b"" | b"." | b".."));
     dirs.iter().copied().find(|dir| {
         if !plain {
             return path.starts_with(dir) && !(strictly && path == Path::new(dir));
