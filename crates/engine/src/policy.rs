@@ -483,6 +483,12 @@ fn first_holding(path: &Path, dirs: &[&'static str], strictly: bool) -> Option<&
 /// give no read permission); `None` when it could, or for root, or when
 /// the process is gone.
 pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option<u32> {
+    // Readable by its owner, its group and others (most files): whoever
+    // asks may read it, and /proc/PID/status (about 10 µs for the kernel
+    // to write) need not be read.
+    if attrs.mode & 0o444 == 0o444 {
+        return None;
+    }
     let creds = crate::creds::creds_of(pid)?;
     if creds.uid == 0 {
         return None;
@@ -859,5 +865,56 @@ mod tests {
             Verdict::DirsOnly(_)
         ));
         assert!(p.is_bound(Path::new("/run/data")) && !p.is_bound(Path::new("/run")));
+    }
+
+    /// Whether a process running as `nobody` may read host files of
+    /// these modes: only what its class (owner, group, others) allows,
+    /// whatever the other classes allow.
+    #[test]
+    fn a_file_is_unreadable_by_a_process_whose_class_may_not_read_it() {
+        if !nix::unistd::geteuid().is_root() {
+            let must = std::env::var_os("JAILTRACE_TESTS_MUST_RUN").is_some_and(|v| v == "1");
+            assert!(!must, "needs root and JAILTRACE_TESTS_MUST_RUN=1");
+            eprintln!("SKIPPED a_file_is_unreadable_by_a_process_whose_class_may_not_read_it: needs root (setpriv)");
+            return;
+        }
+        let mut nobody = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sleep",
+                "30",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = nobody.id() as i32;
+        // setpriv has switched ids once it runs `sleep`.
+        let switched = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            crate::creds::creds_of(pid).is_some_and(|c| c.uid == 65534)
+        });
+        let file = |mode: u32, uid: u32, gid: u32| jailtrace_rootfs::Attrs {
+            mode: 0o100000 | mode,
+            uid,
+            gid,
+            mtime: None,
+        };
+        let verdicts = [
+            unreadable_by(pid, &file(0o600, 0, 0)),
+            unreadable_by(pid, &file(0o644, 0, 0)),
+            unreadable_by(pid, &file(0o640, 0, 65534)),
+            unreadable_by(pid, &file(0o044, 65534, 0)),
+            unreadable_by(pid, &file(0o444, 65534, 0)),
+            unreadable_by(pid, &file(0o400, 65534, 0)),
+        ];
+        let _ = nobody.kill();
+        let _ = nobody.wait();
+        assert!(switched, "setpriv did not switch to uid 65534");
+        assert_eq!(
+            verdicts,
+            [Some(65534), None, None, Some(65534), None, None],
+            "0600 root's; 0644; 0640 its group's; 0044 its own; 0444; 0400 its own"
+        );
     }
 }

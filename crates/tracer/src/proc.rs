@@ -117,8 +117,17 @@ impl<'a> Tracee<'a> {
     }
 
     /// The executable the tracee runs, as a path inside the start root.
+    /// One readlink(2), as in [`Tracee::resolve`]: asked at every
+    /// placement, where procfs's `Process` cost four more calls.
     pub fn exe(&self) -> io::Result<PathBuf> {
-        let exe = self.process()?.exe().map_err(|e| proc_err(self.pid, e))?;
+        let exe =
+            std::fs::read_link(format!("/proc/{}/exe", self.pid)).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("process {} is gone", self.pid),
+                ),
+                _ => e,
+            })?;
         Ok(inside(self.base, &exe))
     }
 
