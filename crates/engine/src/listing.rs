@@ -277,7 +277,7 @@ impl Session {
         if self.placeholders.unmade.is_empty() {
             return Ok(false);
         }
-        let made = match self.shortcut(path)? {
+        let mut made = match self.shortcut(path)? {
             Shortcut::Nothing => return Ok(false),
             Shortcut::Last(key) => {
                 let Some(unmade) = self.placeholders.unmade.remove(key.as_os_str()) else {
@@ -304,7 +304,6 @@ impl Session {
             Shortcut::Walk => false,
         };
         let mut walk = rootfs::PathWalk::new(path);
-        let mut made = made;
         while let Some(next) = walk.next_path() {
             let mut found = self.root.lstat(&next)?;
             if let Some(unmade) = self.placeholders.unmade.remove(next.as_os_str()) {
