@@ -280,10 +280,10 @@ mod tests {
     #[test]
     fn a_requested_directory_is_made_with_its_mode_and_recorded() {
         // A directory the host lacks is made owned by root.
-        if !nix::unistd::geteuid().is_root() {
-            let must = std::env::var_os("JAILTRACE_TESTS_MUST_RUN").is_some_and(|v| v == "1");
-            assert!(!must, "needs root and JAILTRACE_TESTS_MUST_RUN=1");
-            eprintln!("SKIPPED a_requested_directory_is_made_with_its_mode_and_recorded: needs root (owners)");
+        if !crate::testutil::need_root(
+            "a_requested_directory_is_made_with_its_mode_and_recorded",
+            "owners",
+        ) {
             return;
         }
         let (_dir, mut s, root) = fixture();

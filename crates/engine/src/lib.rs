@@ -50,6 +50,8 @@ mod rundirs;
 mod runner;
 mod session;
 mod stack;
+#[cfg(test)]
+mod testutil;
 mod who;
 
 use std::os::unix::ffi::OsStrExt;

@@ -872,10 +872,10 @@ mod tests {
     /// whatever the other classes allow.
     #[test]
     fn a_file_is_unreadable_by_a_process_whose_class_may_not_read_it() {
-        if !nix::unistd::geteuid().is_root() {
-            let must = std::env::var_os("JAILTRACE_TESTS_MUST_RUN").is_some_and(|v| v == "1");
-            assert!(!must, "needs root and JAILTRACE_TESTS_MUST_RUN=1");
-            eprintln!("SKIPPED a_file_is_unreadable_by_a_process_whose_class_may_not_read_it: needs root (setpriv)");
+        if !crate::testutil::need_root(
+            "a_file_is_unreadable_by_a_process_whose_class_may_not_read_it",
+            "setpriv",
+        ) {
             return;
         }
         let mut nobody = std::process::Command::new("setpriv")
