@@ -4,11 +4,12 @@
 //! parent resolved inside the root (or, for a placeholder, opened with
 //! `O_NOFOLLOW` and checked to be a regular file), so a copy never writes
 //! through a planted symlink and never replaces anything. Holes are kept:
-//! only the data ranges `SEEK_DATA`/`SEEK_HOLE` report are written and a
-//! final `ftruncate` sets the size. The SHA-256 of the full content (holes
-//! hashed as the zeros they read as) is computed while copying. A host file
-//! with several links whose inode was already copied into this root becomes
-//! a hard link to that copy, provided the copy is still the same inode.
+//! only the data ranges `SEEK_DATA`/`SEEK_HOLE` report are written, and a
+//! final `ftruncate` sets the size of a file that ends in a hole. The
+//! SHA-256 of the full content (holes hashed as the zeros they read as) is
+//! computed while copying. A host file with several links whose inode was
+//! already copied into this root becomes a hard link to that copy,
+//! provided the copy is still the same inode.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -170,7 +171,7 @@ impl Root {
         attrs: &Attrs,
     ) -> Result<Copied, Error> {
         let dst = File::from(dst);
-        let (bytes, sha256) = sparse_copy(src, &dst, hmeta.size).map_err(|e| match e {
+        let (bytes, sha256) = sparse_copy(src, &dst, hmeta).map_err(|e| match e {
             CopyError::Read(e) => Error::Host {
                 op: "read",
                 path: host.path_of(p),
@@ -256,23 +257,39 @@ fn inode_id(st: &nix::sys::stat::FileStat) -> (u64, u64, (i64, i64)) {
     (st.st_dev, st.st_ino, (st.st_ctime, st.st_ctime_nsec))
 }
 
-/// Copies the data ranges of `src` (up to `size`) into `dst` at the same
-/// offsets, sets `dst`'s size, and returns the size copied and the SHA-256.
-/// Should `src` shrink meanwhile, the copy ends where its data ended.
-fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, Sha256Sum), CopyError> {
+/// Copies the data ranges of `src` (`meta` is its `fstat`) into the empty
+/// `dst` at the same offsets, sets `dst`'s size, and returns the size copied
+/// and the SHA-256. Should `src` shrink meanwhile, the copy ends where its
+/// data ended.
+///
+/// A file with at least as many bytes allocated as it is long is copied
+/// whole without asking for its holes (two `lseek`s a file): should it
+/// have any, with blocks allocated past its end, they are written as the
+/// zeros they read as.
+fn sparse_copy(src: &File, dst: &File, meta: &Meta) -> Result<(u64, Sha256Sum), CopyError> {
+    let mut size = meta.size;
+    let dense = meta.blocks.saturating_mul(512) >= size;
     let mut hasher = Hashing::new(size);
     let mut buf = BUF.take();
     buf.resize(CHUNK, 0);
-    let mut size = size;
     let mut pos = 0u64;
+    let mut written = 0u64;
     while pos < size {
-        let data = seek(src, pos, Whence::SeekData)?.map_or(size, |d| d.min(size));
+        let data = if dense {
+            pos
+        } else {
+            seek(src, pos, Whence::SeekData)?.map_or(size, |d| d.min(size))
+        };
         hash_zeros(&mut hasher, data - pos)?;
         pos = data;
         if pos >= size {
             break;
         }
-        let hole = seek(src, pos, Whence::SeekHole)?.map_or(size, |h| h.min(size));
+        let hole = if dense {
+            size
+        } else {
+            seek(src, pos, Whence::SeekHole)?.map_or(size, |h| h.min(size))
+        };
         // A hole reported at or before `pos` would not move us; copy to the
         // end instead.
         let end = if hole > pos { hole } else { size };
@@ -289,11 +306,15 @@ fn sparse_copy(src: &File, dst: &File, size: u64) -> Result<(u64, Sha256Sum), Co
             dst.write_all_at(chunk, pos).map_err(CopyError::Write)?;
             hasher.update(chunk).map_err(CopyError::Read)?;
             pos += n as u64;
+            written = pos;
         }
     }
     BUF.set(buf);
-    let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
-    ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
+    // A hole at the end is the only thing the writes left short.
+    if written < size {
+        let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
+        ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
+    }
     Ok((size, hasher.finish()))
 }
 

@@ -230,16 +230,20 @@ impl<'a> Walk<'a> {
             .collect();
         // Most paths a program misses are in a directory the root has
         // already: one lookup of that directory answers for every prefix.
+        // Else a lookup of each ancestor, from the deepest, finds the one
+        // the root has and the first entry it lacks below it.
         let plain = queue.iter().all(|c| c != "." && c != "..");
         let dir = if want_dir {
             Some(resolve::jail_path(queue.make_contiguous()))
         } else {
             resolve::split_last(p).map(|(parent, _)| parent)
         };
-        if let Some(dir) = dir.filter(|d| plain && d.parent().is_some()) {
-            if self.root.is_plain_dir(&dir) {
-                self.present = Some(dir);
-            }
+        if let Some((present, absent)) = dir
+            .filter(|_| plain)
+            .and_then(|d| self.root.deepest_plain_dir(&d))
+        {
+            self.present = Some(present).filter(|d| d.parent().is_some());
+            self.absent = absent;
         }
         // The directories walked so far: a jail path free of symlinks.
         let mut dirs: Vec<OsString> = Vec::new();

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fstat, Mode};
+use nix::sys::stat::{fstat, FileStat, Mode};
 
 /// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`,
 /// path_resolution(7)).
@@ -101,31 +101,48 @@ pub(crate) fn resolve(
     follow_last: bool,
     strategy: Strategy,
 ) -> Result<OwnedFd, Errno> {
-    if strategy == Strategy::Openat2 {
-        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
-        if !follow_last {
-            flags |= OFlag::O_NOFOLLOW;
-        }
-        let how = OpenHow::new()
-            .flags(flags)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let rel: &Path = if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        };
-        // openat2(2): with RESOLVE_IN_ROOT the kernel returns EAGAIN when a
-        // rename raced with the lookup; it asks us to retry.
-        for _ in 0..16 {
-            match openat2(base, rel, how) {
-                Err(Errno::EAGAIN) => continue,
-                Err(Errno::ENOSYS) => break,
-                other => return other,
-            }
-        }
-        // Still racing (or no openat2 after all): the walk is equally safe.
+    let flags = if follow_last {
+        OFlag::empty()
+    } else {
+        OFlag::O_NOFOLLOW
+    };
+    match in_root(base, p, flags, strategy) {
+        Some(result) => result,
+        None => walk(base, p, follow_last),
     }
-    walk(base, p, follow_last)
+}
+
+/// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` of `p` beneath `base`
+/// as an `O_PATH` descriptor with `flags` added; `None` when the walk must
+/// answer instead (no `openat2`, or renames kept racing the lookup).
+fn in_root(
+    base: BorrowedFd<'_>,
+    p: &Path,
+    flags: OFlag,
+    strategy: Strategy,
+) -> Option<Result<OwnedFd, Errno>> {
+    if strategy != Strategy::Openat2 {
+        return None;
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let rel: &Path = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
+    // openat2(2): with RESOLVE_IN_ROOT the kernel returns EAGAIN when a
+    // rename raced with the lookup; it asks us to retry.
+    for _ in 0..16 {
+        match openat2(base, rel, how) {
+            Err(Errno::EAGAIN) => continue,
+            Err(Errno::ENOSYS) => return None,
+            other => return Some(other),
+        }
+    }
+    // Still racing: the walk is equally safe.
+    None
 }
 
 /// Whether `p` beneath `base` is a directory reached through directories
@@ -134,8 +151,16 @@ pub(crate) fn resolve(
 /// fails for any reason or the kernel lacks `openat2` (the caller then
 /// looks at each prefix itself).
 pub(crate) fn is_plain_dir(base: BorrowedFd<'_>, p: &Path, strategy: Strategy) -> bool {
+    plain_dir(base, p, strategy).is_ok()
+}
+
+/// [`is_plain_dir`] with the reason it is not: `ENOENT` means the first
+/// component that is not a directory of `base` is missing (a symlink on
+/// the way is `ELOOP`, anything else there `ENOTDIR`); `ENOSYS` without
+/// `openat2`.
+pub(crate) fn plain_dir(base: BorrowedFd<'_>, p: &Path, strategy: Strategy) -> Result<(), Errno> {
     if strategy != Strategy::Openat2 {
-        return false;
+        return Err(Errno::ENOSYS);
     }
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
@@ -144,7 +169,7 @@ pub(crate) fn is_plain_dir(base: BorrowedFd<'_>, p: &Path, strategy: Strategy) -
                 | ResolveFlag::RESOLVE_NO_SYMLINKS
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS,
         );
-    openat2(base, p, how).is_ok()
+    openat2(base, p, how).map(drop)
 }
 
 /// Opens the directory `p` beneath `base` (symlinks followed, confined).
@@ -153,12 +178,25 @@ pub(crate) fn resolve_dir(
     p: &Path,
     strategy: Strategy,
 ) -> Result<OwnedFd, Errno> {
+    // O_DIRECTORY: the kernel itself refuses anything else (ENOTDIR).
+    match in_root(base, p, OFlag::O_DIRECTORY, strategy) {
+        Some(result) => result,
+        None => resolve_dir_stat(base, p, strategy).map(|(fd, _)| fd),
+    }
+}
+
+/// [`resolve_dir`] with the directory's `fstat`.
+pub(crate) fn resolve_dir_stat(
+    base: BorrowedFd<'_>,
+    p: &Path,
+    strategy: Strategy,
+) -> Result<(OwnedFd, FileStat), Errno> {
     let fd = resolve(base, p, true, strategy)?;
     let st = fstat(&fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
-    Ok(fd)
+    Ok((fd, st))
 }
 
 /// The fallback walk (see the module docs).

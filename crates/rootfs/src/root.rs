@@ -117,13 +117,14 @@ impl Root {
         &self,
         op: &'static str,
         p: &'p Path,
-    ) -> Result<(OwnedFd, &'p OsStr), Error> {
+    ) -> Result<(ParentDir, &'p OsStr), Error> {
         let (parent, name) = resolve::split_last(p).ok_or_else(|| Error::NoName {
             path: p.to_path_buf(),
         })?;
-        let dir = resolve::resolve_dir(self.fd.as_fd(), &parent, self.strategy)
+        let (fd, st) = resolve::resolve_dir_stat(self.fd.as_fd(), &parent, self.strategy)
             .map_err(|e| self.err(op, p, e))?;
-        Ok((dir, name))
+        let id = (st.st_dev, st.st_ino);
+        Ok((ParentDir { fd, id }, name))
     }
 
     fn stat_impl(&self, op: &'static str, p: &Path, follow: bool) -> Result<Option<Meta>, Error> {
@@ -174,6 +175,30 @@ impl Root {
     /// one lookup; see [`Root::lstat`] for each component then.
     pub fn is_plain_dir(&self, p: &Path) -> bool {
         resolve::is_plain_dir(self.fd.as_fd(), p, self.strategy)
+    }
+
+    /// The deepest of `dir` and its ancestors that [`Root::is_plain_dir`]
+    /// holds for, and the entry below it on the way to `dir`, which the
+    /// root lacks. One lookup of `dir`, then one of each ancestor while the
+    /// lookups find an entry missing (no symlink on the way). `None` when
+    /// there is a symlink or a non-directory on the way, without `openat2`,
+    /// or when `dir` is not a plain jail path (`.`, `..`).
+    pub(crate) fn deepest_plain_dir(&self, dir: &Path) -> Option<(PathBuf, Option<PathBuf>)> {
+        let mut missing: Option<&Path> = None;
+        for a in dir.ancestors() {
+            // `/`, the root itself, is a directory.
+            let found = a.parent().is_none()
+                || match resolve::plain_dir(self.fd.as_fd(), a, self.strategy) {
+                    Ok(()) => true,
+                    Err(Errno::ENOENT) if a.file_name().is_some() => false,
+                    Err(_) => return None,
+                };
+            if found {
+                return Some((a.to_path_buf(), missing.map(Path::to_path_buf)));
+            }
+            missing = Some(a);
+        }
+        None
     }
 
     /// Like [`Root::lstat`] but a symlink at the last component is followed
@@ -459,19 +484,41 @@ impl Root {
 
     /// Puts back the mtime of `dir` (the parent of `p`) if this root created
     /// it with one; called after every change inside `dir`.
-    pub(crate) fn restore_dir_time(&self, p: &Path, dir: &OwnedFd) -> Result<(), Error> {
-        let st = fstat(dir).map_err(|e| self.err("fstat parent of", p, e))?;
-        let Some(&(s, ns)) = self.dir_times.get(&(st.st_dev, st.st_ino)) else {
+    pub(crate) fn restore_dir_time(&self, p: &Path, dir: &ParentDir) -> Result<(), Error> {
+        let Some(&(s, ns)) = self.dir_times.get(&dir.id) else {
             return Ok(());
         };
-        let fd = openat(
-            dir,
+        // `dir` is an O_PATH descriptor, which futimens(3) refuses.
+        openat(
+            &dir.fd,
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .and_then(|fd| futimens(&fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns)));
-        fd.map_err(|e| self.err("restore mtime of parent of", p, e))
+        .and_then(|fd| futimens(&fd, &TimeSpec::UTIME_OMIT, &TimeSpec::new(s, ns)))
+        .map_err(|e| self.err("restore mtime of parent of", p, e))
+    }
+}
+
+/// A directory of the root opened as the parent of an entry being made or
+/// removed, with its (device, inode) from the `fstat` that checked it is a
+/// directory: what [`Root::restore_dir_time`] looks up, without another.
+pub(crate) struct ParentDir {
+    fd: OwnedFd,
+    id: (u64, u64),
+}
+
+impl std::ops::Deref for ParentDir {
+    type Target = OwnedFd;
+
+    fn deref(&self) -> &OwnedFd {
+        &self.fd
+    }
+}
+
+impl AsFd for ParentDir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -150,6 +150,20 @@ fn sparse_files_keep_their_holes() {
         fs::read(rp.join("sparse")).unwrap(),
         fs::read(h.join("sparse")).unwrap()
     );
+
+    // Data first and a hole to the end: the copy gets its size from the
+    // truncate that follows the last write.
+    let f = fs::File::create(h.join("tail")).unwrap();
+    f.write_all_at(b"x", 0).unwrap();
+    f.set_len(SIZE).unwrap();
+    drop(f);
+    let copied = root
+        .copy_file(Path::new("/tail"), &Host::at(&h), &attrs(0o644))
+        .expect("copy");
+    assert_eq!(copied.sha256.wait(), sha256sum(&h.join("tail")));
+    let m = root.lstat(Path::new("/tail")).unwrap().unwrap();
+    assert_eq!(m.size, SIZE);
+    assert!(m.blocks <= 64, "copy allocated {} blocks", m.blocks);
 }
 
 #[test]

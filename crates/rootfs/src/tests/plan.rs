@@ -401,3 +401,41 @@ fn a_plan_asks_the_root_only_what_one_lookup_cannot_tell() {
         [Path::new("/lib"), Path::new("/usr/lib/libfoo.so.1")]
     );
 }
+
+#[test]
+fn the_deepest_directory_the_root_has_is_found_from_below() {
+    let Fixture {
+        host,
+        root,
+        root_path,
+        _tmp,
+    } = fixture();
+    fs::create_dir(root_path.join("usr")).unwrap();
+    let found = |p: &str| root.deepest_plain_dir(Path::new(p));
+    let some =
+        |dir: &str, missing: Option<&str>| Some((PathBuf::from(dir), missing.map(PathBuf::from)));
+    // The root has /usr, not /usr/share: /usr/share is the entry it lacks.
+    assert_eq!(found("/usr/share/a/b"), some("/usr", Some("/usr/share")));
+    assert_eq!(found("/usr"), some("/usr", None));
+    assert_eq!(found("/none/x"), some("/", Some("/none")));
+    // A symlink or a file on the way: nothing is told.
+    std::os::unix::fs::symlink("usr", root_path.join("lib")).unwrap();
+    assert_eq!(found("/lib/x"), None);
+    fs::write(root_path.join("usr/f"), b"").unwrap();
+    assert_eq!(found("/usr/f/x"), None);
+    // Below the entry the root lacks, each step is planned without asking
+    // the root, and applying them makes the path resolve.
+    let mut root = root;
+    let p = plan(&root, &host, Path::new("/usr/share/rel"), Follow::Yes).unwrap();
+    assert_eq!(
+        paths(&p.steps),
+        [
+            Path::new("/usr/share"),
+            Path::new("/usr/share/rel"),
+            Path::new("/usr/lib"),
+            Path::new("/usr/lib/libfoo.so.1")
+        ]
+    );
+    apply_all(&mut root, &host, &p.steps);
+    assert_eq!(fs::read(root_path.join("usr/share/rel")).unwrap(), b"foo");
+}
