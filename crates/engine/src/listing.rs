@@ -49,7 +49,7 @@ use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
 use jailtrace_rootfs::{self as rootfs, Applied, Kind, Step};
 
 use crate::dirents;
-use crate::placeholders::{Cursor, Listing, Placeholder, Shown, Unmade};
+use crate::placeholders::{Cursor, Listing, Placeholder, Shown};
 use crate::policy::Verdict;
 use crate::session::{entry_deferred, entry_for, Observer, Session, Who};
 
@@ -182,25 +182,18 @@ impl Session {
                     continue;
                 }
             } else {
-                let listing = self.placeholders.listings.len();
-                self.placeholders
-                    .unmade
-                    .insert(path.into_os_string(), Unmade { kind, listing });
                 names.push(Shown {
                     name,
                     kind,
                     ino: item.ino(),
+                    made: false,
                 });
             }
             self.placeholders.stats.shown += 1;
         }
         if !names.is_empty() {
-            let index = self.placeholders.listings.len();
-            self.placeholders.listings.push(Listing {
-                dir: dir.to_path_buf(),
-                reason,
-                names,
-            });
+            let listing = Listing::new(dir.to_path_buf(), reason, names);
+            let index = self.placeholders.add_listing(listing);
             self.placeholders
                 .listed
                 .insert(dir.to_path_buf(), Some(index));
@@ -274,13 +267,13 @@ impl Session {
     /// (symlinks followed, as the host has them). Called when the root
     /// lacks `path`; returns whether it made any.
     pub(crate) fn materialize(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
-        if self.placeholders.unmade.is_empty() {
+        if !self.placeholders.any_unmade() {
             return Ok(false);
         }
         let mut made = match self.shortcut(path)? {
             Shortcut::Nothing => return Ok(false),
             Shortcut::Last(key) => {
-                let Some(unmade) = self.placeholders.unmade.remove(key.as_os_str()) else {
+                let Some(unmade) = self.placeholders.take_unmade(&key) else {
                     return Ok(false);
                 };
                 let made = match self.root.lstat(&key)? {
@@ -306,7 +299,7 @@ impl Session {
         let mut walk = rootfs::PathWalk::new(path);
         while let Some(next) = walk.next_path() {
             let mut found = self.root.lstat(&next)?;
-            if let Some(unmade) = self.placeholders.unmade.remove(next.as_os_str()) {
+            if let Some(unmade) = self.placeholders.take_unmade(&next) {
                 let reason = self.placeholders.listings[unmade.listing].reason.clone();
                 if found.is_none() && self.make_placeholder(&next, reason)? {
                     made = true;
@@ -352,9 +345,9 @@ impl Session {
         }
         // The walk would find each of these in the root: no longer unmade.
         for dir in parent.ancestors() {
-            self.placeholders.unmade.remove(dir.as_os_str());
+            self.placeholders.take_unmade(dir);
         }
-        if self.placeholders.unmade.contains_key(key.as_os_str()) {
+        if self.placeholders.is_unmade(&key) {
             return Ok(Shortcut::Last(key));
         }
         Ok(match self.root.lstat(&key)? {
@@ -416,9 +409,7 @@ impl Session {
         let mut out = Vec::new();
         let room = count.saturating_sub(got.len());
         while let Some(shown) = listing.names.get(cursor.next) {
-            let path = listing.dir.join(&shown.name);
-            let wanted =
-                p.unmade.contains_key(path.as_os_str()) && !cursor.seen.contains(&shown.name);
+            let wanted = !shown.made && !cursor.seen.contains(&shown.name);
             if wanted && !dirents::push(&mut out, room, shown.ino, shown.kind, &shown.name) {
                 break;
             }
@@ -593,15 +584,13 @@ impl Session {
         // the same links again.
         let mut links: Vec<(PathBuf, usize, PathBuf, Option<PathBuf>)> = self
             .placeholders
-            .unmade
-            .iter()
-            .filter(|(_, u)| u.kind == Kind::Symlink)
-            .filter_map(|(path, u)| {
-                let path = Path::new(path);
-                let target = self.host.readlink(path).ok()?;
+            .unmade_symlinks()
+            .filter_map(|(path, listing)| {
+                let target = self.host.readlink(&path).ok()?;
                 let dir = path.parent().unwrap_or(Path::new("/"));
                 let plain = plain_target(dir, &target);
-                Some((path.to_path_buf(), u.listing, dir.join(target), plain))
+                let at = dir.join(target);
+                Some((path, listing, at, plain))
             })
             .collect();
         // Until nothing changes: a link may lead to another link shown.
@@ -616,12 +605,12 @@ impl Session {
                 // root unrecorded; its link is then left out, unused.)
                 let unmade = plain
                     .as_ref()
-                    .is_some_and(|p| self.placeholders.unmade.contains_key(p.as_os_str()));
+                    .is_some_and(|p| self.placeholders.is_unmade(p));
                 if unmade || self.root.stat(&at)?.is_none() {
                     left.push((path, listing, at, plain));
                     continue;
                 }
-                self.placeholders.unmade.remove(path.as_os_str());
+                self.placeholders.take_unmade(&path);
                 let reason = self.placeholders.listings[listing].reason.clone();
                 made |= self.make_placeholder(&path, reason)?;
             }
@@ -712,11 +701,7 @@ impl Session {
             );
         }
         // The names shown that nothing named were never made.
-        removed += self.placeholders.unmade.len();
-        self.placeholders.unmade.clear();
-        self.placeholders.listings.clear();
-        self.placeholders.cursors.clear();
-        self.placeholders.listed.clear();
+        removed += self.placeholders.end_listings();
         self.placeholders.stats.left_out += removed;
         Ok(removed)
     }

@@ -39,7 +39,16 @@ pub(crate) struct Listing {
     pub(crate) dir: PathBuf,
     /// Who listed the directory.
     pub(crate) reason: Reason,
+    /// Sorted by name (see [`Listing::new`]).
     pub(crate) names: Vec<Shown>,
+}
+
+impl Listing {
+    /// The listing of `dir`; `names` are sorted here, to be found by name.
+    pub(crate) fn new(dir: PathBuf, reason: Reason, mut names: Vec<Shown>) -> Listing {
+        names.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Listing { dir, reason, names }
+    }
 }
 
 /// One name of a [`Listing`], as `getdents64` reports it.
@@ -49,6 +58,9 @@ pub(crate) struct Shown {
     pub(crate) kind: Kind,
     /// The host's inode number.
     pub(crate) ino: u64,
+    /// It is no longer a name only: a placeholder was made of it, or the
+    /// root has an entry there now.
+    pub(crate) made: bool,
 }
 
 /// How far one descriptor has read a [`Listing`]: the kernel's pass over
@@ -95,12 +107,13 @@ pub struct ListingStats {
 /// the whole session.
 #[derive(Debug, Default)]
 pub(crate) struct Placeholders {
-    /// Names shown by this run's listings that are no placeholder yet,
-    /// by path. Keyed by the path's bytes: the paths are the kernel's own
-    /// (a listed directory's) joined with a name, and a `Path` key would
-    /// be hashed component by component, tens of thousands of times for a
-    /// listing-heavy program.
-    pub(crate) unmade: HashMap<OsString, Unmade>,
+    /// How many names of [`Placeholders::listings`] are no placeholder yet
+    /// (not [`Shown::made`]).
+    unmade: usize,
+    /// This run's listings that show names, added by
+    /// [`Placeholders::add_listing`]. A name is found through its
+    /// directory's entry in [`Placeholders::listed`], then by name: no map
+    /// of every name's path (`find /usr/share` shows 35,000).
     pub(crate) listings: Vec<Listing>,
     /// Where each descriptor (thread id, fd) reading a listing is.
     pub(crate) cursors: HashMap<(i32, i32), Cursor>,
@@ -145,6 +158,70 @@ impl Placeholders {
         }
     }
 
+    /// Adds the listing of a directory, whose [`Placeholders::listed`]
+    /// entry the caller sets to the index returned.
+    pub(crate) fn add_listing(&mut self, listing: Listing) -> usize {
+        self.unmade += listing.names.iter().filter(|n| !n.made).count();
+        self.listings.push(listing);
+        self.listings.len() - 1
+    }
+
+    /// Whether some name of this run's listings is still no placeholder.
+    pub(crate) fn any_unmade(&self) -> bool {
+        self.unmade > 0
+    }
+
+    /// Where the name at `path` is among the listings: (listing, name).
+    fn shown_at(&self, path: &Path) -> Option<(usize, usize)> {
+        let (dir, name) = (path.parent()?, path.file_name()?);
+        let listing = (*self.listed.get(dir)?)?;
+        let names = &self.listings[listing].names;
+        let at = names
+            .binary_search_by(|shown| shown.name.as_os_str().cmp(name))
+            .ok()?;
+        (!names[at].made).then_some((listing, at))
+    }
+
+    /// Whether `path` is a name a listing showed that is no placeholder
+    /// yet.
+    pub(crate) fn is_unmade(&self, path: &Path) -> bool {
+        self.shown_at(path).is_some()
+    }
+
+    /// Marks the name at `path`, if a listing showed it and it is no
+    /// placeholder yet, as made; returns what it is.
+    pub(crate) fn take_unmade(&mut self, path: &Path) -> Option<Unmade> {
+        let (listing, at) = self.shown_at(path)?;
+        let shown = &mut self.listings[listing].names[at];
+        shown.made = true;
+        self.unmade -= 1;
+        Some(Unmade {
+            kind: shown.kind,
+            listing,
+        })
+    }
+
+    /// The paths of the symlinks listings showed that are no placeholder
+    /// yet, each with its listing.
+    pub(crate) fn unmade_symlinks(&self) -> impl Iterator<Item = (PathBuf, usize)> + '_ {
+        self.listings.iter().enumerate().flat_map(|(index, l)| {
+            l.names
+                .iter()
+                .filter(|n| !n.made && n.kind == Kind::Symlink)
+                .map(move |n| (l.dir.join(&n.name), index))
+        })
+    }
+
+    /// Forgets this run's listings; returns how many names were never
+    /// made.
+    pub(crate) fn end_listings(&mut self) -> usize {
+        let unmade = std::mem::take(&mut self.unmade);
+        self.listings.clear();
+        self.cursors.clear();
+        self.listed.clear();
+        unmade
+    }
+
     /// The unfilled placeholder or hollow file at root inode `(dev, ino)`,
     /// if any.
     pub(crate) fn file_at(&self, dev: u64, ino: u64) -> Option<PathBuf> {
@@ -163,5 +240,65 @@ impl Placeholders {
     /// Whether `path` is a hollow file (kept from an earlier run).
     pub(crate) fn is_hollow(&self, path: &Path) -> bool {
         self.hollow.contains_key(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jailtrace_manifest::Cause;
+
+    fn shown(name: &str, kind: Kind) -> Shown {
+        Shown {
+            name: name.into(),
+            kind,
+            ino: 1,
+            made: false,
+        }
+    }
+
+    #[test]
+    fn a_listed_name_is_found_through_its_directory_until_it_is_made() {
+        let mut p = Placeholders::default();
+        let names = vec![
+            shown("zz", Kind::File),
+            shown("link", Kind::Symlink),
+            shown("a", Kind::Dir),
+        ];
+        let dir = PathBuf::from("/usr/share");
+        let at = p.add_listing(Listing::new(
+            dir.clone(),
+            Reason::new(Cause::Listed, 1),
+            names,
+        ));
+        p.listed.insert(dir, Some(at));
+        // Sorted, so that a name is found by a binary search.
+        let order: Vec<_> = p.listings[at]
+            .names
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        assert_eq!(order, ["a", "link", "zz"]);
+
+        assert!(p.any_unmade());
+        assert!(p.is_unmade(Path::new("/usr/share/zz")));
+        assert!(!p.is_unmade(Path::new("/usr/share/b")));
+        assert!(!p.is_unmade(Path::new("/usr/zz")));
+        assert!(!p.is_unmade(Path::new("/usr/share/a/zz")));
+        assert_eq!(
+            p.unmade_symlinks().collect::<Vec<_>>(),
+            [(PathBuf::from("/usr/share/link"), at)]
+        );
+
+        let made = p.take_unmade(Path::new("/usr/share/a")).unwrap();
+        assert_eq!((made.kind, made.listing), (Kind::Dir, at));
+        assert!(!p.is_unmade(Path::new("/usr/share/a")));
+        assert!(p.take_unmade(Path::new("/usr/share/a")).is_none());
+        p.take_unmade(Path::new("/usr/share/link"));
+        assert_eq!(p.unmade_symlinks().count(), 0);
+        // One name was never made.
+        assert_eq!(p.end_listings(), 1);
+        assert!(!p.any_unmade());
+        assert!(!p.is_unmade(Path::new("/usr/share/zz")));
     }
 }

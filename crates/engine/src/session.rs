@@ -631,7 +631,7 @@ impl Session {
             return;
         }
         // Placed otherwise, a name a listing showed is the root's own now.
-        self.placeholders.unmade.remove(key.as_os_str());
+        self.placeholders.take_unmade(&key);
         entry.reason = self.tag(entry.reason);
         self.counters.placed += 1;
         observer.placed(&entry);
