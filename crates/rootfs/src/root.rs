@@ -177,12 +177,12 @@ impl Root {
         resolve::is_plain_dir(self.fd.as_fd(), p, self.strategy)
     }
 
-    /// The deepest of `dir` and its ancestors that [`Root::is_plain_dir`]
-    /// holds for, and the entry below it on the way to `dir`, which the
-    /// root lacks. One lookup of `dir`, then one of each ancestor while the
-    /// lookups find an entry missing (no symlink on the way). `None` when
-    /// there is a symlink or a non-directory on the way, without `openat2`,
-    /// or when `dir` is not a plain jail path (`.`, `..`).
+    /// The deepest of `dir` (a jail path without `.` or `..`) and its
+    /// ancestors that [`Root::is_plain_dir`] holds for, and the entry below
+    /// it on the way to `dir`, which the root lacks. One lookup of `dir`,
+    /// then one of each ancestor while the lookups find an entry missing
+    /// (no symlink on the way). `None` when there is a symlink or a
+    /// non-directory on the way, or without `openat2`.
     pub(crate) fn deepest_plain_dir(&self, dir: &Path) -> Option<(PathBuf, Option<PathBuf>)> {
         let mut missing: Option<&Path> = None;
         for a in dir.ancestors() {
@@ -190,7 +190,7 @@ impl Root {
             let found = a.parent().is_none()
                 || match resolve::plain_dir(self.fd.as_fd(), a, self.strategy) {
                     Ok(()) => true,
-                    Err(Errno::ENOENT) if a.file_name().is_some() => false,
+                    Err(Errno::ENOENT) => false,
                     Err(_) => return None,
                 };
             if found {
