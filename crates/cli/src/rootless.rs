@@ -270,11 +270,16 @@ static PID_NAMESPACE_PROBE: Mutex<Option<std::thread::JoinHandle<Result<(), Errn
 
 /// Starts [`check_pid_namespace`]'s probe on a thread of its own, for a
 /// caller with other work to do first: the probe's child usually takes
-/// 0.1 ms, but one start in four or five it took 1 to 4 ms here.
+/// 0.1 ms, but one start in four or five it took 1 to 4 ms here. The
+/// thread runs at the least priority, so it does not take the caller's
+/// CPU.
 pub fn probe_pid_namespace_meanwhile() {
     let probe = std::thread::Builder::new()
         .name("jailtrace-pidns".into())
-        .spawn(jailtrace_tracer::ns::probe_pid_namespace);
+        .spawn(|| {
+            jailtrace_tracer::background();
+            jailtrace_tracer::ns::probe_pid_namespace()
+        });
     if let (Ok(probe), Ok(mut slot)) = (probe, PID_NAMESPACE_PROBE.lock()) {
         *slot = Some(probe);
     }

@@ -318,11 +318,15 @@ fn default_deny() -> (RegexSet, Vec<String>) {
 /// Compiles the built-in deny rules on a thread of their own, for a
 /// caller that has other work to do before it needs a [`Policy`]
 /// (about a millisecond, which `jailtrace run` spends reading its
-/// arguments and the program's environment).
+/// arguments and the program's environment). The thread runs at the least
+/// priority, so it does not take the caller's CPU.
 pub fn compile_default_rules_meanwhile() {
     let _ = std::thread::Builder::new()
         .name("jailtrace-rules".into())
-        .spawn(default_deny);
+        .spawn(|| {
+            jailtrace_tracer::background();
+            default_deny()
+        });
 }
 
 impl Policy {

@@ -15,7 +15,8 @@
 //! the tracer skips the others.
 //!
 //! All `unsafe` of the tracer lives in this crate's lowest layer: the forked
-//! child (`spawn`), the seccomp install and `PTRACE_GET_SYSCALL_INFO`.
+//! child (`spawn`), the seccomp install, `PTRACE_GET_SYSCALL_INFO` and a
+//! helper thread's priority (`pin::background`).
 
 pub mod arch;
 pub mod call;
@@ -30,6 +31,7 @@ mod tracer;
 
 pub use arch::{Arch, Sysno};
 pub use call::{Op, PathCall, Target};
+pub use pin::background;
 pub use proc::Tracee;
 pub use spawn::{Spawn, SpawnError, Stdio};
 pub use tracer::{
