@@ -1,4 +1,4 @@
-# Sourced by run.sh and rootless.sh: the workloads both benchmark.
+# Sourced by run.sh, rootless.sh and targets.sh: the workloads they benchmark.
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -18,6 +18,8 @@ workload_argv() {
 	python-imports) ARGV=(/usr/bin/python3 -c 'import email, json, http.client, xml.dom.minidom, asyncio, decimal') ;;
 	# A listing-heavy program: 35,000 names seen, 1,500 directories used.
 	find-share) ARGV=(/usr/bin/find /usr/share -maxdepth 3) ;;
+	# The ten modules issue 16's Python target names (targets.sh only).
+	python-issue16) ARGV=(/usr/bin/python3 -c 'import json, ssl, sqlite3, hashlib, email, http.client, xml.etree.ElementTree, asyncio, decimal, unittest') ;;
 	*) return 1 ;;
 	esac
 }
