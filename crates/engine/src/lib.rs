@@ -80,8 +80,8 @@ pub use session::{Miss, Observer, Quiet, Who, LAST_ABSENT};
 pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error> {
     let start = Instant::now();
     // Before the tracer binds itself to one CPU: the hashing thread keeps
-    // the caller's CPUs.
-    jailtrace_rootfs::digest::start();
+    // the caller's CPUs, and gives way to the traced program on them.
+    jailtrace_rootfs::digest::start(jailtrace_tracer::background);
     let root = Root::open(&config.root)?;
     let mut session = session::Session::new(
         root,

@@ -7,7 +7,8 @@
 //! only the data ranges `SEEK_DATA`/`SEEK_HOLE` report are written, and a
 //! final `ftruncate` sets the size of a file that ends in a hole. The
 //! SHA-256 of the full content (holes hashed as the zeros they read as) is
-//! computed while copying. A host file with several links whose inode was
+//! computed while copying a small file, and on the hashing thread for a
+//! large one, which the kernel copies (see [`crate::digest`]). A host file with several links whose inode was
 //! already copied into this root becomes a hard link to that copy,
 //! provided the copy is still the same inode.
 
@@ -19,7 +20,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::{copy_file_range, openat, AtFlags, OFlag};
+use nix::sys::sendfile::sendfile64;
 use nix::sys::stat::{fstat, Mode};
 use nix::unistd::{ftruncate, lseek, Whence};
 use sha2::{Digest, Sha256};
@@ -56,9 +58,6 @@ thread_local! {
     /// tenth of a Python discovery's copying).
     static BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
-
-/// What a hole is hashed as.
-static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
 impl Root {
     /// Copies the host's regular file at jail path `p` to `p` in the root
@@ -260,18 +259,20 @@ fn inode_id(st: &nix::sys::stat::FileStat) -> (u64, u64, (i64, i64)) {
 /// Copies the data ranges of `src` (`meta` is its `fstat`) into the empty
 /// `dst` at the same offsets, sets `dst`'s size, and returns the size copied
 /// and the SHA-256. Should `src` shrink meanwhile, the copy ends where its
-/// data ended.
+/// data ends.
 ///
 /// A file with at least as many bytes allocated as it is long is copied
 /// whole without asking for its holes (two `lseek`s a file): should it
 /// have any, with blocks allocated past its end, they are written as the
 /// zeros they read as.
+///
+/// A file hashed on the hashing thread is copied by the kernel
+/// ([`copy_in_kernel`]: one copy from page cache to page cache, none
+/// through our buffer); a small one through our buffer, hashed on the way.
 fn sparse_copy(src: &File, dst: &File, meta: &Meta) -> Result<(u64, Sha256Sum), CopyError> {
     let mut size = meta.size;
     let dense = meta.blocks.saturating_mul(512) >= size;
     let mut hasher = Hashing::new(size);
-    let mut buf = BUF.take();
-    buf.resize(CHUNK, 0);
     let mut pos = 0u64;
     let mut written = 0u64;
     while pos < size {
@@ -280,7 +281,7 @@ fn sparse_copy(src: &File, dst: &File, meta: &Meta) -> Result<(u64, Sha256Sum), 
         } else {
             seek(src, pos, Whence::SeekData)?.map_or(size, |d| d.min(size))
         };
-        hash_zeros(&mut hasher, data - pos)?;
+        hasher.zeros(data - pos);
         pos = data;
         if pos >= size {
             break;
@@ -293,30 +294,110 @@ fn sparse_copy(src: &File, dst: &File, meta: &Meta) -> Result<(u64, Sha256Sum), 
         // A hole reported at or before `pos` would not move us; copy to the
         // end instead.
         let end = if hole > pos { hole } else { size };
+        let copied = if hasher.inline() {
+            copy_through_buffer(src, dst, pos, end, &mut hasher)?
+        } else {
+            copy_in_kernel(src, dst, pos, end, &mut hasher)?
+        };
+        hasher.wrote(pos, copied);
+        pos += copied;
+        written = pos;
+        if pos < end {
+            // The source ended early.
+            size = pos;
+        }
+    }
+    // A hole at the end is the only thing the writes left short.
+    if written < size {
+        let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
+        ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
+    }
+    let sum = hasher.finish(src, size).map_err(CopyError::Read)?;
+    Ok((size, sum))
+}
+
+/// Copies `src`'s bytes from `pos` to `end` (or to its end, if sooner) to
+/// the same offsets of `dst` through our buffer, hashing them; returns how
+/// many it copied.
+fn copy_through_buffer(
+    src: &File,
+    dst: &File,
+    mut pos: u64,
+    end: u64,
+    hasher: &mut Hashing,
+) -> Result<u64, CopyError> {
+    let start = pos;
+    let mut buf = BUF.take();
+    buf.resize(CHUNK, 0);
+    let result = (|| {
         while pos < end {
             let want = usize::try_from(end - pos).map_or(CHUNK, |n| n.min(CHUNK));
             let n = src
                 .read_at(&mut buf[..want], pos)
                 .map_err(CopyError::Read)?;
             if n == 0 {
-                size = pos;
                 break;
             }
             let chunk = &buf[..n];
             dst.write_all_at(chunk, pos).map_err(CopyError::Write)?;
-            hasher.update(chunk).map_err(CopyError::Read)?;
+            hasher.bytes(chunk);
             pos += n as u64;
-            written = pos;
+        }
+        Ok(pos - start)
+    })();
+    BUF.set(buf);
+    result
+}
+
+/// [`copy_through_buffer`] by the kernel, without hashing:
+/// `copy_file_range`, which shares the extents where the file system can
+/// (XFS, Btrfs: no bytes copied at all) and copies page cache to page
+/// cache within one; between file systems (`EXDEV`), `sendfile`; where the
+/// source cannot splice either, through our buffer after all.
+fn copy_in_kernel(
+    src: &File,
+    dst: &File,
+    pos: u64,
+    end: u64,
+    hasher: &mut Hashing,
+) -> Result<u64, CopyError> {
+    let offset = |n: u64| i64::try_from(n).map_err(|_| CopyError::Write(Errno::EFBIG.into()));
+    let (start, stop) = (offset(pos)?, offset(end)?);
+    let (mut at, mut at_dst) = (start, start);
+    let mut range = true;
+    while at < stop {
+        let want = usize::try_from(stop - at)
+            .unwrap_or(usize::MAX)
+            .min(KERNEL_MAX);
+        let moved = if range {
+            copy_file_range(src, Some(&mut at), dst, Some(&mut at_dst), want)
+        } else {
+            sendfile64(dst, src, Some(&mut at), want)
+        };
+        match moved {
+            Ok(0) => break,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(Errno::EXDEV | Errno::EINVAL | Errno::EOPNOTSUPP | Errno::ENOSYS) if range => {
+                range = false;
+                // sendfile(2) writes at `dst`'s file offset.
+                lseek(dst.as_fd(), at_dst, Whence::SeekSet)
+                    .map_err(|e| CopyError::Write(e.into()))?;
+            }
+            Err(Errno::EINVAL | Errno::ENOSYS) if at == start => {
+                return copy_through_buffer(src, dst, pos, end, hasher);
+            }
+            Err(e @ (Errno::ENOSPC | Errno::EDQUOT | Errno::EFBIG | Errno::EROFS)) => {
+                return Err(CopyError::Write(e.into()))
+            }
+            Err(e) => return Err(CopyError::Read(e.into())),
         }
     }
-    BUF.set(buf);
-    // A hole at the end is the only thing the writes left short.
-    if written < size {
-        let len = i64::try_from(size).map_err(|_| CopyError::Write(Errno::EFBIG.into()))?;
-        ftruncate(dst.as_fd(), len).map_err(|e| CopyError::Write(e.into()))?;
-    }
-    Ok((size, hasher.finish()))
+    Ok(u64::try_from(at - start).unwrap_or(0))
 }
+
+/// The most one `copy_file_range` or `sendfile` moves (the kernel's
+/// `MAX_RW_COUNT`).
+const KERNEL_MAX: usize = 0x7fff_f000;
 
 /// `lseek` for `SEEK_DATA`/`SEEK_HOLE`: `Ok(None)` means "no more data" (or
 /// no hole support, where the rest counts as data for `SEEK_HOLE` and as
@@ -332,13 +413,4 @@ fn seek(f: &File, pos: u64, whence: Whence) -> Result<Option<u64>, CopyError> {
         Err(Errno::EINVAL | Errno::EOPNOTSUPP) => Ok(None),
         Err(e) => Err(CopyError::Read(e.into())),
     }
-}
-
-fn hash_zeros(hasher: &mut Hashing, mut n: u64) -> Result<(), CopyError> {
-    while n > 0 {
-        let k = usize::try_from(n).map_or(CHUNK, |n| n.min(CHUNK));
-        hasher.update(&ZEROS[..k]).map_err(CopyError::Read)?;
-        n -= k as u64;
-    }
-    Ok(())
 }

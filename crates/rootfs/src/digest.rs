@@ -1,23 +1,41 @@
-//! The SHA-256 of a copied file, computed from the very bytes the copy
-//! wrote, off the copying thread for large files.
+//! The SHA-256 of a copied file, off the copying thread for all but
+//! small files.
 //!
-//! Hashing runs at about 1 GB/s here (SHA-NI), as fast as the copy itself:
-//! inline, it doubled the time a discovering run spends placing a large
-//! program (a JVM copies 173 MB). So a copy of [`PARALLEL_FROM`] bytes or
-//! more hands each chunk it wrote to one hashing thread and goes on; the
-//! digest is a [`Sha256Sum`] that is ready once the thread has hashed the
-//! last chunk. The thread is started by [`start`] before the tracer binds
-//! itself to one CPU (`jailtrace_tracer`'s `pin.rs`), so it keeps the
-//! caller's CPUs and hashes beside the traced program. A bounded queue
-//! keeps at most [`IN_FLIGHT`] chunks in memory: a copy faster than the
-//! hashing waits.
+//! Hashing runs at about 1 GB/s here (SHA-NI), no faster than the copy
+//! itself: inline, it doubled the time a discovering run spends placing a
+//! large program (a JVM copies 173 MB). So a file of [`PARALLEL_FROM`]
+//! bytes or more is copied by the kernel (`copy_file_range` or
+//! `sendfile`, see `copy.rs`) without passing through jailtrace's memory,
+//! and handed to one hashing thread as it is: a descriptor of the source
+//! and the data ranges the copy wrote (a hole hashes as the zeros it reads
+//! as). The thread reads those ranges back from the page cache, where the
+//! copy just left them, and hashes them beside the traced program; the
+//! digest is a [`Sha256Sum`] that is ready once it has. The copy never
+//! waits for the hashing, and the traced program, whose stop waited for
+//! the copy, goes on sooner.
 //!
-//! Small files are hashed inline: handing them over costs more than
-//! hashing them. The thread blocks every signal: the tracer reads its
-//! signals from a signalfd, which needs them blocked in every thread.
+//! Hashing the source rather than the bytes the copy wrote means that a
+//! host file rewritten in place between its copy and its hashing gets the
+//! digest of its new bytes, which `jailtrace verify` then finds the copy
+//! lacks: the report a file that changed while it was copied deserves. A
+//! file replaced by another (a package upgrade renames one over it) is
+//! still read through the descriptor of the one copied.
+//!
+//! The thread is started by [`start`] before the tracer binds itself to
+//! one CPU (`jailtrace_tracer`'s `pin.rs`), so it keeps the caller's CPUs;
+//! the engine has it give way to the traced program there. A bounded
+//! queue keeps at most [`IN_FLIGHT`] files (and their descriptors)
+//! waiting. The thread blocks every signal: the tracer reads its signals
+//! from a signalfd, which needs them blocked in every thread.
+//!
+//! Small files are copied through our buffer and hashed on the way:
+//! handing them over costs more than hashing them.
 
 use std::fmt;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
@@ -25,8 +43,11 @@ use sha2::{Digest, Sha256};
 /// Files this large or larger are hashed on the hashing thread.
 pub(crate) const PARALLEL_FROM: u64 = 256 * 1024;
 
-/// How many chunks a copy may have handed over and not yet hashed.
-const IN_FLIGHT: usize = 32;
+/// How many files the copies may have handed over and not yet hashed.
+const IN_FLIGHT: usize = 64;
+
+/// How much of a file the hashing thread reads at a time.
+const READ_CHUNK: usize = 128 * 1024;
 
 /// A file's SHA-256 (lowercase hex), ready or still being computed.
 #[derive(Clone)]
@@ -85,26 +106,64 @@ impl fmt::Debug for Sha256Sum {
     }
 }
 
-/// Chunks the hashing thread is done with, kept for the next copies (a
-/// fresh 128 KiB allocation is mapped and zeroed by the kernel each time).
-static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-/// One file for the hashing thread: its chunks, in order, until the
-/// sender is dropped; then the digest goes into `sum`.
+/// One file for the hashing thread: its `size` bytes are the `data`
+/// ranges (offset, length; in order, not overlapping) of `src`, zeros
+/// elsewhere.
 struct Job {
-    chunks: Receiver<Vec<u8>>,
+    src: File,
+    data: Vec<(u64, u64)>,
+    size: u64,
     sum: Sha256Sum,
 }
 
-static THREAD: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+impl Job {
+    fn hash(self, buf: &mut [u8]) {
+        let mut hasher = Sha256::new();
+        let mut pos = 0;
+        for (offset, len) in self.data.iter().copied().chain([(self.size, 0)]) {
+            hash_zeros(&mut hasher, offset.saturating_sub(pos));
+            pos = pos.max(offset);
+            let end = offset + len;
+            while pos < end {
+                let want = usize::try_from(end - pos).map_or(buf.len(), |n| n.min(buf.len()));
+                match self.src.read_at(&mut buf[..want], pos) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        hasher.update(&buf[..n]);
+                        pos += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // The source went away under us: the digest of what
+                    // was read, which `verify` will find differs.
+                    Err(_) => break,
+                }
+            }
+        }
+        self.sum.set(format!("{:x}", hasher.finalize()));
+    }
+}
+
+/// What a hole is hashed as.
+static ZEROS: [u8; READ_CHUNK] = [0; READ_CHUNK];
+
+fn hash_zeros(hasher: &mut Sha256, mut n: u64) {
+    while n > 0 {
+        let k = usize::try_from(n).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
+        hasher.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
+}
+
+static THREAD: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
 
 /// Starts the hashing thread, once per process (see the module comment for
-/// why before the tracer binds itself to a CPU). Without it, or when the
+/// why before the tracer binds itself to a CPU), which first calls
+/// `setup` (the engine lowers its priority). Without it, or when the
 /// thread cannot be started, copies hash inline.
-pub fn start() {
+pub fn start(setup: fn()) {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     THREAD.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::sync_channel::<Job>(IN_FLIGHT);
         // Signals are for the tracer's thread, which reads SIGCHLD from a
         // signalfd: a thread that did not block them would take them. The
         // new thread inherits the mask blocked here for the spawn.
@@ -113,17 +172,10 @@ pub fn start() {
         let thread = std::thread::Builder::new()
             .name("jailtrace-sha256".into())
             .spawn(move || {
+                setup();
+                let mut buf = vec![0; READ_CHUNK];
                 for job in queue {
-                    let mut hasher = Sha256::new();
-                    for chunk in job.chunks {
-                        hasher.update(&chunk);
-                        if let Ok(mut spare) = SPARE.lock() {
-                            if spare.len() < IN_FLIGHT {
-                                spare.push(chunk);
-                            }
-                        }
-                    }
-                    job.sum.set(format!("{:x}", hasher.finalize()));
+                    job.hash(&mut buf);
                 }
             });
         if blocked.is_ok() {
@@ -134,59 +186,75 @@ pub fn start() {
     });
 }
 
-/// Hashes what one copy writes: inline, or chunk by chunk on the hashing
-/// thread for a file of `size` bytes or more than [`PARALLEL_FROM`].
+/// How one copy's digest is made: inline from the bytes it copies, or on
+/// the hashing thread from the data ranges it wrote, for a file of
+/// [`PARALLEL_FROM`] bytes or more.
 pub(crate) enum Hashing {
     Inline(Sha256),
-    Thread {
-        chunks: SyncSender<Vec<u8>>,
-        sum: Sha256Sum,
-    },
+    Thread { data: Vec<(u64, u64)> },
 }
 
 impl Hashing {
     pub(crate) fn new(size: u64) -> Hashing {
-        let thread = THREAD.get().and_then(Option::as_ref);
-        if let (true, Some(jobs)) = (size >= PARALLEL_FROM, thread) {
-            let (chunks, receiver) = mpsc::sync_channel(IN_FLIGHT);
-            let sum = Sha256Sum(Arc::new(Slot::default()));
-            let job = Job {
-                chunks: receiver,
-                sum: sum.clone(),
-            };
-            if jobs.send(job).is_ok() {
-                return Hashing::Thread { chunks, sum };
-            }
+        let thread = THREAD.get().is_some_and(Option::is_some);
+        if size >= PARALLEL_FROM && thread {
+            Hashing::Thread { data: Vec::new() }
+        } else {
+            Hashing::Inline(Sha256::new())
         }
-        Hashing::Inline(Sha256::new())
     }
 
-    /// The next bytes of the file. Fails only when the hashing thread is
-    /// gone, which it never is while the process lives.
-    pub(crate) fn update(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Hashing::Inline(hasher) => hasher.update(bytes),
-            Hashing::Thread { chunks, .. } => {
-                let mut chunk = SPARE
-                    .lock()
-                    .ok()
-                    .and_then(|mut spare| spare.pop())
-                    .unwrap_or_default();
-                chunk.clear();
-                chunk.extend_from_slice(bytes);
-                chunks
-                    .send(chunk)
-                    .map_err(|_| std::io::Error::other("jailtrace's hashing thread is gone"))?;
-            }
-        }
-        Ok(())
+    /// Whether the copy must hand over the bytes it copies
+    /// ([`Hashing::bytes`], [`Hashing::zeros`]).
+    pub(crate) fn inline(&self) -> bool {
+        matches!(self, Hashing::Inline(_))
     }
 
-    /// The digest, ready or to come.
-    pub(crate) fn finish(self) -> Sha256Sum {
+    /// The next bytes of the file, inline.
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        if let Hashing::Inline(hasher) = self {
+            hasher.update(bytes);
+        }
+    }
+
+    /// The next `n` bytes of the file are a hole, inline.
+    pub(crate) fn zeros(&mut self, n: u64) {
+        if let Hashing::Inline(hasher) = self {
+            hash_zeros(hasher, n);
+        }
+    }
+
+    /// The copy wrote `len` bytes at `offset` (after the ranges before).
+    pub(crate) fn wrote(&mut self, offset: u64, len: u64) {
+        if let Hashing::Thread { data } = self {
+            match data.last_mut() {
+                Some((o, l)) if *o + *l == offset => *l += len,
+                _ => data.push((offset, len)),
+            }
+        }
+    }
+
+    /// The digest of the `size` bytes copied from `src`: ready, or to come
+    /// from the hashing thread (which waits while [`IN_FLIGHT`] files are
+    /// ahead of it).
+    pub(crate) fn finish(self, src: &File, size: u64) -> io::Result<Sha256Sum> {
         match self {
-            Hashing::Inline(hasher) => Sha256Sum::ready(format!("{:x}", hasher.finalize())),
-            Hashing::Thread { sum, .. } => sum,
+            Hashing::Inline(hasher) => Ok(Sha256Sum::ready(format!("{:x}", hasher.finalize()))),
+            Hashing::Thread { data } => {
+                let sum = Sha256Sum(Arc::new(Slot::default()));
+                let job = Job {
+                    src: src.try_clone()?,
+                    data,
+                    size,
+                    sum: sum.clone(),
+                };
+                let Some(Some(jobs)) = THREAD.get() else {
+                    return Err(io::Error::other("jailtrace's hashing thread is gone"));
+                };
+                jobs.send(job)
+                    .map_err(|_| io::Error::other("jailtrace's hashing thread is gone"))?;
+                Ok(sum)
+            }
         }
     }
 }
@@ -196,24 +264,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hashing_thread_hashes_what_it_is_handed_in_order() {
-        start();
-        let data: Vec<u8> = (0..PARALLEL_FROM as u32 * 3)
-            .map(|i| (i % 253) as u8)
-            .collect();
-        let mut hashing = Hashing::new(data.len() as u64);
-        assert!(matches!(hashing, Hashing::Thread { .. }));
-        for chunk in data.chunks(100_000) {
-            hashing.update(chunk).unwrap();
+    fn the_hashing_thread_hashes_the_ranges_written_and_zeros_between() {
+        start(|| {});
+        // Data, a hole, data, and a hole at the end.
+        let size = PARALLEL_FROM * 3;
+        let mut want = vec![0u8; size as usize];
+        let ranges = [(0u64, 70_000u64), (300_000, PARALLEL_FROM)];
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(size).unwrap();
+        for (offset, len) in ranges {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8 + 1).collect();
+            file.write_all_at(&bytes, offset).unwrap();
+            want[offset as usize..(offset + len) as usize].copy_from_slice(&bytes);
         }
-        let sum = hashing.finish();
-        assert_eq!(sum.wait(), format!("{:x}", Sha256::digest(&data)));
-        // A small file is hashed inline, ready at once.
+        let mut hashing = Hashing::new(size);
+        assert!(!hashing.inline());
+        // Adjacent ranges, as a copy in chunks reports them.
+        hashing.wrote(0, 50_000);
+        hashing.wrote(50_000, 20_000);
+        hashing.wrote(300_000, PARALLEL_FROM);
+        assert!(matches!(&hashing, Hashing::Thread { data } if data.len() == 2));
+        let sum = hashing.finish(&file, size).unwrap();
+        assert_eq!(sum.wait(), format!("{:x}", Sha256::digest(&want)));
+
+        // A small file is hashed inline from the bytes handed over, ready
+        // at once.
         let mut small = Hashing::new(10);
-        small.update(b"foo").unwrap();
+        assert!(small.inline());
+        small.bytes(b"fo");
+        small.zeros(1);
         assert_eq!(
-            small.finish().get().as_deref(),
-            Some("2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae")
+            small.finish(&file, 3).unwrap().get(),
+            Some(format!("{:x}", Sha256::digest(b"fo\0")))
         );
     }
 }

@@ -126,7 +126,7 @@ fn host_hard_links_stay_hard_links() {
 fn sparse_files_keep_their_holes() {
     const SIZE: u64 = 64 << 20;
     // Its holes are hashed as zeros on the hashing thread.
-    crate::digest::start();
+    crate::digest::start(|| {});
     let tmp = tempfile::tempdir().unwrap();
     let h = tmp.path().join("host");
     fs::create_dir(&h).unwrap();
@@ -168,39 +168,54 @@ fn sparse_files_keep_their_holes() {
 
 #[test]
 fn dense_and_empty_files_hash_correctly() {
-    // "big" is hashed on the hashing thread, chunk by chunk.
-    crate::digest::start();
+    // "big" is copied by the kernel and hashed on the hashing thread,
+    // "small" is copied and hashed through our buffer.
+    crate::digest::start(|| {});
     let tmp = tempfile::tempdir().unwrap();
-    let h = tmp.path().join("host");
-    fs::create_dir(&h).unwrap();
-    // Bigger than one copy chunk, not a multiple of it.
-    let big: Vec<u8> = (0..300_001u32).map(|i| (i % 251) as u8).collect();
-    fs::write(h.join("big"), &big).unwrap();
-    fs::write(h.join("empty"), b"").unwrap();
-    let rp = tmp.path().join("root");
-    fs::create_dir(&rp).unwrap();
-    let mut root = open_root(&rp, false);
-    let host = Host::at(&h);
-    let c = root
-        .copy_file(Path::new("/big"), &host, &attrs(0o600))
-        .unwrap();
-    assert_eq!(
-        (c.bytes, c.sha256.wait()),
-        (big.len() as u64, sha256sum(&h.join("big")))
-    );
-    assert_eq!(fs::read(rp.join("big")).unwrap(), big);
-    let e = root
-        .copy_file(Path::new("/empty"), &host, &attrs(0o600))
-        .unwrap();
-    assert_eq!(
-        e.sha256.wait(),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
-    // A second copy never overwrites.
-    assert!(matches!(
-        root.copy_file(Path::new("/big"), &host, &attrs(0o600)),
-        Err(crate::Error::Exists { .. })
-    ));
+    // The host beside the root (one file system: `copy_file_range`), and
+    // on a tmpfs where there is one (another: `sendfile`).
+    let shm = tempfile::tempdir_in("/dev/shm").ok();
+    let hosts = [
+        Some(tmp.path().join("host")),
+        shm.as_ref().map(|d| d.path().to_path_buf()),
+    ];
+    for h in hosts.into_iter().flatten() {
+        fs::create_dir_all(&h).unwrap();
+        // Bigger than one copy chunk, not a multiple of it.
+        let big: Vec<u8> = (0..300_001u32).map(|i| (i % 251) as u8).collect();
+        fs::write(h.join("big"), &big).unwrap();
+        fs::write(h.join("small"), &big[..1000]).unwrap();
+        fs::write(h.join("empty"), b"").unwrap();
+        let rp = tmp
+            .path()
+            .join(format!("root-{}", h.display()).replace('/', "_"));
+        fs::create_dir(&rp).unwrap();
+        let mut root = open_root(&rp, false);
+        let host = Host::at(&h);
+        for (name, content) in [("big", &big[..]), ("small", &big[..1000])] {
+            let c = root
+                .copy_file(&Path::new("/").join(name), &host, &attrs(0o600))
+                .unwrap();
+            assert_eq!(
+                (c.bytes, c.sha256.wait()),
+                (content.len() as u64, sha256sum(&h.join(name))),
+                "{name} from {h:?}"
+            );
+            assert_eq!(fs::read(rp.join(name)).unwrap(), content);
+        }
+        let e = root
+            .copy_file(Path::new("/empty"), &host, &attrs(0o600))
+            .unwrap();
+        assert_eq!(
+            e.sha256.wait(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // A second copy never overwrites.
+        assert!(matches!(
+            root.copy_file(Path::new("/big"), &host, &attrs(0o600)),
+            Err(crate::Error::Exists { .. })
+        ));
+    }
 }
 
 #[test]
