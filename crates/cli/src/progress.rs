@@ -4,15 +4,26 @@
 //! one per exercise with its result.
 //!
 //! No steady tick: it would start a thread, and the tracer needs every
-//! thread of the process to block the signals it waits for.
+//! thread of the process to block the signals it waits for. The line is
+//! redrawn at most every [`REDRAW_EVERY`] as paths are placed (a listing
+//! places thousands), and never formatted when stderr is not a terminal.
+
+use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jailtrace_engine::{ExerciseResult, Observer};
 use jailtrace_manifest::{Entry, EntryKind, Run, RunRole};
 use jailtrace_spec::Exercise;
 
+/// How often the line follows the placed paths.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
 pub struct Progress {
     bar: ProgressBar,
+    /// stderr is not a terminal: nothing is drawn.
+    hidden: bool,
+    /// When the line was last drawn.
+    drawn: Option<Instant>,
     verbose: bool,
     run: u32,
     role: &'static str,
@@ -39,7 +50,9 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         Progress {
+            hidden: bar.is_hidden(),
             bar,
+            drawn: None,
             verbose,
             run: 0,
             role: "",
@@ -49,7 +62,11 @@ impl Progress {
         }
     }
 
-    fn redraw(&self) {
+    fn redraw(&mut self) {
+        if self.hidden {
+            return;
+        }
+        self.drawn = Some(Instant::now());
         self.bar.tick();
         let mut stage = if self.run == 0 {
             "before the first run".to_string()
@@ -121,7 +138,9 @@ impl Observer for Progress {
         if self.verbose {
             self.bar.suspend(|| errln!("{}", describe(entry)));
         }
-        self.redraw();
+        if self.drawn.is_none_or(|t| t.elapsed() >= REDRAW_EVERY) {
+            self.redraw();
+        }
     }
 
     fn run_finished(&mut self, run: &Run) {

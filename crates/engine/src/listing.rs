@@ -582,17 +582,15 @@ impl Session {
     fn make_links_into_root(&mut self) -> Result<(), rootfs::Error> {
         // Each link's target, read once: a round after the first checks
         // the same links again.
-        let mut links: Vec<(PathBuf, usize, PathBuf, Option<PathBuf>)> = self
-            .placeholders
-            .unmade_symlinks()
-            .filter_map(|(path, listing)| {
-                let target = self.host.readlink(&path).ok()?;
-                let dir = path.parent().unwrap_or(Path::new("/"));
+        let mut links: Vec<(PathBuf, usize, PathBuf, Option<PathBuf>)> = Vec::new();
+        for (listing, dir, names) in self.placeholders.unmade_symlinks() {
+            let targets = self.host.readlinks_in(dir, &names);
+            for (name, target) in names.into_iter().zip(targets) {
+                let Some(target) = target else { continue };
                 let plain = plain_target(dir, &target);
-                let at = dir.join(target);
-                Some((path, listing, at, plain))
-            })
-            .collect();
+                links.push((dir.join(name), listing, dir.join(target), plain));
+            }
+        }
         // Until nothing changes: a link may lead to another link shown.
         loop {
             let mut made = false;

@@ -4,7 +4,7 @@
 //! shows, makes, fills and prunes them; the session only holds them.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use jailtrace_manifest::Reason;
@@ -201,14 +201,17 @@ impl Placeholders {
         })
     }
 
-    /// The paths of the symlinks listings showed that are no placeholder
-    /// yet, each with its listing.
-    pub(crate) fn unmade_symlinks(&self) -> impl Iterator<Item = (PathBuf, usize)> + '_ {
-        self.listings.iter().enumerate().flat_map(|(index, l)| {
-            l.names
+    /// The symlinks listings showed that are no placeholder yet: for each
+    /// listing that has any, its index, its directory and their names.
+    pub(crate) fn unmade_symlinks(&self) -> impl Iterator<Item = (usize, &Path, Vec<&OsStr>)> + '_ {
+        self.listings.iter().enumerate().filter_map(|(index, l)| {
+            let names: Vec<&OsStr> = l
+                .names
                 .iter()
                 .filter(|n| !n.made && n.kind == Kind::Symlink)
-                .map(move |n| (l.dir.join(&n.name), index))
+                .map(|n| n.name.as_os_str())
+                .collect();
+            (!names.is_empty()).then_some((index, l.dir.as_path(), names))
         })
     }
 
@@ -287,7 +290,7 @@ mod tests {
         assert!(!p.is_unmade(Path::new("/usr/share/a/zz")));
         assert_eq!(
             p.unmade_symlinks().collect::<Vec<_>>(),
-            [(PathBuf::from("/usr/share/link"), at)]
+            [(at, Path::new("/usr/share"), vec![OsStr::new("link")])]
         );
 
         let made = p.take_unmade(Path::new("/usr/share/a")).unwrap();

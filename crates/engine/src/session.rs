@@ -645,11 +645,13 @@ impl Session {
         .unwrap_or(self.entries.len());
         self.note_holders(&key);
         self.entries.insert(at, entry);
-        if at + 1 == self.entries.len() {
-            self.index.insert(key, at);
-        } else {
-            self.reindex();
+        if at + 1 < self.entries.len() {
+            // The entries after it moved one place down.
+            for i in self.index.values_mut().filter(|i| **i >= at) {
+                *i += 1;
+            }
         }
+        self.index.insert(key, at);
     }
 
     /// `reason`, naming the program whose run this is (when it names none).

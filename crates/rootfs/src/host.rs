@@ -7,7 +7,7 @@
 //! lookup. The host is only read, never written.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -188,6 +188,24 @@ impl Host {
                 .insert(jail.as_os_str().to_owned(), target.clone())
         });
         Ok(target)
+    }
+
+    /// The targets of the symlinks `names` in the directory `dir` on the
+    /// host, in order; `None` for a name that is no symlink (any more).
+    /// The directory is looked up once, where [`Host::readlink`] of each
+    /// would look up its whole path.
+    pub fn readlinks_in(&self, dir: &Path, names: &[&OsStr]) -> Vec<Option<PathBuf>> {
+        let found = self
+            .base_fd("readlink", dir)
+            .ok()
+            .and_then(|base| resolve::resolve_dir(base, dir, Strategy::detect()).ok());
+        let Some(dir) = found else {
+            return vec![None; names.len()];
+        };
+        names
+            .iter()
+            .map(|name| readlinkat(&dir, *name).ok().map(PathBuf::from))
+            .collect()
     }
 
     /// Asks what the system host remembers (see [`Seen`]).
