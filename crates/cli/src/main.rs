@@ -6,6 +6,7 @@
 mod out;
 
 mod cli;
+mod credentials;
 mod doctor;
 mod exit;
 mod export;

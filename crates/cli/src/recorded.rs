@@ -32,10 +32,10 @@ pub(crate) fn config(
     let mut credentials = c
         .user
         .as_deref()
-        .map(|u| crate::run::credentials(u, c.group.as_deref()))
+        .map(|u| crate::credentials::credentials(u, c.group.as_deref()))
         .transpose()?;
     if let Some(creds) = credentials.as_mut() {
-        crate::run::add_groups(creds, &c.supplementary_groups)
+        crate::credentials::add_groups(creds, &c.supplementary_groups)
             .context("the manifest's supplementary_groups")?;
     }
     let argv: Vec<OsString> = c.argv.iter().map(|a| a.as_os_str().to_owned()).collect();
@@ -56,7 +56,7 @@ pub(crate) fn config(
         name: program.name.clone(),
         others: Vec::new(),
         with: c.with.clone(),
-        policy: crate::run::program_policy(
+        policy: crate::credentials::program_policy(
             engine::Policy::default(),
             &executable,
             &argv,

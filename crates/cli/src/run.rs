@@ -11,9 +11,10 @@ use anyhow::{bail, Context};
 use indicatif::HumanBytes;
 use jailtrace_engine::{self as engine, Config, Outcome, Policy};
 use jailtrace_manifest::{Manifest, Program, Unfinished};
-use jailtrace_spec::{Account, Base, EnvSpec, Environment};
+use jailtrace_spec::{Base, EnvSpec, Environment};
 
 use crate::cli::{DirArgs, ProgramArgs, RunArgs};
+use crate::credentials;
 use crate::exit;
 use crate::progress::Progress;
 use crate::recorded;
@@ -59,7 +60,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
-        add_groups(c, &u.unit.supplementary_groups)
+        credentials::add_groups(c, &u.unit.supplementary_groups)
             .with_context(|| format!("{}: SupplementaryGroups=", u.unit.name))?;
     }
     if !args.program.cwd.is_dir() {
@@ -72,7 +73,8 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if let Some(u) = &from_unit {
         args.command = u.argv(&args.command, &env.vars);
     }
-    let policy = program_policy(policy, &executable, &args.command, credentials.as_ref());
+    let policy =
+        credentials::program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     // Into an empty root the engine copies what root owns before it waits
@@ -272,7 +274,7 @@ impl ProgramArgs {
     pub(crate) fn credentials(&self) -> anyhow::Result<Option<engine::Credentials>> {
         self.user
             .as_deref()
-            .map(|u| credentials(u, self.group.as_deref()))
+            .map(|u| credentials::credentials(u, self.group.as_deref()))
             .transpose()
     }
 
@@ -297,7 +299,11 @@ impl ProgramArgs {
             record: self.record_env.clone(),
         };
         let caller: Vec<_> = std::env::vars_os().collect();
-        let env = spec.resolve(&caller, jail_account(credentials).as_ref(), &self.cwd)?;
+        let env = spec.resolve(
+            &caller,
+            credentials::jail_account(credentials).as_ref(),
+            &self.cwd,
+        )?;
         for w in &env.warnings {
             errln!("warning: {w}");
         }
@@ -310,36 +316,6 @@ impl ProgramArgs {
         }
         Ok(env)
     }
-}
-
-/// `policy` with the exceptions a program brings to the runtime-state
-/// rules (paths below /tmp, /run, /var/log, /home… are not copied): for
-/// its executable and each absolute path its arguments name
-/// (`python3 /tmp/job.py`, `-f /tmp/site/httpd.conf`), the directory it is
-/// in below the runtime directory (`/tmp/site/httpd.conf` excepts
-/// `/tmp/site`; `/tmp/job.py` only itself); and its user's home directory.
-pub(crate) fn program_policy(
-    mut policy: Policy,
-    executable: &Path,
-    argv: &[OsString],
-    credentials: Option<&engine::Credentials>,
-) -> Policy {
-    let named = argv
-        .iter()
-        .skip(1)
-        .map(Path::new)
-        .filter(|a| a.is_absolute());
-    for path in std::iter::once(executable).chain(named) {
-        if let Some(top) = Policy::runtime_top(path) {
-            policy.except_runtime(&top);
-        }
-    }
-    if let Some(home) = jail_account(credentials).map(|a| a.home) {
-        if credentials.is_some() && Policy::runtime_dir(&home).is_some() {
-            policy.except_runtime(&home);
-        }
-    }
-    policy
 }
 
 /// `--bind` and `--mkdir` checked against the host (see
@@ -423,22 +399,6 @@ fn check_program_allowed(policy: &Policy, executable: &Path) -> anyhow::Result<(
     Ok(())
 }
 
-/// The jail's user as the environment names it: `--user`, else the user
-/// jailtrace runs as, from the host's account database.
-fn jail_account(credentials: Option<&engine::Credentials>) -> Option<Account> {
-    use nix::unistd::{Uid, User};
-    let user = match credentials {
-        Some(c) => User::from_uid(Uid::from_raw(c.uid)),
-        None => User::from_uid(crate::rootless::uid()),
-    };
-    let user = user.ok()??;
-    Some(Account {
-        name: user.name,
-        home: user.dir,
-        shell: user.shell,
-    })
-}
-
 /// The synthesized databases keep root, the run's user and group and the
 /// `--keep-*` names (the owners of placed files are added as they come).
 ///
@@ -497,59 +457,6 @@ fn looks_like_account_name(w: &str) -> bool {
         && w.len() <= 32
         && chars
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
-}
-
-/// Looks `user` (and `group`) up on the host, by name or number.
-/// Adds supplementary groups (names or numbers, looked up on the host) to
-/// `c`, recorded as given.
-pub(crate) fn add_groups(c: &mut engine::Credentials, groups: &[String]) -> anyhow::Result<()> {
-    for g in groups {
-        let gid = match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => nix::unistd::Group::from_name(g)?
-                .with_context(|| format!("no group {g:?} on the host (see /etc/group)"))?
-                .gid
-                .as_raw(),
-        };
-        if !c.groups.contains(&gid) {
-            c.groups.push(gid);
-        }
-        if !c.extra_groups.contains(g) {
-            c.extra_groups.push(g.clone());
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn credentials(user: &str, group: Option<&str>) -> anyhow::Result<engine::Credentials> {
-    use nix::unistd::{Gid, Group, Uid, User};
-    let found = match user.parse::<u32>() {
-        Ok(uid) => User::from_uid(Uid::from_raw(uid))?,
-        Err(_) => User::from_name(user)?,
-    };
-    let found = found.with_context(|| format!("no user {user:?} on the host (see /etc/passwd)"))?;
-    let group = match group {
-        None => Group::from_gid(found.gid)?
-            .with_context(|| format!("user {user}'s group {} does not exist", found.gid))?,
-        Some(g) => match g.parse::<u32>() {
-            Ok(gid) => Group::from_gid(Gid::from_raw(gid))?,
-            Err(_) => Group::from_name(g)?,
-        }
-        .with_context(|| format!("no group {g:?} on the host (see /etc/group)"))?,
-    };
-    let name = std::ffi::CString::new(found.name.clone()).context("user name with a NUL byte")?;
-    let groups = nix::unistd::getgrouplist(&name, group.gid)?
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
-    Ok(engine::Credentials {
-        user: found.name,
-        group: group.name,
-        uid: found.uid.as_raw(),
-        gid: group.gid.as_raw(),
-        groups,
-        extra_groups: Vec::new(),
-    })
 }
 
 /// `1 entry`, `3 entries`.
