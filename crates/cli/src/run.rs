@@ -55,9 +55,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         None => Policy::new(&args.deny, &args.allow)?,
     };
 
-    if !args.no_pid_ns {
-        crate::rootless::check_pid_namespace()?;
-    }
     let mut credentials = args.program.credentials()?;
     if let (Some(u), Some(c)) = (&from_unit, credentials.as_mut()) {
         credentials::add_groups(c, &u.unit.supplementary_groups)
@@ -76,6 +73,10 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     let policy =
         credentials::program_policy(policy, &executable, &args.command, credentials.as_ref());
     check_program_allowed(&policy, &executable)?;
+    // The probe ran meanwhile; the last check before the root is made.
+    if !args.no_pid_ns {
+        crate::rootless::check_pid_namespace()?;
+    }
     let root = engine::prepare_root(&root_arg, args.follow_root)?;
     // Into an empty root the engine copies what root owns before it waits
     // for the ids (it waits before the first run); anything else in the
