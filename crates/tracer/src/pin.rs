@@ -62,6 +62,11 @@ impl Pin {
         pin
     }
 
+    /// Whether the tracer and the program's one task share a CPU now.
+    pub(crate) fn bound(&self) -> bool {
+        self.bound
+    }
+
     /// Follows the program's task count: with `single` task, it and the
     /// tracer share the tracer's CPU; otherwise every task in `tasks`
     /// (and the tracer) has the caller's CPUs.
