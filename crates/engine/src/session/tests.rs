@@ -294,3 +294,39 @@ fn a_listed_name_is_made_alone_and_a_listed_symlink_is_followed() {
     // Made once: asked again, nothing more to make.
     assert!(!f.session.materialize(Path::new("/usr/lib/x/link")).unwrap());
 }
+
+#[test]
+fn a_directory_recorded_after_what_it_holds_comes_first_and_all_are_found() {
+    let mut f = fixture();
+    let entry = |path: &str, kind| {
+        Entry::new(
+            path.into(),
+            kind,
+            jailtrace_manifest::Mode::new(0o755).unwrap(),
+            0,
+            0,
+            Reason::new(Cause::Listed, 1),
+        )
+    };
+    for p in ["/a/b/one", "/c", "/a/b/two"] {
+        f.session.record(entry(p, EntryKind::File), &mut Quiet);
+    }
+    // A placeholder directory kept at prune, after the files in it.
+    f.session.record(entry("/a/b", EntryKind::Dir), &mut Quiet);
+    f.session.record(entry("/a", EntryKind::Dir), &mut Quiet);
+    f.session.record(entry("/d", EntryKind::File), &mut Quiet);
+    let order: Vec<String> = f
+        .session
+        .entries
+        .iter()
+        .map(|e| e.path.to_string())
+        .collect();
+    assert_eq!(order, ["/a", "/a/b", "/a/b/one", "/c", "/a/b/two", "/d"]);
+    for p in &order {
+        assert_eq!(
+            f.session.entry(Path::new(p)).map(|e| e.path.to_string()),
+            Some(p.clone()),
+            "{p}"
+        );
+    }
+}
