@@ -219,6 +219,7 @@ impl Session {
             return Ok(false);
         };
         let mut attrs = meta.attrs();
+        // The inode of a file, found by it whatever path leads there.
         let made = match meta.kind {
             // Size and times as on the host, no content: a `stat` sees the
             // host's file, a read fills it first.
@@ -226,27 +227,21 @@ impl Session {
                 if !self.keep_setuid() {
                     attrs.mode &= !0o6000;
                 }
-                self.root.create_sparse(path, &attrs, meta.size)
+                self.root.create_sparse(path, &attrs, meta.size).map(Some)
             }
-            Kind::Dir => self.root.mkdir(path, &attrs),
+            Kind::Dir => self.root.mkdir(path, &attrs).map(|()| None),
             Kind::Symlink => {
                 let target = self.host.readlink(path)?;
-                self.root.symlink(path, &target, &attrs)
+                self.root.symlink(path, &target, &attrs).map(|()| None)
             }
             _ => return Ok(false),
         };
-        match made {
+        let inode = match made {
             Err(rootfs::Error::Exists { .. }) => return Ok(false),
             other => other?,
-        }
-        let mut inode = None;
-        if meta.kind == Kind::File {
-            if let Some(m) = self.root.lstat(path)? {
-                inode = Some((m.dev, m.ino));
-                self.placeholders
-                    .by_inode
-                    .insert((m.dev, m.ino), path.to_path_buf());
-            }
+        };
+        if let Some(id) = inode {
+            self.placeholders.by_inode.insert(id, path.to_path_buf());
         }
         self.placeholders.map.insert(
             path.to_path_buf(),

@@ -280,14 +280,19 @@ impl Root {
 
     /// Creates an empty regular file at `p` (a placeholder), with `attrs`.
     pub fn create_empty(&mut self, p: &Path, attrs: &Attrs) -> Result<(), Error> {
-        self.create_sparse(p, attrs, 0)
+        self.create_sparse(p, attrs, 0).map(drop)
     }
 
     /// Creates a regular file at `p` of `size` bytes that uses no disk
     /// blocks (a hole; it reads as zeros), with `attrs`: a placeholder that
     /// `stat` cannot tell from the host's file, before its content is
-    /// copied with [`Root::fill_placeholder`].
-    pub fn create_sparse(&mut self, p: &Path, attrs: &Attrs, size: u64) -> Result<(), Error> {
+    /// copied with [`Root::fill_placeholder`]. Returns its (device, inode).
+    pub fn create_sparse(
+        &mut self,
+        p: &Path,
+        attrs: &Attrs,
+        size: u64,
+    ) -> Result<(u64, u64), Error> {
         let (dir, name) = self.parent("create", p)?;
         let fd = self.create_excl(p, &dir, name)?;
         if size > 0 {
@@ -295,7 +300,9 @@ impl Root {
             nix::unistd::ftruncate(&fd, len).map_err(|e| self.err("truncate", p, e))?;
         }
         set_fd_attrs(&fd, attrs).map_err(|e| self.err("set attributes of", p, e))?;
-        self.restore_dir_time(p, &dir)
+        let st = fstat(&fd).map_err(|e| self.err("fstat", p, e))?;
+        self.restore_dir_time(p, &dir)?;
+        Ok((st.st_dev, st.st_ino))
     }
 
     /// `openat(O_CREAT|O_EXCL|O_NOFOLLOW)` of `name` in `dir`, with an
