@@ -486,11 +486,17 @@ pub fn run_stack(
 /// the resumed tracee is often woken on the tracer's own CPU, and a pure
 /// busy loop kept it waiting (a fork/exec loop measured 10-20% slower).
 /// Only while the program has one task (more may need both CPUs), never
-/// on a machine (or cpuset) with one CPU. While that task is bound to the
-/// tracer's CPU (`pin.rs`), the loop yields before its first poll after
-/// resuming it: the task cannot have stopped again before it ran, so
-/// that poll could only find nothing (without it, `find /usr/share` went
-/// from 299 to 258 ms, the Python imports from 231 to 224).
+/// on a machine (or cpuset) with one CPU, which includes the tracer bound
+/// to one CPU by `pin.rs` (it is, from the start of a run, unless binding
+/// is off or refused): the spin is for a tracer whose program runs on
+/// another CPU. A task bound to the tracer's CPU instead wakes it with a
+/// switch, not a cross-CPU wake-up, and the loop yields before its first
+/// poll after resuming it: the task cannot have stopped again before it
+/// ran, so that poll could only find nothing, and the tracer slept in
+/// `poll` at nearly every stop (a Python run: 2,279 `poll`s and 4,674
+/// `wait4`s for 2,358 stops before, 155 and 2,539 after; `find
+/// /usr/share` went from 299 to 258 ms). Spinning while bound too was
+/// measured and changed nothing.
 struct Spin {
     on: bool,
     budget: Duration,
