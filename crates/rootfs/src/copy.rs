@@ -8,9 +8,10 @@
 //! final `ftruncate` sets the size of a file that ends in a hole. The
 //! SHA-256 of the full content (holes hashed as the zeros they read as) is
 //! computed while copying a small file, and on the hashing thread for a
-//! large one, which the kernel copies (see [`crate::digest`]). A host file with several links whose inode was
-//! already copied into this root becomes a hard link to that copy,
-//! provided the copy is still the same inode.
+//! large one, which the kernel copies (see [`crate::digest`]). A host file
+//! with several links whose inode was already copied into this root
+//! becomes a hard link to that copy, provided the copy is still the same
+//! inode.
 
 use std::ffi::OsStr;
 use std::fs::File;

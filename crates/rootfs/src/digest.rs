@@ -16,16 +16,17 @@
 //!
 //! Hashing the source rather than the bytes the copy wrote means that a
 //! host file rewritten in place between its copy and its hashing gets the
-//! digest of its new bytes, which `jailtrace verify` then finds the copy
-//! lacks: the report a file that changed while it was copied deserves. A
+//! digest of its new bytes, which `jailtrace verify` then reports as a
+//! change, as a file that changed while it was copied deserves. A
 //! file replaced by another (a package upgrade renames one over it) is
 //! still read through the descriptor of the one copied.
 //!
 //! The thread is started by [`start`] before the tracer binds itself to
 //! one CPU (`jailtrace_tracer`'s `pin.rs`), so it keeps the caller's CPUs;
-//! the engine has it give way to the traced program there. A bounded
-//! queue keeps at most [`IN_FLIGHT`] files (and their descriptors)
-//! waiting. The thread blocks every signal: the tracer reads its signals
+//! the engine has it give way to the traced program there. At most
+//! [`IN_FLIGHT`] files (and their descriptors) wait for it; a copy that
+//! finds the queue full hashes its file itself rather than wait for a
+//! thread that a busy program may leave little CPU. The thread blocks every signal: the tracer reads its signals
 //! from a signalfd, which needs them blocked in every thread.
 //!
 //! Small files are copied through our buffer and hashed on the way:
@@ -35,7 +36,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
@@ -235,8 +236,8 @@ impl Hashing {
     }
 
     /// The digest of the `size` bytes copied from `src`: ready, or to come
-    /// from the hashing thread (which waits while [`IN_FLIGHT`] files are
-    /// ahead of it).
+    /// from the hashing thread; computed here when [`IN_FLIGHT`] files are
+    /// ahead of it already.
     pub(crate) fn finish(self, src: &File, size: u64) -> io::Result<Sha256Sum> {
         match self {
             Hashing::Inline(hasher) => Ok(Sha256Sum::ready(format!("{:x}", hasher.finalize()))),
@@ -251,8 +252,16 @@ impl Hashing {
                 let Some(Some(jobs)) = THREAD.get() else {
                     return Err(io::Error::other("jailtrace's hashing thread is gone"));
                 };
-                jobs.send(job)
-                    .map_err(|_| io::Error::other("jailtrace's hashing thread is gone"))?;
+                match jobs.try_send(job) {
+                    Ok(()) => {}
+                    // The thread is behind (it gives way to the traced
+                    // program, which may keep every CPU busy): hashing
+                    // here costs what waiting for it would, at most.
+                    Err(TrySendError::Full(job)) => job.hash(&mut vec![0; READ_CHUNK]),
+                    Err(TrySendError::Disconnected(_)) => {
+                        return Err(io::Error::other("jailtrace's hashing thread is gone"))
+                    }
+                }
                 Ok(sum)
             }
         }
