@@ -219,7 +219,8 @@ impl Session {
             return Ok(false);
         };
         let mut attrs = meta.attrs();
-        // The inode of a file, found by it whatever path leads there.
+        // A file's inode: the placeholder is found by it, whatever path
+        // leads there.
         let made = match meta.kind {
             // Size and times as on the host, no content: a `stat` sees the
             // host's file, a read fills it first.
