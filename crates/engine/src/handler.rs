@@ -108,8 +108,10 @@ impl<'a> RunHandler<'a> {
             // directory's path, which costs /proc reads to resolve.
             if let (Op::List { wide, .. }, true) = (call.op, self.session.copying) {
                 if let Ok(Some(path)) = tracee.resolve(&call.target) {
-                    let who = self.who(tracee, call);
-                    self.session.list(&path, &who, !wide, self.observer)?;
+                    // `who` costs a /proc read: only a new listing needs it.
+                    let exercise = self.exercises.current().cloned();
+                    let who = || who_of(tracee, call, exercise);
+                    self.session.list(&path, who, !wide, self.observer)?;
                     if wide && self.session.shows(tracee.pid().as_raw(), fd, &path) {
                         return Ok(ExitInterest::Yes);
                     }
@@ -187,13 +189,17 @@ impl<'a> RunHandler<'a> {
                 Follow::Yes => self.session.root.stat(&p)?,
                 Follow::No => self.session.root.lstat(&p)?,
             };
-            if meta.is_none() && self.session.copying && self.session.materialize(&p)? {
-                // The path names what a listing showed: a placeholder now.
-                self.session.touch(&path, metadata_only);
-                meta = match f {
-                    Follow::Yes => self.session.root.stat(&p)?,
-                    Follow::No => self.session.root.lstat(&p)?,
-                };
+            if meta.is_none() && self.session.copying {
+                let made = self.session.materialize(&p, f)?;
+                if made.made {
+                    // The path names what a listing showed: a placeholder now.
+                    self.session.touch(&path, metadata_only);
+                    meta = match (made.meta, f) {
+                        (Some(meta), _) => Some(meta),
+                        (None, Follow::Yes) => self.session.root.stat(&p)?,
+                        (None, Follow::No) => self.session.root.lstat(&p)?,
+                    };
+                }
             }
             if let Some(meta) = meta {
                 if let Some(ph) = self.session.placeholders.file_at(meta.dev, meta.ino) {
@@ -254,7 +260,12 @@ impl<'a> RunHandler<'a> {
             return;
         };
         let mut got = vec![0u8; usize::try_from(n).unwrap_or(0)];
-        if let Err(e) = tracee.read_memory(buf, &mut got) {
+        // The end of a pass (0) has no records to read.
+        let read = match got.is_empty() {
+            true => Ok(()),
+            false => tracee.read_memory(buf, &mut got).map(drop),
+        };
+        if let Err(e) = read {
             tracing::debug!(error = %e, "cannot read a listing's records");
             return;
         }

@@ -46,7 +46,7 @@ use std::os::unix::fs::DirEntryExt;
 use std::path::{Component, Path, PathBuf};
 
 use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
-use jailtrace_rootfs::{self as rootfs, Applied, Kind, Step};
+use jailtrace_rootfs::{self as rootfs, Applied, Follow, Kind, Meta, Step};
 
 use crate::dirents;
 use crate::placeholders::{Cursor, Listing, Placeholder, Shown};
@@ -110,6 +110,33 @@ enum Shortcut {
     Walk,
 }
 
+/// What [`Session::make_placeholder`] made.
+enum Made {
+    /// Nothing: the host lacks the entry, or the root has one there.
+    Nothing,
+    /// A symlink placeholder.
+    Symlink,
+    /// A directory or hollow file placeholder, with its metadata in the
+    /// root.
+    Entry(Meta),
+}
+
+impl Made {
+    fn any(&self) -> bool {
+        !matches!(self, Made::Nothing)
+    }
+}
+
+/// What [`Session::materialize`] made.
+#[derive(Debug, Default)]
+pub(crate) struct Materialized {
+    /// A placeholder on the way to the path, or the path's own.
+    pub made: bool,
+    /// The path's own placeholder when the path names it directly (not
+    /// through a symlink): its metadata, as a lookup in the root finds it.
+    pub meta: Option<Meta>,
+}
+
 /// What a `getdents64` on a listed directory returns instead of what the
 /// kernel returned ([`Session::listed_result`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -129,10 +156,12 @@ impl Session {
     /// placeholder once a path names it ([`Session::materialize`]). With
     /// `eager` (the old `getdents`, whose records are not made here, or a
     /// directory of `--keep-listing`), each is a placeholder at once.
+    /// `who` (which costs the caller /proc reads) is asked for only when
+    /// `dir` is listed for the first time.
     pub(crate) fn list(
         &mut self,
         dir: &Path,
-        who: &Who,
+        who: impl FnOnce() -> Who,
         eager: bool,
         observer: &mut dyn Observer,
     ) -> Result<(), rootfs::Error> {
@@ -149,7 +178,7 @@ impl Session {
         };
         let present = self.root_names(dir);
         let eager = eager || self.placeholders.keep.iter().any(|k| k == dir);
-        let reason = who.reason(Cause::Listed, self.run, Some(dir));
+        let reason = who().reason(Cause::Listed, self.run, Some(dir));
         let mut names = Vec::new();
         let mut count = 0usize;
         for item in read.flatten() {
@@ -178,7 +207,7 @@ impl Session {
                 break;
             }
             if eager {
-                if !self.make_placeholder(&path, reason.clone())? {
+                if !self.make_placeholder(&path, reason.clone())?.any() {
                     continue;
                 }
             } else {
@@ -212,15 +241,13 @@ impl Session {
 
     /// Makes the placeholder of the host entry `path` that a listing by
     /// `reason` showed: symlinks as they are, directories empty, files
-    /// hollow. `false` when the host no longer has it, or the root has
-    /// something there already (the program made it).
-    fn make_placeholder(&mut self, path: &Path, reason: Reason) -> Result<bool, rootfs::Error> {
+    /// hollow. [`Made::Nothing`] when the host no longer has it, or the
+    /// root has something there already (the program made it).
+    fn make_placeholder(&mut self, path: &Path, reason: Reason) -> Result<Made, rootfs::Error> {
         let Some(meta) = self.host.lstat(path)? else {
-            return Ok(false);
+            return Ok(Made::Nothing);
         };
         let mut attrs = meta.attrs();
-        // A file's inode: the placeholder is found by it, whatever path
-        // leads there.
         let made = match meta.kind {
             // Size and times as on the host, no content: a `stat` sees the
             // host's file, a read fills it first.
@@ -230,17 +257,22 @@ impl Session {
                 }
                 self.root.create_sparse(path, &attrs, meta.size).map(Some)
             }
-            Kind::Dir => self.root.mkdir(path, &attrs).map(|()| None),
+            Kind::Dir => self.root.mkdir(path, &attrs).map(Some),
             Kind::Symlink => {
                 let target = self.host.readlink(path)?;
                 self.root.symlink(path, &target, &attrs).map(|()| None)
             }
-            _ => return Ok(false),
+            _ => return Ok(Made::Nothing),
         };
-        let inode = match made {
-            Err(rootfs::Error::Exists { .. }) => return Ok(false),
+        let made = match made {
+            Err(rootfs::Error::Exists { .. }) => return Ok(Made::Nothing),
             other => other?,
         };
+        // A file's inode: the placeholder is found by it, whatever path
+        // leads there.
+        let inode = made
+            .filter(|m| m.kind == Kind::File)
+            .map(|m| (m.dev, m.ino));
         if let Some(id) = inode {
             self.placeholders.by_inode.insert(id, path.to_path_buf());
         }
@@ -255,39 +287,56 @@ impl Session {
                 inode,
             },
         );
-        Ok(true)
+        Ok(match made {
+            Some(m) => Made::Entry(m),
+            None => Made::Symlink,
+        })
     }
 
     /// Makes a placeholder of every name a listing showed that `path`
     /// names or goes through, as the kernel would resolve it in the root
-    /// (symlinks followed, as the host has them). Called when the root
-    /// lacks `path`; returns whether it made any.
-    pub(crate) fn materialize(&mut self, path: &Path) -> Result<bool, rootfs::Error> {
+    /// (symlinks followed, as the host has them). Called when a lookup of
+    /// `path` in the root found nothing: `follow` says which (after an
+    /// `lstat`, [`Follow::No`], its last component is known missing).
+    pub(crate) fn materialize(
+        &mut self,
+        path: &Path,
+        follow: Follow,
+    ) -> Result<Materialized, rootfs::Error> {
+        let none = Materialized::default();
         if !self.placeholders.any_unmade() {
-            return Ok(false);
+            return Ok(none);
         }
         let mut made = match self.shortcut(path)? {
-            Shortcut::Nothing => return Ok(false),
+            Shortcut::Nothing => return Ok(none),
             Shortcut::Last(key) => {
-                let Some(unmade) = self.placeholders.take_unmade(&key) else {
-                    return Ok(false);
+                let Some(listing) = self.placeholders.take_unmade(&key) else {
+                    return Ok(none);
                 };
-                let made = match self.root.lstat(&key)? {
+                let found = match follow {
+                    Follow::No => None,
+                    Follow::Yes => self.root.lstat(&key)?,
+                };
+                let made = match found {
                     None => {
-                        let reason = self.placeholders.listings[unmade.listing].reason.clone();
-                        if !self.make_placeholder(&key, reason)? {
-                            return Ok(false);
+                        let reason = self.placeholders.listings[listing].reason.clone();
+                        match self.make_placeholder(&key, reason)? {
+                            Made::Nothing => return Ok(none),
+                            // What `path` names: nothing to follow.
+                            Made::Entry(meta) => {
+                                return Ok(Materialized {
+                                    made: true,
+                                    meta: Some(meta),
+                                })
+                            }
+                            Made::Symlink => true,
                         }
-                        true
                     }
                     // The root's own symlink there is followed below.
                     Some(m) if m.kind == Kind::Symlink => false,
-                    Some(_) => return Ok(false),
+                    Some(_) => return Ok(none),
                 };
                 // A symlink is followed: the walk below does that.
-                if made && unmade.kind != Kind::Symlink {
-                    return Ok(true);
-                }
                 made
             }
             Shortcut::Walk => false,
@@ -295,9 +344,9 @@ impl Session {
         let mut walk = rootfs::PathWalk::new(path);
         while let Some(next) = walk.next_path() {
             let mut found = self.root.lstat(&next)?;
-            if let Some(unmade) = self.placeholders.take_unmade(&next) {
-                let reason = self.placeholders.listings[unmade.listing].reason.clone();
-                if found.is_none() && self.make_placeholder(&next, reason)? {
+            if let Some(listing) = self.placeholders.take_unmade(&next) {
+                let reason = self.placeholders.listings[listing].reason.clone();
+                if found.is_none() && self.make_placeholder(&next, reason)?.any() {
                     made = true;
                     found = self.root.lstat(&next)?;
                 }
@@ -315,7 +364,7 @@ impl Session {
                 Some(_) => walk.enter(next),
             }
         }
-        Ok(made)
+        Ok(Materialized { made, meta: None })
     }
 
     /// What [`Session::materialize`] can tell without its walk. Most
@@ -606,7 +655,7 @@ impl Session {
                 }
                 self.placeholders.take_unmade(&path);
                 let reason = self.placeholders.listings[listing].reason.clone();
-                made |= self.make_placeholder(&path, reason)?;
+                made |= self.make_placeholder(&path, reason)?.any();
             }
             if !made {
                 return Ok(());

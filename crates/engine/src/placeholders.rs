@@ -24,15 +24,6 @@ pub(crate) struct Placeholder {
     pub(crate) inode: Option<(u64, u64)>,
 }
 
-/// A host entry a listing showed by name only: it becomes a placeholder
-/// when a path names it or goes through it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Unmade {
-    pub(crate) kind: Kind,
-    /// Its listing, an index into [`Placeholders::listings`].
-    pub(crate) listing: usize,
-}
-
 /// The names one directory's listing shows beyond the root's own entries.
 #[derive(Debug)]
 pub(crate) struct Listing {
@@ -189,16 +180,13 @@ impl Placeholders {
     }
 
     /// Marks the name at `path`, if a listing showed it and it is no
-    /// placeholder yet, as made; returns what it is.
-    pub(crate) fn take_unmade(&mut self, path: &Path) -> Option<Unmade> {
+    /// placeholder yet, as made; returns its listing, an index into
+    /// [`Placeholders::listings`].
+    pub(crate) fn take_unmade(&mut self, path: &Path) -> Option<usize> {
         let (listing, at) = self.shown_at(path)?;
-        let shown = &mut self.listings[listing].names[at];
-        shown.made = true;
+        self.listings[listing].names[at].made = true;
         self.unmade -= 1;
-        Some(Unmade {
-            kind: shown.kind,
-            listing,
-        })
+        Some(listing)
     }
 
     /// The symlinks listings showed that are no placeholder yet: for each
@@ -293,8 +281,7 @@ mod tests {
             [(at, Path::new("/usr/share"), vec![OsStr::new("link")])]
         );
 
-        let made = p.take_unmade(Path::new("/usr/share/a")).unwrap();
-        assert_eq!((made.kind, made.listing), (Kind::Dir, at));
+        assert_eq!(p.take_unmade(Path::new("/usr/share/a")), Some(at));
         assert!(!p.is_unmade(Path::new("/usr/share/a")));
         assert!(p.take_unmade(Path::new("/usr/share/a")).is_none());
         p.take_unmade(Path::new("/usr/share/link"));

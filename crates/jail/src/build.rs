@@ -280,7 +280,7 @@ fn place_node(r: &mut Root, view: &Host, entry: &Entry) -> Result<NodeResult, Er
         replaced = true;
     }
     match entry.kind {
-        EntryKind::Dir => r.mkdir(p, &attrs)?,
+        EntryKind::Dir => r.mkdir(p, &attrs).map(drop)?,
         EntryKind::Symlink => r.symlink(p, check::target_of(entry)?, &attrs)?,
         EntryKind::Device => r.mknod(p, &attrs, check::rdev_of(entry)?)?,
         EntryKind::File => unreachable!("files are placed by place_file"),

@@ -353,7 +353,7 @@ impl Root {
     /// [`Error::Exists`].
     pub fn apply(&mut self, host: &Host, step: &Step) -> Result<Applied, Error> {
         match step {
-            Step::Dir { path, attrs } => self.mkdir(path, attrs).map(|()| Applied::Dir),
+            Step::Dir { path, attrs } => self.mkdir(path, attrs).map(|_| Applied::Dir),
             Step::Symlink {
                 path,
                 target,

@@ -106,15 +106,15 @@ pub(crate) fn resolve(
     } else {
         OFlag::O_NOFOLLOW
     };
-    match in_root(base, p, flags, strategy) {
+    match in_root(base, p, OFlag::O_PATH | flags, strategy) {
         Some(result) => result,
         None => walk(base, p, follow_last),
     }
 }
 
 /// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` of `p` beneath `base`
-/// as an `O_PATH` descriptor with `flags` added; `None` when the walk must
-/// answer instead (no `openat2`, or renames kept racing the lookup).
+/// with `flags` (`O_CLOEXEC` added); `None` when the walk must answer
+/// instead (no `openat2`, or renames kept racing the lookup).
 fn in_root(
     base: BorrowedFd<'_>,
     p: &Path,
@@ -125,7 +125,7 @@ fn in_root(
         return None;
     }
     let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | flags)
+        .flags(OFlag::O_CLOEXEC | flags)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let rel: &Path = if p.as_os_str().is_empty() {
         Path::new(".")
@@ -179,9 +179,29 @@ pub(crate) fn resolve_dir(
     strategy: Strategy,
 ) -> Result<OwnedFd, Errno> {
     // O_DIRECTORY: the kernel itself refuses anything else (ENOTDIR).
-    match in_root(base, p, OFlag::O_DIRECTORY, strategy) {
+    match in_root(base, p, OFlag::O_PATH | OFlag::O_DIRECTORY, strategy) {
         Some(result) => result,
         None => resolve_dir_stat(base, p, strategy).map(|(fd, _)| fd),
+    }
+}
+
+/// The directory `p` beneath `base` opened for reading its entries (not
+/// `O_PATH`): in one call with `openat2`, else [`resolve_dir`] and a
+/// reopen of the directory it found.
+pub(crate) fn open_dir_readable(
+    base: BorrowedFd<'_>,
+    p: &Path,
+    strategy: Strategy,
+) -> Result<OwnedFd, Errno> {
+    // Opening a directory has no side effect (no device, no FIFO): O_RDONLY
+    // is as safe as O_PATH.
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+    match in_root(base, p, flags, strategy) {
+        Some(result) => result,
+        None => {
+            let dir = resolve_dir(base, p, strategy)?;
+            openat(&dir, ".", flags | OFlag::O_CLOEXEC, Mode::empty())
+        }
     }
 }
 

@@ -147,14 +147,13 @@ impl Root {
     /// The names in the directory `p` (without `.` and `..`), each with
     /// its kind when the file system gives it in the listing (`d_type`).
     pub fn read_dir(&self, p: &Path) -> Result<Vec<(OsString, Option<Kind>)>, Error> {
-        let fd = self.open_dir(p)?;
-        // Reopened for reading: `open_dir` hands out an O_PATH descriptor.
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let mut dir = nix::dir::Dir::openat(&fd, ".", flags, Mode::empty())
-            .map_err(|e| self.err("read", p, e))?;
+        let read = |e| self.err("read", p, e);
+        let fd = resolve::open_dir_readable(self.fd.as_fd(), p, self.strategy).map_err(read)?;
+        // Owned, not borrowed: the borrowed iterator rewinds at its end.
+        let dir = nix::dir::Dir::from_fd(fd).map_err(read)?;
         let mut names = Vec::new();
-        for item in dir.iter() {
-            let item = item.map_err(|e| self.err("read", p, e))?;
+        for item in dir {
+            let item = item.map_err(read)?;
             let name = OsStr::from_bytes(item.file_name().to_bytes());
             if name == "." || name == ".." {
                 continue;
@@ -222,15 +221,15 @@ impl Root {
 
     /// Creates directory `p` (its parent must exist) with `attrs`. An
     /// existing directory is left as it is; anything else there is
-    /// [`Error::Exists`].
-    pub fn mkdir(&mut self, p: &Path, attrs: &Attrs) -> Result<(), Error> {
+    /// [`Error::Exists`]. Returns the directory's metadata.
+    pub fn mkdir(&mut self, p: &Path, attrs: &Attrs) -> Result<Meta, Error> {
         let (dir, name) = self.parent("mkdir", p)?;
         match mkdirat(&dir, name, Mode::from_bits_truncate(0o700)) {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
                 let m = self.existing("mkdir", p, &dir, name)?;
                 return match m.kind {
-                    Kind::Dir => Ok(()),
+                    Kind::Dir => Ok(m),
                     kind => Err(Error::Exists {
                         path: p.to_path_buf(),
                         kind,
@@ -247,11 +246,12 @@ impl Root {
         )
         .map_err(|e| self.err("open new directory", p, e))?;
         set_fd_attrs(&new, attrs).map_err(|e| self.err("set attributes of", p, e))?;
+        let st = fstat(&new).map_err(|e| self.err("fstat", p, e))?;
         if let Some(mtime) = attrs.mtime {
-            let st = fstat(&new).map_err(|e| self.err("fstat", p, e))?;
             self.dir_times.insert((st.st_dev, st.st_ino), mtime);
         }
-        self.restore_dir_time(p, &dir)
+        self.restore_dir_time(p, &dir)?;
+        Ok(Meta::from_stat(&st))
     }
 
     /// Creates symlink `p -> target`, owned by `attrs`' owner (and with its
@@ -286,13 +286,8 @@ impl Root {
     /// Creates a regular file at `p` of `size` bytes that uses no disk
     /// blocks (a hole; it reads as zeros), with `attrs`: a placeholder that
     /// `stat` cannot tell from the host's file, before its content is
-    /// copied with [`Root::fill_placeholder`]. Returns its (device, inode).
-    pub fn create_sparse(
-        &mut self,
-        p: &Path,
-        attrs: &Attrs,
-        size: u64,
-    ) -> Result<(u64, u64), Error> {
+    /// copied with [`Root::fill_placeholder`]. Returns its metadata.
+    pub fn create_sparse(&mut self, p: &Path, attrs: &Attrs, size: u64) -> Result<Meta, Error> {
         let (dir, name) = self.parent("create", p)?;
         let fd = self.create_excl(p, &dir, name)?;
         if size > 0 {
@@ -302,7 +297,7 @@ impl Root {
         set_fd_attrs(&fd, attrs).map_err(|e| self.err("set attributes of", p, e))?;
         let st = fstat(&fd).map_err(|e| self.err("fstat", p, e))?;
         self.restore_dir_time(p, &dir)?;
-        Ok((st.st_dev, st.st_ino))
+        Ok(Meta::from_stat(&st))
     }
 
     /// `openat(O_CREAT|O_EXCL|O_NOFOLLOW)` of `name` in `dir`, with an

@@ -105,7 +105,7 @@ fn a_read_only_session_records_misses_and_writes_nothing() {
     assert_eq!(s.virtual_misses.len(), 1);
     assert_eq!(s.virtual_misses[0].1, "/proc");
     // Listing, pruning, filling and the account databases are no-ops.
-    s.list(Path::new("/srv/listed"), &who(), false, &mut Quiet)
+    s.list(Path::new("/srv/listed"), who, false, &mut Quiet)
         .unwrap();
     s.fill(Path::new("/srv/listed/a"), &who(), &mut Quiet)
         .unwrap();

@@ -222,7 +222,7 @@ fn a_listing_s_names_follow_the_kernel_s_last_records_when_they_fit() {
     }
     ask(&mut f.session, "/usr/lib/x/libc.so.6");
     let dir = Path::new("/usr/lib/x");
-    f.session.list(dir, &who(), false, &mut Quiet).unwrap();
+    f.session.list(dir, who, false, &mut Quiet).unwrap();
     assert!(f.session.shows(7, 3, dir));
     let kernel = records(&[".", "..", "libc.so.6"]);
 
@@ -265,26 +265,27 @@ fn a_listed_name_is_made_alone_and_a_listed_symlink_is_followed() {
     std::fs::create_dir(host.join("other")).unwrap();
     std::fs::write(host.join("sub/f"), b"f").unwrap();
     symlink("sub/f", host.join("link")).unwrap();
+    symlink("other", host.join("link2")).unwrap();
     f.session.begin_run(1, true);
     ask(&mut f.session, "/usr/lib/x/libc.so.6");
     let dir = Path::new("/usr/lib/x");
-    f.session.list(dir, &who(), false, &mut Quiet).unwrap();
+    f.session.list(dir, who, false, &mut Quiet).unwrap();
     let in_root = |f: &Fixture, p: &str| {
         std::fs::symlink_metadata(f.root.join(p.trim_start_matches('/')))
             .ok()
             .map(|m| m.file_type())
     };
 
-    assert!(!f
-        .session
-        .materialize(Path::new("/usr/lib/x/missing"))
-        .unwrap());
-    assert!(f
-        .session
-        .materialize(Path::new("/usr/lib/x/libc.so"))
-        .unwrap());
+    let materialize = |f: &mut Fixture, p: &str| {
+        f.session
+            .materialize(Path::new(p), Follow::Yes)
+            .unwrap()
+            .made
+    };
+    assert!(!materialize(&mut f, "/usr/lib/x/missing"));
+    assert!(materialize(&mut f, "/usr/lib/x/libc.so"));
     assert!(in_root(&f, "/usr/lib/x/libc.so").is_some_and(|t| t.is_symlink()));
-    assert!(f.session.materialize(Path::new("/usr/lib/x/link")).unwrap());
+    assert!(materialize(&mut f, "/usr/lib/x/link"));
     assert!(in_root(&f, "/usr/lib/x/link").is_some_and(|t| t.is_symlink()));
     // Followed: the link's target is in a listed directory, made for it;
     // `f` itself was not listed (nothing listed `sub`).
@@ -292,7 +293,21 @@ fn a_listed_name_is_made_alone_and_a_listed_symlink_is_followed() {
     assert!(in_root(&f, "/usr/lib/x/sub/f").is_none());
     assert!(in_root(&f, "/usr/lib/x/other").is_none());
     // Made once: asked again, nothing more to make.
-    assert!(!f.session.materialize(Path::new("/usr/lib/x/link")).unwrap());
+    assert!(!materialize(&mut f, "/usr/lib/x/link"));
+    // Named directly (after an lstat found nothing): the placeholder comes
+    // with what a lookup in the root finds; through a symlink, without.
+    let other = Path::new("/usr/lib/x/other");
+    let made = f.session.materialize(other, Follow::No).unwrap();
+    assert!(made.made);
+    assert_eq!(
+        made.meta,
+        Some(f.session.root.lstat(other).unwrap().unwrap())
+    );
+    let made = f
+        .session
+        .materialize(Path::new("/usr/lib/x/link2"), Follow::No);
+    assert!(made.as_ref().is_ok_and(|m| m.made && m.meta.is_none()));
+    assert!(in_root(&f, "/usr/lib/x/link2").is_some_and(|t| t.is_symlink()));
 }
 
 #[test]
