@@ -48,7 +48,7 @@ impl Manifest {
     /// `path` is a symlink, the link itself is replaced. Errors are
     /// [`Error::Write`] naming `path` and the step.
     pub fn write_atomic(&self, path: &Path) -> Result<(), Error> {
-        write_atomic(path, self.to_json().as_bytes())
+        write_atomic(path, self.to_json().as_bytes(), Durability::Synced)
     }
 }
 
@@ -98,12 +98,25 @@ impl Saved {
         if fs::read(&self.path).is_ok_and(|now| now == *bytes) {
             return Ok(false);
         }
-        write_atomic(&self.path, bytes).map(|()| true)
+        write_atomic(&self.path, bytes, Durability::Synced).map(|()| true)
     }
 }
 
-/// Writes `bytes` to `path` as [`Manifest::write_atomic`] does.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// Whether [`write_atomic`] waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `fsync` the file before the rename and the directory after it: the
+    /// new file survives a power loss.
+    Synced,
+    /// Rename only: readers and a crash of jailtrace still see the old file
+    /// or the whole new one, but after a power loss the file system may
+    /// have kept neither. Two `fsync`s less (about 2.5 ms on ext4).
+    Renamed,
+}
+
+/// Writes `bytes` to `path` as [`Manifest::write_atomic`] does, without
+/// the `fsync`s when `durability` is [`Durability::Renamed`].
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), Error> {
     {
         let fail = |step: WriteStep| {
             move |source: io::Error| Error::Write {
@@ -132,12 +145,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             .map_err(fail(WriteStep::CreateTemporary))?;
         temp.write_all(bytes)
             .map_err(fail(WriteStep::WriteTemporary))?;
-        temp.as_file()
-            .sync_all()
-            .map_err(fail(WriteStep::SyncTemporary))?;
+        let synced = durability == Durability::Synced;
+        if synced {
+            temp.as_file()
+                .sync_all()
+                .map_err(fail(WriteStep::SyncTemporary))?;
+        }
         // On failure the error owns the temporary file; dropping it removes it.
         temp.persist(path)
             .map_err(|e| fail(WriteStep::Rename)(e.error))?;
+        if !synced {
+            return Ok(());
+        }
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(fail(WriteStep::SyncDirectory))

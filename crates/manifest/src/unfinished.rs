@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::file::write_atomic;
+use crate::file::{write_atomic, Durability};
 use crate::{Error, PathText};
 
 /// What the record holds.
@@ -44,11 +44,17 @@ impl Unfinished {
         (record.root.as_path() == root).then_some(record)
     }
 
-    /// Writes the record of [`Unfinished::root`] beside it, atomically.
+    /// Writes the record of [`Unfinished::root`] beside it, atomically but
+    /// without waiting for the disk: every run writes it before it starts,
+    /// where the `fsync`s would cost more than a small program's whole
+    /// run on some file systems. After a power loss the record may be gone
+    /// while files the run placed are not; the root then reads as somebody
+    /// else's and is left alone, the safe side of the error.
     pub fn write(&self) -> Result<(), Error> {
         let mut json = serde_json::to_string_pretty(self).unwrap_or_default();
         json.push('\n');
-        write_atomic(&Unfinished::path_for(self.root.as_path()), json.as_bytes())
+        let path = Unfinished::path_for(self.root.as_path());
+        write_atomic(&path, json.as_bytes(), Durability::Renamed)
     }
 
     /// Removes the record of `root`; a missing one is fine.
@@ -77,7 +83,20 @@ mod tests {
         };
         record.write().unwrap();
         assert!(dir.path().join("date.jail.unfinished").is_file());
-        assert_eq!(Unfinished::read(&root), Some(record));
+        assert_eq!(Unfinished::read(&root), Some(record.clone()));
+        // Written again (without the `fsync`s), it replaces the last one
+        // whole, and no temporary file stays beside the root.
+        let later = Unfinished {
+            created_unix: 2,
+            ..record
+        };
+        later.write().unwrap();
+        assert_eq!(Unfinished::read(&root), Some(later));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["date.jail.unfinished"]);
         // A record that names another root (a moved directory) is not this root's.
         assert_eq!(Unfinished::read(&dir.path().join("other")), None);
         Unfinished::remove(&root).unwrap();
