@@ -202,6 +202,30 @@ fn bad_patterns_are_errors() {
     }
 }
 
+/// Whole names only; `*` takes any run (none too), `?` exactly one byte,
+/// and a later `*` backtracks as far as it must.
+#[test]
+fn patterns_match_whole_names() {
+    let cases = [
+        ("LC_*", "LC_TIME", true),
+        ("LC_*", "LC_", true),
+        ("LC_*", "XLC_TIME", false),
+        ("TERM", "TERMINFO", false),
+        ("T?", "TZ", true),
+        ("T?", "T", false),
+        ("*_PROXY", "HTTPS_PROXY", true),
+        ("*_PROXY", "HTTPS_PROXY_", false),
+        ("A*B*C", "AxxBxxBxxC", true),
+        ("A*B*C", "AxxBxxC_", false),
+        ("**", "", true),
+        ("*?*", "", false),
+    ];
+    for (pattern, name, matches) in cases {
+        let p = Pattern::new("--pass-env", pattern).unwrap();
+        assert_eq!(p.matches(OsStr::new(name)), matches, "{pattern} {name}");
+    }
+}
+
 #[test]
 fn items_are_key_equals_value() {
     let env = Environment {
