@@ -81,6 +81,9 @@ fn mkdir_symlink_and_remove() {
         // Intermediate symlinks are followed (inside the root), the last not.
         root.create_empty(Path::new("/t/f"), &attrs(0o644)).unwrap();
         assert!(rp.join("tmp/f").is_file());
+        // The directory keeps the time it was made with, as on the host.
+        let tmp_time = |root: &Root| root.lstat(Path::new("/tmp")).unwrap().unwrap().mtime;
+        assert_eq!(tmp_time(root), (86_400, 5));
         assert_eq!(
             root.lstat(Path::new("/t")).unwrap().unwrap().kind,
             Kind::Symlink
@@ -96,6 +99,7 @@ fn mkdir_symlink_and_remove() {
         assert!(rp.join("tmp").is_dir());
         assert!(root.remove(Path::new("/tmp")).is_err(), "not empty");
         root.remove(Path::new("/tmp/f")).unwrap();
+        assert_eq!(tmp_time(root), (86_400, 5));
         root.remove(Path::new("/tmp")).unwrap();
         assert_eq!(fs::read_dir(rp).unwrap().count(), 1, "only /dangling left");
     });
