@@ -203,7 +203,8 @@ fn bad_patterns_are_errors() {
 }
 
 /// Whole names only; `*` takes any run (none too), `?` exactly one byte,
-/// and a later `*` backtracks as far as it must.
+/// and a later `*` backtracks as far as it must: a name, a prefix and `*`,
+/// and the rest (a regex) alike.
 #[test]
 fn patterns_match_whole_names() {
     let cases = [
