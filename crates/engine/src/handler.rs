@@ -109,8 +109,8 @@ impl<'a> RunHandler<'a> {
             if let (Op::List { wide, .. }, true) = (call.op, self.session.copying) {
                 if let Ok(Some(path)) = tracee.resolve(&call.target) {
                     // `who` costs a /proc read: only a new listing needs it.
-                    let exercise = self.exercises.current().cloned();
-                    let who = || who_of(tracee, call, exercise);
+                    let exercises = &self.exercises;
+                    let who = || who_of(tracee, call, exercises.current().cloned());
                     self.session.list(&path, who, !wide, self.observer)?;
                     if wide && self.session.shows(tracee.pid().as_raw(), fd, &path) {
                         return Ok(ExitInterest::Yes);
