@@ -34,6 +34,42 @@ fn open_refuses_symlinks_and_files() {
     );
 }
 
+/// `read_dir` names what a directory holds, with the kinds the listing
+/// gives, through symlinks resolved inside the root; a missing path or a
+/// file is an error.
+#[test]
+fn read_dir_lists_a_directory_of_the_root() {
+    with_roots(|root, rp| {
+        fs::create_dir_all(rp.join("usr/lib")).unwrap();
+        fs::write(rp.join("usr/lib/libc.so.6"), b"").unwrap();
+        link("libc.so.6", &rp.join("usr/lib/libc.so"));
+        fs::create_dir(rp.join("usr/lib/sub")).unwrap();
+        // Absolute: resolved inside the root, not on the host.
+        link("/usr/lib", &rp.join("lib"));
+
+        let mut names = root.read_dir(Path::new("/lib")).unwrap();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            names,
+            [
+                ("libc.so".into(), Some(Kind::Symlink)),
+                ("libc.so.6".into(), Some(Kind::File)),
+                ("sub".into(), Some(Kind::Dir)),
+            ]
+        );
+        assert_eq!(root.read_dir(Path::new("/usr/lib/sub")).unwrap(), []);
+        for bad in ["/missing", "/usr/lib/libc.so.6"] {
+            assert!(
+                matches!(
+                    root.read_dir(Path::new(bad)),
+                    Err(Error::Root { op: "read", .. })
+                ),
+                "{bad}"
+            );
+        }
+    });
+}
+
 #[test]
 fn mkdir_symlink_and_remove() {
     with_roots(|root, rp| {
