@@ -136,9 +136,9 @@ struct Pattern {
     matcher: Matcher,
 }
 
-/// How a [`Pattern`] is matched: a name, or a prefix and `*` (all of
-/// [`DEFAULT_PASS`], and most patterns given), need no regex; compiling
-/// the defaults' cost a third of a millisecond at every start.
+/// How a [`Pattern`] is matched. A name, or a prefix and `*` (all of
+/// [`DEFAULT_PASS`], and most patterns given), needs no regex: compiling
+/// the defaults as regexes cost a third of a millisecond at every start.
 #[derive(Debug)]
 enum Matcher {
     Name,
