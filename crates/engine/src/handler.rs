@@ -261,9 +261,10 @@ impl<'a> RunHandler<'a> {
         };
         let mut got = vec![0u8; usize::try_from(n).unwrap_or(0)];
         // The end of a pass (0) has no records to read.
-        let read = match got.is_empty() {
-            true => Ok(()),
-            false => tracee.read_memory(buf, &mut got).map(drop),
+        let read = if got.is_empty() {
+            Ok(())
+        } else {
+            tracee.read_memory(buf, &mut got).map(drop)
         };
         if let Err(e) = read {
             tracing::debug!(error = %e, "cannot read a listing's records");
