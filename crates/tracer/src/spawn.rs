@@ -1,14 +1,15 @@
-//! Starting the traced program: fork, wait for the tracer, a process group
-//! of its own, enter the root, drop privileges, install the seccomp
-//! filter, exec.
+//! Starting the traced program: clone a child that shares jailtrace's
+//! memory, wait for the tracer, a process group of its own, enter the
+//! root, drop privileges, install the seccomp filter, exec.
 //!
-//! Everything the child needs is prepared before `fork` (C strings, the
-//! filter), because after `fork` in a possibly multi-threaded process only
-//! async-signal-safe calls are allowed: the child uses raw `libc` calls and
-//! never allocates. It waits on a pipe until the parent has seized it with
-//! `PTRACE_SEIZE`, so the tracer sees its first `execve`. Failures before
-//! `exec` are written to a close-on-exec pipe as (stage, errno) and become a
-//! [`SpawnError`] in the parent.
+//! Everything the child needs is prepared before the clone (C strings, the
+//! filter), and the child uses raw `libc` calls and never allocates: it
+//! runs in jailtrace's memory, as a `posix_spawn` child does, so starting
+//! it copies none of the tracer's page tables and write-protects none of
+//! its pages (see [`spawn_child`]). It writes its pid to a pipe and waits on another until
+//! the tracer has seized it with `PTRACE_SEIZE`, so the tracer sees its
+//! first `execve`. Failures before `exec` are written to a close-on-exec
+//! pipe as (stage, errno) and become a [`SpawnError`] in the parent.
 //!
 //! The process that execs the program first calls `setpgid(0, 0)`, as a
 //! job-control shell does for each job, and, when the tracer lends it the
@@ -24,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use crate::seccomp::Filters;
 
@@ -148,12 +149,24 @@ impl Child {
     }
 }
 
-/// Forks the child described by `spec`; it blocks until [`Child::release`].
+/// Starts the child described by `spec`; it blocks until [`Child::release`].
 /// `tty`: a terminal whose foreground group the program's group becomes.
 /// `join_pid_namespace`: a pid namespace (an `ns/pid` descriptor) the
 /// program joins instead of starting one of its own (the later programs of
 /// a stack share the first one's, so that one `/proc` serves them all).
-pub(crate) fn fork_child(
+///
+/// The child shares jailtrace's memory until it execs (`CLONE_VM`, as
+/// `posix_spawn` does): a `fork` of the tracer, whose heap grows with the
+/// session, would copy its page tables and write-protect every page it
+/// has, and each page the tracer then writes while a child still shares it
+/// costs a copy and a TLB shoot-down on every CPU the tracer's threads run
+/// on. The clone is made by a thread of its own ("jailtrace-spawn"), which
+/// `CLONE_VFORK` suspends until the child has exec'd or exited; that
+/// thread keeps what the child reads (the strings, the filters, its stacks)
+/// alive until then, and it is the only thread whose thread-local storage
+/// (`errno`) the child uses. The tracer's thread stays free to seize the
+/// child, whose pid the child writes to a pipe.
+pub(crate) fn spawn_child(
     spec: &Spawn,
     filters: Option<&Filters>,
     tty: Option<RawFd>,
@@ -170,17 +183,12 @@ pub(crate) fn fork_child(
         .iter()
         .map(|a| cstr(a.as_bytes(), "an environment variable"))
         .collect::<Result<_, _>>()?;
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
-    env_ptrs.push(std::ptr::null());
     let root = spec
         .root
         .as_ref()
         .map(|r| cstr(r.as_os_str().as_bytes(), "the root path"))
         .transpose()?;
     let cwd = cstr(spec.cwd.as_os_str().as_bytes(), "the working directory")?;
-    let groups: Vec<libc::gid_t> = spec.groups.clone();
 
     let null = nix::fcntl::open(
         "/dev/null",
@@ -204,61 +212,244 @@ pub(crate) fn fork_child(
         stream(&spec.stdout, 1),
         stream(&spec.stderr, 2),
     ];
-
-    let (go_r, go_w) =
+    let pipe = || {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SpawnError::Os {
             what: "creating a pipe",
             errno,
-        })?;
-    let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SpawnError::Os {
-            what: "creating a pipe",
-            errno,
-        })?;
+        })
+    };
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (pid_r, pid_w) = pipe()?;
+    let stacks = Stacks::new().map_err(|errno| SpawnError::Os {
+        what: "mapping the child's stacks",
+        errno,
+    })?;
 
-    let child = ChildSetup {
-        go: go_r.as_raw_fd(),
-        errors: err_w.as_raw_fd(),
+    let prepared = Prepared {
+        program,
+        argv,
+        env,
+        root,
+        cwd,
+        groups: spec.groups.clone(),
+        filters: filters.map(|f| f.programs.clone()),
+        creds: spec.uid.zip(spec.gid),
         stdio,
-        root: root.as_ref().map(|r| r.as_ptr()),
-        cwd: cwd.as_ptr(),
-        filters: filters.map(|f| f.programs.as_slice()),
-        creds: match (spec.uid, spec.gid) {
-            (Some(uid), Some(gid)) => Some((uid, gid, groups.as_slice())),
-            _ => None,
-        },
-        program: program.as_ptr(),
-        argv: argv_ptrs.as_ptr(),
-        env: env_ptrs.as_ptr(),
-        pid_namespace: spec.pid_namespace,
-        join_pid_namespace,
         tty,
         umask: spec.umask,
+        pid_namespace: spec.pid_namespace,
+        join_pid_namespace,
+        go: go_r,
+        errors: err_w,
+        hello: pid_w,
+        stacks,
+        _null: null,
     };
-
-    // SAFETY: the child runs only `ChildSetup::run`, which makes
-    // async-signal-safe libc calls on memory prepared above and never
-    // returns (it execs or `_exit`s).
-    match unsafe { nix::unistd::fork() }.map_err(|errno| SpawnError::Os {
-        what: "fork",
-        errno,
-    })? {
-        ForkResult::Child => child.run(),
-        ForkResult::Parent { child } => {
-            drop(go_r);
-            drop(err_w);
-            Ok(Child {
-                pid: child,
-                go: go_w,
-                errors: err_r,
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("jailtrace-spawn".into())
+        .spawn(move || {
+            let result = prepared.clone_child();
+            // Drops the pipes' ends, the stacks and the strings: the child
+            // has exec'd or exited.
+            drop(prepared);
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| SpawnError::Os {
+            what: "starting the spawning thread",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+        })?;
+    let mut pid = [0u8; 4];
+    let said = loop {
+        match nix::unistd::read(&pid_r, &mut pid) {
+            Err(Errno::EINTR) => {}
+            other => break other,
+        }
+    };
+    match said {
+        Ok(4) => Ok(Child {
+            pid: Pid::from_raw(i32::from_ne_bytes(pid)),
+            go: go_w,
+            errors: err_r,
+        }),
+        // No pid: the clone failed (or the child died before it could
+        // say its pid), and the spawning thread dropped the pipe's end.
+        _ => {
+            let errno = match done_rx.recv() {
+                Ok(Err(errno)) => errno,
+                _ => Errno::EIO,
+            };
+            Err(SpawnError::Os {
+                what: "clone",
+                errno,
             })
         }
+    }
+}
+
+/// Everything the child reads, owned by the spawning thread until the
+/// child has exec'd or exited.
+struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    root: Option<CString>,
+    cwd: CString,
+    groups: Vec<libc::gid_t>,
+    filters: Option<Vec<seccompiler::BpfProgram>>,
+    creds: Option<(u32, u32)>,
+    stdio: [RawFd; 3],
+    tty: Option<RawFd>,
+    umask: Option<libc::mode_t>,
+    pid_namespace: bool,
+    join_pid_namespace: Option<RawFd>,
+    go: OwnedFd,
+    errors: OwnedFd,
+    hello: OwnedFd,
+    stacks: Stacks,
+    _null: OwnedFd,
+}
+
+impl Prepared {
+    /// Clones the child sharing this process's memory and waits, suspended
+    /// by `CLONE_VFORK`, until it has exec'd or exited; its pid, or why
+    /// there is none.
+    fn clone_child(&self) -> Result<Pid, Errno> {
+        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut env: Vec<*const libc::c_char> = self.env.iter().map(|a| a.as_ptr()).collect();
+        env.push(std::ptr::null());
+        let setup = ChildSetup {
+            go: self.go.as_raw_fd(),
+            errors: self.errors.as_raw_fd(),
+            hello: self.hello.as_raw_fd(),
+            stdio: self.stdio,
+            root: self.root.as_ref().map(|r| r.as_ptr()),
+            cwd: self.cwd.as_ptr(),
+            filters: self.filters.as_deref(),
+            creds: self
+                .creds
+                .map(|(uid, gid)| (uid, gid, self.groups.as_slice())),
+            program: self.program.as_ptr(),
+            argv: argv.as_ptr(),
+            env: env.as_ptr(),
+            pid_namespace: self.pid_namespace,
+            join_pid_namespace: self.join_pid_namespace,
+            tty: self.tty,
+            umask: self.umask,
+            stacks: &self.stacks,
+        };
+        // The child is the program's process itself unless a pid namespace
+        // puts the program below it.
+        let vm = if self.pid_namespace || self.join_pid_namespace.is_some() {
+            libc::CLONE_VM
+        } else {
+            setup.program_vm()
+        };
+        // SAFETY: `setup` and everything it points to live on this thread,
+        // which CLONE_VFORK suspends until the child execs or exits; the
+        // child runs on a stack of its own and only makes raw calls.
+        let pid = unsafe {
+            clone_on(
+                self.stacks.top(0),
+                vm | libc::CLONE_VFORK,
+                ChildSetup::start,
+                &setup,
+            )
+        };
+        if pid < 0 {
+            return Err(Errno::last());
+        }
+        Ok(Pid::from_raw(pid))
+    }
+}
+
+/// Stacks for the processes that share jailtrace's memory before the
+/// program execs: the child, and with a pid namespace the namespace's init
+/// and the program; each below a guard page.
+struct Stacks {
+    base: *mut libc::c_void,
+}
+
+// SAFETY: the mapping is owned; only the spawning thread frees it.
+unsafe impl Send for Stacks {}
+
+const STACK: usize = 256 * 1024;
+const GUARD: usize = 4096;
+const STACKS: usize = 3;
+
+impl Stacks {
+    fn new() -> Result<Stacks, Errno> {
+        // SAFETY: a fresh private mapping; the guard pages are made
+        // inaccessible below each stack.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                STACKS * (GUARD + STACK),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(Errno::last());
+            }
+            let stacks = Stacks { base };
+            for i in 0..STACKS {
+                let guard = base.cast::<u8>().add(i * (GUARD + STACK));
+                if libc::mprotect(guard.cast(), GUARD, libc::PROT_NONE) != 0 {
+                    return Err(Errno::last());
+                }
+            }
+            Ok(stacks)
+        }
+    }
+
+    /// The top (highest address) of stack `i`.
+    fn top(&self, i: usize) -> *mut libc::c_void {
+        // SAFETY: within the mapping.
+        unsafe { self.base.cast::<u8>().add((i + 1) * (GUARD + STACK)).cast() }
+    }
+}
+
+impl Drop for Stacks {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, used by no process any more.
+        unsafe {
+            libc::munmap(self.base, STACKS * (GUARD + STACK));
+        }
+    }
+}
+
+/// `clone(2)` of a process that runs `f(setup)` on `stack` (its top) with
+/// `flags` and SIGCHLD as its exit signal; the child's pid, or -1.
+///
+/// # Safety
+/// `setup` must outlive the child's use of it, and `f` must never return
+/// into the caller's frames (it execs or `_exit`s).
+unsafe fn clone_on(
+    stack: *mut libc::c_void,
+    flags: libc::c_int,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    setup: &ChildSetup<'_>,
+) -> libc::pid_t {
+    // SAFETY: per the caller.
+    unsafe {
+        libc::clone(
+            f,
+            stack,
+            flags | libc::SIGCHLD,
+            (setup as *const ChildSetup<'_>).cast_mut().cast(),
+        )
     }
 }
 
 struct ChildSetup<'a> {
     go: RawFd,
     errors: RawFd,
+    /// Where the child writes its pid for the tracer.
+    hello: RawFd,
     stdio: [RawFd; 3],
     root: Option<*const libc::c_char>,
     cwd: *const libc::c_char,
@@ -271,6 +462,7 @@ struct ChildSetup<'a> {
     join_pid_namespace: Option<RawFd>,
     tty: Option<RawFd>,
     umask: Option<libc::mode_t>,
+    stacks: &'a Stacks,
 }
 
 /// The exit code that carries `status` (a `waitpid` status) on.
@@ -283,73 +475,73 @@ fn exit_code(status: libc::c_int) -> libc::c_int {
 }
 
 impl ChildSetup<'_> {
-    /// Moves the rest of `run` into a new pid namespace: this process stays
-    /// outside and waits for the namespace's init; the init (pid 1) forks
-    /// the program (pid 2) and reaps everything until nothing is left,
-    /// then exits with the program's status. Returns in the program's
-    /// process. Async-signal-safe only.
-    ///
-    /// # Safety
-    /// Called only in the forked child, before exec.
-    unsafe fn enter_pid_namespace(&self) -> Result<(), ()> {
-        // SAFETY: raw syscalls on no shared state; every branch but the
-        // program's ends in `_exit`.
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWPID) != 0 {
-                return Err(());
-            }
-            for level in 0..2 {
-                let pid = libc::fork();
-                if pid < 0 {
-                    return Err(());
-                }
-                if pid == 0 {
-                    continue;
-                }
-                // The outer process waits for the init; the init reaps
-                // every process of the namespace until none is left.
-                let mut code = 0;
-                loop {
-                    let mut status = 0;
-                    let reaped =
-                        libc::waitpid(if level == 0 { pid } else { -1 }, &mut status, libc::__WALL);
-                    if reaped == pid {
-                        code = exit_code(status);
-                    }
-                    if reaped < 0 && *libc::__errno_location() != libc::EINTR
-                        || level == 0 && reaped == pid
-                    {
-                        break;
-                    }
-                }
-                libc::_exit(code);
-            }
-        }
-        Ok(())
+    /// The child's entry (see [`spawn_child`]): reports its pid, waits for
+    /// the tracer, then goes on in [`ChildSetup::run`].
+    extern "C" fn start(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `ChildSetup` the spawning thread keeps alive
+        // while suspended (see `clone_on`).
+        let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
+        setup.run()
     }
 
-    /// Moves the rest of `run` into the existing pid namespace `ns`: this
-    /// process joins it (`setns` takes effect for its children) and waits
-    /// outside for the program, which it forks into it; orphans of the
-    /// program are reaped by that namespace's init. Returns in the
-    /// program's process. Async-signal-safe only.
-    ///
-    /// # Safety
-    /// Called only in the forked child, before exec.
-    unsafe fn join_pid_namespace(&self, ns: RawFd) -> Result<(), ()> {
-        // SAFETY: raw syscalls on no shared state; the waiting branch ends
-        // in `_exit`.
+    /// The entry of the pid namespace's init: clones the program and reaps
+    /// every process of the namespace until none is left, then exits with
+    /// the program's status.
+    extern "C" fn init(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: as in `start`.
+        let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
+        // SAFETY: the program runs on the third stack, this process waits
+        // suspended until it execs; then only raw calls and `_exit`.
         unsafe {
-            if libc::setns(ns, libc::CLONE_NEWPID) != 0 {
-                return Err(());
-            }
-            let pid = libc::fork();
+            let pid = clone_on(
+                setup.stacks.top(2),
+                setup.program_vm() | libc::CLONE_VFORK,
+                ChildSetup::program_entry,
+                setup,
+            );
             if pid < 0 {
-                return Err(());
+                setup.fail(PIDNS_STAGE as u32);
             }
-            if pid == 0 {
-                return Ok(());
+            let mut code = 0;
+            loop {
+                let mut status = 0;
+                let reaped = libc::waitpid(-1, &mut status, libc::__WALL);
+                if reaped == pid {
+                    code = exit_code(status);
+                }
+                if reaped < 0 && *libc::__errno_location() != libc::EINTR {
+                    break;
+                }
             }
+            libc::_exit(code)
+        }
+    }
+
+    /// The entry of the program's process when it is not the child itself.
+    extern "C" fn program_entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: as in `start`.
+        let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
+        setup.program()
+    }
+
+    /// `CLONE_VM` for the program's process, unless it switches user: a
+    /// change of credentials makes the memory it runs in undumpable
+    /// (`commit_creds` sets `suid_dumpable`), and that memory would be
+    /// jailtrace's, whose later children it could then no longer trace
+    /// without CAP_SYS_PTRACE. That process gets a copy of its own.
+    fn program_vm(&self) -> libc::c_int {
+        if self.creds.is_some() {
+            0
+        } else {
+            libc::CLONE_VM
+        }
+    }
+
+    /// Waits for `pid`, a process this one cloned, and exits with its
+    /// status. Async-signal-safe only.
+    fn wait_and_exit(&self, pid: libc::pid_t) -> ! {
+        // SAFETY: raw calls, then `_exit`.
+        unsafe {
             loop {
                 let mut status = 0;
                 let reaped = libc::waitpid(pid, &mut status, libc::__WALL);
@@ -363,40 +555,83 @@ impl ChildSetup<'_> {
         }
     }
 
-    /// Runs in the forked child. Async-signal-safe only.
-    fn run(&self) -> ! {
-        let fail = |stage: u32| -> ! {
-            let mut msg = [0u8; 8];
-            msg[..4].copy_from_slice(&stage.to_ne_bytes());
-            msg[4..].copy_from_slice(&Errno::last_raw().to_ne_bytes());
-            // SAFETY: writes 8 bytes from a live stack buffer, then exits
-            // without running destructors or atexit handlers.
-            unsafe {
-                libc::write(self.errors, msg.as_ptr().cast(), msg.len());
-                libc::_exit(127)
-            }
-        };
-        // SAFETY: plain syscalls on descriptors and NUL-terminated strings
-        // prepared before fork; every pointer stays valid in the child's
-        // copy of the address space.
+    /// Reports the failed `stage` (with `errno`) to the tracer and exits.
+    fn fail(&self, stage: u32) -> ! {
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&stage.to_ne_bytes());
+        msg[4..].copy_from_slice(&Errno::last_raw().to_ne_bytes());
+        // SAFETY: writes 8 bytes from a live stack buffer, then exits
+        // without running destructors or atexit handlers.
         unsafe {
+            libc::write(self.errors, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127)
+        }
+    }
+
+    /// Runs in the child: tells the tracer its pid, waits for it, and
+    /// moves into the pid namespace before the program's set-up.
+    /// Async-signal-safe only.
+    fn run(&self) -> ! {
+        // SAFETY: plain syscalls on descriptors prepared before the clone.
+        unsafe {
+            let pid = libc::getpid();
+            if libc::write(self.hello, (&pid as *const libc::pid_t).cast(), 4) != 4 {
+                self.fail(0);
+            }
             let mut byte = 0u8;
             if libc::read(self.go, (&mut byte as *mut u8).cast(), 1) != 1 {
-                fail(0);
+                self.fail(0);
             }
             // Still with jailtrace's signal mask: the namespace's helpers
             // keep it, and SIGTTOU stays blocked for tcsetpgrp from what is
             // a background group until then (tcsetpgrp(3)).
-            let pid_namespace = match self.join_pid_namespace {
-                Some(ns) => self.join_pid_namespace(ns),
-                None if self.pid_namespace => self.enter_pid_namespace(),
-                None => Ok(()),
-            };
-            if pid_namespace.is_err() {
-                fail(PIDNS_STAGE as u32);
+            if let Some(ns) = self.join_pid_namespace {
+                // This process joins the namespace (`setns` takes effect for
+                // its children) and waits outside for the program; orphans
+                // of the program are reaped by that namespace's init.
+                if libc::setns(ns, libc::CLONE_NEWPID) != 0 {
+                    self.fail(PIDNS_STAGE as u32);
+                }
+                let pid = clone_on(
+                    self.stacks.top(1),
+                    self.program_vm() | libc::CLONE_VFORK,
+                    ChildSetup::program_entry,
+                    self,
+                );
+                if pid < 0 {
+                    self.fail(PIDNS_STAGE as u32);
+                }
+                self.wait_and_exit(pid)
             }
+            if self.pid_namespace {
+                // This process stays outside and waits for the namespace's
+                // init (pid 1), which clones the program (pid 2).
+                if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                    self.fail(PIDNS_STAGE as u32);
+                }
+                let pid = clone_on(self.stacks.top(1), libc::CLONE_VM, ChildSetup::init, self);
+                if pid < 0 {
+                    self.fail(PIDNS_STAGE as u32);
+                }
+                self.wait_and_exit(pid)
+            }
+        }
+        self.program()
+    }
+
+    /// The program's process: its own process group, the standard
+    /// streams, the root, the filter, the credentials, exec.
+    /// Async-signal-safe only, and no libc call that acts on other threads
+    /// (glibc's `setuid` family signals every thread it knows of, and the
+    /// threads it knows of are jailtrace's): the credentials are set by
+    /// raw system calls.
+    fn program(&self) -> ! {
+        // SAFETY: plain syscalls on descriptors and NUL-terminated strings
+        // prepared before the clone; every pointer stays valid while the
+        // spawning thread is suspended.
+        unsafe {
             if libc::setpgid(0, 0) != 0 {
-                fail(PGID_STAGE as u32);
+                self.fail(PGID_STAGE as u32);
             }
             if let Some(tty) = self.tty {
                 // Not fatal: the program then runs as a background job.
@@ -405,20 +640,20 @@ impl ChildSetup<'_> {
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
-                fail(7);
+                self.fail(7);
             }
             for (target, &fd) in self.stdio.iter().enumerate() {
                 if fd != target as RawFd && libc::dup2(fd, target as RawFd) < 0 {
-                    fail(1);
+                    self.fail(1);
                 }
             }
             if let Some(root) = self.root {
                 if libc::chroot(root) != 0 {
-                    fail(2);
+                    self.fail(2);
                 }
             }
             if libc::chdir(self.cwd) != 0 {
-                fail(3);
+                self.fail(3);
             }
             // The filter goes on while we are still root: installing it
             // needs CAP_SYS_ADMIN unless no_new_privs is set, and we do not
@@ -426,16 +661,16 @@ impl ChildSetup<'_> {
             if let Some(programs) = self.filters {
                 for p in programs {
                     if crate::seccomp::install(p).is_err() {
-                        fail(SECCOMP_STAGE as u32);
+                        self.fail(SECCOMP_STAGE as u32);
                     }
                 }
             }
             if let Some((uid, gid, groups)) = self.creds {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
+                if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_setgid, gid) != 0
+                    || libc::syscall(libc::SYS_setuid, uid) != 0
                 {
-                    fail(5);
+                    self.fail(5);
                 }
             }
             if let Some(mask) = self.umask {
@@ -443,7 +678,7 @@ impl ChildSetup<'_> {
                 libc::umask(mask & 0o777);
             }
             libc::execve(self.program, self.argv, self.env);
-            fail(6)
+            self.fail(6)
         }
     }
 }

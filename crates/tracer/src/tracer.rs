@@ -576,7 +576,7 @@ impl Job {
             Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
             None => PathBuf::from("/"),
         };
-        let child = spawn::fork_child(
+        let child = spawn::spawn_child(
             spec,
             filters,
             tty,

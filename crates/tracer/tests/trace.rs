@@ -507,3 +507,53 @@ fn a_stack_starts_its_next_program_when_told_and_knows_each_tasks_program() {
     // The second program ends first: the first waits for its marker.
     assert_eq!(stack.jobs_ended, vec![1, 0]);
 }
+
+/// The program's process shares the tracer's memory until it execs, except
+/// one that switches user: a change of credentials makes the memory it
+/// runs in undumpable, which would leave the tracer undumpable and, without
+/// CAP_SYS_PTRACE, unable to trace its next program. After such a program,
+/// with and without a pid namespace, the tracer is as it was and traces the
+/// next one. Needs root (to switch user).
+#[test]
+fn a_program_that_switches_user_leaves_the_tracer_as_it_was() {
+    let test = "a_program_that_switches_user_leaves_the_tracer_as_it_was";
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("JAILTRACE_TESTS_MUST_RUN").is_none(),
+            "{test} needs root and JAILTRACE_TESTS_MUST_RUN=1"
+        );
+        eprintln!("SKIPPED {test}: needs root (to switch user)");
+        return;
+    }
+    for pid_namespace in [false, true] {
+        let _one = serial();
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let mut nobody = spawn(&["/usr/bin/id", "-u"]);
+        nobody.uid = Some(65534);
+        nobody.gid = Some(65534);
+        nobody.pid_namespace = pid_namespace;
+        nobody.stdout = jailtrace_tracer::Stdio::Fd(write);
+        let out = run(&nobody, &Options::default(), &mut Recorder::default()).expect("run");
+        drop(nobody);
+        assert_eq!(
+            out.status,
+            Some(Status::Exited(0)),
+            "pid ns {pid_namespace}"
+        );
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut printed).unwrap();
+        assert_eq!(printed.trim(), "65534", "pid ns {pid_namespace}");
+        // SAFETY: PR_GET_DUMPABLE reads a flag of this process.
+        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+        assert_eq!(dumpable, 1, "pid ns {pid_namespace}");
+
+        let mut next = spawn(&["/bin/true"]);
+        next.pid_namespace = pid_namespace;
+        let out = run(&next, &Options::default(), &mut Recorder::default()).expect("run");
+        assert_eq!(
+            out.status,
+            Some(Status::Exited(0)),
+            "pid ns {pid_namespace}"
+        );
+    }
+}
