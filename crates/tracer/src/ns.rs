@@ -18,6 +18,13 @@ use nix::unistd::Pid;
 /// Mounts procfs at `target` (a path, typically `/proc/self/fd/N` of a
 /// descriptor the caller opened safely) for the pid namespace of `pid`,
 /// with `flags` (`MS_*`).
+///
+/// The helper and its child share this process's memory (`CLONE_VM |
+/// CLONE_VFORK`: the calling thread waits, suspended, until the helper
+/// exits, and the helper until its child exits), as the program's process
+/// does (see `spawn`): a fork of the tracer in the middle of a run copied
+/// its page tables and left every page of its heap to fault once more (1,100
+/// faults in a `find /usr/share` run that mounts a `/proc`).
 pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<(), Errno> {
     let ns = nix::fcntl::open(
         format!("/proc/{pid}/ns/pid").as_str(),
@@ -26,44 +33,65 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
     )?;
     let target = CString::new(target).map_err(|_| Errno::EINVAL)?;
     let source = c"proc";
-    // SAFETY: after fork the helper makes only async-signal-safe syscalls
-    // on memory prepared above and always `_exit`s; the parent waits for it.
-    unsafe {
-        let helper = libc::fork();
-        if helper < 0 {
-            return Err(Errno::last());
+    // The mount, by the child in the namespace: 0 or an errno.
+    let mut mount: Option<Box<dyn FnMut() -> isize + '_>> = Some(Box::new(|| {
+        // SAFETY: pointers to C strings that live in the suspended caller's
+        // frame.
+        let rc = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                source.as_ptr(),
+                flags,
+                std::ptr::null(),
+            )
+        };
+        if rc == 0 {
+            0
+        } else {
+            Errno::last_raw() as isize
         }
-        if helper == 0 {
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWPID) != 0 {
-                libc::_exit(*libc::__errno_location());
-            }
-            let child = libc::fork();
-            if child == 0 {
-                let rc = libc::mount(
-                    source.as_ptr(),
-                    target.as_ptr(),
-                    source.as_ptr(),
-                    flags,
-                    std::ptr::null(),
-                );
-                libc::_exit(if rc == 0 {
-                    0
-                } else {
-                    *libc::__errno_location()
-                });
-            }
-            let mut status = 0;
-            if child < 0 || libc::waitpid(child, &mut status, libc::__WALL) != child {
-                libc::_exit(libc::ECHILD);
-            }
-            libc::_exit(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                libc::EINTR
-            });
+    }));
+    let mut child_stack = [0u8; 16 * 1024];
+    // The helper: joins the namespace (`setns` applies to its children) and
+    // clones the child that mounts; 0 or an errno.
+    let helper = Box::new(|| {
+        if let Err(e) = nix::sched::setns(&ns, CloneFlags::CLONE_NEWPID) {
+            return e as isize;
         }
-        wait_errno(helper)
-    }
+        let Some(mount) = mount.take() else {
+            return libc::EINVAL as isize;
+        };
+        // SAFETY: the child runs `mount` (one syscall) on its own stack
+        // while this helper is suspended (CLONE_VFORK). The helper frees
+        // that closure's box once the child is gone, with the thread-local
+        // state of the suspended caller, as the caller would.
+        let child = unsafe {
+            nix::sched::clone(
+                mount,
+                &mut child_stack,
+                CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+                Some(libc::SIGCHLD),
+            )
+        };
+        match child.map(|c| wait_errno(c.as_raw())) {
+            Ok(Ok(())) => 0,
+            Ok(Err(e)) | Err(e) => e as isize,
+        }
+    });
+    let mut helper_stack = [0u8; 32 * 1024];
+    // SAFETY: the helper runs on its own stack while this thread is
+    // suspended (CLONE_VFORK): a few syscalls and one clone, with both
+    // closures boxed above; the parent waits for it by pid.
+    let helper = unsafe {
+        nix::sched::clone(
+            helper,
+            &mut helper_stack,
+            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+            Some(libc::SIGCHLD),
+        )
+    }?;
+    wait_errno(helper.as_raw())
 }
 
 /// Runs `body` in a new process that is not the caller's child: a child
