@@ -366,8 +366,9 @@ impl Prepared {
 }
 
 /// Stacks for the processes that share jailtrace's memory before the
-/// program execs: the child, and with a pid namespace the namespace's init
-/// and the program; each below a guard page.
+/// program execs, each above a guard page: 0 for the child; 1 for the
+/// namespace's init, or for the program when the child joins a namespace;
+/// 2 for the program below the init.
 struct Stacks {
     base: *mut libc::c_void,
 }
@@ -490,18 +491,9 @@ impl ChildSetup<'_> {
     extern "C" fn init(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: as in `start`.
         let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
-        // SAFETY: the program runs on the third stack, this process waits
-        // suspended until it execs; then only raw calls and `_exit`.
+        let pid = setup.clone_program(2);
+        // SAFETY: raw calls and `_exit`.
         unsafe {
-            let pid = clone_on(
-                setup.stacks.top(2),
-                setup.program_vm() | libc::CLONE_VFORK,
-                ChildSetup::program_entry,
-                setup,
-            );
-            if pid < 0 {
-                setup.fail(PIDNS_STAGE as u32);
-            }
             let mut code = 0;
             loop {
                 let mut status = 0;
@@ -522,6 +514,26 @@ impl ChildSetup<'_> {
         // SAFETY: as in `start`.
         let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
         setup.program()
+    }
+
+    /// Clones the program's process below this one, on stack `stack`;
+    /// this process waits, suspended, until the program execs (or exits).
+    /// Its pid; on failure, reports the pid namespace stage and exits.
+    fn clone_program(&self, stack: usize) -> libc::pid_t {
+        // SAFETY: the program runs on a stack of its own, and what it reads
+        // lives while the spawning thread is suspended (see `clone_on`).
+        let pid = unsafe {
+            clone_on(
+                self.stacks.top(stack),
+                self.program_vm() | libc::CLONE_VFORK,
+                ChildSetup::program_entry,
+                self,
+            )
+        };
+        if pid < 0 {
+            self.fail(PIDNS_STAGE as u32);
+        }
+        pid
     }
 
     /// `CLONE_VM` for the program's process, unless it switches user: a
@@ -592,20 +604,14 @@ impl ChildSetup<'_> {
                 if libc::setns(ns, libc::CLONE_NEWPID) != 0 {
                     self.fail(PIDNS_STAGE as u32);
                 }
-                let pid = clone_on(
-                    self.stacks.top(1),
-                    self.program_vm() | libc::CLONE_VFORK,
-                    ChildSetup::program_entry,
-                    self,
-                );
-                if pid < 0 {
-                    self.fail(PIDNS_STAGE as u32);
-                }
-                self.wait_and_exit(pid)
+                self.wait_and_exit(self.clone_program(1))
             }
             if self.pid_namespace {
                 // This process stays outside and waits for the namespace's
-                // init (pid 1), which clones the program (pid 2).
+                // init (pid 1), which clones the program (pid 2). The init
+                // shares the memory too, without CLONE_VFORK: it lives as
+                // long as the namespace, and this process only waits for
+                // it (neither touches `errno` while the other runs code).
                 if libc::unshare(libc::CLONE_NEWPID) != 0 {
                     self.fail(PIDNS_STAGE as u32);
                 }
