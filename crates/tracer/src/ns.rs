@@ -62,36 +62,41 @@ pub fn mount_proc_for(pid: Pid, target: &str, flags: libc::c_ulong) -> Result<()
         let Some(mount) = mount.take() else {
             return libc::EINVAL as isize;
         };
-        // SAFETY: the child runs `mount` (one syscall) on its own stack
-        // while this helper is suspended (CLONE_VFORK). The helper frees
-        // that closure's box once the child is gone, with the thread-local
-        // state of the suspended caller, as the caller would.
-        let child = unsafe {
-            nix::sched::clone(
-                mount,
-                &mut child_stack,
-                CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
-                Some(libc::SIGCHLD),
-            )
-        };
-        match child.map(|c| wait_errno(c.as_raw())) {
-            Ok(Ok(())) => 0,
-            Ok(Err(e)) | Err(e) => e as isize,
+        // SAFETY: `mount` makes one syscall. The helper frees its box once
+        // the child is gone, with the thread-local state of the suspended
+        // caller, as the caller would.
+        match unsafe { run_beside(mount, &mut child_stack) } {
+            Ok(()) => 0,
+            Err(e) => e as isize,
         }
     });
     let mut helper_stack = [0u8; 32 * 1024];
-    // SAFETY: the helper runs on its own stack while this thread is
-    // suspended (CLONE_VFORK): a few syscalls and one clone, with both
-    // closures boxed above; the parent waits for it by pid.
-    let helper = unsafe {
+    // SAFETY: the helper makes a few syscalls and one clone, with both
+    // closures boxed above.
+    unsafe { run_beside(helper, &mut helper_stack) }
+}
+
+/// Runs `body` in a child that shares this process's memory, on `stack`,
+/// this thread suspended until it exits (`CLONE_VM | CLONE_VFORK`): no page
+/// table is copied for a few syscalls. `body` returns 0 or an errno, which
+/// becomes the result.
+///
+/// # Safety
+/// `body` runs in another process in this memory, with the calling
+/// thread's thread-local state: it must make only async-signal-safe calls
+/// and allocate nothing, and `stack` must be large enough for it.
+unsafe fn run_beside(body: nix::sched::CloneCb<'_>, stack: &mut [u8]) -> Result<(), Errno> {
+    // SAFETY: per the caller; the child exits with `body`'s result and is
+    // waited for by pid.
+    let child = unsafe {
         nix::sched::clone(
-            helper,
-            &mut helper_stack,
+            body,
+            stack,
             CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
             Some(libc::SIGCHLD),
         )
     }?;
-    wait_errno(helper.as_raw())
+    wait_errno(child.as_raw())
 }
 
 /// Runs `body` in a new process that is not the caller's child: a child
@@ -199,19 +204,8 @@ pub fn probe_pid_namespace() -> Result<(), Errno> {
         Ok(()) => 0,
         Err(e) => e as isize,
     });
-    // SAFETY: the child runs `probe` on `stack` (one syscall, no
-    // allocation, a few hundred bytes of stack) while this thread is
-    // suspended (CLONE_VFORK), then exits with its result; the parent
-    // waits for it by pid.
-    let child = unsafe {
-        nix::sched::clone(
-            probe,
-            &mut stack,
-            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
-            Some(libc::SIGCHLD),
-        )
-    }?;
-    wait_errno(child.as_raw())
+    // SAFETY: one syscall, no allocation, a few hundred bytes of stack.
+    unsafe { run_beside(probe, &mut stack) }
 }
 
 /// Waits for `child`, which exits with 0 or an errno: that errno as the
