@@ -586,6 +586,10 @@ impl ChildSetup<'_> {
     fn run(&self) -> ! {
         // SAFETY: plain syscalls on descriptors prepared before the clone.
         unsafe {
+            // The spawning thread's name came with the clone; the waiting
+            // helpers (with a pid namespace) show as jailtrace in `ps`, as
+            // forked ones did.
+            libc::prctl(libc::PR_SET_NAME, c"jailtrace".as_ptr());
             let pid = libc::getpid();
             if libc::write(self.hello, (&pid as *const libc::pid_t).cast(), 4) != 4 {
                 self.fail(0);
