@@ -32,9 +32,10 @@ pub(crate) struct Pin {
 }
 
 impl Pin {
-    /// Binds the calling thread (the tracer, before it forks the program,
-    /// which inherits it) to the CPU it runs on, when `wanted` and the
-    /// caller has more than one.
+    /// Binds the calling thread (the tracer, before it starts the program:
+    /// the spawning thread inherits the binding, and the program from it)
+    /// to the CPU it runs on, when `wanted` and the caller has more than
+    /// one.
     pub(crate) fn start(wanted: bool) -> Pin {
         let mut pin = Pin {
             sets: None,

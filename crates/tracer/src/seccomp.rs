@@ -121,7 +121,7 @@ fn guard(arch: Arch, foreign: u32, program: BpfProgram) -> BpfProgram {
 
 /// Installs `program` on the calling thread without `PR_SET_NO_NEW_PRIVS`
 /// (the caller has `CAP_SYS_ADMIN`; setuid programs in the jail keep
-/// working). Async-signal-safe: called in the forked child.
+/// working). Async-signal-safe: called in the child before it execs.
 ///
 /// With `SECCOMP_FILTER_FLAG_SPEC_ALLOW`: the filter is there to trace,
 /// not to confine, and on kernels whose default ties the Speculative Store

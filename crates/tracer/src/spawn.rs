@@ -115,7 +115,7 @@ fn cstr(bytes: &[u8], what: &'static str) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError::Nul { what })
 }
 
-/// A forked child waiting for the go signal.
+/// A child that waits for the go signal.
 pub(crate) struct Child {
     pub pid: Pid,
     go: OwnedFd,
