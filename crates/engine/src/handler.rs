@@ -19,6 +19,7 @@
 //! program creates is recorded.
 
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -645,6 +646,18 @@ impl Handler for RunHandler<'_> {
         if ready::is_crash(status) {
             self.readiness.crashed();
         }
+    }
+
+    fn watched<'b>(&'b self, fds: &mut Vec<BorrowedFd<'b>>) {
+        if let Some(capture) = &self.capture {
+            capture.watched(fds);
+        }
+        self.companions.watched(fds);
+    }
+
+    fn on_readable(&mut self) {
+        self.pump_output();
+        self.companions.pump_output();
     }
 
     fn on_tick(&mut self, run_elapsed: Duration) -> Control {

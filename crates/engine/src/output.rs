@@ -1,14 +1,16 @@
 //! The program's output when jailtrace must read it (`--ready log:…`,
 //! `--log FILE`, a run after the first, whose output is not shown): its
-//! stdout and stderr go to pipes that the tracer's tick drains without
-//! blocking, forwarding every byte to where it would have gone
-//! (jailtrace's stdout or stderr, or nowhere for a hidden run) and to the
-//! log file. Otherwise the program writes to jailtrace's streams directly.
+//! stdout and stderr go to pipes that the tracer drains without blocking
+//! whenever they are readable (it waits on them as on the program's
+//! stops), forwarding every byte to where it would have gone (jailtrace's
+//! stdout or stderr, or nowhere for a hidden run) and to the log file.
+//! Otherwise the program writes to jailtrace's streams directly.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
 /// The most program output kept of one run (the transcript shown when it
@@ -26,8 +28,17 @@ pub(crate) enum Sink {
 
 #[derive(Debug)]
 pub(crate) struct Capture {
-    streams: Vec<(OwnedFd, Sink)>,
+    streams: Vec<Stream>,
     log: Option<File>,
+}
+
+/// The read end of one captured stream.
+#[derive(Debug)]
+struct Stream {
+    fd: OwnedFd,
+    sink: Sink,
+    /// Every write end is closed and all was read: nothing to wait for.
+    ended: bool,
 }
 
 /// The write ends to hand to the program, and the capture that reads them.
@@ -57,20 +68,42 @@ impl Capture {
             stdout: out_w,
             stderr: err_w,
             capture: Capture {
-                streams: vec![(out_r, stdout), (err_r, stderr)],
+                streams: [(out_r, stdout), (err_r, stderr)]
+                    .into_iter()
+                    .map(|(fd, sink)| Stream {
+                        fd,
+                        sink,
+                        ended: false,
+                    })
+                    .collect(),
                 log,
             },
         })
+    }
+
+    /// The pipes that may still bring output, for the tracer to wait on.
+    pub(crate) fn watched<'a>(&'a self, fds: &mut Vec<BorrowedFd<'a>>) {
+        fds.extend(
+            self.streams
+                .iter()
+                .filter(|s| !s.ended)
+                .map(|s| s.fd.as_fd()),
+        );
     }
 
     /// Forwards what is waiting in the pipes; returns it for matching.
     pub(crate) fn drain(&mut self) -> Vec<u8> {
         let mut seen = Vec::new();
         let mut buf = [0u8; 16 * 1024];
-        for (fd, sink) in &self.streams {
+        for Stream { fd, sink, ended } in self.streams.iter_mut().filter(|s| !s.ended) {
             loop {
-                match nix::unistd::read(fd, &mut buf) {
-                    Ok(0) | Err(_) => break,
+                match nix::unistd::read(&*fd, &mut buf) {
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::EAGAIN) => break,
+                    Ok(0) | Err(_) => {
+                        *ended = true;
+                        break;
+                    }
                     Ok(n) => {
                         let chunk = &buf[..n];
                         // Ignoring a failed forward: jailtrace's own stdout

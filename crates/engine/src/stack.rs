@@ -7,6 +7,7 @@
 //! [`Companions`] is the handler's side of a [`jailtrace_tracer::run_stack`]:
 //! job `i` is the `i`-th companion, the program itself is the last job.
 
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -119,6 +120,13 @@ impl Companions {
     /// When the program was started, if it was.
     pub(crate) fn program_started(&self) -> Option<Duration> {
         self.program_started
+    }
+
+    /// The companions' output pipes that may still bring output.
+    pub(crate) fn watched<'a>(&'a self, fds: &mut Vec<BorrowedFd<'a>>) {
+        for c in &self.list {
+            c.capture.watched(fds);
+        }
     }
 
     /// Reads the companions' output (for their `log:` conditions).

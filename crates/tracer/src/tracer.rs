@@ -24,7 +24,7 @@
 //! stopped with nothing to continue it.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,13 @@ pub trait Handler {
     fn on_tick(&mut self, _elapsed: Duration) -> Control {
         Control::Continue
     }
+    /// Descriptors the loop also waits on while no task stops (the pipes
+    /// the program's output is read from, which it would otherwise fill and
+    /// block on until the next tick): adds them to `fds`.
+    fn watched<'a>(&'a self, _fds: &mut Vec<BorrowedFd<'a>>) {}
+    /// A descriptor of [`Handler::watched`] is readable, or its other end
+    /// closed.
+    fn on_readable(&mut self) {}
 }
 
 /// What a run came to.
@@ -298,12 +305,20 @@ impl SignalGuard {
         Ok(SignalGuard { old, fd })
     }
 
-    /// Waits up to `timeout` for a signal; returns a terminating signal, if
-    /// one came.
-    fn wait(&self, timeout: Duration) -> Result<Option<Signal>, Error> {
+    /// Waits up to `timeout` for a signal or for one of `watched` to be
+    /// readable; returns a terminating signal, if one came, and whether one
+    /// of `watched` is readable (or hung up).
+    fn wait(
+        &self,
+        timeout: Duration,
+        watched: &[BorrowedFd<'_>],
+    ) -> Result<(Option<Signal>, bool), Error> {
         let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
             .unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        let mut fds: Vec<PollFd> = std::iter::once(self.fd.as_fd())
+            .chain(watched.iter().copied())
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+            .collect();
         match poll(&mut fds, ms) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => {
@@ -313,6 +328,9 @@ impl SignalGuard {
                 })
             }
         }
+        let readable = fds[1..]
+            .iter()
+            .any(|fd| fd.revents().is_some_and(|r| !r.is_empty()));
         let mut terminating = None;
         while let Ok(Some(info)) = self.fd.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
@@ -320,7 +338,7 @@ impl SignalGuard {
                 Ok(sig) => terminating = Some(sig),
             }
         }
-        Ok(terminating)
+        Ok((terminating, readable))
     }
 }
 
@@ -427,7 +445,14 @@ pub fn run_stack(
                     std::thread::yield_now();
                     continue;
                 }
-                if let Some(sig) = signals.wait(next_tick - now)? {
+                let mut watched = Vec::new();
+                lp.handler.watched(&mut watched);
+                let (sig, readable) = signals.wait(next_tick - now, &watched)?;
+                drop(watched);
+                if readable {
+                    lp.handler.on_readable();
+                }
+                if let Some(sig) = sig {
                     lp.out.interrupted.get_or_insert(sig);
                     lp.kill_all(format!("jailtrace received {sig}"));
                 }

@@ -557,3 +557,78 @@ fn a_program_that_switches_user_leaves_the_tracer_as_it_was() {
         );
     }
 }
+
+/// Reads the program's output from a pipe whenever the tracer says it is
+/// readable, never on a tick: the first tick kills the program.
+struct Drain {
+    pipe: std::os::fd::OwnedFd,
+    read: usize,
+    wakes: usize,
+    ended: bool,
+}
+
+impl Handler for Drain {
+    fn on_entry(&mut self, _: &Tracee, _: &PathCall) -> ExitInterest {
+        ExitInterest::No
+    }
+    fn watched<'a>(&'a self, fds: &mut Vec<std::os::fd::BorrowedFd<'a>>) {
+        if !self.ended {
+            fds.push(std::os::fd::AsFd::as_fd(&self.pipe));
+        }
+    }
+    fn on_tick(&mut self, _: Duration) -> Control {
+        Control::Kill("the program was still running at the tick".into())
+    }
+    fn on_readable(&mut self) {
+        self.wakes += 1;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match nix::unistd::read(&self.pipe, &mut buf) {
+                Ok(0) => {
+                    self.ended = true;
+                    break;
+                }
+                Ok(n) => self.read += n,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn output_piped_to_the_tracer_is_read_as_it_comes() {
+    use nix::fcntl::OFlag;
+    let _one = serial();
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap();
+    // The program's end blocks, as a terminal would.
+    nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    // 1,000,000 bytes: 16 times what a pipe holds.
+    let mut spec = spawn(&[
+        "/bin/dd",
+        "if=/dev/zero",
+        "bs=1000",
+        "count=1000",
+        "status=none",
+    ]);
+    spec.stdout = jailtrace_tracer::Stdio::Fd(write);
+    // A tick ends the run: only the wake-ups can drain the pipe, which
+    // the program fills sixteen times.
+    let opts = Options {
+        tick: Duration::from_secs(30),
+        ..Options::default()
+    };
+    let mut drain = Drain {
+        pipe: read,
+        read: 0,
+        wakes: 0,
+        ended: false,
+    };
+    let out = run(&spec, &opts, &mut drain).expect("run");
+    drop(spec);
+    assert_eq!(out.status, Some(Status::Exited(0)));
+    // What the last wake-up left (the end of the pipe may come after the
+    // program's exit).
+    drain.on_readable();
+    assert_eq!(drain.read, 1_000_000);
+    assert!(drain.wakes > 1, "woken {} times", drain.wakes);
+}
