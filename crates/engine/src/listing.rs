@@ -42,7 +42,6 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::fs::DirEntryExt;
 use std::path::{Component, Path, PathBuf};
 
 use jailtrace_manifest::{Cause, Entry, EntryKind, Mode, Reason};
@@ -173,7 +172,7 @@ impl Session {
             return Ok(());
         }
         self.placeholders.listed.insert(dir.to_path_buf(), None);
-        let Ok(read) = std::fs::read_dir(self.host.path_of(dir)) else {
+        let Ok(entries) = self.host.read_dir(dir) else {
             return Ok(());
         };
         let present = self.root_names(dir);
@@ -181,21 +180,30 @@ impl Session {
         let reason = who().reason(Cause::Listed, self.run, Some(dir));
         let mut names = Vec::new();
         let mut count = 0usize;
-        for item in read.flatten() {
-            let name = item.file_name();
-            if present.contains(&name) {
+        // Each name's path, for the policy: one buffer for all of them.
+        let mut path = dir.to_path_buf();
+        for entry in entries {
+            if present.contains(&entry.name) {
                 continue;
             }
-            let path = dir.join(&name);
-            if !matches!(self.policy().verdict(&path), Verdict::Copy) {
+            path.push(&entry.name);
+            let verdict = self.policy().verdict(&path);
+            path.pop();
+            if !matches!(verdict, Verdict::Copy) {
                 self.placeholders.stats.hidden += 1;
                 continue;
             }
-            let kind = match item.file_type() {
-                Ok(t) if t.is_file() => Kind::File,
-                Ok(t) if t.is_dir() => Kind::Dir,
-                Ok(t) if t.is_symlink() => Kind::Symlink,
-                _ => continue,
+            let kind = match entry.kind {
+                Some(kind @ (Kind::File | Kind::Dir | Kind::Symlink)) => kind,
+                Some(_) => continue,
+                // A file system that leaves the type out (`DT_UNKNOWN`).
+                None => match self.host.lstat(&dir.join(&entry.name))? {
+                    Some(Meta {
+                        kind: kind @ (Kind::File | Kind::Dir | Kind::Symlink),
+                        ..
+                    }) => kind,
+                    _ => continue,
+                },
             };
             count += 1;
             if count > self.placeholders.max {
@@ -207,14 +215,17 @@ impl Session {
                 break;
             }
             if eager {
-                if !self.make_placeholder(&path, reason.clone())?.any() {
+                if !self
+                    .make_placeholder(&dir.join(&entry.name), reason.clone())?
+                    .any()
+                {
                     continue;
                 }
             } else {
                 names.push(Shown {
-                    name,
+                    name: entry.name,
                     kind,
-                    ino: item.ino(),
+                    ino: entry.ino,
                     made: false,
                 });
             }

@@ -18,6 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, Mode};
 
+use crate::meta::{self, DirEntry};
 use crate::resolve::{self, Strategy};
 use crate::{owners, Error, Kind, Meta};
 
@@ -188,6 +189,15 @@ impl Host {
                 .insert(jail.as_os_str().to_owned(), target.clone())
         });
         Ok(target)
+    }
+
+    /// The entries of the directory `dir` on the host (without `.` and
+    /// `..`), in the order the file system lists them.
+    pub fn read_dir(&self, dir: &Path) -> Result<Vec<DirEntry>, Error> {
+        let base = self.base_fd("read", dir)?;
+        resolve::open_dir_readable(base, dir, Strategy::detect())
+            .and_then(meta::dir_entries)
+            .map_err(|e| self.err("read", dir, e))
     }
 
     /// The targets of the symlinks `names` in the directory `dir` on the

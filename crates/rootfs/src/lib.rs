@@ -45,7 +45,7 @@ pub use digest::Sha256Sum;
 pub use error::Error;
 pub use host::Host;
 pub use link::{sha256_of, Shared};
-pub use meta::{Attrs, Kind, Meta};
+pub use meta::{Attrs, DirEntry, Kind, Meta};
 pub use plan::{plan, plan_parent, Applied, Follow, Outcome, Plan, Step};
 pub use root::Root;
 pub use walk::PathWalk;

@@ -1,8 +1,12 @@
 //! File metadata as this crate reports it ([`Meta`], [`Kind`]) and the
 //! attributes it sets on what it creates ([`Attrs`]).
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 
+use nix::errno::Errno;
 use nix::sys::stat::FileStat;
 
 /// The type of a file.
@@ -140,4 +144,35 @@ pub struct Attrs {
     /// Modification time (seconds, nanoseconds); `None` leaves the time of
     /// creation.
     pub mtime: Option<(i64, i64)>,
+}
+
+/// One entry of a directory, as the file system lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: OsString,
+    /// Its kind, when the listing gives it (`d_type`).
+    pub kind: Option<Kind>,
+    /// Its inode number.
+    pub ino: u64,
+}
+
+/// The entries of the directory open at `fd` (read from its start), without
+/// `.` and `..`: no call per entry, and one allocation (its name).
+pub(crate) fn dir_entries(fd: OwnedFd) -> Result<Vec<DirEntry>, Errno> {
+    // Owned, not borrowed: the borrowed iterator rewinds at its end.
+    let dir = nix::dir::Dir::from_fd(fd)?;
+    let mut entries = Vec::new();
+    for item in dir {
+        let item = item?;
+        let name = OsStr::from_bytes(item.file_name().to_bytes());
+        if name == "." || name == ".." {
+            continue;
+        }
+        entries.push(DirEntry {
+            name: name.to_owned(),
+            kind: item.file_type().map(Kind::from_dir_type),
+            ino: item.ino(),
+        });
+    }
+    Ok(entries)
 }

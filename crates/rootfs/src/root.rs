@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -29,7 +28,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, UnlinkatFlags};
 
 use crate::resolve::{self, Strategy};
-use crate::{owners, Attrs, Error, Kind, Meta};
+use crate::{meta, owners, Attrs, Error, Kind, Meta};
 
 /// A file copied into this root whose host inode has other links.
 #[derive(Debug, Clone)]
@@ -149,18 +148,8 @@ impl Root {
     pub fn read_dir(&self, p: &Path) -> Result<Vec<(OsString, Option<Kind>)>, Error> {
         let read = |e| self.err("read", p, e);
         let fd = resolve::open_dir_readable(self.fd.as_fd(), p, self.strategy).map_err(read)?;
-        // Owned, not borrowed: the borrowed iterator rewinds at its end.
-        let dir = nix::dir::Dir::from_fd(fd).map_err(read)?;
-        let mut names = Vec::new();
-        for item in dir {
-            let item = item.map_err(read)?;
-            let name = OsStr::from_bytes(item.file_name().to_bytes());
-            if name == "." || name == ".." {
-                continue;
-            }
-            names.push((name.to_owned(), item.file_type().map(Kind::from_dir_type)));
-        }
-        Ok(names)
+        let entries = meta::dir_entries(fd).map_err(read)?;
+        Ok(entries.into_iter().map(|e| (e.name, e.kind)).collect())
     }
 
     /// Metadata of `p`; intermediate symlinks are resolved inside the root,
