@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
-WORKLOADS=(date bash python-ssl perl git sh-path dd fork-exec python-imports find-share)
+WORKLOADS=(date bash python-ssl perl git sh-path dd fork-exec python-imports find-share output)
 
 # workload_argv NAME: set ARGV to the workload's command line.
 workload_argv() {
@@ -18,6 +18,8 @@ workload_argv() {
 	python-imports) ARGV=(/usr/bin/python3 -c 'import email, json, http.client, xml.dom.minidom, asyncio, decimal') ;;
 	# A listing-heavy program: 35,000 names seen, 1,500 directories used.
 	find-share) ARGV=(/usr/bin/find /usr/share -maxdepth 3) ;;
+	# 6.9 MB on stdout, which jailtrace reads from a pipe in the verifying run.
+	output) ARGV=(/usr/bin/seq 1 1000000) ;;
 	# The ten modules issue 16's Python target names (targets.sh only).
 	python-issue16) ARGV=(/usr/bin/python3 -c 'import json, ssl, sqlite3, hashlib, email, http.client, xml.etree.ElementTree, asyncio, decimal, unittest') ;;
 	*) return 1 ;;
