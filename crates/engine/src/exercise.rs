@@ -106,6 +106,9 @@ pub struct Exercises {
     stopped: bool,
     /// The jail's root, given to commands as `JAILTRACE_ROOT`.
     root: Option<PathBuf>,
+    /// The ports that took a listening exercise's request, in this
+    /// session's runs.
+    quiet: QuietPorts,
 }
 
 /// The TCP addresses the program listens on, shared with the thread of
@@ -267,7 +270,16 @@ impl Exercises {
             results: Vec::new(),
             stopped: false,
             root: None,
+            quiet: QuietPorts::default(),
         }
+    }
+
+    /// A listening exercise sends its request at once to the ports in
+    /// `quiet` (they took it in an earlier run), and adds those that take
+    /// it now.
+    pub(crate) fn with_quiet_ports(mut self, quiet: &QuietPorts) -> Exercises {
+        self.quiet = Arc::clone(quiet);
+        self
     }
 
     /// Commands get the jail's root in `JAILTRACE_ROOT` (to reach a unix
@@ -396,11 +408,12 @@ impl Exercises {
                 let deadline = began + self.timeout.mul_f32(0.9);
                 // After the first run, no port known means none to wait for.
                 let wait_for_first = self.run <= 1;
+                let quiet = Arc::clone(&self.quiet);
                 std::thread::Builder::new()
                     .name("jailtrace-exercise".into())
                     .spawn(move || {
                         let now = || seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                        listening::ask_each(now, &path, deadline, wait_for_first)
+                        listening::ask_each(now, &path, deadline, wait_for_first, &quiet)
                     })
                     .map(|handle| Work::Listening(Some(handle), ports))
             }
@@ -509,6 +522,8 @@ fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> 
 }
 
 mod listening;
+
+pub(crate) use listening::QuietPorts;
 
 #[cfg(test)]
 mod tests;

@@ -82,7 +82,8 @@ pub(crate) fn trace_run(
             config.exercise_timeout,
             session.run,
         )
-        .in_root(&config.root);
+        .in_root(&config.root)
+        .with_quiet_ports(&session.quiet_ports);
         let mut handler = handler::RunHandler::new(
             session,
             observer,

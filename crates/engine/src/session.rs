@@ -23,6 +23,7 @@ use jailtrace_manifest::{
 use jailtrace_rootfs::{self as rootfs, Applied, Follow, Host, Outcome, Root, Step};
 
 use crate::accounts::{is_account_db, AccountDbs};
+use crate::exercise::QuietPorts;
 use crate::mounts::Mounts;
 use crate::placeholders::Placeholders;
 use crate::policy::{Policy, Verdict};
@@ -130,6 +131,9 @@ pub struct Session {
     pub(crate) interp_checked: HashSet<PathBuf>,
     pub(crate) mounted: Mounts,
     pub(crate) sockets: Vec<Socket>,
+    /// The listening ports that took the exercise's request without
+    /// speaking first: a later run sends it at once.
+    pub(crate) quiet_ports: QuietPorts,
     /// Addresses a bind found in use (EADDRINUSE).
     pub(crate) port_conflicts: Vec<SocketAddr>,
     /// How /etc/passwd and /etc/group are made.
@@ -212,6 +216,7 @@ impl Session {
             interp_checked: HashSet::new(),
             mounted: Mounts::default(),
             sockets: Vec::new(),
+            quiet_ports: QuietPorts::default(),
             port_conflicts: Vec::new(),
             bound: HashMap::new(),
             ptrace_callers: Default::default(),

@@ -10,7 +10,11 @@
 //!   did not speak HTTP, spoke first, refused) is reported, none is an
 //!   error;
 //! - a port whose server speaks first (an SSH or SMTP banner, MySQL's
-//!   handshake) within [`SPEAKS_FIRST`] is not sent anything;
+//!   handshake) within [`SPEAKS_FIRST`] is not sent anything; a port that
+//!   took the request in an earlier run of the session ([`QuietPorts`]) is sent
+//!   it at once, without that wait: a later run asks each port as the
+//!   first did, and an HTTP server's verifying run does not wait half a
+//!   second per port for a banner that never comes;
 //! - the request is `GET PATH HTTP/1.0` with a `User-Agent` and no
 //!   `Host:` header (a server's default virtual host answers it; Redis
 //!   takes a `Host:` line for a cross-protocol attack and logs a
@@ -27,9 +31,15 @@
 //!
 //! [`Exercise::Listening`]: super::Exercise::Listening
 
+use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The ports that took the request without speaking first, in the runs of
+/// a session so far.
+pub(crate) type QuietPorts = Arc<Mutex<HashSet<SocketAddr>>>;
 
 /// How long a server may take to speak first before it is asked.
 pub(crate) const SPEAKS_FIRST: Duration = Duration::from_millis(500);
@@ -49,13 +59,21 @@ const LOOK_AGAIN: Duration = Duration::from_millis(100);
 /// Asks each port `ports` gives (the program's listening ports as the
 /// tracer sees them now) for `path`; what each did, for people, one
 /// `ADDRESS OUTCOME` per port joined with `; `. `wait_for_first`: wait
-/// for a first port when none is known.
+/// for a first port when none is known. Each port that takes the request
+/// goes into `quiet`.
 pub(crate) fn ask_each(
     ports: impl Fn() -> Vec<SocketAddr>,
     path: &str,
     deadline: Instant,
     wait_for_first: bool,
+    quiet: &QuietPorts,
 ) -> String {
+    let known_quiet = |addr: &SocketAddr| {
+        quiet
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(addr)
+    };
     let settle = (Instant::now() + SETTLE).min(deadline);
     let mut asked: Vec<(SocketAddr, String)> = Vec::new();
     let mut refused: Vec<(SocketAddr, String)> = Vec::new();
@@ -65,8 +83,11 @@ pub(crate) fn ask_each(
             if asked.iter().any(|(a, _)| *a == addr) {
                 continue;
             }
-            match ask(addr, path, deadline) {
-                Ok(outcome) => {
+            match ask(addr, path, deadline, !known_quiet(&addr)) {
+                Ok((outcome, requested)) => {
+                    if requested {
+                        quiet.lock().unwrap_or_else(|e| e.into_inner()).insert(addr);
+                    }
                     refused.retain(|(a, _)| *a != addr);
                     asked.push((addr, outcome));
                 }
@@ -100,42 +121,49 @@ fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
     (left > Duration::from_millis(10)).then(|| left.min(most))
 }
 
-/// What asking `addr` came to; `Err` when it refused the connection
-/// (it may listen later).
-fn ask(addr: SocketAddr, path: &str, deadline: Instant) -> Result<String, String> {
+/// What asking `addr` came to, and whether the request was sent; `Err`
+/// when it refused the connection (it may listen later). `may_speak_first`:
+/// give the server [`SPEAKS_FIRST`] to speak before the request.
+fn ask(
+    addr: SocketAddr,
+    path: &str,
+    deadline: Instant,
+    may_speak_first: bool,
+) -> Result<(String, bool), String> {
     let Some(connect) = wait(deadline, IO_TIMEOUT) else {
-        return Ok("not asked: no time left".to_string());
+        return Ok(("not asked: no time left".to_string(), false));
     };
     let stream = match TcpStream::connect_timeout(&addr, connect) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
             return Err(format!("not connected: {e}"))
         }
-        Err(e) => return Ok(format!("not connected: {e}")),
+        Err(e) => return Ok((format!("not connected: {e}"), false)),
     };
-    Ok(asked(stream, path, deadline))
+    Ok(asked(stream, path, deadline, may_speak_first))
 }
 
-/// What a server that accepted the connection did.
-fn asked(mut stream: TcpStream, path: &str, deadline: Instant) -> String {
-    let Some(first) = wait(deadline, SPEAKS_FIRST) else {
-        return "not asked: no time left".to_string();
-    };
-    let _ = stream.set_read_timeout(Some(first));
-    let mut buf = [0u8; 512];
-    match stream.read(&mut buf) {
-        Ok(0) => return "closed the connection without a request".to_string(),
-        Ok(n) => return format!("not asked: it spoke first ({})", line_of(&buf[..n])),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        Err(e) => return format!("not asked: {e}"),
+/// What a server that accepted the connection did, and whether it was sent
+/// the request.
+fn asked(
+    mut stream: TcpStream,
+    path: &str,
+    deadline: Instant,
+    may_speak_first: bool,
+) -> (String, bool) {
+    if may_speak_first {
+        if let Some(before) = before_asked(&mut stream, deadline) {
+            return (before, false);
+        }
     }
+    let mut buf = [0u8; 512];
     let request = format!("GET {path} HTTP/1.0\r\nUser-Agent: jailtrace\r\nAccept: */*\r\n\r\n");
     let Some(io) = wait(deadline, IO_TIMEOUT) else {
-        return "not asked: no time left".to_string();
+        return ("not asked: no time left".to_string(), false);
     };
     let _ = stream.set_write_timeout(Some(io));
     if let Err(e) = stream.write_all(request.as_bytes()) {
-        return format!("not asked: {e}");
+        return (format!("not asked: {e}"), false);
     }
     // The whole answer: the server may still read for it after its status.
     let mut answer = Vec::new();
@@ -156,12 +184,32 @@ fn asked(mut stream: TcpStream, path: &str, deadline: Instant) -> String {
             Err(_) => break,
         }
     }
-    if answer.is_empty() {
+    let outcome = if answer.is_empty() {
         "gave no answer".to_string()
     } else if answer.starts_with(b"HTTP/") {
         format!("answered {}", line_of(&answer))
     } else {
         format!("does not speak HTTP ({})", line_of(&answer))
+    };
+    (outcome, true)
+}
+
+/// What the server did within [`SPEAKS_FIRST`] of the connection, before
+/// any request (spoke, closed it); `None` when it waited.
+fn before_asked(stream: &mut TcpStream, deadline: Instant) -> Option<String> {
+    let Some(first) = wait(deadline, SPEAKS_FIRST) else {
+        return Some("not asked: no time left".to_string());
+    };
+    let _ = stream.set_read_timeout(Some(first));
+    let mut buf = [0u8; 512];
+    match stream.read(&mut buf) {
+        Ok(0) => Some("closed the connection without a request".to_string()),
+        Ok(n) => Some(format!(
+            "not asked: it spoke first ({})",
+            line_of(&buf[..n])
+        )),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+        Err(e) => Some(format!("not asked: {e}")),
     }
 }
 
@@ -205,36 +253,42 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
         assert_eq!(
-            ask(http, "/x", deadline).unwrap(),
-            "answered \"HTTP/1.1 404 Not Found\""
+            ask(http, "/x", deadline, true).unwrap(),
+            ("answered \"HTTP/1.1 404 Not Found\"".to_string(), true)
         );
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
         assert_eq!(
-            ask(banner, "/x", deadline).unwrap(),
-            "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")"
+            ask(banner, "/x", deadline, true).unwrap(),
+            (
+                "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")".to_string(),
+                false
+            )
         );
         let redis = serve(b"-ERR wrong number of arguments\r\n", false);
         assert_eq!(
-            ask(redis, "/x", deadline).unwrap(),
-            "does not speak HTTP (\"-ERR wrong number of arguments\")"
+            ask(redis, "/x", deadline, true).unwrap(),
+            (
+                "does not speak HTTP (\"-ERR wrong number of arguments\")".to_string(),
+                true
+            )
         );
         let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        assert!(ask(addr, "/x", deadline)
+        assert!(ask(addr, "/x", deadline, true)
             .unwrap_err()
             .starts_with("not connected: "));
         // Nothing listens yet: the wait ends at the deadline.
         let soon = Instant::now() + Duration::from_millis(300);
         assert_eq!(
-            ask_each(Vec::new, "/", soon, true),
+            ask_each(Vec::new, "/", soon, true, &QuietPorts::default()),
             "no TCP port listened on"
         );
         // Or at once when not asked to wait for one.
         let later = Instant::now() + Duration::from_secs(10);
         let began = Instant::now();
         assert_eq!(
-            ask_each(Vec::new, "/", later, false),
+            ask_each(Vec::new, "/", later, false, &QuietPorts::default()),
             "no TCP port listened on"
         );
         assert!(began.elapsed() < Duration::from_secs(1));
@@ -255,9 +309,41 @@ mod tests {
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
         });
         assert_eq!(
-            ask_each(|| vec![addr], "/", deadline, false),
+            ask_each(|| vec![addr], "/", deadline, false, &QuietPorts::default()),
             format!("{addr} answered \"HTTP/1.0 200 OK\"")
         );
         later.join().unwrap();
+    }
+
+    #[test]
+    fn a_port_that_took_the_request_before_is_sent_it_at_once() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // An HTTP server: it takes the request, and its port is remembered.
+        let quiet = QuietPorts::default();
+        let http = serve(b"HTTP/1.0 200 OK\r\n\r\nhi", false);
+        ask_each(|| vec![http], "/x", deadline, false, &quiet);
+        assert!(quiet.lock().unwrap().contains(&http));
+        // A server that greets first: not sent the request, not remembered.
+        let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
+        ask_each(|| vec![banner], "/x", deadline, false, &quiet);
+        assert!(!quiet.lock().unwrap().contains(&banner));
+        // Once remembered, a port is sent the request without waiting to
+        // hear it first: this one greets and then reads what it is sent.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let greets = listener.local_addr().unwrap();
+        let (sent, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"220 ready\r\n").unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            sent.send(buf[..n].to_vec()).unwrap();
+        });
+        quiet.lock().unwrap().insert(greets);
+        assert_eq!(
+            ask_each(|| vec![greets], "/x", deadline, false, &quiet),
+            format!("{greets} does not speak HTTP (\"220 ready\")")
+        );
+        assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
     }
 }
