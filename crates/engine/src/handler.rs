@@ -42,6 +42,11 @@ use crate::stack::{Companions, Step};
 /// exited 0 (when readiness is only `exit`), before it gets SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
+/// How often the run's clock looks at a program that is starting: its
+/// readiness, its exercises, the programs it runs with (the tracer's own
+/// tick, 100 ms, is for the rest of the run).
+const STARTING_TICK: Duration = Duration::from_millis(10);
+
 pub(crate) struct RunHandler<'a> {
     pub session: &'a mut Session,
     pub observer: &'a mut dyn Observer,
@@ -658,6 +663,18 @@ impl Handler for RunHandler<'_> {
     fn on_readable(&mut self) {
         self.pump_output();
         self.companions.pump_output();
+    }
+
+    /// Often while the program is starting: until its readiness holds
+    /// and its exercises are done (each noticed a tick late otherwise, a
+    /// server's run ended up to 200 ms after it could), and while the
+    /// programs it runs with start.
+    fn tick_within(&self) -> Option<Duration> {
+        let starting = self.terminated_at.is_none()
+            && (self.companions.program_started().is_none()
+                || (!self.ready && !self.readiness.only_exit())
+                || (self.ready && !self.exercises.done()));
+        starting.then_some(STARTING_TICK)
     }
 
     fn on_tick(&mut self, run_elapsed: Duration) -> Control {

@@ -144,9 +144,17 @@ pub trait Handler {
     /// `Err(errno)`.
     fn on_exit(&mut self, _tracee: &Tracee, _call: &PathCall, _result: Result<i64, Errno>) {}
     fn on_process(&mut self, _event: &ProcessEvent) {}
-    /// Called about every [`Options::tick`], and after the first task exits.
+    /// Called about every [`Options::tick`] (or sooner, see
+    /// [`Handler::tick_within`]), and after the first task exits.
     fn on_tick(&mut self, _elapsed: Duration) -> Control {
         Control::Continue
+    }
+    /// How soon the next [`Handler::on_tick`] must come when that is sooner
+    /// than [`Options::tick`]: while the handler waits for something it
+    /// looks at only on a tick and should notice at once (a server
+    /// becoming ready, an exercise ending). Asked after every tick.
+    fn tick_within(&self) -> Option<Duration> {
+        None
     }
     /// Descriptors the loop also waits on while no task stops (the pipes
     /// the program's output is read from, which it would otherwise fill and
@@ -424,7 +432,7 @@ pub fn run_stack(
         program_tasks: 0,
     };
     let start = Instant::now();
-    let mut next_tick = start + opts.tick;
+    let mut next_tick = start + lp.tick_interval();
     let mut spin = Spin::new(opts.spin);
     // The one task just resumed shares the tracer's CPU: it cannot have
     // stopped again before the tracer gives way (see `Spin`).
@@ -437,8 +445,8 @@ pub fn run_stack(
             Ok(WaitStatus::StillAlive) => {
                 let now = Instant::now();
                 if now >= next_tick {
-                    next_tick = now + opts.tick;
                     lp.tick(start.elapsed());
+                    next_tick = now + lp.tick_interval();
                     continue;
                 }
                 if lp.program_tasks == 1 && spin.again(now) {
@@ -465,6 +473,7 @@ pub fn run_stack(
                 resumed_beside = pin.bound() && lp.program_tasks == 1;
                 if leader_exit {
                     lp.tick(start.elapsed());
+                    next_tick = next_tick.min(Instant::now() + lp.tick_interval());
                 }
             }
             Err(Errno::ECHILD) => break,
@@ -664,6 +673,13 @@ const STOP_SIGNALS: [Signal; 4] = [
 ];
 
 impl Loop<'_> {
+    /// The time to the next tick, as the handler wants it now.
+    fn tick_interval(&self) -> Duration {
+        self.handler
+            .tick_within()
+            .map_or(self.opts.tick, |soon| soon.min(self.opts.tick))
+    }
+
     fn tick(&mut self, elapsed: Duration) {
         match self.handler.on_tick(elapsed) {
             Control::Continue => {}
