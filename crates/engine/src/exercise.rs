@@ -109,6 +109,8 @@ pub struct Exercises {
     /// The ports that took a listening exercise's request, in this
     /// session's runs.
     quiet: QuietPorts,
+    /// The traced program's, for a listening exercise.
+    activity: Arc<Activity>,
 }
 
 /// The TCP addresses the program listens on, shared with the thread of
@@ -271,7 +273,16 @@ impl Exercises {
             stopped: false,
             root: None,
             quiet: QuietPorts::default(),
+            activity: Arc::default(),
         }
+    }
+
+    /// A listening exercise waits for a server's first word only while
+    /// `activity` (the traced program's, kept by the handler) shows it
+    /// busy, at most [`listening::SPEAKS_FIRST`].
+    pub(crate) fn with_activity(mut self, activity: &Arc<Activity>) -> Exercises {
+        self.activity = Arc::clone(activity);
+        self
     }
 
     /// A listening exercise sends its request at once to the ports in
@@ -409,11 +420,12 @@ impl Exercises {
                 // After the first run, no port known means none to wait for.
                 let wait_for_first = self.run <= 1;
                 let quiet = Arc::clone(&self.quiet);
+                let activity = Arc::clone(&self.activity);
                 std::thread::Builder::new()
                     .name("jailtrace-exercise".into())
                     .spawn(move || {
                         let now = || seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                        listening::ask_each(now, &path, deadline, wait_for_first, &quiet)
+                        listening::ask_each(now, &path, deadline, wait_for_first, &quiet, &activity)
                     })
                     .map(|handle| Work::Listening(Some(handle), ports))
             }
@@ -523,7 +535,7 @@ fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> 
 
 mod listening;
 
-pub(crate) use listening::QuietPorts;
+pub(crate) use listening::{Activity, QuietPorts};
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jailtrace_elf::Interpreter;
@@ -31,7 +32,7 @@ use jailtrace_tracer::{
 };
 use nix::errno::Errno;
 
-use crate::exercise::{Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
+use crate::exercise::{Activity, Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
 use crate::listing::Shows;
 use crate::output::{Capture, TRANSCRIPT_MAX};
 use crate::ready::{self, Readiness};
@@ -60,6 +61,9 @@ pub(crate) struct RunHandler<'a> {
     pub capture: Option<Capture>,
     /// All readiness conditions held during this run.
     pub ready: bool,
+    /// What the program does, for its exercises (see
+    /// [`crate::exercise::Activity`]).
+    pub activity: Arc<Activity>,
     /// A write into the root failed: the run is aborted and this reported.
     pub fatal: Option<rootfs::Error>,
     /// Everything the program wrote while its output was captured (up to
@@ -90,6 +94,7 @@ impl<'a> RunHandler<'a> {
             companions: Companions::none(),
             capture: None,
             ready: false,
+            activity: Arc::default(),
             fatal: None,
             transcript: None,
             leader_exited: false,
@@ -571,10 +576,10 @@ impl RunHandler<'_> {
             pending.join(", ")
         )))
     }
-}
 
-impl Handler for RunHandler<'_> {
-    fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
+    /// [`Handler::on_entry`]: the call's job's entry; a write into the
+    /// root that failed for good ends the run.
+    fn handle_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
         if self.fatal.is_some() {
             return ExitInterest::No;
         }
@@ -593,7 +598,9 @@ impl Handler for RunHandler<'_> {
         }
     }
 
-    fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
+    /// [`Handler::on_exit`]: a listing's names, a bound address, a file the
+    /// program created, a failed call for `doctor`.
+    fn handle_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
         if let (Op::List { buf, count, .. }, Target::Fd(fd)) = (call.op, &call.target) {
             self.listed(tracee, *fd, buf, count, result);
             return;
@@ -618,8 +625,24 @@ impl Handler for RunHandler<'_> {
             (_, Err(_)) => {}
         }
     }
+}
+
+impl Handler for RunHandler<'_> {
+    fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
+        self.activity.handling(true);
+        let interest = self.handle_entry(tracee, call);
+        self.activity.handling(false);
+        interest
+    }
+
+    fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
+        self.activity.handling(true);
+        self.handle_exit(tracee, call, result);
+        self.activity.handling(false);
+    }
 
     fn on_process(&mut self, event: &ProcessEvent) {
+        self.activity.event();
         if let ProcessEvent::JobEnded { job } = *event {
             if self.companions.name(job).is_some() {
                 self.companions.ended(job);

@@ -91,7 +91,7 @@ pub(crate) fn trace_run(
             config.stop_timeout,
             readiness,
         );
-        handler.exercises = exercises;
+        handler.exercises = exercises.with_activity(&handler.activity);
         if transcript {
             handler.transcript = Some(Vec::new());
         }

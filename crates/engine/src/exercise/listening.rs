@@ -10,7 +10,12 @@
 //!   did not speak HTTP, spoke first, refused) is reported, none is an
 //!   error;
 //! - a port whose server speaks first (an SSH or SMTP banner, MySQL's
-//!   handshake) within [`SPEAKS_FIRST`] is not sent anything; a port that
+//!   handshake) within [`SPEAKS_FIRST`] is not sent anything; the wait
+//!   ends sooner once the traced program has made no path call and no
+//!   process event for [`STILL`] ([`Activity`]): a server that greets its
+//!   clients either does so at once or works to (an `sshd` re-executes
+//!   itself for each connection), while one that waits for its client's
+//!   request sits still; a port that
 //!   took the request in an earlier run of the session ([`QuietPorts`]) is sent
 //!   it at once, without that wait: a later run asks each port as the
 //!   first did, and an HTTP server's verifying run does not wait half a
@@ -34,6 +39,7 @@
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +49,43 @@ pub(crate) type QuietPorts = Arc<Mutex<HashSet<SocketAddr>>>;
 
 /// How long a server may take to speak first before it is asked.
 pub(crate) const SPEAKS_FIRST: Duration = Duration::from_millis(500);
+
+/// How long a traced program that has not spoken must sit still (see
+/// [`Activity`]) to be asked before [`SPEAKS_FIRST`].
+pub(crate) const STILL: Duration = Duration::from_millis(100);
+
+/// How often the wait for a first word looks at the program's activity.
+const LOOK_STILL: Duration = Duration::from_millis(10);
+
+/// What the traced program does, as the handler sees it: how many of its
+/// stops and process events were handled, and whether one is being handled
+/// now (a copy may take longer than [`STILL`]).
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    events: AtomicU64,
+    handling: AtomicBool,
+}
+
+impl Activity {
+    /// The handler begins (`true`) or ends handling a stop.
+    pub(crate) fn handling(&self, now: bool) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        self.handling.store(now, Ordering::Relaxed);
+    }
+
+    /// A process event (a fork, an exec, an exit).
+    pub(crate) fn event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The events so far, and whether one is being handled.
+    fn look(&self) -> (u64, bool) {
+        (
+            self.events.load(Ordering::Relaxed),
+            self.handling.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// The longest wait for a connection or for each read of an answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -60,13 +103,14 @@ const LOOK_AGAIN: Duration = Duration::from_millis(100);
 /// tracer sees them now) for `path`; what each did, for people, one
 /// `ADDRESS OUTCOME` per port joined with `; `. `wait_for_first`: wait
 /// for a first port when none is known. Each port that takes the request
-/// goes into `quiet`.
+/// goes into `quiet`; `activity` is the traced program's.
 pub(crate) fn ask_each(
     ports: impl Fn() -> Vec<SocketAddr>,
     path: &str,
     deadline: Instant,
     wait_for_first: bool,
     quiet: &QuietPorts,
+    activity: &Activity,
 ) -> String {
     let known_quiet = |addr: &SocketAddr| {
         quiet
@@ -83,7 +127,8 @@ pub(crate) fn ask_each(
             if asked.iter().any(|(a, _)| *a == addr) {
                 continue;
             }
-            match ask(addr, path, deadline, !known_quiet(&addr)) {
+            let first_word = (!known_quiet(&addr)).then_some(activity);
+            match ask(addr, path, deadline, first_word) {
                 Ok((outcome, requested)) => {
                     if requested {
                         quiet.lock().unwrap_or_else(|e| e.into_inner()).insert(addr);
@@ -122,13 +167,13 @@ fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
 }
 
 /// What asking `addr` came to, and whether the request was sent; `Err`
-/// when it refused the connection (it may listen later). `may_speak_first`:
-/// give the server [`SPEAKS_FIRST`] to speak before the request.
+/// when it refused the connection (it may listen later). With
+/// `first_word`, the server (whose activity it is) may speak first.
 fn ask(
     addr: SocketAddr,
     path: &str,
     deadline: Instant,
-    may_speak_first: bool,
+    first_word: Option<&Activity>,
 ) -> Result<(String, bool), String> {
     let Some(connect) = wait(deadline, IO_TIMEOUT) else {
         return Ok(("not asked: no time left".to_string(), false));
@@ -140,7 +185,7 @@ fn ask(
         }
         Err(e) => return Ok((format!("not connected: {e}"), false)),
     };
-    Ok(asked(stream, path, deadline, may_speak_first))
+    Ok(asked(stream, path, deadline, first_word))
 }
 
 /// What a server that accepted the connection did, and whether it was sent
@@ -149,10 +194,10 @@ fn asked(
     mut stream: TcpStream,
     path: &str,
     deadline: Instant,
-    may_speak_first: bool,
+    first_word: Option<&Activity>,
 ) -> (String, bool) {
-    if may_speak_first {
-        if let Some(before) = before_asked(&mut stream, deadline) {
+    if let Some(activity) = first_word {
+        if let Some(before) = before_asked(&mut stream, deadline, activity) {
             return (before, false);
         }
     }
@@ -194,22 +239,41 @@ fn asked(
     (outcome, true)
 }
 
-/// What the server did within [`SPEAKS_FIRST`] of the connection, before
-/// any request (spoke, closed it); `None` when it waited.
-fn before_asked(stream: &mut TcpStream, deadline: Instant) -> Option<String> {
+/// What the server did before any request (spoke, closed the
+/// connection) within [`SPEAKS_FIRST`], or until the traced program had
+/// sat still for [`STILL`] (`activity`); `None` when it waited.
+fn before_asked(stream: &mut TcpStream, deadline: Instant, activity: &Activity) -> Option<String> {
     let Some(first) = wait(deadline, SPEAKS_FIRST) else {
         return Some("not asked: no time left".to_string());
     };
-    let _ = stream.set_read_timeout(Some(first));
+    let until = Instant::now() + first;
+    let mut seen = activity.look();
+    let mut still_since = Instant::now();
     let mut buf = [0u8; 512];
-    match stream.read(&mut buf) {
-        Ok(0) => Some("closed the connection without a request".to_string()),
-        Ok(n) => Some(format!(
-            "not asked: it spoke first ({})",
-            line_of(&buf[..n])
-        )),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
-        Err(e) => Some(format!("not asked: {e}")),
+    loop {
+        let now = Instant::now();
+        if now >= until || now - still_since >= STILL {
+            return None;
+        }
+        let look = (until - now).clamp(Duration::from_millis(1), LOOK_STILL);
+        let _ = stream.set_read_timeout(Some(look));
+        match stream.read(&mut buf) {
+            Ok(0) => return Some("closed the connection without a request".to_string()),
+            Ok(n) => {
+                return Some(format!(
+                    "not asked: it spoke first ({})",
+                    line_of(&buf[..n])
+                ))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Some(format!("not asked: {e}")),
+        }
+        let now_seen = activity.look();
+        if now_seen != seen || now_seen.1 {
+            seen = now_seen;
+            still_since = Instant::now();
+        }
     }
 }
 
@@ -253,12 +317,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
         assert_eq!(
-            ask(http, "/x", deadline, true).unwrap(),
+            ask(http, "/x", deadline, Some(&Activity::default())).unwrap(),
             ("answered \"HTTP/1.1 404 Not Found\"".to_string(), true)
         );
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
         assert_eq!(
-            ask(banner, "/x", deadline, true).unwrap(),
+            ask(banner, "/x", deadline, Some(&Activity::default())).unwrap(),
             (
                 "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")".to_string(),
                 false
@@ -266,7 +330,7 @@ mod tests {
         );
         let redis = serve(b"-ERR wrong number of arguments\r\n", false);
         assert_eq!(
-            ask(redis, "/x", deadline, true).unwrap(),
+            ask(redis, "/x", deadline, Some(&Activity::default())).unwrap(),
             (
                 "does not speak HTTP (\"-ERR wrong number of arguments\")".to_string(),
                 true
@@ -275,20 +339,34 @@ mod tests {
         let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        assert!(ask(addr, "/x", deadline, true)
+        assert!(ask(addr, "/x", deadline, Some(&Activity::default()))
             .unwrap_err()
             .starts_with("not connected: "));
         // Nothing listens yet: the wait ends at the deadline.
         let soon = Instant::now() + Duration::from_millis(300);
         assert_eq!(
-            ask_each(Vec::new, "/", soon, true, &QuietPorts::default()),
+            ask_each(
+                Vec::new,
+                "/",
+                soon,
+                true,
+                &QuietPorts::default(),
+                &Activity::default()
+            ),
             "no TCP port listened on"
         );
         // Or at once when not asked to wait for one.
         let later = Instant::now() + Duration::from_secs(10);
         let began = Instant::now();
         assert_eq!(
-            ask_each(Vec::new, "/", later, false, &QuietPorts::default()),
+            ask_each(
+                Vec::new,
+                "/",
+                later,
+                false,
+                &QuietPorts::default(),
+                &Activity::default()
+            ),
             "no TCP port listened on"
         );
         assert!(began.elapsed() < Duration::from_secs(1));
@@ -309,7 +387,14 @@ mod tests {
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
         });
         assert_eq!(
-            ask_each(|| vec![addr], "/", deadline, false, &QuietPorts::default()),
+            ask_each(
+                || vec![addr],
+                "/",
+                deadline,
+                false,
+                &QuietPorts::default(),
+                &Activity::default()
+            ),
             format!("{addr} answered \"HTTP/1.0 200 OK\"")
         );
         later.join().unwrap();
@@ -321,11 +406,25 @@ mod tests {
         // An HTTP server: it takes the request, and its port is remembered.
         let quiet = QuietPorts::default();
         let http = serve(b"HTTP/1.0 200 OK\r\n\r\nhi", false);
-        ask_each(|| vec![http], "/x", deadline, false, &quiet);
+        ask_each(
+            || vec![http],
+            "/x",
+            deadline,
+            false,
+            &quiet,
+            &Activity::default(),
+        );
         assert!(quiet.lock().unwrap().contains(&http));
         // A server that greets first: not sent the request, not remembered.
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
-        ask_each(|| vec![banner], "/x", deadline, false, &quiet);
+        ask_each(
+            || vec![banner],
+            "/x",
+            deadline,
+            false,
+            &quiet,
+            &Activity::default(),
+        );
         assert!(!quiet.lock().unwrap().contains(&banner));
         // Once remembered, a port is sent the request without waiting to
         // hear it first: this one greets and then reads what it is sent.
@@ -341,8 +440,70 @@ mod tests {
         });
         quiet.lock().unwrap().insert(greets);
         assert_eq!(
-            ask_each(|| vec![greets], "/x", deadline, false, &quiet),
+            ask_each(
+                || vec![greets],
+                "/x",
+                deadline,
+                false,
+                &quiet,
+                &Activity::default()
+            ),
             format!("{greets} does not speak HTTP (\"220 ready\")")
+        );
+        assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
+    }
+
+    /// A server that greets `after` its client connects, then reads what
+    /// it is sent (handed back).
+    fn greets_late(after: Duration) -> (SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sent, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::sleep(after);
+            let _ = s.write_all(b"220 ready\r\n");
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = sent.send(buf[..n].to_vec());
+        });
+        (addr, got)
+    }
+
+    #[test]
+    fn the_wait_for_a_first_word_lasts_while_the_program_is_busy() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Busy (a stop every 5 ms): the late greeting is waited for.
+        let activity = Arc::new(Activity::default());
+        let busy = Arc::clone(&activity);
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let worker = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                busy.event();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let (addr, _) = greets_late(STILL * 5 / 2);
+        let quiet = QuietPorts::default();
+        assert_eq!(
+            ask_each(|| vec![addr], "/x", deadline, false, &quiet, &activity),
+            format!("{addr} not asked: it spoke first (\"220 ready\")")
+        );
+        done.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+        // Still: asked before the greeting comes, which is then its answer.
+        let (addr, got) = greets_late(STILL * 4);
+        assert_eq!(
+            ask_each(
+                || vec![addr],
+                "/x",
+                deadline,
+                false,
+                &quiet,
+                &Activity::default()
+            ),
+            format!("{addr} does not speak HTTP (\"220 ready\")")
         );
         assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
     }
