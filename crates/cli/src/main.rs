@@ -30,6 +30,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // While jailtrace has one thread: every thread inherits it.
+    jailtrace_tracer::reserve_sigchld();
     let cli = cli::Cli::parse();
     // Before anything else, while jailtrace has one thread.
     if rootless::wanted(&cli.command, cli.global().rootless) {

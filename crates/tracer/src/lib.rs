@@ -35,6 +35,6 @@ pub use pin::background;
 pub use proc::Tracee;
 pub use spawn::{Spawn, SpawnError, Stdio};
 pub use tracer::{
-    run, run_stack, Control, Error, ExitInterest, Handler, Options, ProcessEvent, RunOutcome,
-    Seccomp, Status,
+    reserve_sigchld, run, run_stack, Control, Error, ExitInterest, Handler, Options, ProcessEvent,
+    RunOutcome, Seccomp, Status,
 };

@@ -23,7 +23,7 @@
 //! jailtrace running and keep waiting for it, so the program would stay
 //! stopped with nothing to continue it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -227,6 +227,9 @@ struct Task {
     /// Set between a PTRACE_SYSCALL entry stop and its exit stop (no-seccomp
     /// mode), so an exit is never mistaken for an entry.
     in_syscall: bool,
+    /// Its parent's fork event came, or the loop started it (a job's
+    /// child). A task first seen at a stop of its own waits for that event.
+    forked: bool,
 }
 
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
@@ -281,6 +284,18 @@ fn listen(pid: Pid) -> Result<(), Errno> {
     // SAFETY: PTRACE_LISTEN takes no pointers; addr and data must be 0.
     let rc = unsafe { libc::ptrace(libc::PTRACE_LISTEN, pid.as_raw(), 0, 0) };
     Errno::result(rc).map(drop)
+}
+
+/// Blocks SIGCHLD in the calling thread. For a program's main thread,
+/// before it starts any other: every thread then inherits the mask, and the
+/// SIGCHLD a stop sends waits for the tracer's signalfd. A thread that had
+/// it unblocked could take it (and drop it: it is ignored by default)
+/// while the tracer was about to sleep, which then slept through the stop
+/// until its next tick. (The loop's own thread blocks it anyway.)
+pub fn reserve_sigchld() {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let _ = signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
 /// Blocks the signals the loop waits for in this thread and restores the
@@ -419,7 +434,13 @@ pub fn run_stack(
         handler,
         specs,
         filters: filters.as_ref(),
-        tasks: HashMap::from([(job.child.pid, Task::default())]),
+        tasks: HashMap::from([(
+            job.child.pid,
+            Task {
+                forked: true,
+                ..Task::default()
+            },
+        )]),
         jobs: vec![job],
         out: RunOutcome {
             tasks: 1,
@@ -430,6 +451,7 @@ pub fn run_stack(
         failed: None,
         terminal: foreground.is_some(),
         program_tasks: 0,
+        gone_early: HashSet::new(),
     };
     let start = Instant::now();
     let mut next_tick = start + lp.tick_interval();
@@ -663,6 +685,10 @@ struct Loop<'a> {
     /// Live tasks of the programs (see [`Task::program`]): the loop spins
     /// only while there is one (see [`Spin`]).
     program_tasks: usize,
+    /// Tasks that exited before their parent's fork event was handled (the
+    /// child of a fork can exec and exit first): that event must not bring
+    /// them back, or their job would never end.
+    gone_early: HashSet<Pid>,
 }
 
 const STOP_SIGNALS: [Signal; 4] = [
@@ -728,6 +754,7 @@ impl Loop<'_> {
                     job.child.pid,
                     Task {
                         job: index,
+                        forked: true,
                         ..Task::default()
                     },
                 );
@@ -767,6 +794,8 @@ impl Loop<'_> {
             if self.killing {
                 let _ = signal::kill(pid, Signal::SIGKILL);
             }
+            // A pid that exited early and is in use again.
+            self.gone_early.remove(&pid);
             let job = self.job_of_new(pid);
             self.tasks.insert(
                 pid,
@@ -861,6 +890,9 @@ impl Loop<'_> {
 
     fn exited(&mut self, pid: Pid, status: Status) {
         let task = self.remove_task(pid);
+        if task.as_ref().is_some_and(|t| !t.forked) {
+            self.gone_early.insert(pid);
+        }
         let leader = self.jobs.iter().position(|j| j.leader == pid);
         if let Some(job) = leader {
             self.out.jobs[job] = Some(status);
@@ -898,12 +930,21 @@ impl Loop<'_> {
             FORK | VFORK | CLONE => {
                 if let Ok(child) = ptrace::getevent(pid) {
                     let child = Pid::from_raw(child as i32);
+                    if self.gone_early.remove(&child) {
+                        self.handler.on_process(&ProcessEvent::Spawned {
+                            pid: child,
+                            parent: pid,
+                        });
+                        self.resume(pid, None);
+                        return;
+                    }
                     let (job, program) = {
                         let parent = self.task(pid);
                         (parent.job, parent.program)
                     };
                     let task = self.task(child);
                     task.job = job;
+                    task.forked = true;
                     let newly = program && !task.program;
                     task.program |= program;
                     if newly {

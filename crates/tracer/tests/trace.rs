@@ -559,12 +559,13 @@ fn a_program_that_switches_user_leaves_the_tracer_as_it_was() {
 }
 
 /// Reads the program's output from a pipe whenever the tracer says it is
-/// readable, never on a tick: the first tick kills the program.
+/// readable, never on a tick; its fiftieth tick (5 s) kills the program.
 struct Drain {
     pipe: std::os::fd::OwnedFd,
     read: usize,
     wakes: usize,
     ended: bool,
+    ticks: usize,
 }
 
 impl Handler for Drain {
@@ -577,7 +578,11 @@ impl Handler for Drain {
         }
     }
     fn on_tick(&mut self, _: Duration) -> Control {
-        Control::Kill("the program was still running at the tick".into())
+        self.ticks += 1;
+        if self.ticks < 50 {
+            return Control::Continue;
+        }
+        Control::Kill("the program was still running at the 50th tick".into())
     }
     fn on_readable(&mut self) {
         self.wakes += 1;
@@ -611,19 +616,16 @@ fn output_piped_to_the_tracer_is_read_as_it_comes() {
         "status=none",
     ]);
     spec.stdout = jailtrace_tracer::Stdio::Fd(write);
-    // A tick ends the run: only the wake-ups can drain the pipe, which
-    // the program fills sixteen times.
-    let opts = Options {
-        tick: Duration::from_secs(30),
-        ..Options::default()
-    };
+    // Only the wake-ups can drain the pipe, which the program fills
+    // sixteen times; without them it would wait until it is killed.
     let mut drain = Drain {
         pipe: read,
         read: 0,
         wakes: 0,
         ended: false,
+        ticks: 0,
     };
-    let out = run(&spec, &opts, &mut drain).expect("run");
+    let out = run(&spec, &Options::default(), &mut drain).expect("run");
     drop(spec);
     assert_eq!(out.status, Some(Status::Exited(0)));
     // What the last wake-up left (the end of the pipe may come after the
