@@ -62,11 +62,19 @@ fn lamp_example(dir: &Path, port: u16, exercised: bool) -> PathBuf {
     let file = dir.join("lamp.jail.toml");
     fs::write(&file, text).unwrap();
 
+    // A temporary directory of its own: the server it starts removes every
+    // `#sql` file in its tmpdir as it starts, and the other LAMP test
+    // installs its data directory at the same time (its tables vanished:
+    // "Could not remove temporary table '/tmp/#sql-temptable-…', error: 2").
+    let tmp = dir.join("lamp/install-tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
     let mut install = Command::new("mariadb-install-db");
     install
         .arg("--user=mysql")
         .arg(format!("--datadir={}", dir.join("lamp/data").display()))
-        .args(["--auth-root-authentication-method=socket", "--skip-test-db"]);
+        .args(["--auth-root-authentication-method=socket", "--skip-test-db"])
+        .arg(format!("--tmpdir={}", tmp.display()));
     cmd::run(install, cmd::PROGRAM_TIMEOUT).assert_success();
     file
 }

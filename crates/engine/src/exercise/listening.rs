@@ -15,11 +15,10 @@
 //!   process event for [`STILL`] ([`Activity`]): a server that greets its
 //!   clients either does so at once or works to (an `sshd` re-executes
 //!   itself for each connection), while one that waits for its client's
-//!   request sits still; a port that
-//!   took the request in an earlier run of the session ([`QuietPorts`]) is sent
-//!   it at once, without that wait: a later run asks each port as the
-//!   first did, and an HTTP server's verifying run does not wait half a
-//!   second per port for a banner that never comes;
+//!   request sits still;
+//! - a port that took the request in an earlier run of the session
+//!   ([`QuietPorts`]) is sent it at once: a later run asks each port as
+//!   the first did;
 //! - the request is `GET PATH HTTP/1.0` with a `User-Agent` and no
 //!   `Host:` header (a server's default virtual host answers it; Redis
 //!   takes a `Host:` line for a cross-protocol attack and logs a
