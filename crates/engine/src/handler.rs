@@ -20,6 +20,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -519,6 +520,18 @@ fn metadata_only(op: Op) -> bool {
     }
 }
 
+/// Whether `call` names a path in /proc or /sys, as spelled (a path
+/// relative to a directory there is not seen as one).
+fn reads_kernel_state(call: &PathCall) -> bool {
+    match &call.target {
+        Target::Path { path, .. } => {
+            let path = path.as_bytes();
+            path.starts_with(b"/proc/") || path.starts_with(b"/sys/")
+        }
+        _ => false,
+    }
+}
+
 /// Who made `call`: the tracee (its executable read from /proc), the
 /// syscall, and the exercise it was serving.
 fn who_of(tracee: &Tracee, call: &PathCall, exercise: Option<jailtrace_manifest::Exercise>) -> Who {
@@ -629,9 +642,16 @@ impl RunHandler<'_> {
 
 impl Handler for RunHandler<'_> {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
-        self.activity.handling(true);
+        // Reading the kernel's state of itself is no work toward what a
+        // client waits for (Redis reads /proc/self/stat on its 100 ms cron).
+        let work = !reads_kernel_state(call);
+        if work {
+            self.activity.handling(true);
+        }
         let interest = self.handle_entry(tracee, call);
-        self.activity.handling(false);
+        if work {
+            self.activity.handling(false);
+        }
         interest
     }
 
@@ -782,5 +802,37 @@ pub(crate) fn humanize(d: Duration) -> String {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jailtrace_tracer::Sysno;
+
+    use super::*;
+
+    #[test]
+    fn reading_proc_or_sys_by_absolute_path_is_no_work_for_a_client() {
+        let open = |path: &str, dirfd: Option<i32>| PathCall {
+            sysno: Sysno::Openat,
+            op: Op::Open { flags: 0 },
+            target: Target::Path {
+                dirfd,
+                path: path.into(),
+                follow: true,
+            },
+        };
+        assert!(reads_kernel_state(&open("/proc/self/stat", None)));
+        assert!(reads_kernel_state(&open(
+            "/sys/kernel/mm/transparent_hugepage/enabled",
+            None
+        )));
+        for work in [
+            open("/etc/ssh/sshd_config", None),
+            open("/processes", None),
+            open("stat", Some(3)),
+        ] {
+            assert!(!reads_kernel_state(&work), "{:?}", work.target);
+        }
     }
 }

@@ -11,8 +11,9 @@
 //!   error;
 //! - a port whose server speaks first (an SSH or SMTP banner, MySQL's
 //!   handshake) within [`SPEAKS_FIRST`] is not sent anything; the wait
-//!   ends sooner once the traced program has made no path call and no
-//!   process event for [`STILL`] ([`Activity`]): a server that greets its
+//!   ends sooner once the traced program has made no path call (but in
+//!   `/proc` and `/sys`: the handler does not count those) and no process
+//!   event for [`STILL`] ([`Activity`]): a server that greets its
 //!   clients either does so at once or works to (an `sshd` re-executes
 //!   itself for each connection), while one that waits for its client's
 //!   request sits still;
