@@ -400,31 +400,23 @@ mod tests {
         later.join().unwrap();
     }
 
+    /// [`ask_each`] of `addr` alone for `/x`, within 10 s.
+    fn ask_one(addr: SocketAddr, quiet: &QuietPorts, activity: &Activity) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        ask_each(|| vec![addr], "/x", deadline, false, quiet, activity)
+    }
+
     #[test]
     fn a_port_that_took_the_request_before_is_sent_it_at_once() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // An HTTP server: it takes the request, and its port is remembered.
         let quiet = QuietPorts::default();
+        let ask_one = |addr| ask_one(addr, &quiet, &Activity::default());
+        // An HTTP server: it takes the request, and its port is remembered.
         let http = serve(b"HTTP/1.0 200 OK\r\n\r\nhi", false);
-        ask_each(
-            || vec![http],
-            "/x",
-            deadline,
-            false,
-            &quiet,
-            &Activity::default(),
-        );
+        ask_one(http);
         assert!(quiet.lock().unwrap().contains(&http));
         // A server that greets first: not sent the request, not remembered.
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
-        ask_each(
-            || vec![banner],
-            "/x",
-            deadline,
-            false,
-            &quiet,
-            &Activity::default(),
-        );
+        ask_one(banner);
         assert!(!quiet.lock().unwrap().contains(&banner));
         // Once remembered, a port is sent the request without waiting to
         // hear it first: this one greets and then reads what it is sent.
@@ -440,14 +432,7 @@ mod tests {
         });
         quiet.lock().unwrap().insert(greets);
         assert_eq!(
-            ask_each(
-                || vec![greets],
-                "/x",
-                deadline,
-                false,
-                &quiet,
-                &Activity::default()
-            ),
+            ask_one(greets),
             format!("{greets} does not speak HTTP (\"220 ready\")")
         );
         assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
@@ -472,7 +457,6 @@ mod tests {
 
     #[test]
     fn the_wait_for_a_first_word_lasts_while_the_program_is_busy() {
-        let deadline = Instant::now() + Duration::from_secs(10);
         // Busy (a stop every 5 ms): the late greeting is waited for.
         let activity = Arc::new(Activity::default());
         let busy = Arc::clone(&activity);
@@ -487,7 +471,7 @@ mod tests {
         let (addr, _) = greets_late(STILL * 5 / 2);
         let quiet = QuietPorts::default();
         assert_eq!(
-            ask_each(|| vec![addr], "/x", deadline, false, &quiet, &activity),
+            ask_one(addr, &quiet, &activity),
             format!("{addr} not asked: it spoke first (\"220 ready\")")
         );
         done.store(true, Ordering::Relaxed);
@@ -495,14 +479,7 @@ mod tests {
         // Still: asked before the greeting comes, which is then its answer.
         let (addr, got) = greets_late(STILL * 4);
         assert_eq!(
-            ask_each(
-                || vec![addr],
-                "/x",
-                deadline,
-                false,
-                &quiet,
-                &Activity::default()
-            ),
+            ask_one(addr, &quiet, &Activity::default()),
             format!("{addr} does not speak HTTP (\"220 ready\")")
         );
         assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
