@@ -40,7 +40,7 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdout, Stdio};
 use std::sync::{Arc, Mutex};
@@ -143,6 +143,8 @@ struct CommandRun {
     status: ChildStdout,
     status_text: Vec<u8>,
     output: ChildStderr,
+    /// Its writers did not all close it yet.
+    output_open: bool,
     tail: Tail,
 }
 
@@ -165,6 +167,7 @@ impl Tail {
 }
 
 /// What reading a non-blocking pipe came to.
+#[derive(PartialEq, Eq)]
 enum PipeState {
     /// The writers closed it.
     Closed,
@@ -226,8 +229,18 @@ impl CommandRun {
             status,
             status_text: Vec::new(),
             output,
+            output_open: true,
             tail: Tail::default(),
         })
+    }
+
+    /// The pipes that may still bring something: its output, and its
+    /// status (which ends it).
+    fn watched<'a>(&'a self, fds: &mut Vec<BorrowedFd<'a>>) {
+        fds.push(self.status.as_fd());
+        if self.output_open {
+            fds.push(self.output.as_fd());
+        }
     }
 
     /// The command's exit code once it is known; `Some(None)` when the
@@ -240,7 +253,9 @@ impl CommandRun {
         );
         // After the status, so that output written before the exit is in.
         let tail = &mut self.tail;
-        read_now(&mut self.output, |b| tail.push(b));
+        if read_now(&mut self.output, |b| tail.push(b)) == PipeState::Closed {
+            self.output_open = false;
+        }
         if !closed {
             return None;
         }
@@ -318,6 +333,39 @@ impl Exercises {
     /// How many steps were started (or failed to start).
     pub fn started(&self) -> usize {
         self.next
+    }
+
+    /// The pipes of the command running now, for the tracer to wait on:
+    /// what it writes is read as it comes (it would block on a full pipe
+    /// until the next poll), and its end is seen at once.
+    pub(crate) fn watched<'a>(&'a self, fds: &mut Vec<BorrowedFd<'a>>) {
+        if let Some(Running {
+            work: Work::Command(command),
+            ..
+        }) = &self.running
+        {
+            command.watched(fds);
+        }
+    }
+
+    /// Waits up to `most` for the running command's pipes to be readable
+    /// (without a command, a probe's thread or the listening exercise's,
+    /// it just waits): after a run, when nothing else wakes jailtrace.
+    pub(crate) fn wait(&self, most: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = Vec::new();
+        self.watched(&mut fds);
+        if fds.is_empty() {
+            std::thread::sleep(most);
+            return;
+        }
+        let mut polled: Vec<PollFd> = fds
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        let ms =
+            PollTimeout::try_from(most.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+        let _ = poll(&mut polled, ms);
     }
 
     /// The step running now and its position (1-based).

@@ -501,7 +501,7 @@ impl<'a> RunHandler<'a> {
         if self.ready {
             self.exercise();
             while !self.exercises.done() {
-                std::thread::sleep(POLL_INTERVAL);
+                self.exercises.wait(POLL_INTERVAL);
                 self.exercise();
             }
         }
@@ -701,11 +701,15 @@ impl Handler for RunHandler<'_> {
             capture.watched(fds);
         }
         self.companions.watched(fds);
+        self.exercises.watched(fds);
     }
 
     fn on_readable(&mut self) {
         self.pump_output();
         self.companions.pump_output();
+        if self.ready {
+            self.exercise();
+        }
     }
 
     /// Often while the program is starting: until its readiness holds

@@ -233,3 +233,32 @@ fn a_command_does_not_inherit_blocked_signals() {
     let r = &ex.results()[0];
     assert!(r.passed, "{r:?}");
 }
+
+#[test]
+fn a_command_with_much_output_is_seen_through_its_pipes_alone() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // 1,988,895 bytes: 30 times what a pipe holds.
+    let mut ex = Exercises::new(commands(&["seq 1 300000"]), DEFAULT_TIMEOUT, 1);
+    ex.poll();
+    // Wait only on what `watched` gives, as the tracer does: a command
+    // blocked on a full pipe that is not among them would never end.
+    while !ex.done() {
+        let mut fds = Vec::new();
+        ex.watched(&mut fds);
+        assert!(!fds.is_empty(), "a running command has pipes to wait on");
+        let mut polled: Vec<PollFd> = fds
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        let ready = poll(&mut polled, PollTimeout::from(10_000u16)).unwrap();
+        assert!(ready > 0, "nothing to wake up for in 10 s: {ex:?}");
+        drop(polled);
+        drop(fds);
+        ex.poll();
+    }
+    assert!(ex.passed());
+    let r = &ex.results()[0];
+    assert_eq!(r.output.len(), OUTPUT_MAX);
+    assert!(r.output.ends_with(b"299999\n300000\n"));
+    assert_eq!(r.output_dropped + r.output.len() as u64, 1_988_895);
+}
