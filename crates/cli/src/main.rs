@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // While jailtrace has one thread: every thread inherits it.
+    // While jailtrace has one thread, so that every thread inherits it.
     jailtrace_tracer::reserve_sigchld();
     let cli = cli::Cli::parse();
     // Before anything else, while jailtrace has one thread.
