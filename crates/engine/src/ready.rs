@@ -48,7 +48,7 @@ pub(crate) use jailtrace_spec::ready::Condition;
 use jailtrace_spec::ready::{format_duration, HttpUrl};
 
 /// Shortest time between two probes of one network condition.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a probe waits for the TCP handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long an `http` probe waits for each read or write. Longer than the

@@ -97,7 +97,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const SETTLE: Duration = Duration::from_secs(10);
 
 /// How often to look again for a port to ask.
-const LOOK_AGAIN: Duration = Duration::from_millis(100);
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
 
 /// Asks each port `ports` gives (the program's listening ports as the
 /// tracer sees them now) for `path`; what each did, for people, one
