@@ -1,5 +1,6 @@
-//! File metadata as this crate reports it ([`Meta`], [`Kind`]) and the
-//! attributes it sets on what it creates ([`Attrs`]).
+//! File metadata as this crate reports it ([`Meta`], [`Kind`], a
+//! directory's [`DirEntry`]s) and the attributes it sets on what it
+//! creates ([`Attrs`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

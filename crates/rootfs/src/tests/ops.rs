@@ -34,6 +34,32 @@ fn open_refuses_symlinks_and_files() {
     );
 }
 
+/// A host's `read_dir` is confined to its base as every host read is: an
+/// absolute symlink leads below the base, not to the real system's
+/// directory; each entry has its kind and inode number.
+#[test]
+fn a_host_listing_stays_below_the_hosts_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    fs::create_dir_all(h.join("usr/lib/sub")).unwrap();
+    fs::write(h.join("usr/lib/libx.so.1"), b"").unwrap();
+    link("/usr/lib", &h.join("lib"));
+    let host = crate::Host::at(h);
+    let mut entries = host.read_dir(Path::new("/lib")).unwrap();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let seen: Vec<_> = entries.iter().map(|e| (e.name.clone(), e.kind)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("libx.so.1".into(), Some(Kind::File)),
+            ("sub".into(), Some(Kind::Dir)),
+        ]
+    );
+    let ino = fs::symlink_metadata(h.join("usr/lib/sub")).unwrap().ino();
+    assert_eq!(entries[1].ino, ino);
+    assert!(host.read_dir(Path::new("/missing")).is_err());
+}
+
 /// `read_dir` names what a directory holds, with the kinds the listing
 /// gives, through symlinks resolved inside the root; a missing path or a
 /// file is an error.
