@@ -14,27 +14,32 @@
 //! path syscalls; without one (`Seccomp::Off`) it stops at every syscall and
 //! the tracer skips the others.
 //!
-//! All `unsafe` of the tracer lives in this crate's lowest layer: the forked
+//! All `unsafe` of the tracer lives in this crate's lowest layer: the program's
 //! child (`spawn`), the seccomp install, `PTRACE_GET_SYSCALL_INFO` and a
 //! helper thread's priority (`pin::background`).
 
 pub mod arch;
 pub mod call;
+mod error;
 pub mod memory;
 pub mod ns;
 mod pin;
 mod proc;
 pub mod seccomp;
+mod signals;
 mod spawn;
+mod spin;
 mod terminal;
 mod tracer;
 
 pub use arch::{Arch, Sysno};
 pub use call::{Op, PathCall, Target};
+pub use error::Error;
 pub use pin::background;
 pub use proc::Tracee;
+pub use signals::reserve_sigchld;
 pub use spawn::{Spawn, SpawnError, Stdio};
 pub use tracer::{
-    reserve_sigchld, run, run_stack, Control, Error, ExitInterest, Handler, Options, ProcessEvent,
-    RunOutcome, Seccomp, Status,
+    run, run_stack, Control, ExitInterest, Handler, Options, ProcessEvent, RunOutcome, Seccomp,
+    Status,
 };

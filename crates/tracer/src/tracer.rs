@@ -24,24 +24,25 @@
 //! stopped with nothing to continue it.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::ptrace::{self, Event};
-use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::arch::{Arch, Sysno};
 use crate::call::{self, PathCall};
+use crate::error::Error;
 use crate::pin::Pin;
 use crate::proc::Tracee;
-use crate::seccomp::{FilterError, Filters};
-use crate::spawn::{self, Spawn, SpawnError};
+use crate::seccomp::Filters;
+use crate::signals::SignalGuard;
+use crate::spawn::{self, Spawn};
+use crate::spin::Spin;
 use crate::terminal::Foreground;
 
 /// How the tracer gets its stops.
@@ -190,30 +191,6 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// Why a run could not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Spawn(#[from] SpawnError),
-    #[error(transparent)]
-    Filter(#[from] FilterError),
-    #[error("{what}: {errno}")]
-    Os { what: &'static str, errno: Errno },
-    #[error("cannot trace the program: {errno} (ptrace needs CAP_SYS_PTRACE or a permissive kernel.yama.ptrace_scope)")]
-    Seize { errno: Errno },
-}
-
-impl Error {
-    /// See [`SpawnError::is_seccomp_refused`].
-    pub fn is_seccomp_refused(&self) -> bool {
-        matches!(self, Error::Spawn(e) if e.is_seccomp_refused())
-    }
-}
-
-fn os(what: &'static str) -> impl FnOnce(Errno) -> Error {
-    move |errno| Error::Os { what, errno }
-}
-
 /// Per-task state.
 #[derive(Debug, Default)]
 struct Task {
@@ -284,94 +261,6 @@ fn listen(pid: Pid) -> Result<(), Errno> {
     // SAFETY: PTRACE_LISTEN takes no pointers; addr and data must be 0.
     let rc = unsafe { libc::ptrace(libc::PTRACE_LISTEN, pid.as_raw(), 0, 0) };
     Errno::result(rc).map(drop)
-}
-
-/// Blocks SIGCHLD in the calling thread. For a program's main thread,
-/// before it starts any other: every thread then inherits the mask, and the
-/// SIGCHLD a stop sends waits for the tracer's signalfd. A thread that had
-/// it unblocked could take it (and drop it: it is ignored by default)
-/// while the tracer was about to sleep, which then slept through the stop
-/// until its next tick. (The loop's own thread blocks it anyway.)
-pub fn reserve_sigchld() {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    let _ = signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-}
-
-/// Blocks the signals the loop waits for in this thread and restores the
-/// old mask when dropped.
-struct SignalGuard {
-    old: SigSet,
-    fd: SignalFd,
-}
-
-impl SignalGuard {
-    fn new() -> Result<SignalGuard, Error> {
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGCHLD,
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-        ] {
-            set.add(s);
-        }
-        // SIGTTOU is blocked but not read: see `terminal`.
-        let mut blocked = set;
-        blocked.add(Signal::SIGTTOU);
-        let mut old = SigSet::empty();
-        signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old))
-            .map_err(os("blocking signals"))?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(os("signalfd"))?;
-        Ok(SignalGuard { old, fd })
-    }
-
-    /// Waits up to `timeout` for a signal or for one of `watched` to be
-    /// readable; returns a terminating signal, if one came, and whether one
-    /// of `watched` is readable (or hung up).
-    fn wait(
-        &self,
-        timeout: Duration,
-        watched: &[BorrowedFd<'_>],
-    ) -> Result<(Option<Signal>, bool), Error> {
-        let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        let mut fds: Vec<PollFd> = std::iter::once(self.fd.as_fd())
-            .chain(watched.iter().copied())
-            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
-            .collect();
-        match poll(&mut fds, ms) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(errno) => {
-                return Err(Error::Os {
-                    what: "poll",
-                    errno,
-                })
-            }
-        }
-        let readable = fds[1..]
-            .iter()
-            .any(|fd| fd.revents().is_some_and(|r| !r.is_empty()));
-        let mut terminating = None;
-        while let Ok(Some(info)) = self.fd.read_signal() {
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGCHLD) | Err(_) => {}
-                Ok(sig) => terminating = Some(sig),
-            }
-        }
-        Ok((terminating, readable))
-    }
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        // Signals that arrived meanwhile stay pending and are delivered now
-        // (a SIGINT then ends jailtrace by its default action unless the
-        // caller handles it; the run reports it in `interrupted` first).
-        let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
-    }
 }
 
 /// Runs `spec` under ptrace until every task it started has exited, and
@@ -527,82 +416,7 @@ pub fn run_stack(
     Ok(lp.out)
 }
 
-/// The tracer's wait for the next stop: a short, adaptive wait on
-/// `waitpid(WNOHANG)` after each event, yielding the CPU between polls,
-/// before it sleeps in `poll`.
-///
-/// A stop that wakes a sleeping tracer costs a cross-CPU wake-up (an
-/// inter-processor interrupt and the idle CPU's exit latency), often more
-/// than the tracer's own work on the stop; a path-heavy program stops again
-/// within microseconds of being resumed. So after handling an event the
-/// loop keeps polling for up to `budget`; a spin that ends with an event
-/// doubles the budget (up to [`SPIN_MAX`]), one that ends empty halves it
-/// (down to [`SPIN_MIN`]), so a program that computes between its calls
-/// costs the tracer little CPU. Each poll is followed by `sched_yield`:
-/// the resumed tracee is often woken on the tracer's own CPU, and a pure
-/// busy loop kept it waiting (a fork/exec loop measured 10-20% slower).
-/// Only while the program has one task (more may need both CPUs), never
-/// on a machine (or cpuset) with one CPU, which includes the tracer bound
-/// to one CPU by `pin.rs` (it is, from the start of a run, unless binding
-/// is off or refused): the spin is for a tracer whose program runs on
-/// another CPU. A task bound to the tracer's CPU instead wakes it with a
-/// switch, not a cross-CPU wake-up, and the loop yields before its first
-/// poll after resuming it: the task cannot have stopped again before it
-/// ran, so that poll could only find nothing, and the tracer slept in
-/// `poll` at nearly every stop (a Python run: 2,279 `poll`s and 4,674
-/// `wait4`s for 2,358 stops before, 155 and 2,539 after; `find
-/// /usr/share` went from 299 to 258 ms). Spinning while bound too was
-/// measured and changed nothing.
-struct Spin {
-    on: bool,
-    budget: Duration,
-    /// When the last event was handled, while a spin is allowed.
-    since: Option<Instant>,
-}
-
-/// The most one spin lasts.
-const SPIN_MAX: Duration = Duration::from_micros(400);
-/// The least budget a spin keeps, so that a busy phase is noticed again.
-const SPIN_MIN: Duration = Duration::from_micros(5);
-
-impl Spin {
-    fn new(wanted: bool) -> Spin {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Spin {
-            on: wanted && cpus > 1,
-            budget: SPIN_MAX,
-            since: None,
-        }
-    }
-
-    /// An event was handled at `now`: a spin may follow.
-    fn handled(&mut self, now: Instant) {
-        if !self.on {
-            return;
-        }
-        if self.since.is_some() {
-            // The spin that was running ended with this event.
-            self.budget = (self.budget * 2).min(SPIN_MAX);
-        }
-        self.since = Some(now);
-    }
-
-    /// Whether to poll again rather than sleep; a spin that runs out of
-    /// budget halves it.
-    fn again(&mut self, now: Instant) -> bool {
-        let Some(since) = self.since else {
-            return false;
-        };
-        if now - since < self.budget {
-            return true;
-        }
-        self.since = None;
-        self.budget = (self.budget / 2).max(SPIN_MIN);
-        false
-    }
-}
-
-/// One program of a stack: the child forked for it and what the loop
+/// One program of a stack: the child started for it and what the loop
 /// knows of its tasks.
 struct Job {
     child: spawn::Child,
@@ -683,7 +497,7 @@ struct Loop<'a> {
     /// The program's group has the terminal (see [`crate::terminal`]).
     terminal: bool,
     /// Live tasks of the programs (see [`Task::program`]): the loop spins
-    /// only while there is one (see [`Spin`]).
+    /// only while there is one (see [`crate::spin::Spin`]).
     program_tasks: usize,
     /// Tasks that exited before their parent's fork event was handled (the
     /// child of a fork can exec and exit first): that event must not bring
