@@ -34,10 +34,10 @@ use serde_json::Value;
 
 use crate::cmd::{self, assert_same_stdout, chroot_output, host_output, Finished};
 use crate::fixtures::{self, BuildError};
-use crate::jail::{exit, Jail, JAILTRACE_TIMEOUT};
+use crate::jail::{exit, Jail, Outcome, JAILTRACE_TIMEOUT};
 use crate::net::{
-    http_get_retry, require_server, sigterm, spawn_chroot, HostDir, REQUIRE_SERVERS_VAR,
-    SERVE_WITHIN, STOP_WITHIN,
+    free_port, http_get_retry, require_server, run_chroot, sigterm, spawn_chroot, HostDir,
+    REQUIRE_SERVERS_VAR, SERVE_WITHIN, STOP_WITHIN,
 };
 use crate::servers::{
     assert_listens, expect_ready, prepare_apache_host, Site, APACHE, APACHE_ENV, ENVVARS,
@@ -45,6 +45,7 @@ use crate::servers::{
 use crate::util::{self, require_root, BASE_ENV};
 
 const HAPROXY: &str = "/usr/sbin/haproxy";
+const PYTHON: &str = "/usr/bin/python3";
 const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 
 // ---------------------------------------------------------------------------
@@ -469,6 +470,101 @@ fn ctrl_c_on_the_programs_terminal_interrupts_the_run() {
         "an interrupted run wrote a manifest\n{report}"
     );
     assert!(gave_back(&text), "{report}");
+}
+
+// ---------------------------------------------------------------------------
+// What a program leaves running when its first process exits 0
+
+/// A Python daemon for the leftover tests, run as `python3 -c LATE PORT
+/// SECONDS`: it listens on 127.0.0.1:PORT and answers every connection
+/// with a page, then, SECONDS later, reads /etc/debian_version.
+const LATE_READER: &str = r#"
+import socket, sys, threading, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+def serve():
+    while True:
+        c, _ = s.accept()
+        c.recv(1024)
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\nok\n")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+time.sleep(float(sys.argv[2]))
+open("/etc/debian_version").read()
+time.sleep(60)
+"#;
+
+/// Whether the jail holds /etc/debian_version, in its manifest and its root.
+fn holds_debian_version(jail: &Jail, outcome: &Outcome) -> bool {
+    let in_manifest = outcome
+        .manifest()
+        .entry(Path::new("/etc/debian_version"))
+        .is_some();
+    let in_root = jail.root.join("etc/debian_version").exists();
+    assert_eq!(
+        in_manifest,
+        in_root,
+        "the manifest and the root disagree on /etc/debian_version\n{}",
+        outcome.finished.report()
+    );
+    in_root
+}
+
+#[test]
+fn a_server_left_running_ends_the_run_once_it_sits_still() {
+    const NAME: &str = "a_server_left_running_ends_the_run_once_it_sits_still";
+    if !require_root(NAME) {
+        return;
+    }
+    // `sh` exits 0 at once and leaves the daemon (as a `Type=forking`
+    // unit's start command does). The daemon listens, then makes no call
+    // for 1.2 s: 0.3 s of that is its start, and the tree is stopped
+    // there, not after the 2 s grace, so its late read never happens.
+    let jail = Jail::new("leftover-server");
+    let port = free_port().to_string();
+    let script = format!("{PYTHON} -c \"$0\" {port} 1.2 &");
+    let outcome = jail.run(&["/bin/sh", "-c", &script, LATE_READER], &[], BASE_ENV);
+    outcome.expect_ok();
+    let manifest = outcome.manifest();
+    assert!(
+        manifest
+            .sockets
+            .iter()
+            .any(|s| s.op == SocketOp::Listen && s.address == format!("127.0.0.1:{port}")),
+        "the daemon's listening port is not recorded: {:?}\n{}",
+        manifest.sockets,
+        outcome.finished.report()
+    );
+    assert!(
+        !holds_debian_version(&jail, &outcome),
+        "the run waited out the grace for a server that sat still\n{}",
+        outcome.finished.report()
+    );
+}
+
+#[test]
+fn a_background_job_without_a_port_keeps_the_whole_grace() {
+    const NAME: &str = "a_background_job_without_a_port_keeps_the_whole_grace";
+    if !require_root(NAME) {
+        return;
+    }
+    // The same pause, by a job that listens on nothing: it may be a
+    // script's work still to come, so it gets the whole grace.
+    let jail = Jail::new("leftover-job");
+    let script = "(sleep 1.2; cat /etc/debian_version >/dev/null) &";
+    let outcome = jail.run(&["/bin/sh", "-c", script], &[], BASE_ENV);
+    outcome.expect_ok();
+    assert!(
+        holds_debian_version(&jail, &outcome),
+        "the background job's read within the grace is not in the jail\n{}",
+        outcome.finished.report()
+    );
+    let host = fs::read_to_string("/etc/debian_version").expect("read /etc/debian_version");
+    let jailed = run_chroot(&jail.root, &["/bin/cat", "/etc/debian_version"], BASE_ENV);
+    jailed.assert_success();
+    assert_eq!(jailed.stdout_text(), host, "{}", jailed.report());
 }
 
 // ---------------------------------------------------------------------------

@@ -44,6 +44,13 @@ use crate::stack::{Companions, Step};
 /// exited 0 (when readiness is only `exit`), before it gets SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
+/// The grace ends sooner for leftovers that are a server up and serving:
+/// they listen on a TCP port, their exercises are done, and they have
+/// made no path call and no process event for this long (a `Type=forking`
+/// unit's daemon, which would otherwise sit out the whole grace in each
+/// run).
+const LEFTOVER_STILL: Duration = Duration::from_millis(300);
+
 /// How often the run's clock looks at a program that is starting: its
 /// readiness, its exercises, the programs it runs with (the tracer's own
 /// tick, 100 ms, is for the rest of the run).
@@ -72,6 +79,9 @@ pub(crate) struct RunHandler<'a> {
     pub transcript: Option<Vec<u8>>,
     leader_exited: bool,
     leader_exit: Option<Duration>,
+    /// The program's activity count when last looked at in the grace, and
+    /// when it was first seen at that count.
+    still_since: Option<(u64, Duration)>,
     /// Every process of the program ended (those it runs with may not).
     program_ended: bool,
     terminated_at: Option<Duration>,
@@ -100,6 +110,7 @@ impl<'a> RunHandler<'a> {
             transcript: None,
             leader_exited: false,
             leader_exit: None,
+            still_since: None,
             program_ended: false,
             terminated_at: None,
         }
@@ -461,6 +472,23 @@ impl<'a> RunHandler<'a> {
         }
     }
 
+    /// Whether what the program left running is a server that has
+    /// started ([`LEFTOVER_STILL`]), looked at once a tick during the
+    /// grace. A background job that sleeps and then works listens on no
+    /// port: it keeps the whole grace.
+    fn leftovers_serve(&mut self, elapsed: Duration) -> bool {
+        let (events, handling) = self.activity.look();
+        match self.still_since {
+            Some((seen, since)) if seen == events && !handling => {
+                elapsed - since >= LEFTOVER_STILL && !self.session.listening_tcp().is_empty()
+            }
+            _ => {
+                self.still_since = Some((events, elapsed));
+                false
+            }
+        }
+    }
+
     /// See [`Session::forget_temporaries`]; a failure only leaves them
     /// recorded.
     fn forget_temporaries(&mut self) {
@@ -760,6 +788,7 @@ impl Handler for RunHandler<'_> {
             self.leader_exit.get_or_insert(elapsed);
         }
         let leader_gone = self.leader_exit;
+        let leftovers_serve = leader_gone.is_some() && !exercising && self.leftovers_serve(elapsed);
         // Programs run with this one never end by themselves: once its
         // own processes are gone, there is nothing to wait for, ready or
         // not (what has not held by then never will).
@@ -768,7 +797,7 @@ impl Handler for RunHandler<'_> {
                 || (self.program_ended && !self.ready)
                 || leader_gone.is_some_and(|t| {
                     self.readiness.only_exit()
-                        && (self.program_ended || elapsed - t >= LEFTOVER_GRACE)
+                        && (self.program_ended || elapsed - t >= LEFTOVER_GRACE || leftovers_serve)
                 }));
         match self.terminated_at {
             None if stop => {

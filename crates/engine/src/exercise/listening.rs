@@ -79,7 +79,7 @@ impl Activity {
     }
 
     /// The events so far, and whether one is being handled.
-    fn look(&self) -> (u64, bool) {
+    pub(crate) fn look(&self) -> (u64, bool) {
         (
             self.events.load(Ordering::Relaxed),
             self.handling.load(Ordering::Relaxed),
