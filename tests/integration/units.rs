@@ -9,9 +9,10 @@
 //! records (the `sh`/`bwrap` exports' form: no systemd runs here as PID
 //! 1), and must answer: nginx and apache2 their default page, redis-server
 //! `PING`, MariaDB a query over its socket, sshd its banner (after `sshd
-//! -t` passed in the jail), Tomcat its welcome page.
+//! -t` passed in the jail), Tomcat its welcome page, dnsmasq a DNS query
+//! over TCP.
 //!
-//! The services listen on their default ports (80, 6379, 3306, 8080;
+//! The services listen on their default ports (80, 6379, 3306, 8080, 53;
 //! sshd on a free port that a drop-in the test writes in
 //! `/etc/systemd/system/ssh.service.d/` gives it, removed afterwards), so
 //! these tests take [`DEFAULT_PORTS`] and check first that nothing on the
@@ -166,6 +167,25 @@ fn ask(port: u16, request: &[u8], expect: &str, within: Duration) -> String {
     panic!("port {port} did not answer {expect:?} within {within:?}; last answer {last:?}");
 }
 
+/// What the server on `port` of 127.0.0.1 answers to `request` (the
+/// bytes up to its first pause of 2 s or the end), asked again until it
+/// answers something, within `within`.
+fn ask_bytes(port: u16, request: &[u8], within: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let _ = s.write_all(request);
+            let mut chunk = [0u8; 4096];
+            if let Ok(n @ 1..) = s.read(&mut chunk) {
+                return chunk[..n].to_vec();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("port {port} did not answer within {within:?}");
+}
+
 fn expect_unit(summary: &serde_json::Value, name: &str, ty: &str) {
     assert_eq!(summary["unit"]["name"], name, "{summary:#}");
     assert_eq!(summary["unit"]["type"], ty, "{summary:#}");
@@ -213,6 +233,46 @@ fn unit_nginx_serves_its_default_page() {
         page.contains("nginx") || page.contains("Debian Default Page"),
         "{page}"
     );
+    let _ = &j.jail;
+}
+
+#[test]
+fn unit_dnsmasq_answers_a_query_over_tcp() {
+    const NAME: &str = "unit_dnsmasq_answers_a_query_over_tcp";
+    if !require_root(NAME) || !require_server(NAME, "/usr/sbin/dnsmasq", "dnsmasq") {
+        return;
+    }
+    let _ports = default_ports();
+    assert_port_free(53);
+    let mut j = jail_unit(NAME, "dnsmasq", "dnsmasq", &[]);
+    expect_unit(&j.summary, "dnsmasq.service", "forking");
+    // The default exercise sends `GET /` to port 53, which DNS over TCP
+    // reads as the length of a query still to come: dnsmasq sits still
+    // and is not waited for (it was, 15 s in each run).
+    let exercises = j.summary["exercises"].as_array().unwrap();
+    assert!(
+        exercises.iter().any(|e| e["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("127.0.0.1:53 gave no answer: it sat still"))),
+        "{exercises:?}"
+    );
+    let started = j.start();
+    let finished: Finished = started.wait(Duration::from_secs(20));
+    finished.assert_success();
+    // `localhost` from the jail's /etc/hosts, asked over TCP.
+    let mut query = vec![0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x09localhost\x00\x00\x01\x00\x01");
+    let mut request = u16::try_from(query.len()).unwrap().to_be_bytes().to_vec();
+    request.extend_from_slice(&query);
+    let answer = ask_bytes(53, &request, Duration::from_secs(10));
+    // The header's answer count is 1 or more, and the answer is 127.0.0.1.
+    assert!(answer.len() > 14, "{answer:?}");
+    assert_eq!(&answer[2..4], &[0x12, 0x34], "{answer:?}");
+    assert!(
+        u16::from_be_bytes([answer[8], answer[9]]) >= 1,
+        "{answer:?}"
+    );
+    assert!(answer.ends_with(&[0, 4, 127, 0, 0, 1]), "{answer:?}");
     let _ = &j.jail;
 }
 

@@ -690,7 +690,15 @@ impl Handler for RunHandler<'_> {
     }
 
     fn on_process(&mut self, event: &ProcessEvent) {
-        self.activity.event();
+        match *event {
+            ProcessEvent::Spawned { pid, .. } => self.activity.event(pid.as_raw(), true),
+            ProcessEvent::Exec { pid, former } => {
+                self.activity.event(former.as_raw(), false);
+                self.activity.event(pid.as_raw(), true);
+            }
+            ProcessEvent::Exited { pid, .. } => self.activity.event(pid.as_raw(), false),
+            ProcessEvent::JobEnded { .. } => {}
+        }
         if let ProcessEvent::JobEnded { job } = *event {
             if self.companions.name(job).is_some() {
                 self.companions.ended(job);

@@ -25,6 +25,10 @@
 //!   takes a `Host:` line for a cross-protocol attack and logs a
 //!   warning); an answer that does not begin with `HTTP/` is not read
 //!   further;
+//! - an answer is waited for while the server works on it (path calls,
+//!   process events, CPU time), and not once it has sat still for
+//!   [`NO_ANSWER_STILL`]: a server of another protocol may wait for the
+//!   rest of a message that never comes;
 //! - a port refused is asked again, and with no port known in the first
 //!   run the step waits for one, for at most [`SETTLE`] (the program may
 //!   listen after it counted as ready); a later run does not wait for a
@@ -43,6 +47,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use jailtrace_spec::ready::format_duration;
+
 /// The ports that took the request without speaking first, in the runs of
 /// a session so far.
 pub(crate) type QuietPorts = Arc<Mutex<HashSet<SocketAddr>>>;
@@ -58,12 +64,14 @@ pub(crate) const STILL: Duration = Duration::from_millis(100);
 const LOOK_STILL: Duration = Duration::from_millis(10);
 
 /// What the traced program does, as the handler sees it: how many of its
-/// stops and process events were handled, and whether one is being handled
-/// now (a copy may take longer than [`STILL`]).
+/// stops and process events were handled, whether one is being handled
+/// now (a copy may take longer than [`STILL`]), and its tasks, whose CPU
+/// time tells a server that computes an answer from one that waits.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
     events: AtomicU64,
     handling: AtomicBool,
+    tasks: Mutex<HashSet<i32>>,
 }
 
 impl Activity {
@@ -73,9 +81,35 @@ impl Activity {
         self.handling.store(now, Ordering::Relaxed);
     }
 
-    /// A process event (a fork, an exec, an exit).
-    pub(crate) fn event(&self) {
+    /// A process event (a fork, an exec, an exit) of task `tid`, which
+    /// lives on (`alive`) or not.
+    pub(crate) fn event(&self, tid: i32, alive: bool) {
         self.events.fetch_add(1, Ordering::Relaxed);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if alive {
+            tasks.insert(tid);
+        } else {
+            tasks.remove(&tid);
+        }
+    }
+
+    /// The CPU time the program's tasks have had, in nanoseconds (the
+    /// first field of each `/proc/TID/schedstat`; a task gone counts 0).
+    fn cpu_ns(&self) -> u64 {
+        let tasks: Vec<i32> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        tasks
+            .into_iter()
+            .filter_map(|tid| {
+                let stat = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).ok()?;
+                stat.split_whitespace().next()?.parse::<u64>().ok()
+            })
+            .sum()
     }
 
     /// The events so far, and whether one is being handled.
@@ -89,6 +123,18 @@ impl Activity {
 
 /// The longest wait for a connection or for each read of an answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a server that took the request and has not answered may sit
+/// still before its answer is no longer waited for: no path call, no
+/// process event, and less than a tenth of a CPU ([`Activity`]). A server
+/// of another protocol may wait for the rest of a message that never
+/// comes (DNS over TCP reads `GE` as the length of a query), where a
+/// server that works on an answer opens files, starts processes or
+/// computes.
+const NO_ANSWER_STILL: Duration = Duration::from_secs(1);
+
+/// How often the wait for an answer looks at the program's activity.
+const LOOK_ANSWER: Duration = Duration::from_millis(50);
 
 /// How long to wait for a port to ask: a first one when none is known,
 /// or one the program listened on (in this run or an earlier one) that
@@ -127,8 +173,7 @@ pub(crate) fn ask_each(
             if asked.iter().any(|(a, _)| *a == addr) {
                 continue;
             }
-            let first_word = (!known_quiet(&addr)).then_some(activity);
-            match ask(addr, path, deadline, first_word) {
+            match ask(addr, path, deadline, activity, !known_quiet(&addr)) {
                 Ok((outcome, requested)) => {
                     if requested {
                         quiet.lock().unwrap_or_else(|e| e.into_inner()).insert(addr);
@@ -168,12 +213,14 @@ fn wait(deadline: Instant, most: Duration) -> Option<Duration> {
 
 /// What asking `addr` came to, and whether the request was sent; `Err`
 /// when it refused the connection (it may listen later). With
-/// `first_word`, the server (whose activity it is) may speak first.
+/// `first_word`, the server (whose activity `activity` is) may speak
+/// first.
 fn ask(
     addr: SocketAddr,
     path: &str,
     deadline: Instant,
-    first_word: Option<&Activity>,
+    activity: &Activity,
+    first_word: bool,
 ) -> Result<(String, bool), String> {
     let Some(connect) = wait(deadline, IO_TIMEOUT) else {
         return Ok(("not asked: no time left".to_string(), false));
@@ -185,7 +232,7 @@ fn ask(
         }
         Err(e) => return Ok((format!("not connected: {e}"), false)),
     };
-    Ok(asked(stream, path, deadline, first_word))
+    Ok(asked(stream, path, deadline, activity, first_word))
 }
 
 /// What a server that accepted the connection did, and whether it was sent
@@ -194,9 +241,10 @@ fn asked(
     mut stream: TcpStream,
     path: &str,
     deadline: Instant,
-    first_word: Option<&Activity>,
+    activity: &Activity,
+    first_word: bool,
 ) -> (String, bool) {
-    if let Some(activity) = first_word {
+    if first_word {
         if let Some(before) = before_asked(&mut stream, deadline, activity) {
             return (before, false);
         }
@@ -212,8 +260,16 @@ fn asked(
     }
     // The whole answer: the server may still read for it after its status.
     let mut answer = Vec::new();
+    let mut still = Stillness::new(activity);
+    let mut waits = false;
     while let Some(io) = wait(deadline, IO_TIMEOUT) {
-        let _ = stream.set_read_timeout(Some(io));
+        // Until the first byte, the server's activity is looked at.
+        let look = if answer.is_empty() {
+            io.min(LOOK_ANSWER)
+        } else {
+            io
+        };
+        let _ = stream.set_read_timeout(Some(look));
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
@@ -226,10 +282,24 @@ fn asked(
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e)
+                if answer.is_empty()
+                    && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                if still.for_() >= NO_ANSWER_STILL {
+                    waits = true;
+                    break;
+                }
+            }
             Err(_) => break,
         }
     }
-    let outcome = if answer.is_empty() {
+    let outcome = if waits {
+        format!(
+            "gave no answer: it sat still {} after the request (another protocol?)",
+            format_duration(NO_ANSWER_STILL)
+        )
+    } else if answer.is_empty() {
         "gave no answer".to_string()
     } else if answer.starts_with(b"HTTP/") {
         format!("answered {}", line_of(&answer))
@@ -277,6 +347,42 @@ fn before_asked(stream: &mut TcpStream, deadline: Instant, activity: &Activity) 
     }
 }
 
+/// How long the traced program has sat still: no path call, no process
+/// event, and less than a tenth of a CPU between two looks.
+struct Stillness<'a> {
+    activity: &'a Activity,
+    seen: (u64, bool),
+    cpu_ns: u64,
+    looked: Instant,
+    since: Instant,
+}
+
+impl<'a> Stillness<'a> {
+    fn new(activity: &'a Activity) -> Stillness<'a> {
+        let now = Instant::now();
+        Stillness {
+            activity,
+            seen: activity.look(),
+            cpu_ns: activity.cpu_ns(),
+            looked: now,
+            since: now,
+        }
+    }
+
+    /// How long the program has sat still, as of now.
+    fn for_(&mut self) -> Duration {
+        let now = Instant::now();
+        let (seen, cpu_ns) = (self.activity.look(), self.activity.cpu_ns());
+        let window = now.duration_since(self.looked).as_nanos();
+        let busy = u128::from(cpu_ns.saturating_sub(self.cpu_ns)) * 10 > window;
+        if seen != self.seen || seen.1 || busy {
+            self.since = now;
+        }
+        (self.seen, self.cpu_ns, self.looked) = (seen, cpu_ns, now);
+        now - self.since
+    }
+}
+
 /// The first line of `bytes`, printable, at most 60 characters.
 fn line_of(bytes: &[u8]) -> String {
     let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -317,12 +423,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let http = serve(b"HTTP/1.1 404 Not Found\r\n\r\nno", false);
         assert_eq!(
-            ask(http, "/x", deadline, Some(&Activity::default())).unwrap(),
+            ask(http, "/x", deadline, &Activity::default(), true).unwrap(),
             ("answered \"HTTP/1.1 404 Not Found\"".to_string(), true)
         );
         let banner = serve(b"SSH-2.0-OpenSSH_9.2p1\r\n", true);
         assert_eq!(
-            ask(banner, "/x", deadline, Some(&Activity::default())).unwrap(),
+            ask(banner, "/x", deadline, &Activity::default(), true).unwrap(),
             (
                 "not asked: it spoke first (\"SSH-2.0-OpenSSH_9.2p1\")".to_string(),
                 false
@@ -330,7 +436,7 @@ mod tests {
         );
         let redis = serve(b"-ERR wrong number of arguments\r\n", false);
         assert_eq!(
-            ask(redis, "/x", deadline, Some(&Activity::default())).unwrap(),
+            ask(redis, "/x", deadline, &Activity::default(), true).unwrap(),
             (
                 "does not speak HTTP (\"-ERR wrong number of arguments\")".to_string(),
                 true
@@ -339,7 +445,7 @@ mod tests {
         let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        assert!(ask(addr, "/x", deadline, Some(&Activity::default()))
+        assert!(ask(addr, "/x", deadline, &Activity::default(), true)
             .unwrap_err()
             .starts_with("not connected: "));
         // Nothing listens yet: the wait ends at the deadline.
@@ -464,7 +570,7 @@ mod tests {
         let stop = Arc::clone(&done);
         let worker = std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                busy.event();
+                busy.event(0, false);
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
@@ -483,5 +589,56 @@ mod tests {
             format!("{addr} does not speak HTTP (\"220 ready\")")
         );
         assert!(got.recv().unwrap().starts_with(b"GET /x HTTP/1.0\r\n"));
+    }
+
+    /// A server that takes the request and, after `work` (spent on the
+    /// CPU of the task whose id it sends on the channel first), answers
+    /// `answer`, or keeps the connection open and says nothing when that
+    /// is empty.
+    fn answers_after(work: Duration, answer: &'static [u8]) -> (SocketAddr, i32) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).unwrap();
+            let began = Instant::now();
+            while began.elapsed() < work {
+                std::hint::spin_loop();
+            }
+            if answer.is_empty() {
+                // As DNS over TCP: waits for the rest of its "message".
+                let _ = s.read(&mut buf);
+            } else {
+                s.write_all(answer).unwrap();
+            }
+        });
+        (addr, tid_rx.recv().unwrap())
+    }
+
+    #[test]
+    fn a_server_that_sits_still_after_the_request_is_not_waited_for() {
+        let (addr, _) = answers_after(Duration::ZERO, b"");
+        let began = Instant::now();
+        assert_eq!(
+            ask_one(addr, &QuietPorts::default(), &Activity::default()),
+            format!("{addr} gave no answer: it sat still 1s after the request (another protocol?)")
+        );
+        // Not the 15 s of a read's timeout.
+        assert!(began.elapsed() < IO_TIMEOUT / 3, "{:?}", began.elapsed());
+    }
+
+    #[test]
+    fn a_server_that_computes_its_answer_is_waited_for() {
+        // Longer on the CPU than NO_ANSWER_STILL, without a path call.
+        let (addr, tid) = answers_after(NO_ANSWER_STILL * 2, b"HTTP/1.0 200 OK\r\n\r\nhi");
+        let activity = Activity::default();
+        activity.event(tid, true);
+        assert_eq!(
+            ask_one(addr, &QuietPorts::default(), &activity),
+            format!("{addr} answered \"HTTP/1.0 200 OK\"")
+        );
     }
 }
