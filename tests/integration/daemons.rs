@@ -1,6 +1,7 @@
 //! Daemons as Debian runs them (issue 11, item 5): a program that chroots
 //! itself, one that signals its own process group, one that logs to
-//! `/dev/log` by datagram, and the terminal during a run; with the C
+//! `/dev/log` by datagram, one that drops its privileges with threads
+//! alive, and the terminal during a run; with the C
 //! fixtures of `fixtures/daemons/` and with Debian's haproxy (its own
 //! `chroot /var/lib/haproxy`, syslog by `sendmsg`) and Apache with the
 //! prefork MPM and mod_php (`killpg(getpgrp(), SIGTERM)` when it stops).
@@ -63,6 +64,10 @@ struct Daemons {
     syslog_send: String,
     /// `tty-pgrp LABEL`: whether it leads its group and has the terminal.
     tty_pgrp: String,
+    /// `drop-privs FILE`: becomes nobody with a second thread alive (glibc
+    /// signals it SIGSETXID, a real-time signal), then that thread reads
+    /// FILE's first line; prints both uids and the line.
+    drop_privs: String,
 }
 
 fn daemons(test: &str) -> Option<&'static Daemons> {
@@ -85,7 +90,12 @@ fn build() -> Result<Daemons, BuildError> {
         .map_err(|e| BuildError::Failed(format!("cannot create a staging dir: {e}")))?;
     let compile = |name: &str, source: &str| -> Result<String, BuildError> {
         let staged = stage.path().join(name);
-        fixtures::gcc(&["-o".into(), staged.clone().into(), src.join(source).into()])?;
+        fixtures::gcc(&[
+            "-pthread".into(),
+            "-o".into(),
+            staged.clone().into(),
+            src.join(source).into(),
+        ])?;
         let placed = out.join(name);
         fs::rename(&staged, &placed).map_err(|e| {
             BuildError::Failed(format!("cannot move {name} to {}: {e}", placed.display()))
@@ -100,6 +110,7 @@ fn build() -> Result<Daemons, BuildError> {
         kill_group: compile("kill-group", "kill_group.c")?,
         syslog_send: compile("syslog-send", "syslog_send.c")?,
         tty_pgrp: compile("tty-pgrp", "tty_pgrp.c")?,
+        drop_privs: compile("drop-privs", "drop_privs.c")?,
     })
 }
 
@@ -176,6 +187,33 @@ fn expect_wrapper_ok(jail: &Jail, wrapper: &Finished, summary: &str) -> Manifest
     let bytes = fs::read(&jail.manifest)
         .unwrap_or_else(|e| panic!("no manifest {}: {e}\n{report}", jail.manifest.display()));
     Manifest::from_slice(&bytes).unwrap_or_else(|e| panic!("the manifest does not parse: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// A threaded program that drops its privileges
+
+#[test]
+fn a_threaded_program_that_drops_its_privileges_is_jailed() {
+    const NAME: &str = "a_threaded_program_that_drops_its_privileges_is_jailed";
+    if !require_root(NAME) {
+        return;
+    }
+    let Some(fx) = daemons(NAME) else { return };
+    // Each thread gets glibc's SIGSETXID (33), a real-time signal: the
+    // run ended with `waitpid: EINVAL` before the tracer passed such
+    // signals on by number.
+    let jail = Jail::new("drop-privs");
+    let argv = [fx.drop_privs.as_str(), "/etc/hostname"];
+    let outcome = jail.run(&argv, &[], BASE_ENV);
+    outcome.expect_ok();
+    let host = host_output(&argv, BASE_ENV);
+    assert!(
+        host.stdout_text()
+            .starts_with("main uid 65534, thread uid 65534: "),
+        "{}",
+        host.report()
+    );
+    assert_same_stdout(&chroot_output(&jail.root, &argv, BASE_ENV), &host);
 }
 
 // ---------------------------------------------------------------------------

@@ -151,15 +151,11 @@ impl Item {
 /// Whether a process that ended so crashed (SIGSEGV, SIGABRT, SIGBUS,
 /// SIGILL, SIGFPE): an `alive` condition fails.
 pub(crate) fn is_crash(status: jailtrace_tracer::Status) -> bool {
-    use nix::sys::signal::Signal;
+    use jailtrace_tracer::Sig;
     matches!(
         status,
         jailtrace_tracer::Status::Signaled {
-            signal: Signal::SIGSEGV
-                | Signal::SIGABRT
-                | Signal::SIGBUS
-                | Signal::SIGILL
-                | Signal::SIGFPE,
+            signal: Sig(libc::SIGSEGV | libc::SIGABRT | libc::SIGBUS | libc::SIGILL | libc::SIGFPE),
             ..
         }
     )

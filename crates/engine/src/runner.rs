@@ -4,8 +4,7 @@
 //! one run of [`crate::doctor::doctor`].
 
 use jailtrace_manifest::RunStatus;
-use jailtrace_tracer::{self as tracer, Seccomp, Status, Stdio, Sysno};
-use nix::sys::signal::Signal;
+use jailtrace_tracer::{self as tracer, Seccomp, Sig, Status, Stdio, Sysno};
 
 use crate::config::Config;
 use crate::exercise::{self, ExerciseResult};
@@ -22,7 +21,7 @@ pub(crate) fn status_of(out: &tracer::RunOutcome) -> RunStatus {
             Some(reason),
             None
             | Some(Status::Signaled {
-                signal: Signal::SIGKILL,
+                signal: Sig(libc::SIGKILL),
                 ..
             }),
         ) => RunStatus::Killed {
@@ -36,7 +35,7 @@ pub(crate) fn status_of(out: &tracer::RunOutcome) -> RunStatus {
                 core_dumped,
             }),
         ) => RunStatus::Signaled {
-            signal: signal.as_str().to_string(),
+            signal: signal.to_string(),
             core_dumped,
         },
         (None, None) => RunStatus::Killed {

@@ -31,6 +31,7 @@ mod spawn;
 mod spin;
 mod terminal;
 mod tracer;
+mod wait;
 
 pub use arch::{Arch, Sysno};
 pub use call::{Op, PathCall, Target};
@@ -43,3 +44,4 @@ pub use tracer::{
     run, run_stack, Control, ExitInterest, Handler, Options, ProcessEvent, RunOutcome, Seccomp,
     Status,
 };
+pub use wait::Sig;

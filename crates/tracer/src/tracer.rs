@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Event};
 use nix::sys::signal::{self, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::arch::{Arch, Sysno};
@@ -44,6 +43,7 @@ use crate::signals::SignalGuard;
 use crate::spawn::{self, Spawn};
 use crate::spin::Spin;
 use crate::terminal::Foreground;
+use crate::wait::{wait_any, Sig, Waited};
 
 /// How the tracer gets its stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub enum Control {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Exited(i32),
-    Signaled { signal: Signal, core_dumped: bool },
+    Signaled { signal: Sig, core_dumped: bool },
 }
 
 /// Process tree changes, reported to [`Handler::on_process`].
@@ -352,8 +352,8 @@ pub fn run_stack(
         if std::mem::take(&mut resumed_beside) {
             std::thread::yield_now();
         }
-        match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
+        match wait_any() {
+            Ok(Waited::Nothing) => {
                 let now = Instant::now();
                 if now >= next_tick {
                     lp.tick(start.elapsed());
@@ -377,7 +377,7 @@ pub fn run_stack(
                 }
             }
             Ok(status) => {
-                let leader_exit = matches!(status, WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _) if lp.jobs.iter().any(|j| j.leader == p));
+                let leader_exit = matches!(status, Waited::Exited(p, _) | Waited::Signaled(p, _, _) if lp.jobs.iter().any(|j| j.leader == p));
                 lp.handle(status);
                 pin.follow(lp.program_tasks <= 1, lp.tasks.keys());
                 spin.handled(Instant::now());
@@ -461,7 +461,7 @@ impl Job {
             | ptrace::Options::PTRACE_O_EXITKILL;
         if let Err(errno) = ptrace::seize(child.pid, options) {
             let _ = signal::kill(child.pid, Signal::SIGKILL);
-            let _ = waitpid(child.pid, None);
+            let _ = nix::sys::wait::waitpid(child.pid, None);
             return Err(Error::Seize { errno });
         }
         if opts.seccomp == Seccomp::Off {
@@ -642,14 +642,19 @@ impl Loop<'_> {
 
     /// Resumes `pid`: to its next syscall stop when we want one, else to
     /// its next seccomp or event stop.
-    fn resume(&mut self, pid: Pid, sig: Option<Signal>) {
+    fn resume(&mut self, pid: Pid, sig: Option<Sig>) {
         let off = self.opts.seccomp == Seccomp::Off;
         let step = off || self.task(pid).pending.is_some();
-        let r = if step {
-            ptrace::syscall(pid, sig)
+        let request = if step {
+            libc::PTRACE_SYSCALL
         } else {
-            ptrace::cont(pid, sig)
+            libc::PTRACE_CONT
         };
+        // By number: nix's `ptrace::cont` takes no real-time signal.
+        let data = sig.map_or(0, |s| s.0 as libc::c_long);
+        // SAFETY: PTRACE_CONT and PTRACE_SYSCALL take no pointer: addr is
+        // ignored, data is the signal to deliver.
+        let r = Errno::result(unsafe { libc::ptrace(request, pid.as_raw(), 0, data) });
         if let Err(errno) = r {
             // ESRCH: the task was killed meanwhile; its exit is reported by
             // a later waitpid.
@@ -657,44 +662,45 @@ impl Loop<'_> {
         }
     }
 
-    fn handle(&mut self, status: WaitStatus) {
+    fn handle(&mut self, status: Waited) {
         match status {
-            WaitStatus::Exited(pid, code) => self.exited(pid, Status::Exited(code)),
-            WaitStatus::Signaled(pid, signal, core_dumped) => self.exited(
+            Waited::Exited(pid, code) => self.exited(pid, Status::Exited(code)),
+            Waited::Signaled(pid, signal, core_dumped) => self.exited(
                 pid,
                 Status::Signaled {
                     signal,
                     core_dumped,
                 },
             ),
-            WaitStatus::PtraceSyscall(pid) => {
+            Waited::Syscall(pid) => {
                 self.out.stops += 1;
                 self.syscall_stop(pid);
                 self.resume(pid, None);
             }
-            WaitStatus::PtraceEvent(pid, sig, event) => self.event(pid, sig, event),
-            WaitStatus::Stopped(pid, sig) => {
+            Waited::Event(pid, sig, event) => self.event(pid, sig, event),
+            Waited::Stopped(pid, sig) => {
                 // Signal-delivery-stop: give the signal back to the task,
                 // unless it is the terminal's (see the module docs).
                 self.task(pid);
                 match self.terminal_signal(pid, sig) {
                     Some(Signal::SIGTSTP) => self.resume(pid, None),
-                    Some(_) => {
-                        self.out.interrupted.get_or_insert(sig);
-                        self.kill_all(format!("jailtrace received {sig}"));
+                    Some(terminal) => {
+                        self.out.interrupted.get_or_insert(terminal);
+                        self.kill_all(format!("jailtrace received {terminal}"));
                         self.resume(pid, Some(sig));
                     }
                     None => self.resume(pid, Some(sig)),
                 }
             }
-            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+            Waited::Continued | Waited::Nothing => {}
         }
     }
 
     /// `sig`, delivered to `pid`, when it is a Ctrl-C, `Ctrl-\` or Ctrl-Z of
     /// the terminal the program's group has: sent by the kernel
     /// (`SI_KERNEL`), where `kill(2)` gives `SI_USER`.
-    fn terminal_signal(&self, pid: Pid, sig: Signal) -> Option<Signal> {
+    fn terminal_signal(&self, pid: Pid, sig: Sig) -> Option<Signal> {
+        let sig = sig.known()?;
         if !self.terminal || !matches!(sig, Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTSTP) {
             return None;
         }
@@ -733,7 +739,7 @@ impl Loop<'_> {
         }
     }
 
-    fn event(&mut self, pid: Pid, sig: Signal, event: i32) {
+    fn event(&mut self, pid: Pid, sig: Sig, event: i32) {
         const FORK: i32 = Event::PTRACE_EVENT_FORK as i32;
         const VFORK: i32 = Event::PTRACE_EVENT_VFORK as i32;
         const CLONE: i32 = Event::PTRACE_EVENT_CLONE as i32;
@@ -812,7 +818,7 @@ impl Loop<'_> {
                 self.syscall_stop(pid);
                 self.resume(pid, None);
             }
-            STOP if STOP_SIGNALS.contains(&sig) => {
+            STOP if sig.known().is_some_and(|s| STOP_SIGNALS.contains(&s)) => {
                 // Group-stop: stay stopped, but tell us when it ends.
                 self.task(pid);
                 if let Err(errno) = listen(pid) {

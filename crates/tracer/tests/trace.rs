@@ -128,13 +128,36 @@ fn a_failed_open_reports_its_errno() {
 }
 
 #[test]
+fn real_time_signals_are_passed_on_and_reported() {
+    // glibc sends itself two of them between threads (pthread_cancel,
+    // setuid in a threaded process); nix's `Signal` names none.
+    for mode in [Seccomp::On, Seccomp::Off] {
+        // Caught: the trap runs, so the signal reached the shell.
+        let (_, out) = trace(
+            &["/bin/sh", "-c", "trap 'exit 7' 35; kill -35 $$; sleep 5"],
+            mode,
+        );
+        assert_eq!(out.status, Some(Status::Exited(7)), "{mode:?}");
+        // Not caught: the shell dies of it.
+        let (_, out) = trace(&["/bin/sh", "-c", "kill -35 $$"], mode);
+        match out.status {
+            Some(Status::Signaled { signal, .. }) => {
+                assert_eq!(signal, jailtrace_tracer::Sig(35), "{mode:?}");
+                assert_eq!(signal.to_string(), "SIGRT_3");
+            }
+            other => panic!("{mode:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn signals_and_kills_are_reported() {
     let (_, out) = trace(&["/bin/sh", "-c", "kill -SEGV $$"], Seccomp::On);
     assert!(
         matches!(
             out.status,
             Some(Status::Signaled {
-                signal: nix::sys::signal::Signal::SIGSEGV,
+                signal: jailtrace_tracer::Sig(libc::SIGSEGV),
                 ..
             })
         ),

@@ -27,14 +27,14 @@
 //!   further;
 //! - an answer is waited for while the server works on it (path calls,
 //!   process events, CPU time), and not once it has sat still for
-//!   [`NO_ANSWER_STILL`]: a server of another protocol may wait for the
-//!   rest of a message that never comes;
+//!   [`SAT_STILL`]: a server of another protocol may wait for the rest of
+//!   a message that never comes;
 //! - a port refused is asked again, and with no port known in the first
 //!   run the step waits for one, for at most [`SETTLE`] (the program may
-//!   listen after it counted as ready); a later run does not wait for a
-//!   first port (the program listened on none in the first run: a
-//!   service without TCP ports pays the wait once); the ports are the
-//!   tracer's as of each look;
+//!   listen after it counted as ready), and not once the program has sat
+//!   still for [`SAT_STILL`] without a port (a JVM that starts computes);
+//!   a later run does not wait for a first port (the program listened on
+//!   none in the first run); the ports are the tracer's as of each look;
 //! - it ends before `deadline`, so that the exercise's timeout (which
 //!   would fail the run) is never reached on its account.
 //!
@@ -124,14 +124,15 @@ impl Activity {
 /// The longest wait for a connection or for each read of an answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// How long a server that took the request and has not answered may sit
-/// still before its answer is no longer waited for: no path call, no
-/// process event, and less than a tenth of a CPU ([`Activity`]). A server
-/// of another protocol may wait for the rest of a message that never
-/// comes (DNS over TCP reads `GE` as the length of a query), where a
-/// server that works on an answer opens files, starts processes or
+/// How long the traced program may sit still (no path call, no process
+/// event, and less than a tenth of a CPU: [`Stillness`]) before it is
+/// taken to wait for nothing the exercise will bring: an answer to the
+/// request (a server of another protocol may wait for the rest of a
+/// message that never comes: DNS over TCP reads `GE` as the length of a
+/// query), or a first port (rsyslogd, cron listen on none). A server that
+/// works on an answer, or starts, opens files, starts processes or
 /// computes.
-const NO_ANSWER_STILL: Duration = Duration::from_secs(1);
+const SAT_STILL: Duration = Duration::from_secs(1);
 
 /// How often the wait for an answer looks at the program's activity.
 const LOOK_ANSWER: Duration = Duration::from_millis(50);
@@ -167,6 +168,7 @@ pub(crate) fn ask_each(
     let settle = (Instant::now() + SETTLE).min(deadline);
     let mut asked: Vec<(SocketAddr, String)> = Vec::new();
     let mut refused: Vec<(SocketAddr, String)> = Vec::new();
+    let mut still = Stillness::new(activity);
     loop {
         let mut waiting = false;
         for addr in ports() {
@@ -189,7 +191,11 @@ pub(crate) fn ask_each(
             }
         }
         let past = Instant::now() >= settle;
-        if past || (!waiting && (!asked.is_empty() || !wait_for_first)) {
+        let portless = asked.is_empty() && refused.is_empty();
+        if past
+            || (!waiting && (!asked.is_empty() || !wait_for_first))
+            || (portless && still.for_() >= SAT_STILL)
+        {
             break;
         }
         std::thread::sleep(LOOK_AGAIN);
@@ -286,7 +292,7 @@ fn asked(
                 if answer.is_empty()
                     && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
-                if still.for_() >= NO_ANSWER_STILL {
+                if still.for_() >= SAT_STILL {
                     waits = true;
                     break;
                 }
@@ -297,7 +303,7 @@ fn asked(
     let outcome = if waits {
         format!(
             "gave no answer: it sat still {} after the request (another protocol?)",
-            format_duration(NO_ANSWER_STILL)
+            format_duration(SAT_STILL)
         )
     } else if answer.is_empty() {
         "gave no answer".to_string()
@@ -632,8 +638,8 @@ mod tests {
 
     #[test]
     fn a_server_that_computes_its_answer_is_waited_for() {
-        // Longer on the CPU than NO_ANSWER_STILL, without a path call.
-        let (addr, tid) = answers_after(NO_ANSWER_STILL * 2, b"HTTP/1.0 200 OK\r\n\r\nhi");
+        // Longer on the CPU than SAT_STILL, without a path call.
+        let (addr, tid) = answers_after(SAT_STILL * 2, b"HTTP/1.0 200 OK\r\n\r\nhi");
         let activity = Activity::default();
         activity.event(tid, true);
         assert_eq!(
