@@ -647,4 +647,63 @@ mod tests {
             format!("{addr} answered \"HTTP/1.0 200 OK\"")
         );
     }
+
+    #[test]
+    fn the_wait_for_a_first_port_ends_once_the_program_sits_still() {
+        let deadline = Instant::now() + SETTLE * 2;
+        let began = Instant::now();
+        assert_eq!(
+            ask_each(
+                Vec::new,
+                "/",
+                deadline,
+                true,
+                &QuietPorts::default(),
+                &Activity::default()
+            ),
+            "no TCP port listened on"
+        );
+        assert!(began.elapsed() < SETTLE / 2, "{:?}", began.elapsed());
+        // Busy (a process event every 5 ms) and listening only after
+        // SAT_STILL and more: waited for.
+        let free = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let activity = Arc::new(Activity::default());
+        let busy = Arc::clone(&activity);
+        let listens = Arc::new(AtomicBool::new(false));
+        let listening = Arc::clone(&listens);
+        let server = std::thread::spawn(move || {
+            let began = Instant::now();
+            while began.elapsed() < SAT_STILL * 3 / 2 {
+                busy.event(0, false);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let listener = TcpListener::bind(addr).unwrap();
+            listening.store(true, Ordering::Relaxed);
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\nhi").unwrap();
+        });
+        let ports = || {
+            if listens.load(Ordering::Relaxed) {
+                vec![addr]
+            } else {
+                Vec::new()
+            }
+        };
+        assert_eq!(
+            ask_each(
+                ports,
+                "/",
+                deadline,
+                true,
+                &QuietPorts::default(),
+                &activity
+            ),
+            format!("{addr} answered \"HTTP/1.0 200 OK\"")
+        );
+        server.join().unwrap();
+    }
 }
