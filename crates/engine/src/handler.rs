@@ -428,6 +428,8 @@ impl<'a> RunHandler<'a> {
         let Ok(Some(path)) = tracee.resolve(&call.target) else {
             return Ok(());
         };
+        // Recorded where it is: `//run/x` or `/var/run/x` is `/run/x`.
+        let path = self.session.root.real_path(&path).unwrap_or(path);
         // What the program makes in a bind is the host directory's.
         if self.session.has_entry(&path) || self.session.policy().is_bound(&path) {
             return Ok(());

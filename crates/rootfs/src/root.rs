@@ -143,6 +143,21 @@ impl Root {
         resolve::resolve_dir(self.fd.as_fd(), p, self.strategy).map_err(|e| self.err("open", p, e))
     }
 
+    /// Where `p` is in the root: its directories resolved inside the root
+    /// (symlinks followed, `.`, `..` and repeated slashes gone), its last
+    /// component as it is. `//run/x` and `/var/run/x` (with `/var/run` a
+    /// link to `/run`) are both `/run/x`.
+    pub fn real_path(&self, p: &Path) -> Result<PathBuf, Error> {
+        let (dir, name) = self.parent("resolve", p)?;
+        let host = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .map_err(|e| self.err("resolve", p, e))?;
+        let inside = host.strip_prefix(&self.path).map_err(|_| {
+            let outside = std::io::Error::other(format!("resolves to {}", host.display()));
+            self.err("resolve", p, outside)
+        })?;
+        Ok(Path::new("/").join(inside).join(name))
+    }
+
     /// The names in the directory `p` (without `.` and `..`), each with
     /// its kind when the file system gives it in the listing (`d_type`).
     pub fn read_dir(&self, p: &Path) -> Result<Vec<(OsString, Option<Kind>)>, Error> {

@@ -38,6 +38,36 @@ fn open_refuses_symlinks_and_files() {
 /// absolute symlink leads below the base, not to the real system's
 /// directory; each entry has its kind and inode number.
 #[test]
+fn a_real_path_resolves_the_directories_inside_the_root() {
+    with_roots(|root, r| {
+        fs::create_dir_all(r.join("run/named")).unwrap();
+        fs::create_dir(r.join("var")).unwrap();
+        link("/run", &r.join("var/run"));
+        // An absolute link that would leave the root on the host.
+        link("/../../..", &r.join("up"));
+        for spelled in [
+            "/run/named/session.key",
+            "//run/named/session.key",
+            "/var/run/named/session.key",
+            "/var/./run//named/session.key",
+            "/up/run/named/session.key",
+        ] {
+            assert_eq!(
+                root.real_path(Path::new(spelled)).unwrap(),
+                Path::new("/run/named/session.key"),
+                "{spelled}"
+            );
+        }
+        // The last component is not followed.
+        assert_eq!(
+            root.real_path(Path::new("/var/run")).unwrap(),
+            Path::new("/var/run")
+        );
+        assert!(root.real_path(Path::new("/missing/x")).is_err());
+    });
+}
+
+#[test]
 fn a_host_listing_stays_below_the_hosts_base() {
     let tmp = tempfile::tempdir().unwrap();
     let h = tmp.path();
