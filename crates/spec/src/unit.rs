@@ -177,6 +177,26 @@ pub struct Unit {
 }
 
 /// Why a unit cannot be jailed.
+/// Whether `name` ends in the suffix of one of systemd's unit types
+/// (systemd.unit(5)).
+fn has_unit_suffix(name: &str) -> bool {
+    const TYPES: [&str; 11] = [
+        "service",
+        "socket",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "target",
+        "path",
+        "timer",
+        "slice",
+        "scope",
+    ];
+    name.rsplit_once('.')
+        .is_some_and(|(_, suffix)| TYPES.contains(&suffix))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
     #[error("no unit {name} in {}", SEARCH_PATH.join(", "))]
@@ -274,7 +294,9 @@ impl Unit {
             }
             (path, full)
         } else {
-            let full = if name.contains('.') {
+            // As `systemctl` mangles a name: `.service` unless it ends in
+            // a unit type's suffix (`php8.2-fpm` is `php8.2-fpm.service`).
+            let full = if has_unit_suffix(name) {
                 name.to_string()
             } else {
                 format!("{name}.service")

@@ -164,6 +164,19 @@ fn clear_errors() {
         d.find("x.socket").unwrap_err(),
         UnitError::NotAService { .. }
     ));
+    // A dot in a service's name is no unit type (Debian's php8.2-fpm).
+    d.write(
+        &d.lib,
+        "php8.2-fpm.service",
+        "[Service]\nExecStart=/usr/sbin/php-fpm8.2\n",
+    );
+    assert_eq!(d.find("php8.2-fpm").unwrap().name, "php8.2-fpm.service");
+    assert_eq!(
+        d.find("php8.2-fpm.service").unwrap().name,
+        "php8.2-fpm.service"
+    );
+    let e = d.find("app.v2").unwrap_err();
+    assert!(e.to_string().contains("no unit app.v2.service"), "{e}");
     d.write(&d.lib, "noexec.service", "[Service]\nType=simple\n");
     assert!(matches!(
         d.find("noexec").unwrap_err(),
