@@ -743,7 +743,8 @@ impl Session {
     /// The TCP addresses this session's program listens on (as recorded so
     /// far, in any of its runs), one per port, an address of any interface
     /// as the loopback one and IPv4 before IPv6: where the exercise of the
-    /// listening ports asks.
+    /// listening ports asks. A socket bound to port 0 (the kernel's pick,
+    /// a new one each start: Varnish's own) is not among them.
     pub(crate) fn listening_tcp(&self) -> Vec<SocketAddr> {
         let mut out: Vec<SocketAddr> = Vec::new();
         let mut listened: Vec<SocketAddr> = self
@@ -752,6 +753,7 @@ impl Session {
             .filter(|s| s.op == SocketOp::Listen && s.family != SocketFamily::Unix)
             .filter(|s| s.reason.program == self.program)
             .filter_map(|s| s.address.parse::<SocketAddr>().ok())
+            .filter(|a| a.port() != 0)
             .map(|mut a| {
                 if a.ip().is_unspecified() {
                     a.set_ip(match a {

@@ -345,3 +345,25 @@ fn a_directory_recorded_after_what_it_holds_comes_first_and_all_are_found() {
         );
     }
 }
+
+#[test]
+fn the_listening_ports_are_one_per_port_on_the_loopback_and_never_port_0() {
+    let mut f = fixture();
+    for address in ["0.0.0.0:80", "[::]:80", "127.0.0.1:0", "[::1]:8080"] {
+        f.session
+            .record_socket(SocketFamily::Inet, SocketOp::Listen, address.into(), &who());
+    }
+    f.session.record_socket(
+        SocketFamily::Unix,
+        SocketOp::Listen,
+        "/run/app.sock".into(),
+        &who(),
+    );
+    let ports: Vec<String> = f
+        .session
+        .listening_tcp()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(ports, ["127.0.0.1:80", "[::1]:8080"]);
+}
