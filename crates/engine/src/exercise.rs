@@ -583,7 +583,7 @@ fn joined(handle: JoinHandle<Result<String, String>>) -> Result<String, String> 
 
 mod listening;
 
-pub(crate) use listening::{Activity, QuietPorts};
+pub(crate) use listening::{Activity, QuietPorts, Stillness};
 
 #[cfg(test)]
 mod tests;

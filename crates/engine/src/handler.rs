@@ -33,7 +33,7 @@ use jailtrace_tracer::{
 };
 use nix::errno::Errno;
 
-use crate::exercise::{Activity, Exercises, DEFAULT_TIMEOUT, POLL_INTERVAL};
+use crate::exercise::{Activity, Exercises, Stillness, DEFAULT_TIMEOUT, POLL_INTERVAL};
 use crate::listing::Shows;
 use crate::output::{Capture, TRANSCRIPT_MAX};
 use crate::ready::{self, Readiness};
@@ -45,10 +45,10 @@ use crate::stack::{Companions, Step};
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
 /// The grace ends sooner for leftovers that are a server up and serving:
-/// they listen on a TCP port, their exercises are done, and they have
-/// made no path call and no process event for this long (a `Type=forking`
-/// unit's daemon, which would otherwise sit out the whole grace in each
-/// run).
+/// they listen on a TCP port, their exercises are done, and they have sat
+/// still ([`Stillness`]: no path call, no process event, little CPU) for
+/// this long (a `Type=forking` unit's daemon, which would otherwise sit
+/// out the whole grace in each run).
 const LEFTOVER_STILL: Duration = Duration::from_millis(300);
 
 /// How often the run's clock looks at a program that is starting: its
@@ -79,9 +79,9 @@ pub(crate) struct RunHandler<'a> {
     pub transcript: Option<Vec<u8>>,
     leader_exited: bool,
     leader_exit: Option<Duration>,
-    /// The program's activity count when last looked at in the grace, and
-    /// when it was first seen at that count.
-    still_since: Option<(u64, Duration)>,
+    /// How still the program's leftovers sit, from the first look in the
+    /// grace.
+    leftovers_still: Option<Stillness>,
     /// Every process of the program ended (those it runs with may not).
     program_ended: bool,
     terminated_at: Option<Duration>,
@@ -110,7 +110,7 @@ impl<'a> RunHandler<'a> {
             transcript: None,
             leader_exited: false,
             leader_exit: None,
-            still_since: None,
+            leftovers_still: None,
             program_ended: false,
             terminated_at: None,
         }
@@ -478,17 +478,12 @@ impl<'a> RunHandler<'a> {
     /// started ([`LEFTOVER_STILL`]), looked at once a tick during the
     /// grace. A background job that sleeps and then works listens on no
     /// port: it keeps the whole grace.
-    fn leftovers_serve(&mut self, elapsed: Duration) -> bool {
-        let (events, handling) = self.activity.look();
-        match self.still_since {
-            Some((seen, since)) if seen == events && !handling => {
-                elapsed - since >= LEFTOVER_STILL && !self.session.listening_tcp().is_empty()
-            }
-            _ => {
-                self.still_since = Some((events, elapsed));
-                false
-            }
-        }
+    fn leftovers_serve(&mut self) -> bool {
+        let activity = &self.activity;
+        let still = self
+            .leftovers_still
+            .get_or_insert_with(|| Stillness::new(activity));
+        still.for_(activity) >= LEFTOVER_STILL && !self.session.listening_tcp().is_empty()
     }
 
     /// See [`Session::forget_temporaries`]; a failure only leaves them
@@ -798,7 +793,7 @@ impl Handler for RunHandler<'_> {
             self.leader_exit.get_or_insert(elapsed);
         }
         let leader_gone = self.leader_exit;
-        let leftovers_serve = leader_gone.is_some() && !exercising && self.leftovers_serve(elapsed);
+        let leftovers_serve = leader_gone.is_some() && !exercising && self.leftovers_serve();
         // Programs run with this one never end by themselves: once its
         // own processes are gone, there is nothing to wait for, ready or
         // not (what has not held by then never will).

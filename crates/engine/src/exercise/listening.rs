@@ -113,7 +113,7 @@ impl Activity {
     }
 
     /// The events so far, and whether one is being handled.
-    pub(crate) fn look(&self) -> (u64, bool) {
+    fn look(&self) -> (u64, bool) {
         (
             self.events.load(Ordering::Relaxed),
             self.handling.load(Ordering::Relaxed),
@@ -194,7 +194,7 @@ pub(crate) fn ask_each(
         let portless = asked.is_empty() && refused.is_empty();
         if past
             || (!waiting && (!asked.is_empty() || !wait_for_first))
-            || (portless && still.for_() >= SAT_STILL)
+            || (portless && still.for_(activity) >= SAT_STILL)
         {
             break;
         }
@@ -292,7 +292,7 @@ fn asked(
                 if answer.is_empty()
                     && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
-                if still.for_() >= SAT_STILL {
+                if still.for_(activity) >= SAT_STILL {
                     waits = true;
                     break;
                 }
@@ -354,20 +354,20 @@ fn before_asked(stream: &mut TcpStream, deadline: Instant, activity: &Activity) 
 }
 
 /// How long the traced program has sat still: no path call, no process
-/// event, and less than a tenth of a CPU between two looks.
-struct Stillness<'a> {
-    activity: &'a Activity,
+/// event, and less than a tenth of a CPU between two looks at its
+/// [`Activity`].
+#[derive(Debug)]
+pub(crate) struct Stillness {
     seen: (u64, bool),
     cpu_ns: u64,
     looked: Instant,
     since: Instant,
 }
 
-impl<'a> Stillness<'a> {
-    fn new(activity: &'a Activity) -> Stillness<'a> {
+impl Stillness {
+    pub(crate) fn new(activity: &Activity) -> Stillness {
         let now = Instant::now();
         Stillness {
-            activity,
             seen: activity.look(),
             cpu_ns: activity.cpu_ns(),
             looked: now,
@@ -376,9 +376,9 @@ impl<'a> Stillness<'a> {
     }
 
     /// How long the program has sat still, as of now.
-    fn for_(&mut self) -> Duration {
+    pub(crate) fn for_(&mut self, activity: &Activity) -> Duration {
         let now = Instant::now();
-        let (seen, cpu_ns) = (self.activity.look(), self.activity.cpu_ns());
+        let (seen, cpu_ns) = (activity.look(), activity.cpu_ns());
         let window = now.duration_since(self.looked).as_nanos();
         let busy = u128::from(cpu_ns.saturating_sub(self.cpu_ns)) * 10 > window;
         if seen != self.seen || seen.1 || busy {
