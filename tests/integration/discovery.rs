@@ -207,3 +207,40 @@ fn jailtrace_ldd_agrees_with_ldd() {
     }
     assert!(compared >= 10, "only {compared} binaries to compare");
 }
+
+#[test]
+fn a_change_of_mode_owner_or_times_finds_its_file() {
+    const NAME: &str = "a_change_of_mode_owner_or_times_finds_its_file";
+    if !require_root(NAME) {
+        return;
+    }
+    // Each command only changes the file's metadata: no open, no stat of
+    // it. Without the call traced the jail lacks the file and the command
+    // fails there with ENOENT.
+    let file = "/etc/debian_version";
+    let host = fs::read(file).expect("read /etc/debian_version");
+    let chmod = format!("import os; os.chmod('{file}', 0o644)");
+    let chown = format!("import os; os.chown('{file}', 0, 0)");
+    for (argv, syscall) in [
+        (vec!["/usr/bin/python3", "-c", &chmod], "chmod"),
+        (vec!["/usr/bin/python3", "-c", &chown], "chown"),
+        (vec!["/usr/bin/touch", "-c", file], "utimensat"),
+    ] {
+        let jail = Jail::new("attr");
+        let outcome = jail.run(&argv, &[], BASE_ENV);
+        outcome.expect_ok();
+        let manifest = outcome.manifest();
+        let entry = manifest
+            .entry(Path::new(file))
+            .unwrap_or_else(|| panic!("{argv:?}: {file} is not in the manifest"));
+        assert_eq!(entry.reason.syscall.as_deref(), Some(syscall), "{argv:?}");
+        // The file itself, not a hollow one, and the command runs again
+        // under plain chroot.
+        assert_eq!(
+            fs::read(jail.root.join("etc/debian_version")).unwrap(),
+            host
+        );
+        let jailed = chroot_output(&jail.root, &argv, BASE_ENV);
+        jailed.assert_success();
+    }
+}

@@ -59,6 +59,9 @@ pub enum Op {
     Uselib,
     Statfs,
     Truncate,
+    /// Changes the target's mode, owner or times (`chmod`, `chown`,
+    /// `utimensat` and their families): it needs the target as it is.
+    Attr,
     /// Creates the target directory: only its parent must exist.
     Mkdir,
     Watch,
@@ -200,6 +203,19 @@ pub fn decode(pid: Pid, sysno: Sysno, args: &[u64; 6]) -> Result<Option<PathCall
         Sysno::Uselib => call(Op::Uselib, plain(args[0], true)?),
         Sysno::Statfs => call(Op::Statfs, plain(args[0], true)?),
         Sysno::Truncate => call(Op::Truncate, plain(args[0], true)?),
+        Sysno::Chmod | Sysno::Chown | Sysno::Utime | Sysno::Utimes => {
+            call(Op::Attr, plain(args[0], true)?)
+        }
+        Sysno::Lchown => call(Op::Attr, plain(args[0], false)?),
+        // fchmodat(dirfd, path, mode): the kernel takes no flags.
+        Sysno::Fchmodat | Sysno::Futimesat => call(Op::Attr, at(args[0], args[1], 0, true)?),
+        Sysno::Fchmodat2 => call(Op::Attr, at(args[0], args[1], args[3], nofollow(args[3]))?),
+        // fchownat(dirfd, path, owner, group, flags)
+        Sysno::Fchownat => call(Op::Attr, at(args[0], args[1], args[4], nofollow(args[4]))?),
+        // utimensat(dirfd, path, times, flags); a NULL path is futimens(2)
+        // of the descriptor.
+        Sysno::Utimensat if args[1] == 0 => Ok(None),
+        Sysno::Utimensat => call(Op::Attr, at(args[0], args[1], args[3], nofollow(args[3]))?),
         Sysno::Mkdir => call(Op::Mkdir, plain(args[0], false)?),
         Sysno::Mkdirat => call(Op::Mkdir, at(args[0], args[1], 0, false)?),
         Sysno::InotifyAddWatch => {
@@ -368,6 +384,58 @@ mod tests {
         let args = [libc::AT_FDCWD as i64 as u64, p.as_ptr() as u64, 0, 0, 0, 0];
         let call = decode(me(), Sysno::Openat, &args).unwrap().unwrap();
         assert!(matches!(call.target, Target::Path { dirfd: None, .. }));
+    }
+
+    #[test]
+    fn changes_of_mode_owner_and_times_name_their_target() {
+        let p = CString::new("etc/x").unwrap();
+        let a = p.as_ptr() as u64;
+        let nofollow = libc::AT_SYMLINK_NOFOLLOW as u64;
+        let target = |dirfd, follow| Target::Path {
+            dirfd,
+            path: "etc/x".into(),
+            follow,
+        };
+        for (sysno, args, want) in [
+            (Sysno::Chmod, [a, 0o644, 0, 0, 0, 0], target(None, true)),
+            (Sysno::Lchown, [a, 0, 0, 0, 0, 0], target(None, false)),
+            (
+                Sysno::Fchmodat,
+                [5, a, 0o644, 0, 0, 0],
+                target(Some(5), true),
+            ),
+            (
+                Sysno::Fchmodat2,
+                [5, a, 0o644, nofollow, 0, 0],
+                target(Some(5), false),
+            ),
+            (
+                Sysno::Fchownat,
+                [5, a, 0, 0, nofollow, 0],
+                target(Some(5), false),
+            ),
+            (Sysno::Utimensat, [5, a, 0, 0, 0, 0], target(Some(5), true)),
+        ] {
+            let call = decode(me(), sysno, &args).unwrap().unwrap();
+            assert_eq!((call.op, call.target), (Op::Attr, want), "{sysno}");
+        }
+        // utimensat with no path is futimens(2) of the descriptor.
+        assert_eq!(
+            decode(me(), Sysno::Utimensat, &[5, 0, 0, 0, 0, 0]).unwrap(),
+            None
+        );
+        // fchownat(fd, "", AT_EMPTY_PATH) is fchown(2).
+        let empty = CString::new("").unwrap();
+        let args = [
+            5,
+            empty.as_ptr() as u64,
+            0,
+            0,
+            libc::AT_EMPTY_PATH as u64,
+            0,
+        ];
+        let call = decode(me(), Sysno::Fchownat, &args).unwrap().unwrap();
+        assert_eq!(call.target, Target::Fd(5));
     }
 
     #[test]

@@ -37,4 +37,8 @@ pub(super) const TABLE: &[(Sysno, u64)] = &[
     (Sysno::IoUringSetup, 425),
     (Sysno::Openat2, 437),
     (Sysno::Faccessat2, 439),
+    (Sysno::Fchmodat, 53),
+    (Sysno::Fchmodat2, 452),
+    (Sysno::Fchownat, 54),
+    (Sysno::Utimensat, 88),
 ];
