@@ -176,7 +176,6 @@ pub struct Unit {
     pub warnings: Vec<String>,
 }
 
-/// Why a unit cannot be jailed.
 /// Whether `name` ends in the suffix of one of systemd's unit types
 /// (systemd.unit(5)).
 fn has_unit_suffix(name: &str) -> bool {
@@ -197,6 +196,7 @@ fn has_unit_suffix(name: &str) -> bool {
         .is_some_and(|(_, suffix)| TYPES.contains(&suffix))
 }
 
+/// Why a unit cannot be jailed.
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
     #[error("no unit {name} in {}", SEARCH_PATH.join(", "))]
