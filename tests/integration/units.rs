@@ -10,9 +10,11 @@
 //! 1), and must answer: nginx and apache2 their default page, redis-server
 //! `PING`, MariaDB a query over its socket, sshd its banner (after `sshd
 //! -t` passed in the jail), Tomcat its welcome page, dnsmasq a DNS query
-//! over TCP.
+//! over TCP, mosquitto an MQTT `CONNECT` (its `ExecStartPre=` lines make
+//! its directories in the jail).
 //!
-//! The services listen on their default ports (80, 6379, 3306, 8080, 53;
+//! The services listen on their default ports (80, 6379, 3306, 8080, 53,
+//! 1883;
 //! sshd on a free port that a drop-in the test writes in
 //! `/etc/systemd/system/ssh.service.d/` gives it, removed afterwards), so
 //! these tests take [`DEFAULT_PORTS`] and check first that nothing on the
@@ -214,9 +216,38 @@ fn unit_nginx_serves_its_default_page() {
         Some("nginx.service")
     );
     assert_eq!(program.command.ready, ["exit", "pidfile:/run/nginx.pid"]);
-    // The ExecStartPre= config test is listed, not run.
+    // The ExecStartPre= config test runs in the jail before nginx, as
+    // systemd runs it in the service's root, and passes there.
     let pre = j.summary["unit"]["not_honoured"].as_array().unwrap();
-    assert!(pre.iter().any(|n| n["key"] == "ExecStartPre"), "{pre:?}");
+    assert!(!pre.iter().any(|n| n["key"] == "ExecStartPre"), "{pre:?}");
+    let before = &program.command.before;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(
+        before[0]
+            .argv
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "/usr/sbin/nginx",
+            "-t",
+            "-q",
+            "-g",
+            "daemon on; master_process on;"
+        ]
+    );
+    let test = Command::new("/usr/sbin/chroot")
+        .arg(&j.root)
+        .args([
+            "/usr/sbin/nginx",
+            "-t",
+            "-q",
+            "-g",
+            "daemon on; master_process on;",
+        ])
+        .output()
+        .unwrap();
+    assert!(test.status.success(), "{test:?}");
     let started = j.start();
     let finished: Finished = started.wait(Duration::from_secs(20));
     finished.assert_success();
@@ -417,6 +448,153 @@ fn unit_errors_are_clear() {
     assert!(e.contains("has no ExecStart="), "{e}");
     let e = error(&["run", "--unit", &dir.join("bus.service").to_string_lossy()]);
     assert!(e.contains("Type=dbus"), "{e}");
+}
+
+#[test]
+fn unit_mosquitto_makes_its_directories_before_it_starts() {
+    const NAME: &str = "unit_mosquitto_makes_its_directories_before_it_starts";
+    if !require_root(NAME) || !require_server(NAME, "/usr/sbin/mosquitto", "mosquitto") {
+        return;
+    }
+    let _ports = default_ports();
+    assert_port_free(1883);
+    // Its unit makes /run/mosquitto and /var/log/mosquitto with
+    // ExecStartPre=/bin/mkdir and /bin/chown: without them it cannot
+    // write its pid file.
+    let mut j = jail_unit(NAME, "mosquitto", "mosquitto", &[]);
+    expect_unit(&j.summary, "mosquitto.service", "notify");
+    let before: Vec<String> = j.manifest.programs[0]
+        .command
+        .before
+        .iter()
+        .map(|b| {
+            b.argv
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert!(
+        before.contains(&"/bin/mkdir -m 740 -p /run/mosquitto".to_string())
+            && before.contains(&"/bin/chown mosquitto /run/mosquitto".to_string()),
+        "{before:?}"
+    );
+    let mosquitto = nix::unistd::User::from_name("mosquitto").unwrap().unwrap();
+    let run_dir = std::fs::metadata(j.root.join("run/mosquitto")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&run_dir),
+        mosquitto.uid.as_raw()
+    );
+    let running = j.start();
+    // MQTT 3.1.1 CONNECT (clean session, client id "t"): CONNACK, accepted.
+    let connect = b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01t";
+    let answer = ask_bytes(1883, connect, Duration::from_secs(15));
+    assert_eq!(answer, [0x20, 0x02, 0x00, 0x00], "{answer:?}");
+    drop(running.wait(Duration::ZERO));
+}
+
+#[test]
+fn exec_start_pre_runs_in_the_jail_before_the_program() {
+    const NAME: &str = "exec_start_pre_runs_in_the_jail_before_the_program";
+    if !require_root(NAME) {
+        return;
+    }
+    // A unit of our own: what its ExecStartPre= lines make, the program
+    // reads; systemd would run them in the service's root.
+    let jail = Jail::new("exec-start-pre");
+    let dir = jail.join("units");
+    std::fs::create_dir(&dir).unwrap();
+    let unit = |name: &str, pre: &str| {
+        let path = dir.join(format!("{name}.service"));
+        std::fs::write(
+            &path,
+            format!("[Service]\nType=oneshot\n{pre}ExecStart=/bin/cat /var/lib/jt-pre/file\n"),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let made = unit(
+        "made",
+        "ExecStartPre=-/bin/false\n\
+         ExecStartPre=/bin/mkdir -p -m 750 /var/lib/jt-pre\n\
+         ExecStartPre=/bin/sh -c 'echo made by ExecStartPre > /var/lib/jt-pre/file'\n",
+    );
+    let root = jail.join("made.jail");
+    let manifest = jail.join("made.json");
+    let args = [
+        "run",
+        "--unit",
+        &made,
+        "--root",
+        root.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ];
+    let finished = jail.jailtrace(&args, &[]);
+    finished.assert_success();
+    let m = Manifest::read(&manifest).unwrap_or_else(|e| panic!("{e}: {}", finished.report()));
+    let before: Vec<(String, bool)> = m.programs[0]
+        .command
+        .before
+        .iter()
+        .map(|b| (b.argv[0].to_string(), b.may_fail))
+        .collect();
+    assert_eq!(
+        before,
+        [
+            ("/bin/false".to_string(), true),
+            ("/bin/mkdir".to_string(), false),
+            ("/bin/sh".to_string(), false)
+        ]
+    );
+    // What they ran is in the jail, what they made is, and the program,
+    // run again under plain chroot, reads it.
+    for path in ["/usr/bin/mkdir", "/usr/bin/dash", "/var/lib/jt-pre/file"] {
+        assert!(
+            m.entry(Path::new(path)).is_some(),
+            "{path} not in the manifest"
+        );
+    }
+    let mode = std::fs::metadata(root.join("var/lib/jt-pre"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777,
+        0o750
+    );
+    let out = Command::new("/usr/sbin/chroot")
+        .arg(&root)
+        .args(["/bin/cat", "/var/lib/jt-pre/file"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "made by ExecStartPre\n"
+    );
+
+    // One that fails, without `-`, fails the run and is named.
+    let fails = unit("fails", "ExecStartPre=/bin/false\n");
+    let finished = jail.jailtrace(
+        &[
+            "run",
+            "--unit",
+            &fails,
+            "--root",
+            jail.join("fails.jail").to_str().unwrap(),
+            "--manifest",
+            jail.join("fails.json").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(finished.status.code(), Some(3), "{}", finished.report());
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    assert!(
+        stderr.contains(
+            "`/bin/false`, run before the program (ExecStartPre=), ended with exit code 1"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

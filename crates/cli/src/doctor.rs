@@ -54,6 +54,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<u8> {
         exercise_timeout: engine::exercise::DEFAULT_TIMEOUT,
         // The doctor runs the program alone.
         with: Vec::new(),
+        before: Vec::new(),
         log_file: None,
         credentials,
         max_procs: None,

@@ -56,6 +56,15 @@ pub(crate) fn config(
         name: program.name.clone(),
         others: Vec::new(),
         with: c.with.clone(),
+        before: c
+            .before
+            .iter()
+            .map(|b| engine::BeforeCommand {
+                argv: b.argv.iter().map(|a| a.as_os_str().to_owned()).collect(),
+                executable: b.executable.as_path().to_path_buf(),
+                may_fail: b.may_fail,
+            })
+            .collect(),
         policy: crate::credentials::program_policy(
             engine::Policy::default(),
             &executable,

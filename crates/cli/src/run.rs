@@ -141,6 +141,10 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         exercises: args.exercises.steps.clone(),
         exercise_timeout: args.exercise_timeout,
         with: args.with.clone(),
+        before: from_unit
+            .as_ref()
+            .map(|u| u.before(&env.vars))
+            .unwrap_or_default(),
         log_file: args.program_log.clone(),
         credentials,
         max_procs: args.max_procs,

@@ -7,14 +7,17 @@
 //! `--ready` from `Type=` (added to the ones given), the program's name
 //! and so the default root and manifest (`./NAME.jail`), and, when no
 //! `--probe` or `--exercise` is given, the exercise of the listening
-//! ports (`GET /` on each TCP port the service listens on). What jailtrace
-//! does not honour is printed before the runs, and is in the `--json`
-//! summary's `unit` object.
+//! ports (`GET /` on each TCP port the service listens on). Its
+//! `ExecStartPre=` commands run in the jail before the program in each run
+//! ([`FromUnit::before`], the manifest's `before`). What jailtrace does not
+//! honour is printed before the runs, and is in the `--json` summary's
+//! `unit` object.
 
 use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::Context;
+use jailtrace_engine::BeforeCommand;
 use jailtrace_manifest::{PathText, ProgramUnit};
 use jailtrace_spec::unit::ServiceType;
 use jailtrace_spec::{Exercise, Unit};
@@ -104,19 +107,25 @@ impl FromUnit {
         if !self.its_command {
             return given.to_vec();
         }
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
+        os_strings(self.unit.argv(&text_env(env)))
+    }
+
+    /// The unit's `ExecStartPre=` commands that run in the jail, their
+    /// `$VAR`s expanded from `env`; none when the command line gave the
+    /// program's command instead of the unit.
+    pub(crate) fn before(&self, env: &[(OsString, OsString)]) -> Vec<BeforeCommand> {
+        if !self.its_command {
+            return Vec::new();
+        }
+        let env = text_env(env);
         self.unit
-            .argv(&env)
-            .into_iter()
-            .map(OsString::from)
+            .start_pre
+            .iter()
+            .map(|c| BeforeCommand {
+                argv: os_strings(c.argv(&env)),
+                executable: c.executable.clone(),
+                may_fail: c.prefix.ignore_failure,
+            })
             .collect()
     }
 
@@ -144,4 +153,20 @@ impl FromUnit {
             "notes": notes(&self.unit),
         })
     }
+}
+
+/// `env` as text, for a unit's `$VAR` expansion.
+fn text_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn os_strings(words: Vec<String>) -> Vec<OsString> {
+    words.into_iter().map(OsString::from).collect()
 }

@@ -76,6 +76,10 @@ pub struct Config {
     /// each of its runs, each once the one before it is ready, and traced
     /// with it until it is stopped: the servers it needs.
     pub with: Vec<String>,
+    /// Commands run in the root before the program in each of its runs
+    /// (after the programs of `with`), each to its end, as the program is
+    /// started: a unit's `ExecStartPre=`.
+    pub before: Vec<BeforeCommand>,
     /// Also save the program's output here.
     pub log_file: Option<PathBuf>,
     /// Run the program as this user (after the chroot).
@@ -133,6 +137,29 @@ impl Config {
             umask: self.umask,
             ..Default::default()
         }
+    }
+}
+
+/// A command run in the root before the program ([`Config::before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeforeCommand {
+    /// `argv[0]` first.
+    pub argv: Vec<OsString>,
+    /// Its absolute host path (also its path in the jail).
+    pub executable: PathBuf,
+    /// Its failure is no failure (a unit's `-` prefix).
+    pub may_fail: bool,
+}
+
+impl BeforeCommand {
+    /// For people: `` `mkdir -m 740 -p /run/app` ``.
+    pub(crate) fn shown(&self) -> String {
+        let words: Vec<String> = self
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("`{}`", words.join(" "))
     }
 }
 

@@ -581,11 +581,17 @@ fn inet_family(addr: &SocketAddr) -> SocketFamily {
 }
 
 impl RunHandler<'_> {
-    /// Runs `f` for a call of `job`: a companion's calls are its own (the
-    /// entries they place name it), and are not noted as the program's
-    /// uses of the jail's shared entries.
+    /// Runs `f` for a call of `job`: the calls of a program run with this
+    /// one are its own (the entries they place name it), and are not noted
+    /// as the program's uses of the jail's shared entries.
     fn as_job<T>(&mut self, job: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        let Some(name) = self.companions.name(job) else {
+        if self.companions.is_before(job) {
+            self.session.mounts_paused = true;
+            let result = f(self);
+            self.session.mounts_paused = false;
+            return result;
+        }
+        let Some(name) = self.companions.runs_as(job) else {
             return f(self);
         };
         let program = self.session.program.replace(name.to_string());
@@ -697,7 +703,7 @@ impl Handler for RunHandler<'_> {
             ProcessEvent::JobEnded { .. } => {}
         }
         if let ProcessEvent::JobEnded { job } = *event {
-            if self.companions.name(job).is_some() {
+            if self.companions.is_companion(job) {
                 self.companions.ended(job);
             } else {
                 self.program_ended = true;
@@ -713,7 +719,7 @@ impl Handler for RunHandler<'_> {
         else {
             return;
         };
-        if self.companions.name(job).is_some() {
+        if self.companions.is_companion(job) {
             self.companions.exited(job, status, leader);
             return;
         }

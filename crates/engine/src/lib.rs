@@ -66,7 +66,7 @@ use jailtrace_tracer::{self as tracer};
 
 pub use accounts::AccountDbs;
 pub use accounts::Accounts;
-pub use config::{Config, Credentials, MAX_LISTING};
+pub use config::{BeforeCommand, Config, Credentials, MAX_LISTING};
 pub use exercise::{Exercise, ExerciseResult};
 pub use input::Input;
 pub use mounts::{mount_points, MountError};
@@ -272,6 +272,15 @@ fn program_record(config: &Config) -> Program {
             ready: config.ready.iter().map(ToString::to_string).collect(),
             exercises: config.exercises.iter().map(Exercise::record).collect(),
             with: config.with.clone(),
+            before: config
+                .before
+                .iter()
+                .map(|b| jailtrace_manifest::Before {
+                    argv: b.argv.iter().map(|a| PathText::new(a.clone())).collect(),
+                    executable: b.executable.as_path().into(),
+                    may_fail: b.may_fail,
+                })
+                .collect(),
         },
         unit: config.unit.clone(),
     }

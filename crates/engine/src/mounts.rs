@@ -98,6 +98,29 @@ impl Mounts {
         });
     }
 
+    /// Makes the mount point `jail` in the root, with the host's
+    /// attributes, unless it is there. Returns true when it made it.
+    pub(crate) fn mount_point(
+        root: &mut Root,
+        host: &Host,
+        jail: &Path,
+    ) -> Result<bool, MountError> {
+        if root.lstat(jail)?.is_some() {
+            return Ok(false);
+        }
+        let attrs = host
+            .lstat(jail)?
+            .map(|m| m.attrs())
+            .unwrap_or(jailtrace_rootfs::Attrs {
+                mode: 0o555,
+                uid: 0,
+                gid: 0,
+                mtime: None,
+            });
+        root.mkdir(jail, &attrs)?;
+        Ok(true)
+    }
+
     /// Mounts `fstype` at jail path `jail` (creating the mount point with
     /// the host's attributes). Returns true when the directory was created.
     pub(crate) fn mount(
@@ -108,20 +131,7 @@ impl Mounts {
         jail: &Path,
         pid_namespace_of: Option<i32>,
     ) -> Result<bool, MountError> {
-        let mut created = false;
-        if root.lstat(jail)?.is_none() {
-            let attrs = host
-                .lstat(jail)?
-                .map(|m| m.attrs())
-                .unwrap_or(jailtrace_rootfs::Attrs {
-                    mode: 0o555,
-                    uid: 0,
-                    gid: 0,
-                    mtime: None,
-                });
-            root.mkdir(jail, &attrs)?;
-            created = true;
-        }
+        let created = Self::mount_point(root, host, jail)?;
         let dir = root.open_dir(jail)?;
         let target = fd_path(&dir);
         let flags =

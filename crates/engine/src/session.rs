@@ -140,6 +140,11 @@ pub struct Session {
     pub(crate) account_dbs: AccountDbs,
     /// The program runs in its own pid namespace (its /proc is mounted for it).
     pub(crate) pid_namespace: bool,
+    /// The calls now handled are a command's run before the program, in
+    /// jailtrace's pid namespace: a `/proc` mounted for it would show the
+    /// host's processes, to the program too, so only its mount point is
+    /// made (the mount is recorded; the program's own use mounts it).
+    pub(crate) mounts_paused: bool,
     /// User and group ids the program switched to.
     pub(crate) ran_as_uids: BTreeSet<u32>,
     pub(crate) ran_as_gids: BTreeSet<u32>,
@@ -222,6 +227,7 @@ impl Session {
             ptrace_callers: Default::default(),
             account_dbs: AccountDbs::Copy,
             pid_namespace: false,
+            mounts_paused: false,
             ran_as_uids: BTreeSet::new(),
             ran_as_gids: BTreeSet::new(),
             mount_failures: Vec::new(),
@@ -902,10 +908,14 @@ impl Session {
             return;
         }
         let pidns = who.pid.filter(|_| self.pid_namespace);
-        match self
-            .mounted
-            .mount(&mut self.root, &self.host, fstype, path, pidns)
-        {
+        let made = if self.mounts_paused && fstype == "proc" {
+            // Only its mount point: the program's own use mounts it.
+            Mounts::mount_point(&mut self.root, &self.host, path)
+        } else {
+            self.mounted
+                .mount(&mut self.root, &self.host, fstype, path, pidns)
+        };
+        match made {
             Ok(created) => {
                 if created {
                     // The host's mount point, as the mount made in the root

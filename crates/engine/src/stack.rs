@@ -2,7 +2,9 @@
 //! `with`): the jail's servers it needs, started before it in each of its
 //! runs, one after the other once the one before is ready, traced with it
 //! (what they read while serving it is placed or missed like its own, in
-//! their name) and stopped with it.
+//! their name) and stopped with it. Then the commands it runs before it
+//! (a unit's `ExecStartPre=`, [`crate::config::BeforeCommand`]), each to
+//! its end: what they need is the program's.
 //!
 //! [`Companions`] is the handler's side of a [`jailtrace_tracer::run_stack`]:
 //! job `i` is the `i`-th companion, the program itself is the last job.
@@ -11,9 +13,10 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::Duration;
 
+use jailtrace_spec::ready::Condition;
 use jailtrace_tracer::{Spawn, Status, Stdio};
 
-use crate::config::Config;
+use crate::config::{BeforeCommand, Config};
 use crate::outcome::Error;
 use crate::output::{Capture, Sink, TRANSCRIPT_MAX};
 use crate::ready::{self, Readiness};
@@ -23,7 +26,13 @@ const LAST_LINES: usize = 5;
 
 /// One program started before the program of the run.
 struct Companion {
+    /// For people: the program's name, or a command's line.
     name: String,
+    /// The program whose calls these are: its own for a program run with
+    /// this one, `None` (the program's) for a command run before it.
+    program: Option<String>,
+    /// Its failure is no failure (a unit's `-` prefix).
+    may_fail: bool,
     readiness: Readiness,
     capture: Capture,
     /// Its output (hidden while it runs), kept to be quoted when it fails.
@@ -66,20 +75,43 @@ impl Companions {
         }
     }
 
-    /// The spawns of `companions` (their output in hidden pipes, their
-    /// input empty), and the tracking of them. They run in `root`, the
-    /// root of the run, whatever their own configs say.
+    /// The spawns of `companions` and of `before` (the commands the
+    /// program runs before it, each as `program` would start it), their
+    /// output in hidden pipes and their input empty, and the tracking of
+    /// them. They run in `root`, the root of the run, whatever their own
+    /// configs say.
     pub(crate) fn new(
         companions: &[&Config],
+        before: &[BeforeCommand],
+        program: &Config,
         root: &Path,
     ) -> Result<(Companions, Vec<Spawn>), Error> {
         let mut list = Vec::new();
         let mut spawns = Vec::new();
-        for config in companions {
+        let jobs = companions
+            .iter()
+            .map(|c| {
+                (
+                    c.spawn(),
+                    c.ready.clone(),
+                    c.name.clone(),
+                    Some(c.name.clone()),
+                    false,
+                )
+            })
+            .chain(before.iter().map(|b| {
+                let mut spawn = program.spawn();
+                spawn.program = b.executable.clone();
+                spawn.argv = b.argv.clone();
+                // It ends before the program starts: a pid namespace of its
+                // own would die with it (see `Session::mounts_paused`).
+                spawn.pid_namespace = false;
+                (spawn, vec![Condition::Exit], b.shown(), None, b.may_fail)
+            }));
+        for (mut spawn, ready, name, runs_as, may_fail) in jobs {
             let pipes = Capture::pipes(Sink::Hidden, Sink::Hidden, None).map_err(Error::Output)?;
-            let mut spawn = config.spawn();
             spawn.root = Some(root.to_path_buf());
-            let readiness = Readiness::new(config.ready.clone()).in_root(root);
+            let readiness = Readiness::new(ready).in_root(root);
             if let Some(socket) = readiness.notify_socket() {
                 spawn.env.push(format!("NOTIFY_SOCKET={socket}").into());
             }
@@ -88,7 +120,9 @@ impl Companions {
             spawn.stderr = Stdio::Fd(pipes.stderr);
             spawns.push(spawn);
             list.push(Companion {
-                name: config.name.clone(),
+                name,
+                program: runs_as,
+                may_fail,
                 readiness,
                 capture: pipes.capture,
                 transcript: Vec::new(),
@@ -111,10 +145,21 @@ impl Companions {
         ))
     }
 
-    /// The name of the companion that runs as `job`, or `None` for the
-    /// program itself.
-    pub(crate) fn name(&self, job: usize) -> Option<&str> {
-        self.list.get(job).map(|c| c.name.as_str())
+    /// Whether `job` is a companion (a program run with the program, or a
+    /// command run before it), not the program itself.
+    pub(crate) fn is_companion(&self, job: usize) -> bool {
+        job < self.list.len()
+    }
+
+    /// Whether `job` is a command run before the program.
+    pub(crate) fn is_before(&self, job: usize) -> bool {
+        self.list.get(job).is_some_and(|c| c.program.is_none())
+    }
+
+    /// The program whose calls `job` makes, when not the run's program: a
+    /// program run with it.
+    pub(crate) fn runs_as(&self, job: usize) -> Option<&str> {
+        self.list.get(job).and_then(|c| c.program.as_deref())
     }
 
     /// When the program was started, if it was.
@@ -175,7 +220,7 @@ impl Companions {
         }
         let c = &mut self.list[self.started - 1];
         let since = elapsed.saturating_sub(c.started.unwrap_or_default());
-        if !c.ready && c.readiness.poll(since) {
+        if !c.ready && (c.readiness.poll(since) || (c.may_fail && c.exited.is_some())) {
             c.ready = true;
         }
         if !c.ready {
@@ -183,6 +228,13 @@ impl Companions {
             // a crash) never holds; a server whose first process forked
             // away and exited 0 may still answer.
             return match c.exited {
+                Some(status) if c.program.is_none() && c.readiness.failed() => {
+                    Step::Failed(format!(
+                        "{}, run before the program (ExecStartPre=), ended with {}",
+                        c.name,
+                        describe(status)
+                    ))
+                }
                 Some(status) if c.readiness.failed() => Step::Failed(format!(
                     "{} ended ({}) before it was ready: {}",
                     c.name,
@@ -210,11 +262,18 @@ impl Companions {
             }
             if !c.ready {
                 c.readiness.tree_empty();
-                let mut line = format!(
-                    "{} (started before this program): {}",
-                    c.name,
-                    c.readiness.pending().join(", ")
-                );
+                let mut line = match c.program {
+                    Some(_) => format!(
+                        "{} (started before this program): {}",
+                        c.name,
+                        c.readiness.pending().join(", ")
+                    ),
+                    None => format!(
+                        "{} (run before this program, ExecStartPre=): {}",
+                        c.name,
+                        c.readiness.pending().join(", ")
+                    ),
+                };
                 let text = String::from_utf8_lossy(&c.transcript);
                 let last: Vec<&str> = text.lines().rev().take(LAST_LINES).collect();
                 if !last.is_empty() {

@@ -356,6 +356,7 @@ mod tests {
                     ready: Vec::new(),
                     exercises: Vec::new(),
                     with: Vec::new(),
+                    before: Vec::new(),
                 },
                 unit: None,
             }],

@@ -138,6 +138,7 @@ fn fixture_in(base: &Path) -> Fixture {
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),
+                before: Vec::new(),
             },
             unit: None,
         }],

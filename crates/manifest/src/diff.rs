@@ -101,6 +101,8 @@ pub enum CommandChange {
     Exercises(Changed<Vec<Exercise>>),
     /// The programs it runs with.
     With(Changed<Vec<String>>),
+    /// The commands run before it.
+    Before(Changed<Vec<crate::Before>>),
 }
 
 /// One entry that differs. JSON: `{"change": "added", "entry": {…}}`,
@@ -344,6 +346,7 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         ready,
         exercises,
         with,
+        before,
     } = a;
     let mut changes = Vec::new();
     push_if_changed(&mut changes, argv, &b.argv, CommandChange::Argv);
@@ -379,6 +382,7 @@ fn command_changes(a: &crate::Command, b: &crate::Command) -> Vec<CommandChange>
         CommandChange::Exercises,
     );
     push_if_changed(&mut changes, with, &b.with, CommandChange::With);
+    push_if_changed(&mut changes, before, &b.before, CommandChange::Before);
     changes
 }
 
@@ -497,6 +501,20 @@ impl fmt::Display for CommandChange {
                 format!("[{}]", shown.join(", "))
             }),
             CommandChange::With(c) => write_change(f, "with", c, |v| show_list(v)),
+            CommandChange::Before(c) => write_change(f, "before", c, |v| {
+                let shown: Vec<String> = v
+                    .iter()
+                    .map(|b| {
+                        let argv: Vec<String> = b.argv.iter().map(PathText::to_string).collect();
+                        format!(
+                            "`{}`{}",
+                            argv.join(" "),
+                            if b.may_fail { " (may fail)" } else { "" }
+                        )
+                    })
+                    .collect();
+                format!("[{}]", shown.join(", "))
+            }),
         }
     }
 }

@@ -135,6 +135,7 @@ mod tests {
             ready: Vec::new(),
             exercises: Vec::new(),
             with: Vec::new(),
+            before: Vec::new(),
         }
     }
 

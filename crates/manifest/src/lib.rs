@@ -47,9 +47,9 @@ pub use file::Saved;
 pub use mode::{Mode, ModeError};
 pub use path_text::PathText;
 pub use schema::{
-    AccountKind, Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, FoundAccount, Mount,
-    Probe, Program, ProgramUnit, Reason, Rootless, Run, RunRole, RunStatus, Socket, SocketFamily,
-    SocketOp,
+    AccountKind, Before, Cause, Command, DeviceNumber, Entry, EntryKind, Exercise, FoundAccount,
+    Mount, Probe, Program, ProgramUnit, Reason, Rootless, Run, RunRole, RunStatus, Socket,
+    SocketFamily, SocketOp,
 };
 pub use unfinished::Unfinished;
 

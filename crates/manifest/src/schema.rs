@@ -117,6 +117,26 @@ pub struct Command {
     /// `programs`. Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub with: Vec<String>,
+    /// Commands run in the jail before the program in each of its runs,
+    /// in order, each to its end, with the program's user, environment
+    /// and working directory: a unit's `ExecStartPre=` lines (a
+    /// configuration test, `mkdir`, `chown`), as systemd runs them in the
+    /// service's root. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<Before>,
+}
+
+/// One command run in the jail before a program ([`Command::before`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Before {
+    /// Its argument vector, `argv[0]` first.
+    pub argv: Vec<PathText>,
+    /// Its host path (also its path in the jail).
+    pub executable: PathText,
+    /// Its failure does not fail the run (a unit's `-` prefix); omitted
+    /// when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub may_fail: bool,
 }
 
 /// One step done to a ready program so that it reads what only a request

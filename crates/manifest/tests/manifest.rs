@@ -163,6 +163,7 @@ fn sample() -> Manifest {
                     page,
                 ],
                 with: Vec::new(),
+                before: Vec::new(),
             },
             unit: None,
         }],

@@ -60,6 +60,7 @@ fn manifest(tag: &str, count: usize) -> Manifest {
                 ready: Vec::new(),
                 exercises: Vec::new(),
                 with: Vec::new(),
+                before: Vec::new(),
             },
             unit: None,
         }],

@@ -15,10 +15,11 @@
 //!
 //! What it derives, and what a jail does with it, is [`Unit`]'s fields;
 //! every other `[Service]` setting is listed in [`Unit::not_honoured`] with
-//! why, never dropped silently. `ExecStartPre=`, `ExecStartPost=` and
-//! `ExecCondition=` lines are not run: they prepare the host (`install
-//! -d`, `systemctl` calls, configuration tests) and the jail gets its
-//! directories from the unit's `*Directory=` settings instead.
+//! why, never dropped silently. `ExecStartPre=` lines run before the
+//! program, in the jail, as systemd runs them under `RootDirectory=`
+//! ([`Unit::start_pre`]: a configuration test, `mkdir`, `chown`), except
+//! those that run outside the service's root or call `systemctl`;
+//! `ExecStartPost=` and `ExecCondition=` lines are not run.
 //!
 //! Guarantees: a unit that does not exist, is masked, is not a service,
 //! is started by a socket, has no `ExecStart=` (or several, outside
@@ -155,6 +156,11 @@ pub struct Unit {
     /// is the executable as written, or `argv[0]` with `@`.
     pub words: Vec<String>,
     pub prefix: ExecPrefix,
+    /// `ExecStartPre=` commands systemd runs in the service's root, in
+    /// order, before `ExecStart=`: those with neither `+` (run outside
+    /// the root, on the host) nor `!` (run as root whatever `User=` says)
+    /// and that do not call `systemctl`.
+    pub start_pre: Vec<ExecCommand>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub supplementary_groups: Vec<String>,
@@ -174,6 +180,75 @@ pub struct Unit {
     pub not_honoured: Vec<NotHonoured>,
     /// For people: env-file lines skipped, optional files missing.
     pub warnings: Vec<String>,
+}
+
+/// One `ExecStartPre=` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCommand {
+    /// The executable's path (absolute, or as written when no directory
+    /// of systemd's fixed search path has it).
+    pub executable: PathBuf,
+    /// The words after the prefix, specifiers resolved, `$VAR` not yet
+    /// expanded: the first is the executable as written, or `argv[0]`
+    /// with `@`.
+    pub words: Vec<String>,
+    pub prefix: ExecPrefix,
+}
+
+impl ExecCommand {
+    /// Parses an `Exec*=` value: its prefix and words, specifiers resolved
+    /// with `apply`; `None` when it names no program.
+    fn parse(
+        value: &str,
+        apply: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<Option<ExecCommand>, String> {
+        let (prefix, rest) = syntax::exec_prefix(value);
+        let words = syntax::split_words(rest)?
+            .iter()
+            .map(|w| apply(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(program) = words.first().cloned() else {
+            return Ok(None);
+        };
+        let executable = if program.starts_with('/') {
+            PathBuf::from(&program)
+        } else {
+            // systemd looks a bare name up in fixed directories.
+            crate::env::DEFAULT_PATH
+                .split(':')
+                .map(|d| Path::new(d).join(&program))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| PathBuf::from(&program))
+        };
+        let mut words = if prefix.argv0 {
+            words[1..].to_vec()
+        } else {
+            words
+        };
+        if words.is_empty() {
+            words.push(program);
+        }
+        Ok(Some(ExecCommand {
+            executable,
+            words,
+            prefix,
+        }))
+    }
+
+    /// The command line: the words with `$VAR` and `${VAR}` expanded from
+    /// `env`, unless the `:` prefix says not to.
+    pub fn argv(&self, env: &[(String, String)]) -> Vec<String> {
+        expand(&self.words, self.prefix, env)
+    }
+}
+
+/// `words` with `$VAR` and `${VAR}` expanded from `env`, unless `prefix`
+/// has `:`.
+fn expand(words: &[String], prefix: ExecPrefix, env: &[(String, String)]) -> Vec<String> {
+    if prefix.no_expand {
+        return words.to_vec();
+    }
+    syntax::expand_argv(words, env)
 }
 
 /// Whether `name` ends in the suffix of one of systemd's unit types
@@ -356,10 +431,7 @@ impl Unit {
     /// from `env` (the program's environment), unless the `:` prefix says
     /// not to. With `@` the first word is `argv[0]`.
     pub fn argv(&self, env: &[(String, String)]) -> Vec<String> {
-        if self.prefix.no_expand {
-            return self.words.clone();
-        }
-        syntax::expand_argv(&self.words, env)
+        expand(&self.words, self.prefix, env)
     }
 
     /// When the service counts as started, from `Type=`: `simple`, `exec`
@@ -646,6 +718,7 @@ fn derive(
         executable: PathBuf::new(),
         words: Vec::new(),
         prefix: ExecPrefix::default(),
+        start_pre: Vec::new(),
         user: None,
         group: None,
         supplementary_groups: Vec::new(),
@@ -659,7 +732,7 @@ fn derive(
         not_honoured: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut exec_starts: Vec<(ExecPrefix, Vec<String>)> = Vec::new();
+    let mut exec_starts: Vec<ExecCommand> = Vec::new();
     let mut env_files: Vec<(PathBuf, bool)> = Vec::new();
     let mut modes: BTreeMap<&'static str, u32> = BTreeMap::new();
     let mut dir_values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -688,17 +761,12 @@ fn derive(
             "Type" => type_value = Some((file.clone(), a.line, value)),
             "ExecStart" if empty => exec_starts.clear(),
             "ExecStart" => {
-                let (prefix, rest) = syntax::exec_prefix(&a.value);
-                let words = syntax::split_words(rest).map_err(syntax_err)?;
-                let words = words
-                    .iter()
-                    .map(|w| spec.apply(w))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(syntax_err)?;
-                if words.is_empty() {
+                let Some(command) =
+                    ExecCommand::parse(&a.value, |w| spec.apply(w)).map_err(syntax_err)?
+                else {
                     return Err(syntax_err("ExecStart= names no program".into()));
-                }
-                exec_starts.push((prefix, words));
+                };
+                exec_starts.push(command);
             }
             "User" => unit.user = (!empty).then_some(value),
             "Group" => unit.group = (!empty).then_some(value),
@@ -761,7 +829,31 @@ fn derive(
                     .map_err(|_| syntax_err(format!("{key}={value} is not octal")))?;
                 modes.insert(setting, mode);
             }
-            "ExecStartPre" | "ExecStartPost" | "ExecCondition" => {
+            "ExecStartPre" if empty => unit.start_pre.clear(),
+            "ExecStartPre" => {
+                let why = if value.contains("systemctl") {
+                    Some("not run: it calls systemctl, which has no manager to talk to in a jail")
+                } else if NotHonoured::shown(&a.key, value.clone()) != value {
+                    Some("not run: its command line holds what looks like a secret, which the manifest would record")
+                } else if syntax::exec_prefix(&value).0.full_privileges {
+                    Some("not run: `+` runs it outside the service's root, on the host")
+                } else if syntax::exec_prefix(&value).0.no_user {
+                    Some("not run: `!` runs it as root whatever User= says")
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => unit.not_honoured.push(NotHonoured {
+                        key: a.key.clone(),
+                        value,
+                        why,
+                    }),
+                    None => unit.start_pre.extend(
+                        ExecCommand::parse(&a.value, |w| spec.apply(w)).map_err(syntax_err)?,
+                    ),
+                }
+            }
+            "ExecStartPost" | "ExecCondition" => {
                 let why = if value.contains("systemctl") {
                     "not run: it calls systemctl, which has no manager to talk to in a jail"
                 } else {
@@ -815,7 +907,7 @@ fn derive(
                 });
             }
         };
-    let (prefix, words) = match exec_starts.len() {
+    let start = match exec_starts.len() {
         0 => {
             return Err(UnitError::NoExecStart {
                 name: unit.name,
@@ -830,35 +922,19 @@ fn derive(
             })
         }
         _ => {
-            for (_, extra) in exec_starts.drain(1..) {
+            for extra in exec_starts.drain(1..) {
                 unit.not_honoured.push(NotHonoured {
                     key: "ExecStart".into(),
-                    value: extra.join(" "),
+                    value: extra.words.join(" "),
                     why: "not run: jailtrace runs the first ExecStart= of a oneshot service",
                 });
             }
             exec_starts.remove(0)
         }
     };
-    let program = words[0].clone();
-    unit.executable = if program.starts_with('/') {
-        PathBuf::from(&program)
-    } else {
-        // systemd looks a bare name up in fixed directories.
-        crate::env::DEFAULT_PATH
-            .split(':')
-            .map(|d| Path::new(d).join(&program))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from(&program))
-    };
-    unit.words = if prefix.argv0 {
-        words[1..].to_vec()
-    } else {
-        words
-    };
-    if unit.words.is_empty() {
-        unit.words.push(program);
-    }
+    let prefix = start.prefix;
+    unit.executable = start.executable;
+    unit.words = start.words;
     unit.prefix = prefix;
     if prefix.ignore_failure {
         unit.warnings.push(format!(
@@ -913,6 +989,7 @@ fn derive(
 const USED: &[&str] = &[
     "Type",
     "ExecStart",
+    "ExecStartPre",
     "User",
     "Group",
     "SupplementaryGroups",

@@ -543,10 +543,16 @@ impl Loop<'_> {
         if self.killing {
             return;
         }
-        // One pid namespace for the stack, the first program's: the
-        // `/proc` mounted for it shows every program of the stack.
-        let namespace = if spec.pid_namespace && self.specs[0].pid_namespace {
-            let leader = self.jobs[0].leader;
+        // One pid namespace for the stack, that of the first program that
+        // has one (a command run before the program has none): the `/proc`
+        // mounted for it shows every program of the stack.
+        let first = self
+            .jobs
+            .iter()
+            .zip(self.specs)
+            .find(|(_, s)| s.pid_namespace);
+        let namespace = if let (true, Some((job, _))) = (spec.pid_namespace, first) {
+            let leader = job.leader;
             match std::fs::File::open(format!("/proc/{leader}/ns/pid")) {
                 Ok(ns) => Some(ns),
                 Err(e) => {

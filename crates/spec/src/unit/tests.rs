@@ -156,6 +156,64 @@ fn argv0_no_expansion_and_env_files() {
 }
 
 #[test]
+fn exec_start_pre_runs_in_the_root_unless_it_cannot() {
+    let d = Dirs::new();
+    d.write(
+        &d.lib,
+        "pre.service",
+        "[Service]\nExecStart=/usr/sbin/app\n\
+         ExecStartPre=/bin/mkdir -m 740 -p /run/app\n\
+         ExecStartPre=-chown app $APP_DIR\n\
+         ExecStartPre=+/usr/libexec/app/on-the-host\n\
+         ExecStartPre=!/usr/libexec/app/as-root\n\
+         ExecStartPre=/bin/systemctl start other\n\
+         ExecStartPost=/usr/libexec/app/after\n\
+         Environment=APP_DIR=/var/lib/app\n",
+    );
+    let u = d.find("pre").unwrap();
+    let runs: Vec<_> = u
+        .start_pre
+        .iter()
+        .map(|c| (c.argv(&u.env), c.prefix.ignore_failure))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (s(&["/bin/mkdir", "-m", "740", "-p", "/run/app"]), false),
+            (s(&["chown", "app", "/var/lib/app"]), true),
+        ]
+    );
+    // A bare name is looked up where systemd looks.
+    assert!(
+        u.start_pre[1].executable.is_absolute(),
+        "{:?}",
+        u.start_pre[1]
+    );
+    let not_run: Vec<_> = u
+        .not_honoured
+        .iter()
+        .filter(|n| n.key.starts_with("ExecStart"))
+        .map(|n| n.value.as_str())
+        .collect();
+    assert_eq!(
+        not_run,
+        [
+            "+/usr/libexec/app/on-the-host",
+            "!/usr/libexec/app/as-root",
+            "/bin/systemctl start other",
+            "/usr/libexec/app/after",
+        ]
+    );
+    // An empty assignment resets the list, as systemd does.
+    d.write(
+        &d.etc,
+        "pre.service.d/reset.conf",
+        "[Service]\nExecStartPre=\n",
+    );
+    assert!(d.find("pre").unwrap().start_pre.is_empty());
+}
+
+#[test]
 fn clear_errors() {
     let d = Dirs::new();
     let e = d.find("nope").unwrap_err();
@@ -281,7 +339,20 @@ fn debian_units() {
             s(&["/usr/sbin/nginx", "-g", "daemon on; master_process on;"])
         );
         assert_eq!(u.pid_file.as_deref(), Some(Path::new("/run/nginx.pid")));
-        assert!(u.not_honoured.iter().any(|n| n.key == "ExecStartPre"));
+        // `nginx -t` runs in the jail before nginx, as systemd runs it.
+        assert!(!u.not_honoured.iter().any(|n| n.key == "ExecStartPre"));
+        assert_eq!(u.start_pre.len(), 1);
+        assert_eq!(u.start_pre[0].executable, Path::new("/usr/sbin/nginx"));
+        assert_eq!(
+            u.start_pre[0].argv(&u.env),
+            s(&[
+                "/usr/sbin/nginx",
+                "-t",
+                "-q",
+                "-g",
+                "daemon on; master_process on;"
+            ])
+        );
     }
     if let Some(u) = host_unit("redis-server") {
         assert_eq!(u.service_type, ServiceType::Notify);
