@@ -24,7 +24,8 @@ use crate::ready::{self, Readiness};
 /// Lines of a failed companion's output quoted in the summary.
 const LAST_LINES: usize = 5;
 
-/// One program started before the program of the run.
+/// One job started before the program of the run: a program it runs
+/// with, or a command run before it.
 struct Companion {
     /// For people: the program's name, or a command's line.
     name: String,
@@ -86,18 +87,24 @@ impl Companions {
         program: &Config,
         root: &Path,
     ) -> Result<(Companions, Vec<Spawn>), Error> {
+        /// What starts one companion.
+        struct Job {
+            spawn: Spawn,
+            ready: Vec<Condition>,
+            name: String,
+            runs_as: Option<String>,
+            may_fail: bool,
+        }
         let mut list = Vec::new();
         let mut spawns = Vec::new();
         let jobs = companions
             .iter()
-            .map(|c| {
-                (
-                    c.spawn(),
-                    c.ready.clone(),
-                    c.name.clone(),
-                    Some(c.name.clone()),
-                    false,
-                )
+            .map(|c| Job {
+                spawn: c.spawn(),
+                ready: c.ready.clone(),
+                name: c.name.clone(),
+                runs_as: Some(c.name.clone()),
+                may_fail: false,
             })
             .chain(before.iter().map(|b| {
                 let mut spawn = program.spawn();
@@ -106,9 +113,22 @@ impl Companions {
                 // It ends before the program starts: a pid namespace of its
                 // own would die with it (see `Session::mounts_paused`).
                 spawn.pid_namespace = false;
-                (spawn, vec![Condition::Exit], b.shown(), None, b.may_fail)
+                Job {
+                    spawn,
+                    ready: vec![Condition::Exit],
+                    name: b.shown(),
+                    runs_as: None,
+                    may_fail: b.may_fail,
+                }
             }));
-        for (mut spawn, ready, name, runs_as, may_fail) in jobs {
+        for Job {
+            mut spawn,
+            ready,
+            name,
+            runs_as,
+            may_fail,
+        } in jobs
+        {
             let pipes = Capture::pipes(Sink::Hidden, Sink::Hidden, None).map_err(Error::Output)?;
             spawn.root = Some(root.to_path_buf());
             let readiness = Readiness::new(ready).in_root(root);
