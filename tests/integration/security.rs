@@ -768,3 +768,82 @@ fn secrets_are_denied_recorded_and_named_and_rules_change_that() {
         .unwrap_or_else(|| panic!("denied does not list /etc/hostname\n{report}"));
     assert_eq!(rule.as_deref(), Some("^/etc/hostname$"), "{report}");
 }
+
+/// A file of the test in /etc, removed on drop.
+struct EtcFile(PathBuf);
+
+impl Drop for EtcFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_key_file_the_host_keeps_from_others_is_denied_unless_allowed() {
+    let test = "a_key_file_the_host_keeps_from_others_is_denied_unless_allowed";
+    if !require_root(test) {
+        return;
+    }
+    // As /etc/bind/rndc.key or /etc/varnish/secret are: in /etc, mode
+    // 0600, a key by its name. No deny rule names it.
+    let key = EtcFile(PathBuf::from(format!(
+        "/etc/jailtrace-it-{}.key",
+        util::unique()
+    )));
+    fs::write(&key.0, b"key \"rndc-key\" { secret \"c2VjcmV0\"; };\n").expect("write the key");
+    fs::set_permissions(&key.0, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let path = key.0.to_str().expect("UTF-8");
+    // Listed first: a name a listing shows is filled from the host once
+    // opened, so the listing must not show it either.
+    let script = format!("ls /etc >/dev/null; cat {path} >/dev/null 2>&1; true");
+    let argv = ["/bin/sh", "-c", script.as_str()];
+    let jail = Jail::new("sec-key-file");
+    let outcome = jail.run(&argv, &[], BASE_ENV);
+    outcome.expect_ok();
+    let report = outcome.finished.report();
+    assert!(
+        fs::symlink_metadata(jail.root.join(path.trim_start_matches('/'))).is_err(),
+        "the key file was copied\n{report}"
+    );
+    let (rule, _) = denied(&outcome.manifest(), path)
+        .unwrap_or_else(|| panic!("denied does not list {path}\n{report}"));
+    assert_eq!(
+        rule.as_deref(),
+        Some("key file: in /etc, not readable by others, named like a key or secret"),
+        "{report}"
+    );
+    // The same file readable by others is no secret the host keeps.
+    fs::set_permissions(&key.0, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let open = jail.run_at(
+        &jail.join("open-root"),
+        &jail.join("open.json"),
+        &argv,
+        &[],
+        BASE_ENV,
+    );
+    open.expect_ok();
+    assert!(
+        jail.join("open-root")
+            .join(path.trim_start_matches('/'))
+            .exists(),
+        "{}",
+        open.finished.report()
+    );
+    // --allow lets it in.
+    fs::set_permissions(&key.0, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let rule = format!("^{}$", path.replace('.', "\\."));
+    let allowed = jail.run_at(
+        &jail.join("allow-root"),
+        &jail.join("allow.json"),
+        &argv,
+        &["--allow", &rule],
+        BASE_ENV,
+    );
+    allowed.expect_ok();
+    assert_eq!(
+        fs::read(jail.join("allow-root").join(path.trim_start_matches('/'))).ok(),
+        fs::read(&key.0).ok(),
+        "{}",
+        allowed.finished.report()
+    );
+}

@@ -205,6 +205,21 @@ impl Session {
                     _ => continue,
                 },
             };
+            // A key file is not shown: filled once opened, its content
+            // would be copied past the policy. Only a name that may be one
+            // costs a host lookup.
+            path.push(&entry.name);
+            let secret = kind == Kind::File
+                && self.policy().may_be_secret_file(&path)
+                && self
+                    .host
+                    .lstat(&path)?
+                    .is_some_and(|m| self.policy().secret_file(&path, m.mode).is_some());
+            path.pop();
+            if secret {
+                self.placeholders.stats.hidden += 1;
+                continue;
+            }
             count += 1;
             if count > self.placeholders.max {
                 observer.warn(&format!(

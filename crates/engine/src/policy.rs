@@ -6,7 +6,11 @@
 //! for the runs; [`Verdict::Bound`]), secrets matched by the deny rules,
 //! and block devices (refused by the rootfs layer). The default
 //! deny rules ([`DEFAULT_DENY`]) keep the host's credentials out of every
-//! jail; `--deny` adds rules and `--allow` makes exceptions to them. A path
+//! jail, and so does the built-in rule for key files
+//! ([`Policy::secret_file`]: a file in `/etc` that the host keeps from
+//! other users and whose name says key or secret, such as
+//! `/etc/bind/rndc.key`); `--deny` adds rules and `--allow` makes
+//! exceptions to them. A path
 //! is refused when a deny rule matches it and no allow rule does; rules are
 //! regular expressions (the `regex` crate's syntax) matched against the
 //! bytes of the absolute jail path, so anchor them (`^/etc/shadow$`). The
@@ -97,7 +101,32 @@ pub struct Policy {
     runtime_exceptions: Vec<PathBuf>,
     /// Mount points of binds: nothing at or below them is copied.
     binds: Vec<PathBuf>,
+    /// The built-in rule for key files applies ([`Policy::secret_file`];
+    /// off with the policy file's `defaults off`).
+    secret_files: bool,
 }
+
+/// The rule [`Policy::secret_file`] names.
+pub const SECRET_FILE_RULE: &str =
+    "key file: in /etc, not readable by others, named like a key or secret";
+
+/// Words of a file name (split at `.`, `-`, `_`) that name a key or a
+/// secret: `rndc.key`, `chrony.keys`, `ssh_host_rsa_key`, `secret`,
+/// `opasswd`.
+const SECRET_WORDS: &[&str] = &[
+    "key",
+    "keys",
+    "secret",
+    "secrets",
+    "token",
+    "tokens",
+    "password",
+    "passwords",
+    "passwd",
+    "opasswd",
+    "credentials",
+    "keytab",
+];
 
 /// A deny or allow rule that is not a valid regular expression.
 #[derive(Debug, thiserror::Error)]
@@ -343,6 +372,7 @@ impl Policy {
             allow: allowed,
             runtime_exceptions: Vec::new(),
             binds: Vec::new(),
+            secret_files: true,
         })
     }
 
@@ -408,6 +438,7 @@ impl Policy {
             allow,
             runtime_exceptions: Vec::new(),
             binds: Vec::new(),
+            secret_files: file.defaults,
         })
     }
 
@@ -444,6 +475,41 @@ impl Policy {
             }
         }
         Verdict::Copy
+    }
+}
+
+impl Policy {
+    /// The rule that refuses the regular file `path` of the host, whose
+    /// mode is `mode`, as a key file: in `/etc`, not readable by others,
+    /// and named like a key or a secret (a word of its name in
+    /// [`SECRET_WORDS`]). What a service's unit needs to run
+    /// (`/etc/bind/rndc.key`, `/etc/varnish/secret`,
+    /// `/etc/chrony/chrony.keys`) stays out unless an allow rule names it;
+    /// the configuration files a host keeps from others
+    /// (`/etc/redis/redis.conf`) are copied as usual.
+    pub fn secret_file(&self, path: &Path, mode: u32) -> Option<&'static str> {
+        (mode & 0o004 == 0 && self.may_be_secret_file(path)).then_some(SECRET_FILE_RULE)
+    }
+
+    /// Whether [`Policy::secret_file`] refuses `path` if its mode keeps it
+    /// from others: by its place and name alone (no metadata needed, so a
+    /// listing looks a name up only then).
+    pub fn may_be_secret_file(&self, path: &Path) -> bool {
+        if !self.secret_files || !path.starts_with("/etc") {
+            return false;
+        }
+        let Some(name) = path.file_name() else {
+            return false;
+        };
+        let secret = name
+            .as_bytes()
+            .split(|b| matches!(b, b'.' | b'-' | b'_'))
+            .any(|word| {
+                SECRET_WORDS
+                    .iter()
+                    .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+            });
+        secret && self.allow.first(path.as_os_str().as_bytes()).is_none()
     }
 }
 
@@ -510,6 +576,42 @@ pub(crate) fn unreadable_by(pid: i32, attrs: &jailtrace_rootfs::Attrs) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_kept_from_others_in_etc_is_a_secret() {
+        let p = Policy::default();
+        for (path, mode) in [
+            ("/etc/bind/rndc.key", 0o640),
+            ("/etc/varnish/secret", 0o600),
+            ("/etc/chrony/chrony.keys", 0o640),
+            ("/etc/security/opasswd", 0o600),
+            ("/etc/app/API_TOKEN", 0o600),
+        ] {
+            assert_eq!(
+                p.secret_file(Path::new(path), mode),
+                Some(SECRET_FILE_RULE),
+                "{path}"
+            );
+        }
+        for (path, mode) in [
+            // Readable by others: not kept secret.
+            ("/etc/bind/bind.keys", 0o644),
+            // A configuration file kept from others, not named so.
+            ("/etc/redis/redis.conf", 0o640),
+            ("/etc/tomcat10/tomcat-users.xml", 0o640),
+            // Not in /etc.
+            ("/var/lib/app/session.key", 0o600),
+            // A word of the name, not a part of one.
+            ("/etc/monkey.conf", 0o600),
+        ] {
+            assert_eq!(p.secret_file(Path::new(path), mode), None, "{path}");
+        }
+        let allowed = Policy::new(&[], &[r"^/etc/varnish/secret$".into()]).unwrap();
+        assert_eq!(
+            allowed.secret_file(Path::new("/etc/varnish/secret"), 0o600),
+            None
+        );
+    }
 
     #[test]
     fn a_denied_path_names_the_first_rule_that_matches_it() {

@@ -536,7 +536,14 @@ impl Session {
                     return Ok(Placement::Denied);
                 }
             }
-            if let Step::File { attrs, .. } = step {
+            if let Step::File {
+                path: file, attrs, ..
+            } = step
+            {
+                if let Some(rule) = self.policy.secret_file(file, attrs.mode) {
+                    self.record_denied(path, who, rule.to_string());
+                    return Ok(Placement::Denied);
+                }
                 if let Some(uid) = who
                     .pid
                     .and_then(|pid| crate::policy::unreadable_by(pid, attrs))
