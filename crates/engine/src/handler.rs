@@ -545,15 +545,21 @@ fn metadata_only(op: Op) -> bool {
     }
 }
 
-/// Whether `call` names a path in /proc or /sys, as spelled (a path
-/// relative to a directory there is not seen as one).
-fn reads_kernel_state(call: &PathCall) -> bool {
+/// Whether `call` counts as work toward what a client waits for
+/// ([`Activity`]). Reading the kernel's state of itself does not (Redis
+/// reads /proc/self/stat on its 100 ms cron: a path in /proc or /sys as
+/// spelled; one relative to a directory there is not seen as one), nor
+/// does a `bind` or `connect` to an IP address: a resolver's queries
+/// (bind9's, to the root servers, again and again on a machine without
+/// network) go on whatever it was asked.
+fn is_work(call: &PathCall) -> bool {
     match &call.target {
         Target::Path { path, .. } => {
             let path = path.as_bytes();
-            path.starts_with(b"/proc/") || path.starts_with(b"/sys/")
+            !(path.starts_with(b"/proc/") || path.starts_with(b"/sys/"))
         }
-        _ => false,
+        Target::Inet { .. } => false,
+        _ => true,
     }
 }
 
@@ -673,9 +679,7 @@ impl RunHandler<'_> {
 
 impl Handler for RunHandler<'_> {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
-        // Reading the kernel's state of itself is no work toward what a
-        // client waits for (Redis reads /proc/self/stat on its 100 ms cron).
-        let work = !reads_kernel_state(call);
+        let work = is_work(call);
         if work {
             self.activity.handling(true);
         }
@@ -687,9 +691,14 @@ impl Handler for RunHandler<'_> {
     }
 
     fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
-        self.activity.handling(true);
+        let work = is_work(call);
+        if work {
+            self.activity.handling(true);
+        }
         self.handle_exit(tracee, call, result);
-        self.activity.handling(false);
+        if work {
+            self.activity.handling(false);
+        }
     }
 
     fn on_process(&mut self, event: &ProcessEvent) {
@@ -856,7 +865,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reading_proc_or_sys_by_absolute_path_is_no_work_for_a_client() {
+    fn reading_kernel_state_or_reaching_an_ip_address_is_no_work_for_a_client() {
         let open = |path: &str, dirfd: Option<i32>| PathCall {
             sysno: Sysno::Openat,
             op: Op::Open { flags: 0 },
@@ -866,17 +875,26 @@ mod tests {
                 follow: true,
             },
         };
-        assert!(reads_kernel_state(&open("/proc/self/stat", None)));
-        assert!(reads_kernel_state(&open(
+        assert!(!is_work(&open("/proc/self/stat", None)));
+        assert!(!is_work(&open(
             "/sys/kernel/mm/transparent_hugepage/enabled",
             None
         )));
+        let connect = PathCall {
+            sysno: Sysno::Connect,
+            op: Op::Connect,
+            target: Target::Inet {
+                fd: 5,
+                addr: "[2001:500:2f::f]:53".parse().unwrap(),
+            },
+        };
+        assert!(!is_work(&connect));
         for work in [
             open("/etc/ssh/sshd_config", None),
             open("/processes", None),
             open("stat", Some(3)),
         ] {
-            assert!(!reads_kernel_state(&work), "{:?}", work.target);
+            assert!(is_work(&work), "{:?}", work.target);
         }
     }
 }
