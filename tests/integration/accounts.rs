@@ -199,6 +199,39 @@ fn a_user_and_a_group_named_in_a_config_file_are_found_and_nothing_else() {
 }
 
 #[test]
+fn a_denied_secret_that_stopped_the_first_run_is_named_when_a_later_run_stops_sooner() {
+    const NAME: &str =
+        "a_denied_secret_that_stopped_the_first_run_is_named_when_a_later_run_stops_sooner";
+    if !require_root(NAME) {
+        return;
+    }
+    let Some(lookup) = lookup_fixture(NAME) else {
+        return;
+    };
+    // The discovering run (the host's accounts) finds www-data and stops
+    // at the denied secret; the verifying run (the jail's accounts) stops
+    // sooner, at www-data, and never asks for the secret. No run started,
+    // so no account search says more: the secret is what to name.
+    let jail = Jail::new("lookup-secret-first");
+    let secret = jail.join("app.key");
+    fs::write(&secret, "s3cret\n").unwrap();
+    let config = jail.join("lookup.conf");
+    fs::write(
+        &config,
+        format!("strict\nuser www-data\nsecret {}\n", secret.display()),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = jail.run(&[lookup, config], &["--deny", "/app\\.key$"], BASE_ENV);
+    out.finished.assert_no_panic();
+    assert_ne!(out.finished.status.code(), Some(exit::OK));
+    let json = summary_json(&out);
+    let cause = json["likely_cause"].as_array().expect("likely_cause");
+    assert_eq!(cause.len(), 1, "{json}");
+    assert_eq!(cause[0]["path"], secret.to_str().unwrap(), "{json}");
+}
+
+#[test]
 fn a_program_that_needs_a_denied_secret_ends_naming_it() {
     const NAME: &str = "a_program_that_needs_a_denied_secret_ends_naming_it";
     if !require_root(NAME) {

@@ -164,7 +164,14 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
     let port_conflicts = std::mem::take(&mut session.port_conflicts);
     let last_absent = std::mem::take(&mut session.last_absent).into();
     // What the policy refused in the last run: a program that does not
-    // start may need it (a secret).
+    // start may need it (a secret). When no run of it started, what it was
+    // refused in any: the first failure may have been that (nsd without
+    // its control key), the later ones something the first hid (the
+    // account search needs a run that started).
+    let never_started = !manifest
+        .runs
+        .iter()
+        .any(|r| r.ready && r.program.as_deref() == Some(config.name.as_str()));
     let denied_last_run = if outcome == Outcome::Ready {
         Vec::new()
     } else {
@@ -172,10 +179,11 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Error
             .denied
             .iter()
             .filter(|p| {
-                session
-                    .denied_this_run
-                    .iter()
-                    .any(|d| p.path.as_path() == d)
+                (never_started && p.reason.program.as_deref() == Some(config.name.as_str()))
+                    || session
+                        .denied_this_run
+                        .iter()
+                        .any(|d| p.path.as_path() == d)
             })
             .cloned()
             .collect()
