@@ -201,6 +201,7 @@ pub(crate) fn script(
 /// unset), `--`, its argument vector and the script's own arguments.
 fn program(out: &mut Vec<u8>, program: &Program, notes: &mut Vec<String>) -> Result<(), Error> {
     let command = &program.command;
+    crate::command::before_note(command, FORMAT, notes);
     let mut words: Vec<Vec<u8>> = Vec::new();
     let mut quoted = |w: &[&[u8]]| {
         let mut line = Vec::new();

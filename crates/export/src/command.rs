@@ -91,6 +91,29 @@ pub(crate) fn redacted_note(names: &[&[u8]], format: &str, how: &str) -> Option<
 /// for `format`'s report giving the `-v HOST:JAIL[:ro]` that mounts the
 /// host directory when the container starts. A bind whose paths are not
 /// UTF-8 or hold a `:` is left out with a note.
+/// A note for `format`'s report when `command` has commands run before
+/// it (a unit's `ExecStartPre=`): the format starts the program alone; the
+/// jail holds what those commands made in its runs.
+pub(crate) fn before_note(command: &Command, format: &str, notes: &mut Vec<String>) {
+    if command.before.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = command
+        .before
+        .iter()
+        .map(|b| {
+            let argv: Vec<String> = b.argv.iter().map(ToString::to_string).collect();
+            format!("`{}`", argv.join(" "))
+        })
+        .collect();
+    notes.push(format!(
+        "the {format} starts the program alone, not the commands its runs ran before it ({}): \
+         the jail holds what they made (the systemd drop-in keeps the unit's ExecStartPre=, \
+         which runs them)",
+        shown.join(", ")
+    ));
+}
+
 pub(crate) fn volumes(manifest: &Manifest, format: &str, notes: &mut Vec<String>) -> Vec<String> {
     let mut out = Vec::new();
     for bind in manifest.mounts.iter().filter(|m| m.is_bind()) {
@@ -154,6 +177,28 @@ pub(crate) fn utf8<'a>(
 mod tests {
     use super::*;
     use crate::tests::{bind, manifest};
+
+    #[test]
+    fn commands_run_before_the_program_are_named_in_a_note() {
+        let mut m = manifest();
+        let mut notes = Vec::new();
+        before_note(&m.programs[0].command, "bwrap script", &mut notes);
+        assert!(notes.is_empty());
+        m.programs[0].command.before = vec![jailtrace_manifest::Before {
+            argv: ["/bin/mkdir", "-p", "/run/app"]
+                .map(PathText::from)
+                .to_vec(),
+            executable: PathText::from("/bin/mkdir"),
+            may_fail: false,
+        }];
+        before_note(&m.programs[0].command, "bwrap script", &mut notes);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("the bwrap script starts the program alone")
+                && notes[0].contains("`/bin/mkdir -p /run/app`"),
+            "{notes:?}"
+        );
+    }
 
     #[test]
     fn session_variables_are_left_out_in_order() {

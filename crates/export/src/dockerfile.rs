@@ -53,6 +53,7 @@ pub(crate) fn write(
 /// The Dockerfile's text; variables left out are noted in `notes`.
 fn dockerfile(manifest: &Manifest, notes: &mut Vec<String>) -> Result<String, Error> {
     let command = &manifest.first_program().command;
+    crate::command::before_note(command, FORMAT, notes);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -199,6 +199,7 @@ pub(crate) fn programs_label(manifest: &Manifest) -> Result<String, Error> {
 /// The image config.
 fn config(manifest: &Manifest, diff_id: &str, notes: &mut Vec<String>) -> Result<Value, Error> {
     let command = &manifest.first_program().command;
+    crate::command::before_note(command, FORMAT, notes);
     let entrypoint = argv(command)
         .into_iter()
         .enumerate()
