@@ -292,7 +292,8 @@ pub struct RunArgs {
     /// `nginx.service`, `getty@tty1.service` or a unit file's path): its
     /// ExecStart=, User=, Group=, Environment=, EnvironmentFile=,
     /// WorkingDirectory=, RuntimeDirectory= and the other directories,
-    /// and readiness from Type=; without --probe or --exercise, a `GET /`
+    /// and readiness from Type=; its ExecStartPre= commands run in the
+    /// jail before the program; without --probe or --exercise, a `GET /`
     /// on each TCP port the service listens on once ready (never an
     /// error). Options given here override the unit's; settings
     /// jailtrace cannot honour are listed. See docs/servers.md.
