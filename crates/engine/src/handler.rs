@@ -587,9 +587,25 @@ fn inet_family(addr: &SocketAddr) -> SocketFamily {
 }
 
 impl RunHandler<'_> {
+    /// Runs `f` for `call`, with the program's [`Activity`] busy meanwhile
+    /// when the call is work toward what a client waits for ([`is_work`]).
+    fn busy_with<T>(&mut self, call: &PathCall, f: impl FnOnce(&mut Self) -> T) -> T {
+        let work = is_work(call);
+        if work {
+            self.activity.handling(true);
+        }
+        let result = f(self);
+        if work {
+            self.activity.handling(false);
+        }
+        result
+    }
+
     /// Runs `f` for a call of `job`: the calls of a program run with this
     /// one are its own (the entries they place name it), and are not noted
-    /// as the program's uses of the jail's shared entries.
+    /// as the program's uses of the jail's shared entries; those of a
+    /// command run before the program are the program's, with no `/proc`
+    /// mounted for them (`Session::mounts_paused`).
     fn as_job<T>(&mut self, job: usize, f: impl FnOnce(&mut Self) -> T) -> T {
         if self.companions.is_before(job) {
             self.session.mounts_paused = true;
@@ -679,26 +695,11 @@ impl RunHandler<'_> {
 
 impl Handler for RunHandler<'_> {
     fn on_entry(&mut self, tracee: &Tracee, call: &PathCall) -> ExitInterest {
-        let work = is_work(call);
-        if work {
-            self.activity.handling(true);
-        }
-        let interest = self.handle_entry(tracee, call);
-        if work {
-            self.activity.handling(false);
-        }
-        interest
+        self.busy_with(call, |h| h.handle_entry(tracee, call))
     }
 
     fn on_exit(&mut self, tracee: &Tracee, call: &PathCall, result: Result<i64, Errno>) {
-        let work = is_work(call);
-        if work {
-            self.activity.handling(true);
-        }
-        self.handle_exit(tracee, call, result);
-        if work {
-            self.activity.handling(false);
-        }
+        self.busy_with(call, |h| h.handle_exit(tracee, call, result));
     }
 
     fn on_process(&mut self, event: &ProcessEvent) {
