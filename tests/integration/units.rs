@@ -494,6 +494,14 @@ fn unit_mosquitto_makes_its_directories_before_it_starts() {
     drop(running.wait(Duration::ZERO));
 }
 
+/// Writes `DIR/NAME.service` with `service` (lines of its `[Service]`
+/// section) and `ExecStart=start`; returns its path.
+fn unit_file(dir: &Path, name: &str, service: &str, start: &str) -> String {
+    let path = dir.join(format!("{name}.service"));
+    std::fs::write(&path, format!("[Service]\n{service}ExecStart={start}\n")).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
 #[test]
 fn exec_start_pre_runs_in_the_jail_before_the_program() {
     const NAME: &str = "exec_start_pre_runs_in_the_jail_before_the_program";
@@ -506,13 +514,12 @@ fn exec_start_pre_runs_in_the_jail_before_the_program() {
     let dir = jail.join("units");
     std::fs::create_dir(&dir).unwrap();
     let unit = |name: &str, pre: &str| {
-        let path = dir.join(format!("{name}.service"));
-        std::fs::write(
-            &path,
-            format!("[Service]\nType=oneshot\n{pre}ExecStart=/bin/cat /var/lib/jt-pre/file\n"),
+        unit_file(
+            &dir,
+            name,
+            &format!("Type=oneshot\n{pre}"),
+            "/bin/cat /var/lib/jt-pre/file",
         )
-        .unwrap();
-        path.to_string_lossy().into_owned()
     };
     let made = unit(
         "made",
@@ -572,6 +579,31 @@ fn exec_start_pre_runs_in_the_jail_before_the_program() {
         String::from_utf8_lossy(&out.stdout),
         "made by ExecStartPre\n"
     );
+
+    // A program of the jail run with another (`--with`) runs its own
+    // ExecStartPre= lines first in the other's runs too: this one must
+    // remove the lock its program leaves, or the program refuses to start.
+    let companion = unit_file(
+        &dir,
+        "locked",
+        "Type=simple\n\
+         ExecStartPre=/bin/rm -f /var/lib/jt-pre/lock\n",
+        "/bin/sh -c 'test ! -e /var/lib/jt-pre/lock && touch /var/lib/jt-pre/lock && exec sleep 100'",
+    );
+    let jailtrace_in_root = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--root",
+            root.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        jail.jailtrace(&all, &[])
+    };
+    jailtrace_in_root(&["--unit", &companion]).assert_success();
+    let with = jailtrace_in_root(&["--with", "locked", "--", "/bin/cat", "/var/lib/jt-pre/file"]);
+    with.assert_success();
 
     // One that fails, without `-`, fails the run and is named.
     let fails = unit("fails", "ExecStartPre=/bin/false\n");

@@ -607,20 +607,19 @@ impl RunHandler<'_> {
     /// command run before the program are the program's, with no `/proc`
     /// mounted for them (`Session::mounts_paused`).
     fn as_job<T>(&mut self, job: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        if self.companions.is_before(job) {
-            self.session.mounts_paused = true;
-            let result = f(self);
-            self.session.mounts_paused = false;
-            return result;
-        }
-        let Some(name) = self.companions.runs_as(job) else {
-            return f(self);
+        self.session.mounts_paused = self.companions.is_before(job);
+        let result = match self.companions.runs_as(job).map(str::to_string) {
+            None => f(self),
+            Some(name) => {
+                let program = self.session.program.replace(name);
+                let shared = std::mem::replace(&mut self.session.shared, false);
+                let result = f(self);
+                self.session.program = program;
+                self.session.shared = shared;
+                result
+            }
         };
-        let program = self.session.program.replace(name.to_string());
-        let shared = std::mem::replace(&mut self.session.shared, false);
-        let result = f(self);
-        self.session.program = program;
-        self.session.shared = shared;
+        self.session.mounts_paused = false;
         result
     }
 

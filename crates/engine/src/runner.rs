@@ -94,7 +94,7 @@ pub(crate) fn trace_run(
         if transcript {
             handler.transcript = Some(Vec::new());
         }
-        let (stack, mut specs) = Companions::new(companions, &config.before, config, &config.root)?;
+        let (stack, mut specs) = Companions::new(companions, config, &config.root)?;
         handler.companions = stack;
         let mut spec = config.spawn();
         if let Some(socket) = handler.readiness.notify_socket() {

@@ -2,9 +2,10 @@
 //! `with`): the jail's servers it needs, started before it in each of its
 //! runs, one after the other once the one before is ready, traced with it
 //! (what they read while serving it is placed or missed like its own, in
-//! their name) and stopped with it. Then the commands it runs before it
-//! (a unit's `ExecStartPre=`, [`crate::config::BeforeCommand`]), each to
-//! its end: what they need is the program's.
+//! their name) and stopped with it. Each program, of these and the run's
+//! own, is preceded by the commands its runs run before it (a unit's
+//! `ExecStartPre=`, [`crate::config::BeforeCommand`]), each to its end:
+//! what they need is their program's.
 //!
 //! [`Companions`] is the handler's side of a [`jailtrace_tracer::run_stack`]:
 //! job `i` is the `i`-th companion, the program itself is the last job.
@@ -16,7 +17,7 @@ use std::time::Duration;
 use jailtrace_spec::ready::Condition;
 use jailtrace_tracer::{Spawn, Status, Stdio};
 
-use crate::config::{BeforeCommand, Config};
+use crate::config::Config;
 use crate::outcome::Error;
 use crate::output::{Capture, Sink, TRANSCRIPT_MAX};
 use crate::ready::{self, Readiness};
@@ -30,8 +31,11 @@ struct Companion {
     /// For people: the program's name, or a command's line.
     name: String,
     /// The program whose calls these are: its own for a program run with
-    /// this one, `None` (the program's) for a command run before it.
+    /// this one (and the commands it runs before it), `None` for a command
+    /// the run's program runs before it.
     program: Option<String>,
+    /// A command run before a program (its unit's `ExecStartPre=`).
+    before: bool,
     /// Its failure is no failure (a unit's `-` prefix).
     may_fail: bool,
     readiness: Readiness,
@@ -76,14 +80,13 @@ impl Companions {
         }
     }
 
-    /// The spawns of `companions` and of `before` (the commands the
-    /// program runs before it, each as `program` would start it), their
-    /// output in hidden pipes and their input empty, and the tracking of
-    /// them. They run in `root`, the root of the run, whatever their own
-    /// configs say.
+    /// The spawns of `companions`, each after the commands its runs run
+    /// before it, and of the commands `program` runs before it (a unit's
+    /// `ExecStartPre=`, each started as its program is), their output in
+    /// hidden pipes and their input empty, and the tracking of them. They
+    /// run in `root`, the root of the run, whatever their own configs say.
     pub(crate) fn new(
         companions: &[&Config],
-        before: &[BeforeCommand],
         program: &Config,
         root: &Path,
     ) -> Result<(Companions, Vec<Spawn>), Error> {
@@ -93,39 +96,54 @@ impl Companions {
             ready: Vec<Condition>,
             name: String,
             runs_as: Option<String>,
+            before: bool,
             may_fail: bool,
         }
-        let mut list = Vec::new();
-        let mut spawns = Vec::new();
-        let jobs = companions
-            .iter()
-            .map(|c| Job {
+        // The commands `config`'s program runs before it, whose calls are
+        // `runs_as`'s.
+        let before = |config: &Config, runs_as: Option<&str>| -> Vec<Job> {
+            config
+                .before
+                .iter()
+                .map(|b| {
+                    let mut spawn = config.spawn();
+                    spawn.program = b.executable.clone();
+                    spawn.argv = b.argv.clone();
+                    // It ends before its program starts: a pid namespace of
+                    // its own would die with it (see `Session::mounts_paused`).
+                    spawn.pid_namespace = false;
+                    Job {
+                        spawn,
+                        ready: vec![Condition::Exit],
+                        name: b.shown(),
+                        runs_as: runs_as.map(str::to_string),
+                        before: true,
+                        may_fail: b.may_fail,
+                    }
+                })
+                .collect()
+        };
+        let mut jobs = Vec::new();
+        for c in companions {
+            jobs.extend(before(c, Some(&c.name)));
+            jobs.push(Job {
                 spawn: c.spawn(),
                 ready: c.ready.clone(),
                 name: c.name.clone(),
                 runs_as: Some(c.name.clone()),
+                before: false,
                 may_fail: false,
-            })
-            .chain(before.iter().map(|b| {
-                let mut spawn = program.spawn();
-                spawn.program = b.executable.clone();
-                spawn.argv = b.argv.clone();
-                // It ends before the program starts: a pid namespace of its
-                // own would die with it (see `Session::mounts_paused`).
-                spawn.pid_namespace = false;
-                Job {
-                    spawn,
-                    ready: vec![Condition::Exit],
-                    name: b.shown(),
-                    runs_as: None,
-                    may_fail: b.may_fail,
-                }
-            }));
+            });
+        }
+        jobs.extend(before(program, None));
+        let mut list = Vec::new();
+        let mut spawns = Vec::new();
         for Job {
             mut spawn,
             ready,
             name,
             runs_as,
+            before,
             may_fail,
         } in jobs
         {
@@ -142,6 +160,7 @@ impl Companions {
             list.push(Companion {
                 name,
                 program: runs_as,
+                before,
                 may_fail,
                 readiness,
                 capture: pipes.capture,
@@ -171,9 +190,9 @@ impl Companions {
         job < self.list.len()
     }
 
-    /// Whether `job` is a command run before the program.
+    /// Whether `job` is a command run before a program.
     pub(crate) fn is_before(&self, job: usize) -> bool {
-        self.list.get(job).is_some_and(|c| c.program.is_none())
+        self.list.get(job).is_some_and(|c| c.before)
     }
 
     /// The program whose calls `job` makes, when not the run's program: a
@@ -248,13 +267,12 @@ impl Companions {
             // a crash) never holds; a server whose first process forked
             // away and exited 0 may still answer.
             return match c.exited {
-                Some(status) if c.program.is_none() && c.readiness.failed() => {
-                    Step::Failed(format!(
-                        "{}, run before the program (ExecStartPre=), ended with {}",
-                        c.name,
-                        describe(status)
-                    ))
-                }
+                Some(status) if c.before && c.readiness.failed() => Step::Failed(format!(
+                    "{}, run before {} (ExecStartPre=), ended with {}",
+                    c.name,
+                    c.program.as_deref().unwrap_or("the program"),
+                    describe(status)
+                )),
                 Some(status) if c.readiness.failed() => Step::Failed(format!(
                     "{} ended ({}) before it was ready: {}",
                     c.name,
@@ -282,15 +300,16 @@ impl Companions {
             }
             if !c.ready {
                 c.readiness.tree_empty();
-                let mut line = match c.program {
-                    Some(_) => format!(
+                let mut line = match c.before {
+                    false => format!(
                         "{} (started before this program): {}",
                         c.name,
                         c.readiness.pending().join(", ")
                     ),
-                    None => format!(
-                        "{} (run before this program, ExecStartPre=): {}",
+                    true => format!(
+                        "{} (run before {}, ExecStartPre=): {}",
                         c.name,
+                        c.program.as_deref().unwrap_or("this program"),
                         c.readiness.pending().join(", ")
                     ),
                 };
