@@ -1,6 +1,7 @@
 //! Tests of [`super`].
 
 use super::*;
+use jailtrace_manifest::{SocketFamily, SocketOp};
 use std::ffi::OsStr;
 use std::os::unix::fs::symlink;
 
