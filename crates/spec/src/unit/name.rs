@@ -124,3 +124,23 @@ fn read_trim(path: &str) -> String {
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
+
+/// Whether `name` ends in the suffix of one of systemd's unit types
+/// (systemd.unit(5)).
+pub(super) fn has_unit_suffix(name: &str) -> bool {
+    const TYPES: [&str; 11] = [
+        "service",
+        "socket",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "target",
+        "path",
+        "timer",
+        "slice",
+        "scope",
+    ];
+    name.rsplit_once('.')
+        .is_some_and(|(_, suffix)| TYPES.contains(&suffix))
+}
