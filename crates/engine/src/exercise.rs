@@ -352,20 +352,13 @@ impl Exercises {
     /// (without a command, a probe's thread or the listening exercise's,
     /// it just waits): after a run, when nothing else wakes jailtrace.
     pub(crate) fn wait(&self, most: Duration) {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = Vec::new();
         self.watched(&mut fds);
         if fds.is_empty() {
             std::thread::sleep(most);
             return;
         }
-        let mut polled: Vec<PollFd> = fds
-            .iter()
-            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-            .collect();
-        let ms =
-            PollTimeout::try_from(most.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
-        let _ = poll(&mut polled, ms);
+        let _ = jailtrace_tracer::poll_readable(&fds, most);
     }
 
     /// The step running now and its position (1-based).

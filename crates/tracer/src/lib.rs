@@ -38,7 +38,7 @@ pub use call::{Op, PathCall, Target};
 pub use error::Error;
 pub use pin::background;
 pub use proc::Tracee;
-pub use signals::reserve_sigchld;
+pub use signals::{poll_readable, reserve_sigchld};
 pub use spawn::{Spawn, SpawnError, Stdio};
 pub use tracer::{
     run, run_stack, Control, ExitInterest, Handler, Options, ProcessEvent, RunOutcome, Seccomp,

@@ -62,24 +62,14 @@ impl SignalGuard {
         timeout: Duration,
         watched: &[BorrowedFd<'_>],
     ) -> Result<(Option<Signal>, bool), Error> {
-        let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        let mut fds: Vec<PollFd> = std::iter::once(self.fd.as_fd())
+        let fds: Vec<BorrowedFd<'_>> = std::iter::once(self.fd.as_fd())
             .chain(watched.iter().copied())
-            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
             .collect();
-        match poll(&mut fds, ms) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(errno) => {
-                return Err(Error::Os {
-                    what: "poll",
-                    errno,
-                })
-            }
-        }
-        let readable = fds[1..]
-            .iter()
-            .any(|fd| fd.revents().is_some_and(|r| !r.is_empty()));
+        let ready = poll_readable(&fds, timeout).map_err(|errno| Error::Os {
+            what: "poll",
+            errno,
+        })?;
+        let readable = ready[1..].iter().any(|r| *r);
         let mut terminating = None;
         while let Ok(Some(info)) = self.fd.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
@@ -98,4 +88,23 @@ impl Drop for SignalGuard {
         // caller handles it; the run reports it in `interrupted` first).
         let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
     }
+}
+
+/// Waits up to `timeout` (60 s at most) for any of `fds` to be readable or
+/// hung up; says which are. Interrupted by a signal, it says none.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Duration) -> Result<Vec<bool>, Errno> {
+    let ms =
+        PollTimeout::try_from(timeout.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+    let mut polled: Vec<PollFd> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match poll(&mut polled, ms) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(errno) => return Err(errno),
+    }
+    Ok(polled
+        .iter()
+        .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
 }
