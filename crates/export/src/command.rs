@@ -98,14 +98,7 @@ pub(crate) fn before_note(command: &Command, format: &str, notes: &mut Vec<Strin
     if command.before.is_empty() {
         return;
     }
-    let shown: Vec<String> = command
-        .before
-        .iter()
-        .map(|b| {
-            let argv: Vec<String> = b.argv.iter().map(ToString::to_string).collect();
-            format!("`{}`", argv.join(" "))
-        })
-        .collect();
+    let shown: Vec<String> = command.before.iter().map(ToString::to_string).collect();
     notes.push(format!(
         "the {format} starts the program alone, not the commands its runs ran before it ({}): \
          the jail holds what they made (the systemd drop-in keeps the unit's ExecStartPre=, \

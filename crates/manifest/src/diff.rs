@@ -504,14 +504,7 @@ impl fmt::Display for CommandChange {
             CommandChange::Before(c) => write_change(f, "before", c, |v| {
                 let shown: Vec<String> = v
                     .iter()
-                    .map(|b| {
-                        let argv: Vec<String> = b.argv.iter().map(PathText::to_string).collect();
-                        format!(
-                            "`{}`{}",
-                            argv.join(" "),
-                            if b.may_fail { " (may fail)" } else { "" }
-                        )
-                    })
+                    .map(|b| format!("{b}{}", if b.may_fail { " (may fail)" } else { "" }))
                     .collect();
                 format!("[{}]", shown.join(", "))
             }),

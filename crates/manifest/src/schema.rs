@@ -155,6 +155,14 @@ pub enum Exercise {
     Listening(String),
 }
 
+/// For people: `` `/bin/mkdir -p /run/app` ``.
+impl std::fmt::Display for Before {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let argv: Vec<String> = self.argv.iter().map(ToString::to_string).collect();
+        write!(f, "`{}`", argv.join(" "))
+    }
+}
+
 /// For people: `` `COMMAND` ``, `probe URL` or `GET PATH on each listening
 /// TCP port`.
 impl std::fmt::Display for Exercise {
