@@ -41,7 +41,7 @@ pub(crate) fn apply(args: &mut RunArgs) -> anyhow::Result<Option<FromUnit>> {
     let unit = Unit::find(name).with_context(|| format!("--unit {name}"))?;
     let its_command = args.command.is_empty();
     if its_command {
-        args.command = vec![unit.executable.clone().into()];
+        args.command = vec![unit.start.executable.clone().into()];
     }
     let p = &mut args.program;
     if p.user.is_none() && !unit.runs_as_root() {

@@ -38,10 +38,9 @@ use std::time::Duration;
 
 use crate::dirs::MkDir;
 use crate::ready::Condition;
-use exec::expand;
 pub use exec::ExecCommand;
 use name::{has_unit_suffix, Name, Specifiers};
-use syntax::{Assignment, ExecPrefix};
+use syntax::Assignment;
 
 /// Where systemd looks for system units, highest priority first
 /// (systemd.unit(5), "Unit File Load Path"; `/lib` is searched besides
@@ -152,13 +151,8 @@ pub struct Unit {
     /// Its drop-ins, in the order they apply.
     pub dropins: Vec<PathBuf>,
     pub service_type: ServiceType,
-    /// `ExecStart=`: the executable's path (absolute).
-    pub executable: PathBuf,
-    /// `ExecStart=`'s words after the prefix, specifiers resolved,
-    /// `$VAR` not yet expanded ([`Unit::argv`] expands them): the first
-    /// is the executable as written, or `argv[0]` with `@`.
-    pub words: Vec<String>,
-    pub prefix: ExecPrefix,
+    /// `ExecStart=` ([`Unit::argv`] expands its `$VAR`s).
+    pub start: ExecCommand,
     /// `ExecStartPre=` commands systemd runs in the service's root, in
     /// order, before `ExecStart=`: those with neither `+` (run outside
     /// the root, on the host) nor `!` (run as root whatever `User=` says)
@@ -341,11 +335,11 @@ impl Unit {
         derive(name, real, dropins, assignments)
     }
 
-    /// The command line: [`Unit::words`] with `$VAR` and `${VAR}` expanded
-    /// from `env` (the program's environment), unless the `:` prefix says
-    /// not to. With `@` the first word is `argv[0]`.
+    /// The command line: `ExecStart=`'s words with `$VAR` and `${VAR}`
+    /// expanded from `env` (the program's environment), unless the `:`
+    /// prefix says not to. With `@` the first word is `argv[0]`.
     pub fn argv(&self, env: &[(String, String)]) -> Vec<String> {
-        expand(&self.words, self.prefix, env)
+        self.start.argv(env)
     }
 
     /// When the service counts as started, from `Type=`: `simple`, `exec`
@@ -390,7 +384,7 @@ impl Unit {
 
     /// Whether the command runs as root whatever `User=` says (`+`, `!`).
     pub fn runs_as_root(&self) -> bool {
-        self.prefix.full_privileges || self.prefix.no_user
+        self.start.prefix.full_privileges || self.start.prefix.no_user
     }
 
     /// The unit's name without `.service` (`redis-server`): the program's
@@ -629,9 +623,7 @@ fn derive(
         path: path.clone(),
         dropins,
         service_type: ServiceType::Simple,
-        executable: PathBuf::new(),
-        words: Vec::new(),
-        prefix: ExecPrefix::default(),
+        start: ExecCommand::default(),
         start_pre: Vec::new(),
         user: None,
         group: None,
@@ -846,11 +838,9 @@ fn derive(
             exec_starts.remove(0)
         }
     };
-    let prefix = start.prefix;
-    unit.executable = start.executable;
-    unit.words = start.words;
-    unit.prefix = prefix;
-    if prefix.ignore_failure {
+    let ignore_failure = start.prefix.ignore_failure;
+    unit.start = start;
+    if ignore_failure {
         unit.warnings.push(format!(
             "ExecStart= of {} has `-`: systemd ignores its exit code; jailtrace still wants the readiness of Type={type_name}",
             unit.name

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::syntax::{self, ExecPrefix};
 
-/// One `ExecStartPre=` command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One command line: `ExecStart=` or `ExecStartPre=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecCommand {
     /// The executable's path (absolute, or as written when no directory
     /// of systemd's fixed search path has it).
@@ -62,19 +62,9 @@ impl ExecCommand {
     /// The command line: the words with `$VAR` and `${VAR}` expanded from
     /// `env`, unless the `:` prefix says not to.
     pub fn argv(&self, env: &[(String, String)]) -> Vec<String> {
-        expand(&self.words, self.prefix, env)
+        if self.prefix.no_expand {
+            return self.words.clone();
+        }
+        syntax::expand_argv(&self.words, env)
     }
-}
-
-/// `words` with `$VAR` and `${VAR}` expanded from `env`, unless `prefix`
-/// has `:`.
-pub(super) fn expand(
-    words: &[String],
-    prefix: ExecPrefix,
-    env: &[(String, String)],
-) -> Vec<String> {
-    if prefix.no_expand {
-        return words.to_vec();
-    }
-    syntax::expand_argv(words, env)
 }

@@ -67,8 +67,8 @@ fn a_synthetic_unit_with_dropins_quoting_and_specifiers() {
     assert_eq!(u.name, "app@one.service");
     assert_eq!(u.dropins.len(), 2);
     assert_eq!(u.service_type, ServiceType::Notify);
-    assert_eq!(u.executable, Path::new("/usr/bin/app"));
-    assert!(u.prefix.ignore_failure);
+    assert_eq!(u.start.executable, Path::new("/usr/bin/app"));
+    assert!(u.start.prefix.ignore_failure);
     // Environment=OPTS=-a -q: two words, the second not KEY=VALUE.
     assert!(
         u.warnings.iter().any(|w| w.contains("`-q`")),
@@ -129,7 +129,7 @@ fn argv0_no_expansion_and_env_files() {
         ),
     );
     let u = d.find("a.service").unwrap();
-    assert_eq!(u.executable, Path::new("/bin/sleep"));
+    assert_eq!(u.start.executable, Path::new("/bin/sleep"));
     assert_eq!(u.argv(&u.env), s(&["sleeper", "-D", "-x"]));
     assert_eq!(
         u.env,
